@@ -1,0 +1,361 @@
+//! Request parameters: parsed once, at the boundary, into types that cannot
+//! hold invalid values.
+//!
+//! Query strings are decoded strictly: a `%` that does not start two hex
+//! digits, or bytes that do not form UTF-8, make the whole request invalid
+//! rather than being silently replaced. Parameters a request does not know are
+//! ignored (so links carrying tracking or UI parameters keep working); a known
+//! parameter given twice is an error, since either choice would be a guess.
+
+use std::fmt;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Longest accepted query, in characters, after trimming.
+pub const MAX_QUERY_CHARS: usize = 512;
+/// Highest page a client may ask for.
+pub const MAX_PAGE: u32 = 50;
+/// Largest page size a client may ask for.
+pub const MAX_PER_PAGE: u32 = 100;
+/// Page size when the client does not choose one.
+pub const DEFAULT_PER_PAGE: u32 = 10;
+
+/// Why a request was refused. Each variant has a stable [`code`](Self::code).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidRequest {
+    #[error("the query string is malformed: {reason}")]
+    MalformedQueryString { reason: String },
+    #[error("parameter `{param}` is required")]
+    MissingParameter { param: &'static str },
+    #[error("parameter `{param}` is given more than once")]
+    DuplicateParameter { param: &'static str },
+    #[error("parameter `{param}` {reason}")]
+    InvalidParameter { param: &'static str, reason: String },
+}
+
+impl InvalidRequest {
+    /// A stable, machine-readable name for this kind of error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedQueryString { .. } => "malformed_query_string",
+            Self::MissingParameter { .. } => "missing_parameter",
+            Self::DuplicateParameter { .. } => "duplicate_parameter",
+            Self::InvalidParameter { .. } => "invalid_parameter",
+        }
+    }
+
+    /// The parameter at fault, when there is one.
+    pub fn param(&self) -> Option<&'static str> {
+        match self {
+            Self::MalformedQueryString { .. } => None,
+            Self::MissingParameter { param }
+            | Self::DuplicateParameter { param }
+            | Self::InvalidParameter { param, .. } => Some(param),
+        }
+    }
+}
+
+/// A search query: trimmed, non-empty, at most [`MAX_QUERY_CHARS`] characters,
+/// free of control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Query(String);
+
+impl Query {
+    pub fn parse(raw: &str) -> Result<Self, InvalidRequest> {
+        let invalid = |reason: &str| InvalidRequest::InvalidParameter {
+            param: "q",
+            reason: reason.to_owned(),
+        };
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(invalid("must not be empty"));
+        }
+        let chars = trimmed.chars().count();
+        if chars > MAX_QUERY_CHARS {
+            return Err(invalid(&format!(
+                "must be at most {MAX_QUERY_CHARS} characters, got {chars}"
+            )));
+        }
+        // Tabs and newlines are harmless whitespace; other control characters
+        // are never part of a real query and confuse logs and terminals.
+        let cleaned: String = trimmed
+            .chars()
+            .map(|c| {
+                if c == '\t' || c == '\n' || c == '\r' {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .collect();
+        if cleaned.chars().any(char::is_control) {
+            return Err(invalid("must not contain control characters"));
+        }
+        Ok(Self(cleaned))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Query {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A validated search request, shared by `/v1/search`, `/v1/results` and the
+/// web service's pages and API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchRequest {
+    pub query: Query,
+    /// 1-based, at most [`MAX_PAGE`].
+    pub page: u32,
+    /// 1 to [`MAX_PER_PAGE`].
+    pub per_page: u32,
+}
+
+impl SearchRequest {
+    pub fn new(query: Query) -> Self {
+        Self {
+            query,
+            page: 1,
+            per_page: DEFAULT_PER_PAGE,
+        }
+    }
+
+    /// Parses a raw (still percent-encoded) query string such as
+    /// `q=create+index&page=2`.
+    pub fn from_query_string(raw: Option<&str>) -> Result<Self, InvalidRequest> {
+        let params = SearchParams::from_query_string(raw)?;
+        Self::from_params(&params)
+    }
+
+    /// Validates already-decoded parameters.
+    pub fn from_params(params: &SearchParams) -> Result<Self, InvalidRequest> {
+        let query = match &params.q {
+            None => return Err(InvalidRequest::MissingParameter { param: "q" }),
+            Some(q) => Query::parse(q)?,
+        };
+        let page = parse_bounded("page", params.page.as_deref(), 1, MAX_PAGE, 1)?;
+        let per_page = parse_bounded(
+            "per_page",
+            params.per_page.as_deref(),
+            1,
+            MAX_PER_PAGE,
+            DEFAULT_PER_PAGE,
+        )?;
+        Ok(Self {
+            query,
+            page,
+            per_page,
+        })
+    }
+
+    /// Index of the first result of this page among all results.
+    pub fn offset(&self) -> usize {
+        (self.page as usize - 1) * self.per_page as usize
+    }
+
+    /// The request as a query string, the inverse of [`Self::from_query_string`].
+    pub fn to_query_string(&self) -> String {
+        format!(
+            "q={}&page={}&per_page={}",
+            encode_component(self.query.as_str()),
+            self.page,
+            self.per_page
+        )
+    }
+
+    /// The same request for another page.
+    pub fn with_page(&self, page: u32) -> Self {
+        Self {
+            page,
+            ..self.clone()
+        }
+    }
+}
+
+/// The search parameters as decoded from a query string, before validation.
+/// Pages use it to pre-fill the form even when the request is invalid.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchParams {
+    pub q: Option<String>,
+    pub page: Option<String>,
+    pub per_page: Option<String>,
+}
+
+impl SearchParams {
+    pub fn from_query_string(raw: Option<&str>) -> Result<Self, InvalidRequest> {
+        let mut params = Self::default();
+        for (name, value) in parse_query_string(raw.unwrap_or(""))? {
+            let (slot, param) = match name.as_str() {
+                "q" => (&mut params.q, "q"),
+                "page" => (&mut params.page, "page"),
+                "per_page" => (&mut params.per_page, "per_page"),
+                _ => continue,
+            };
+            if slot.replace(value).is_some() {
+                return Err(InvalidRequest::DuplicateParameter { param });
+            }
+        }
+        Ok(params)
+    }
+}
+
+fn parse_bounded(
+    param: &'static str,
+    raw: Option<&str>,
+    min: u32,
+    max: u32,
+    default: u32,
+) -> Result<u32, InvalidRequest> {
+    // An empty value is what an HTML form sends for an untouched field.
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(default);
+    };
+    match raw.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(InvalidRequest::InvalidParameter {
+            param,
+            reason: format!(
+                "must be an integer from {min} to {max}, got `{}`",
+                truncate(raw, 32)
+            ),
+        }),
+    }
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// Splits and strictly decodes an `application/x-www-form-urlencoded` string.
+pub fn parse_query_string(raw: &str) -> Result<Vec<(String, String)>, InvalidRequest> {
+    raw.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode_component(name)?, decode_component(value)?))
+        })
+        .collect()
+}
+
+fn decode_component(raw: &str) -> Result<String, InvalidRequest> {
+    let malformed = |reason: String| InvalidRequest::MalformedQueryString { reason };
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| {
+                    let h = std::str::from_utf8(h).ok()?;
+                    u8::from_str_radix(h, 16).ok()
+                });
+                match hex {
+                    Some(byte) => out.push(byte),
+                    None => {
+                        return Err(malformed(
+                            "`%` must be followed by two hexadecimal digits".to_owned(),
+                        ));
+                    }
+                }
+                i += 2;
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8(out)
+        .map_err(|_| malformed("percent-decoded bytes are not valid UTF-8".to_owned()))
+}
+
+/// Characters left as they are in a query-string component.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a query-string component.
+pub fn encode_component(s: &str) -> String {
+    utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(qs: &str) -> Result<SearchRequest, InvalidRequest> {
+        SearchRequest::from_query_string(Some(qs))
+    }
+
+    #[test]
+    fn accepts_a_plain_request_and_round_trips_it() {
+        let request = parse("q=create+index%20concurrently&page=2&per_page=5").unwrap();
+        assert_eq!(request.query.as_str(), "create index concurrently");
+        assert_eq!((request.page, request.per_page), (2, 5));
+        assert_eq!(request.offset(), 5);
+        assert_eq!(parse(&request.to_query_string()).unwrap(), request);
+    }
+
+    #[test]
+    fn defaults_and_empty_values() {
+        let request = parse("q=x&page=&per_page=").unwrap();
+        assert_eq!((request.page, request.per_page), (1, DEFAULT_PER_PAGE));
+    }
+
+    #[test]
+    fn unknown_parameters_are_ignored() {
+        assert!(parse("q=x&utm_source=feed&lang=").is_ok());
+    }
+
+    #[test]
+    fn refusals_name_the_problem() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("", "missing_parameter", Some("q")),
+            ("page=2", "missing_parameter", Some("q")),
+            ("q=", "invalid_parameter", Some("q")),
+            ("q=+++", "invalid_parameter", Some("q")),
+            ("q=a%00b", "invalid_parameter", Some("q")),
+            ("q=a&q=b", "duplicate_parameter", Some("q")),
+            ("q=a&page=0", "invalid_parameter", Some("page")),
+            ("q=a&page=-1", "invalid_parameter", Some("page")),
+            ("q=a&page=51", "invalid_parameter", Some("page")),
+            ("q=a&page=1e3", "invalid_parameter", Some("page")),
+            ("q=a&per_page=100000", "invalid_parameter", Some("per_page")),
+            ("q=a&per_page=0", "invalid_parameter", Some("per_page")),
+            ("q=%zz", "malformed_query_string", None),
+            ("q=%4", "malformed_query_string", None),
+            ("q=%FF%FE", "malformed_query_string", None),
+        ];
+        for (qs, code, param) in cases {
+            let err = parse(qs).expect_err(qs);
+            assert_eq!(
+                (err.code(), err.param()),
+                (*code, *param),
+                "for {qs:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn query_length_is_counted_in_characters() {
+        assert!(Query::parse(&"é".repeat(MAX_QUERY_CHARS)).is_ok());
+        let err = Query::parse(&"a".repeat(10_000)).unwrap_err();
+        assert!(err.to_string().contains("at most 512"), "{err}");
+    }
+
+    #[test]
+    fn encoding_round_trips_awkward_text() {
+        let text = "a&b=c+d %25 \"é\" <x> /?#";
+        let decoded = parse_query_string(&format!("q={}", encode_component(text))).unwrap();
+        assert_eq!(decoded, vec![("q".to_owned(), text.to_owned())]);
+    }
+}

@@ -1,0 +1,57 @@
+//! The seams between services. Each has an in-process implementation (the
+//! service's own crate) and an HTTP client (`trawl-service::clients`); callers
+//! hold an `Arc<dyn …>` and cannot tell which.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::params::SearchRequest;
+use crate::wire::{EnginesResponse, Problem, Readiness, ResultsResponse, SearchResponse};
+
+/// results → search.
+#[async_trait]
+pub trait SearchService: Send + Sync + 'static {
+    async fn search(&self, request: &SearchRequest) -> Result<SearchResponse, ServiceError>;
+    async fn engines(&self) -> Result<EnginesResponse, ServiceError>;
+    async fn readiness(&self) -> Readiness;
+}
+
+/// web → results.
+#[async_trait]
+pub trait ResultsService: Send + Sync + 'static {
+    async fn results(&self, request: &SearchRequest) -> Result<ResultsResponse, ServiceError>;
+    async fn readiness(&self) -> Readiness;
+}
+
+/// Why a call across a seam failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ServiceError {
+    /// The callee refused the request; its problem document is passed on.
+    #[error("{service} refused the request: {}", problem.detail)]
+    Rejected {
+        service: &'static str,
+        problem: Problem,
+    },
+    /// The callee could not be reached or said it cannot serve.
+    #[error("{service} is unavailable: {reason}")]
+    Unavailable {
+        service: &'static str,
+        reason: String,
+    },
+    /// The callee did not answer in time.
+    #[error("{service} did not answer within {} ms", timeout.as_millis())]
+    Timeout {
+        service: &'static str,
+        timeout: Duration,
+    },
+    /// The callee answered with something that is not a valid response.
+    #[error("{service} answered badly: {reason}")]
+    BadGateway {
+        service: &'static str,
+        reason: String,
+    },
+    /// A failure inside the service itself.
+    #[error("internal error: {0}")]
+    Internal(String),
+}

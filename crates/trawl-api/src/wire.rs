@@ -1,0 +1,181 @@
+//! Response bodies of API v1, exactly as they travel as JSON.
+//!
+//! Fields are only ever added within v1; readers ignore fields they do not
+//! know, so a newer service can talk to an older one.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/search`: raw results of every engine asked, with per-engine status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResponse {
+    pub query: String,
+    pub page: u32,
+    pub per_page: u32,
+    pub results: Vec<SearchHit>,
+    pub engines: Vec<EngineReport>,
+}
+
+/// One result as an engine returned it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub title: String,
+    pub url: String,
+    /// Plain text (not HTML): an excerpt of the document.
+    pub snippet: String,
+    /// Name of the engine that returned it.
+    pub engine: String,
+    /// 1-based position among all results of the query (not of the page).
+    pub rank: u32,
+    /// The engine's own relevance score; comparable only within one engine.
+    pub score: f32,
+    /// Where the engine matched the query in `snippet`: `[start, end)` offsets
+    /// counted in Unicode characters. Optional; consumers validate them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub highlights: Vec<[usize; 2]>,
+}
+
+/// How one engine fared for one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineReport {
+    pub name: String,
+    pub status: EngineStatus,
+    /// Wall-clock time the engine took, in milliseconds.
+    pub latency_ms: f64,
+    /// Results it returned for this page.
+    pub results: u32,
+    /// Results it has for the query in all, when it knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// What went wrong, when `status` is not `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineStatus {
+    Ok,
+    Error,
+    Timeout,
+}
+
+/// `GET /v1/engines`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnginesResponse {
+    pub engines: Vec<EngineInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    pub name: String,
+    /// What kind of engine it is, e.g. `local`.
+    pub kind: String,
+    pub enabled: bool,
+    /// Documents it holds, for engines that know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents: Option<u64>,
+}
+
+/// `GET /v1/results`, `POST /v1/results` and the web service's
+/// `GET /api/v1/search`: the manipulated result list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultsResponse {
+    pub query: String,
+    pub page: u32,
+    pub per_page: u32,
+    pub results: Vec<ResultHit>,
+    pub engines: Vec<EngineReport>,
+    /// The next page's number, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page: Option<u32>,
+}
+
+/// One result after cleaning and de-duplication.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultHit {
+    /// Plain text, whitespace cleaned.
+    pub title: String,
+    pub url: String,
+    /// Plain text, whitespace cleaned.
+    pub snippet: String,
+    /// `snippet` HTML-escaped, with the query terms in `<mark>` elements: safe
+    /// to insert into a page as it is.
+    pub snippet_html: String,
+    /// The same marks as `[start, end)` offsets into `snippet`, counted in
+    /// Unicode characters, for clients that render text themselves.
+    pub highlights: Vec<[usize; 2]>,
+    /// Every engine that returned this result.
+    pub engines: Vec<String>,
+    /// 1-based position among all results of the query.
+    pub rank: u32,
+    pub score: f32,
+}
+
+/// An error, as an RFC 9457 `application/problem+json` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    /// A URI naming the kind of error: `urn:trawl:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short, fixed summary of the kind of error.
+    pub title: String,
+    pub status: u16,
+    /// What exactly went wrong with this request.
+    pub detail: String,
+    /// The same name as the last segment of `type`, e.g. `invalid_parameter`.
+    pub code: String,
+    /// The request parameter at fault, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+}
+
+impl Problem {
+    pub fn new(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("urn:trawl:problem:{code}"),
+            title: title.to_owned(),
+            status,
+            detail: detail.into(),
+            code: code.to_owned(),
+            param: None,
+        }
+    }
+
+    pub fn with_param(mut self, param: Option<&str>) -> Self {
+        self.param = param.map(str::to_owned);
+        self
+    }
+}
+
+/// `GET /readyz`: whether this service, and those it calls, can serve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Readiness {
+    pub ready: bool,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl Readiness {
+    pub fn from_checks(checks: Vec<Check>) -> Self {
+        Self {
+            ready: checks.iter().all(|c| c.ok),
+            checks,
+        }
+    }
+}
+
+impl Check {
+    pub fn new(name: &str, ok: bool, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            ok,
+            detail: detail.into(),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+use std::path::PathBuf;
+
+/// Failures of the index itself (not of the documents fed to it).
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("cannot create the index directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "another process is writing to the index at {path}; wait for it to finish (only one writer at a time)"
+    )]
+    Locked { path: PathBuf },
+    #[error(
+        "the index at {path} was made by another version of trawl (its fields differ); move it away or remove it and re-index"
+    )]
+    IncompatibleSchema { path: PathBuf },
+    #[error("index error at {path}: {source}")]
+    Tantivy {
+        path: PathBuf,
+        source: tantivy::TantivyError,
+    },
+}

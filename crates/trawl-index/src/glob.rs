@@ -1,0 +1,73 @@
+/// A path pattern for `--exclude`: `*` matches within one path segment, `**`
+/// across segments, `?` one character. Patterns without a `/` match the file
+/// name anywhere in the tree, as in `.gitignore`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob {
+    pattern: String,
+    anchored: bool,
+}
+
+impl Glob {
+    pub fn new(pattern: &str) -> Self {
+        let pattern = pattern.trim_start_matches("./");
+        Self {
+            anchored: pattern.contains('/'),
+            pattern: pattern.to_owned(),
+        }
+    }
+
+    /// Whether `relative` (a `/`-separated path relative to the folder being
+    /// ingested) matches.
+    pub fn matches(&self, relative: &str) -> bool {
+        if self.anchored {
+            matches(self.pattern.as_bytes(), relative.as_bytes())
+        } else {
+            let name = relative.rsplit('/').next().unwrap_or(relative);
+            matches(self.pattern.as_bytes(), name.as_bytes())
+        }
+    }
+}
+
+fn matches(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern {
+        [] => text.is_empty(),
+        [b'*', b'*', rest @ ..] => {
+            let rest = rest.strip_prefix(b"/").unwrap_or(rest);
+            (0..=text.len()).any(|i| matches(rest, &text[i..]))
+        }
+        [b'*', rest @ ..] => {
+            let segment_end = text.iter().position(|&b| b == b'/').unwrap_or(text.len());
+            (0..=segment_end).any(|i| matches(rest, &text[i..]))
+        }
+        [b'?', rest @ ..] => text.first().is_some_and(|&b| b != b'/') && matches(rest, &text[1..]),
+        [p, rest @ ..] => text.first() == Some(p) && matches(rest, &text[1..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Glob;
+
+    #[test]
+    fn glob_cases() {
+        let cases = [
+            ("genindex*.html", "genindex-A.html", true),
+            ("genindex*.html", "sub/genindex-all.html", true),
+            ("genindex*.html", "index.html", false),
+            ("whatsnew/**", "whatsnew/3.11.html", true),
+            ("whatsnew/**", "whatsnew/a/b.html", true),
+            ("whatsnew/**", "library/whatsnew.html", false),
+            ("*/changelog.html", "whatsnew/changelog.html", true),
+            ("*/changelog.html", "a/b/changelog.html", false),
+            ("**/changelog.html", "a/b/changelog.html", true),
+            ("search.htm?", "search.html", true),
+        ];
+        for (pattern, path, expected) in cases {
+            assert_eq!(
+                Glob::new(pattern).matches(path),
+                expected,
+                "{pattern} vs {path}"
+            );
+        }
+    }
+}

@@ -1,0 +1,527 @@
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{AllQuery, QueryParser, TermQuery};
+use tantivy::schema::{
+    DateOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions, Value,
+};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DateTime, Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+
+use crate::document::Document;
+use crate::error::IndexError;
+
+/// How much more a match in the title counts than one in the body.
+const TITLE_BOOST: f32 = 2.0;
+/// Longest snippet, in characters.
+const SNIPPET_CHARS: usize = 220;
+/// Memory the writer may use before flushing a segment, across its threads.
+const WRITER_MEMORY: usize = 128 * 1024 * 1024;
+/// The analyzer tantivy registers by default: words, lower-cased, long tokens
+/// dropped, English (Porter) stemming.
+const ANALYZER: &str = "en_stem";
+
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    id: Field,
+    url: Field,
+    title: Field,
+    body: Field,
+    published: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let text = TextOptions::default().set_stored().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let fields = Fields {
+        id: builder.add_text_field("id", STRING | STORED),
+        url: builder.add_text_field("url", STORED),
+        title: builder.add_text_field("title", text.clone()),
+        body: builder.add_text_field("body", text),
+        published: builder.add_date_field("published", DateOptions::from(INDEXED) | STORED),
+    };
+    (builder.build(), fields)
+}
+
+/// The local index: one directory on disk, opened for reading by any number
+/// of processes; see [`LocalIndex::writer`] for writing.
+pub struct LocalIndex {
+    path: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    parser: QueryParser,
+}
+
+/// One page of search results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage {
+    /// Documents matching the query in all.
+    pub total: u64,
+    pub hits: Vec<Hit>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub id: String,
+    pub title: String,
+    pub url: String,
+    /// Plain text excerpt of the body around the best match.
+    pub snippet: String,
+    /// The matched terms in `snippet`, as `[start, end)` character offsets.
+    pub highlights: Vec<[usize; 2]>,
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexStats {
+    pub path: PathBuf,
+    pub documents: u64,
+    pub segments: usize,
+    pub size_bytes: u64,
+}
+
+impl LocalIndex {
+    /// Opens the index in `dir`, creating the directory and an empty index
+    /// when there is none.
+    pub fn open_or_create(dir: &Path) -> Result<Self, IndexError> {
+        std::fs::create_dir_all(dir).map_err(|source| IndexError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let tantivy_err = |source| IndexError::Tantivy {
+            path: dir.to_owned(),
+            source,
+        };
+        let (schema, fields) = schema();
+        let directory =
+            MmapDirectory::open(dir).map_err(|e| tantivy_err(tantivy::TantivyError::from(e)))?;
+        let index = match Index::open_or_create(directory, schema) {
+            Ok(index) => index,
+            Err(tantivy::TantivyError::SchemaError(_)) => {
+                return Err(IndexError::IncompatibleSchema {
+                    path: dir.to_owned(),
+                });
+            }
+            Err(e) => return Err(tantivy_err(e)),
+        };
+        // Picks up commits made by other processes (`trawl index add` while
+        // `trawl serve` runs); our own commits reload explicitly.
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()
+            .map_err(tantivy_err)?;
+        let mut parser = QueryParser::for_index(&index, vec![fields.title, fields.body]);
+        parser.set_field_boost(fields.title, TITLE_BOOST);
+        Ok(Self {
+            path: dir.to_owned(),
+            index,
+            reader,
+            fields,
+            parser,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: tantivy::TantivyError) -> IndexError {
+        IndexError::Tantivy {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Documents visible to searches now.
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Searches title and body. Query syntax (phrases in quotes, `+` and `-`)
+    /// is honoured where it parses and read as plain words where it does not:
+    /// user input never makes a search fail.
+    pub fn search(
+        &self,
+        query: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<SearchPage, IndexError> {
+        let searcher = self.reader.searcher();
+        let (query, _lenient_errors) = self.parser.parse_query_lenient(query);
+        if limit == 0 {
+            let total = searcher.search(&query, &Count).map_err(|e| self.err(e))?;
+            return Ok(SearchPage {
+                total: total as u64,
+                hits: vec![],
+            });
+        }
+        let collector = (
+            TopDocs::with_limit(limit)
+                .and_offset(offset)
+                .order_by_score(),
+            Count,
+        );
+        let (top, total) = searcher
+            .search(&query, &collector)
+            .map_err(|e| self.err(e))?;
+        let mut snippets = SnippetGenerator::create(&searcher, &*query, self.fields.body)
+            .map_err(|e| self.err(e))?;
+        snippets.set_max_num_chars(SNIPPET_CHARS);
+        let hits = top
+            .into_iter()
+            .map(|(score, address)| {
+                let doc: TantivyDocument = searcher.doc(address).map_err(|e| self.err(e))?;
+                let body = text(&doc, self.fields.body);
+                let snippet = snippets.snippet(body);
+                let (snippet, highlights) = if snippet.fragment().trim().is_empty() {
+                    (lead(body, SNIPPET_CHARS), vec![])
+                } else {
+                    let fragment = snippet.fragment();
+                    let highlights = snippet
+                        .highlighted()
+                        .iter()
+                        .map(|r| [char_offset(fragment, r.start), char_offset(fragment, r.end)])
+                        .collect();
+                    (fragment.to_owned(), highlights)
+                };
+                let url = text(&doc, self.fields.url).to_owned();
+                let title = match text(&doc, self.fields.title).trim() {
+                    "" => url.clone(),
+                    title => title.to_owned(),
+                };
+                Ok(Hit {
+                    id: text(&doc, self.fields.id).to_owned(),
+                    title,
+                    url,
+                    snippet,
+                    highlights,
+                    score,
+                })
+            })
+            .collect::<Result<_, IndexError>>()?;
+        Ok(SearchPage {
+            total: total as u64,
+            hits,
+        })
+    }
+
+    pub fn stats(&self) -> Result<IndexStats, IndexError> {
+        let searcher = self.reader.searcher();
+        let size_bytes = walk_size(&self.path);
+        Ok(IndexStats {
+            path: self.path.clone(),
+            documents: searcher.num_docs(),
+            segments: searcher.segment_readers().len(),
+            size_bytes,
+        })
+    }
+
+    /// Whether a document with this id is visible now.
+    pub fn contains(&self, id: &str) -> Result<bool, IndexError> {
+        let query = TermQuery::new(
+            Term::from_field_text(self.fields.id, id),
+            IndexRecordOption::Basic,
+        );
+        let count = self
+            .reader
+            .searcher()
+            .search(&query, &Count)
+            .map_err(|e| self.err(e))?;
+        Ok(count > 0)
+    }
+
+    /// Every document, in id order.
+    pub fn documents(&self) -> Result<Vec<Document>, IndexError> {
+        let searcher = self.reader.searcher();
+        let addresses = searcher
+            .search(&AllQuery, &DocSetCollector)
+            .map_err(|e| self.err(e))?;
+        let mut docs = addresses
+            .into_iter()
+            .map(|address| {
+                let doc: TantivyDocument = searcher.doc(address).map_err(|e| self.err(e))?;
+                Ok(self.to_document(&doc))
+            })
+            .collect::<Result<Vec<_>, IndexError>>()?;
+        docs.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(docs)
+    }
+
+    fn to_document(&self, doc: &TantivyDocument) -> Document {
+        let published = doc
+            .get_first(self.fields.published)
+            .and_then(|v| v.as_datetime())
+            .and_then(|d| {
+                d.into_utc()
+                    .format(&tantivy::time::format_description::well_known::Rfc3339)
+                    .ok()
+            });
+        Document {
+            id: text(doc, self.fields.id).to_owned(),
+            title: text(doc, self.fields.title).to_owned(),
+            url: text(doc, self.fields.url).to_owned(),
+            body: text(doc, self.fields.body).to_owned(),
+            published,
+        }
+    }
+
+    /// Takes the index's single writer. Fails with [`IndexError::Locked`] when
+    /// another writer, in this process or another, holds it.
+    pub fn writer(&self) -> Result<IndexWriter<'_>, IndexError> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        let inner = self
+            .index
+            .writer_with_num_threads(threads, WRITER_MEMORY)
+            .map_err(|e| match e {
+                tantivy::TantivyError::LockFailure(..) => IndexError::Locked {
+                    path: self.path.clone(),
+                },
+                e => self.err(e),
+            })?;
+        Ok(IndexWriter {
+            index: self,
+            inner,
+            pending_ids: HashSet::new(),
+        })
+    }
+}
+
+/// A batch of changes. Nothing is visible to searches until [`commit`]
+/// succeeds; dropping the writer without committing discards the batch.
+///
+/// [`commit`]: IndexWriter::commit
+pub struct IndexWriter<'a> {
+    index: &'a LocalIndex,
+    inner: tantivy::IndexWriter,
+    pending_ids: HashSet<String>,
+}
+
+/// What a committed batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommitSummary {
+    /// Distinct document ids added or replaced.
+    pub upserted: u64,
+}
+
+impl IndexWriter<'_> {
+    /// Adds a document, replacing any with the same id (including one added
+    /// earlier in this batch).
+    pub fn upsert(&mut self, doc: Document) -> Result<(), IndexError> {
+        let fields = self.index.fields;
+        self.inner
+            .delete_term(Term::from_field_text(fields.id, &doc.id));
+        let mut tdoc = TantivyDocument::default();
+        tdoc.add_text(fields.id, &doc.id);
+        tdoc.add_text(fields.url, &doc.url);
+        tdoc.add_text(fields.title, &doc.title);
+        tdoc.add_text(fields.body, &doc.body);
+        if let Some(published) = doc.published_datetime() {
+            tdoc.add_date(fields.published, DateTime::from_utc(published));
+        }
+        self.inner
+            .add_document(tdoc)
+            .map_err(|e| self.index.err(e))?;
+        self.pending_ids.insert(doc.id);
+        Ok(())
+    }
+
+    /// Removes the document with this id, if there is one.
+    pub fn remove(&mut self, id: &str) {
+        self.inner
+            .delete_term(Term::from_field_text(self.index.fields.id, id));
+        self.pending_ids.remove(id);
+    }
+
+    /// Distinct ids added so far in this batch.
+    pub fn pending(&self) -> u64 {
+        self.pending_ids.len() as u64
+    }
+
+    /// Makes the whole batch visible at once, and to this process's searches
+    /// immediately.
+    pub fn commit(mut self) -> Result<CommitSummary, IndexError> {
+        let index = self.index;
+        self.inner.commit().map_err(|e| index.err(e))?;
+        self.inner
+            .wait_merging_threads()
+            .map_err(|e| index.err(e))?;
+        index.reader.reload().map_err(|e| index.err(e))?;
+        Ok(CommitSummary {
+            upserted: self.pending_ids.len() as u64,
+        })
+    }
+}
+
+fn text(doc: &TantivyDocument, field: Field) -> &str {
+    doc.get_first(field).and_then(|v| v.as_str()).unwrap_or("")
+}
+
+fn char_offset(s: &str, byte: usize) -> usize {
+    s.get(..byte)
+        .map_or_else(|| s.chars().count(), |prefix| prefix.chars().count())
+}
+
+/// The start of `body`, cut at a word boundary.
+fn lead(body: &str, max_chars: usize) -> String {
+    let body = body.trim();
+    match body.char_indices().nth(max_chars) {
+        None => body.to_owned(),
+        Some((cut, _)) => {
+            let head = &body[..cut];
+            let head = head
+                .rfind(char::is_whitespace)
+                .map_or(head, |space| &head[..space]);
+            format!("{}…", head.trim_end())
+        }
+    }
+}
+
+fn walk_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.metadata().ok())
+        .filter(|meta| meta.is_file())
+        .map(|meta| meta.len())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(id: &str, title: &str, body: &str) -> Document {
+        Document::new(
+            id.into(),
+            title.into(),
+            format!("https://example.org/{id}"),
+            body.into(),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn ids(page: &SearchPage) -> Vec<&str> {
+        page.hits.iter().map(|h| h.id.as_str()).collect()
+    }
+
+    #[test]
+    fn upsert_replaces_search_stems_and_title_counts_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = LocalIndex::open_or_create(dir.path()).unwrap();
+        let mut writer = index.writer().unwrap();
+        writer
+            .upsert(doc("a", "Indexes", "how tables are stored"))
+            .unwrap();
+        writer
+            .upsert(doc("b", "Tables", "creating indexes concurrently"))
+            .unwrap();
+        writer
+            .upsert(doc("c", "Unrelated", "nothing to see"))
+            .unwrap();
+        writer
+            .upsert(doc("c", "Replaced", "now about an index"))
+            .unwrap();
+        assert_eq!(index.num_docs(), 0, "nothing visible before commit");
+        assert_eq!(writer.commit().unwrap().upserted, 3);
+        assert_eq!(index.num_docs(), 3);
+
+        let page = index.search("index", 0, 10).unwrap();
+        assert_eq!(page.total, 3);
+        assert_eq!(ids(&page)[0], "a", "title match first");
+        let b = page.hits.iter().find(|h| h.id == "b").unwrap();
+        let [start, end] = b.highlights[0];
+        let marked: String = b.snippet.chars().skip(start).take(end - start).collect();
+        assert_eq!(
+            marked, "indexes",
+            "stemmed match located in {:?}",
+            b.snippet
+        );
+        assert_eq!(index.documents().unwrap()[2].title, "Replaced");
+    }
+
+    #[test]
+    fn paging_offsets_and_hostile_query_syntax() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = LocalIndex::open_or_create(dir.path()).unwrap();
+        let mut writer = index.writer().unwrap();
+        for i in 0..25 {
+            writer
+                .upsert(doc(&format!("{i:02}"), "page", &"word ".repeat(i + 1)))
+                .unwrap();
+        }
+        writer.commit().unwrap();
+        let first = index.search("word", 0, 10).unwrap();
+        let third = index.search("word", 20, 10).unwrap();
+        assert_eq!(
+            (first.total, first.hits.len(), third.hits.len()),
+            (25, 10, 5)
+        );
+        assert!(ids(&first).iter().all(|id| !ids(&third).contains(id)));
+        for hostile in [
+            "\"unbalanced",
+            "title:",
+            "a AND OR",
+            "(((",
+            "*",
+            "id:[a TO",
+            "-",
+            "\\",
+        ] {
+            index
+                .search(hostile, 0, 10)
+                .unwrap_or_else(|e| panic!("{hostile:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn remove_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let index = LocalIndex::open_or_create(dir.path()).unwrap();
+            let mut writer = index.writer().unwrap();
+            writer.upsert(doc("a", "one", "x")).unwrap();
+            writer.upsert(doc("b", "two", "x")).unwrap();
+            writer.commit().unwrap();
+            assert!(index.contains("a").unwrap());
+            let mut writer = index.writer().unwrap();
+            writer.remove("a");
+            writer.commit().unwrap();
+            assert!(!index.contains("a").unwrap());
+        }
+        let index = LocalIndex::open_or_create(dir.path()).unwrap();
+        assert_eq!(index.num_docs(), 1);
+        assert!(index.stats().unwrap().size_bytes > 0);
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_and_an_uncommitted_batch_vanishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = LocalIndex::open_or_create(dir.path()).unwrap();
+        let mut writer = index.writer().unwrap();
+        writer.upsert(doc("a", "one", "x")).unwrap();
+        assert!(matches!(index.writer(), Err(IndexError::Locked { .. })));
+        drop(writer);
+        assert_eq!(index.num_docs(), 0);
+        index.writer().unwrap().commit().unwrap();
+        assert_eq!(index.num_docs(), 0);
+    }
+
+    #[test]
+    fn lead_cuts_at_a_word_boundary() {
+        assert_eq!(lead("alpha beta gamma", 12), "alpha beta…");
+        assert_eq!(lead("short", 12), "short");
+    }
+}

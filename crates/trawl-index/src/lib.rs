@@ -1,0 +1,24 @@
+//! trawl's local full-text index and the ingestion of documents into it.
+//!
+//! [`LocalIndex`] wraps a tantivy index on disk: BM25 over title and body
+//! (title boosted), English stemming, snippets with the query terms located.
+//! Writes go through one [`IndexWriter`] at a time (tantivy's lock enforces it
+//! across processes) and become visible only when a whole batch commits, so a
+//! search never sees half a batch. [`ingest`] turns JSONL files and folders of
+//! HTML, Markdown and text into [`Document`]s.
+//!
+//! This crate knows nothing of HTTP or of the other services.
+
+mod document;
+mod error;
+mod extract;
+mod glob;
+mod index;
+pub mod ingest;
+
+pub use document::{Document, InvalidDocument};
+pub use error::IndexError;
+pub use extract::{Extracted, extract_html, extract_markdown, extract_text};
+pub use glob::Glob;
+pub use index::{CommitSummary, Hit, IndexStats, IndexWriter, LocalIndex, SearchPage};
+pub use ingest::{IngestError, IngestOptions, IngestReport, Progress};
