@@ -27,9 +27,10 @@ pub trait ResultsService: Send + Sync + 'static {
 /// Why a call across a seam failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ServiceError {
-    /// The callee refused the request; its problem document is passed on.
-    #[error("{service} refused the request: {}", problem.detail)]
-    Rejected {
+    /// The callee answered with a problem document (a 4xx it refused the
+    /// request with, or a 5xx of its own); it is passed on unchanged.
+    #[error("{service} answered {}: {}", problem.status, problem.detail)]
+    Upstream {
         service: &'static str,
         problem: Problem,
     },

@@ -170,6 +170,23 @@ impl Readiness {
     }
 }
 
+impl Readiness {
+    /// One line: `ready`, or what is not.
+    pub fn summary(&self) -> String {
+        let failing: Vec<String> = self
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
+        if failing.is_empty() {
+            "ready".to_owned()
+        } else {
+            format!("not ready ({})", failing.join("; "))
+        }
+    }
+}
+
 impl Check {
     pub fn new(name: &str, ok: bool, detail: impl Into<String>) -> Self {
         Self {

@@ -1,1 +1,95 @@
+//! The results service: the guides' `manipulate_result()`.
+//!
+//! [`manipulate`] is a pure function from a search response to a results
+//! response: de-duplication by normalised URL, whitespace clean-up and
+//! HTML-safe highlighting of the query terms. [`Results`] is the in-process
+//! [`ResultsService`]: it asks a [`SearchService`] (in-process or over HTTP)
+//! and manipulates the answer. [`routes`] exposes both paths:
+//! `GET /v1/results` (calls search) and `POST /v1/results` (manipulates the
+//! body it is given and calls nothing).
 
+mod pipeline;
+
+pub use pipeline::{escape_html, manipulate, normalize_url};
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use trawl_api::params::{MAX_PAGE, MAX_PER_PAGE};
+use trawl_api::{
+    Check, InvalidRequest, Query, Readiness, ResultsResponse, ResultsService, SearchRequest,
+    SearchResponse, SearchService, ServiceError,
+};
+use trawl_service::ApiError;
+use trawl_service::extract::{JsonBody, ValidSearch};
+
+/// The in-process results service.
+pub struct Results {
+    search: Arc<dyn SearchService>,
+}
+
+impl Results {
+    pub fn new(search: Arc<dyn SearchService>) -> Self {
+        Self { search }
+    }
+}
+
+#[async_trait]
+impl ResultsService for Results {
+    async fn results(&self, request: &SearchRequest) -> Result<ResultsResponse, ServiceError> {
+        let response = self.search.search(request).await?;
+        Ok(manipulate(response))
+    }
+
+    async fn readiness(&self) -> Readiness {
+        let search = self.search.readiness().await;
+        Readiness::from_checks(vec![Check::new("search", search.ready, search.summary())])
+    }
+}
+
+/// `GET /v1/results` over any [`ResultsService`], and `POST /v1/results`.
+pub fn routes(service: Arc<dyn ResultsService>) -> Router {
+    Router::new()
+        .route("/v1/results", get(results).post(manipulate_body))
+        .with_state(service)
+}
+
+async fn results(
+    State(service): State<Arc<dyn ResultsService>>,
+    ValidSearch(request): ValidSearch,
+) -> Result<Json<ResultsResponse>, ApiError> {
+    Ok(Json(service.results(&request).await?))
+}
+
+async fn manipulate_body(
+    JsonBody(body): JsonBody<SearchResponse>,
+) -> Result<Json<ResultsResponse>, ApiError> {
+    validate(&body)?;
+    Ok(Json(manipulate(body)))
+}
+
+/// The body of `POST /v1/results` obeys the same limits as a query string.
+fn validate(body: &SearchResponse) -> Result<(), InvalidRequest> {
+    Query::parse(&body.query).map_err(|e| match e {
+        InvalidRequest::InvalidParameter { reason, .. } => InvalidRequest::InvalidParameter {
+            param: "query",
+            reason,
+        },
+        other => other,
+    })?;
+    let bounded = |param, value: u32, max: u32| {
+        if (1..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(InvalidRequest::InvalidParameter {
+                param,
+                reason: format!("must be an integer from 1 to {max}, got `{value}`"),
+            })
+        }
+    };
+    bounded("page", body.page, MAX_PAGE)?;
+    bounded("per_page", body.per_page, MAX_PER_PAGE)
+}

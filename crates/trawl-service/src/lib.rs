@@ -1,1 +1,20 @@
+//! Plumbing every trawl service shares, so that each service crate holds only
+//! its own logic and thin handlers.
+//!
+//! - [`error`]: the one mapping from errors to HTTP responses (RFC 9457
+//!   problem documents);
+//! - [`extract`]: request extractors that validate at the boundary and reject
+//!   in the same format;
+//! - [`health`]: `/livez` and `/readyz`;
+//! - [`server`]: common middleware, serving, graceful shutdown;
+//! - [`clients`]: the HTTP implementations of the service seams;
+//! - [`logging`]: structured logs.
 
+pub mod clients;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod logging;
+pub mod server;
+
+pub use error::ApiError;

@@ -1,0 +1,238 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::task::JoinSet;
+use trawl_api::{
+    EngineInfo, EngineReport, EngineStatus, EnginesResponse, Readiness, SearchHit, SearchRequest,
+    SearchResponse, SearchService, ServiceError,
+};
+
+use crate::engine::{Engine, EngineError, EngineResults};
+
+/// The in-process search service over a set of engines.
+pub struct Searcher {
+    engines: Vec<Arc<dyn Engine>>,
+    engine_timeout: Duration,
+}
+
+impl Searcher {
+    /// `engine_timeout` bounds each engine's answer; an engine that takes
+    /// longer is reported as `timeout` and its work is cancelled.
+    pub fn new(engines: Vec<Arc<dyn Engine>>, engine_timeout: Duration) -> Self {
+        Self {
+            engines,
+            engine_timeout,
+        }
+    }
+}
+
+type Outcome = (
+    usize,
+    Result<Result<EngineResults, EngineError>, tokio::time::error::Elapsed>,
+    Duration,
+);
+
+#[async_trait]
+impl SearchService for Searcher {
+    async fn search(&self, request: &SearchRequest) -> Result<SearchResponse, ServiceError> {
+        let mut tasks = JoinSet::new();
+        for (position, engine) in self.engines.iter().enumerate() {
+            let (engine, request, timeout) = (engine.clone(), request.clone(), self.engine_timeout);
+            tasks.spawn(async move {
+                let started = Instant::now();
+                let outcome = tokio::time::timeout(timeout, engine.search(&request)).await;
+                (position, outcome, started.elapsed())
+            });
+        }
+        let mut outcomes: Vec<Outcome> = Vec::with_capacity(self.engines.len());
+        while let Some(joined) = tasks.join_next().await {
+            outcomes.push(
+                joined.map_err(|e| ServiceError::Internal(format!("engine task failed: {e}")))?,
+            );
+        }
+        // Report in configuration order, whatever order engines answered in.
+        outcomes.sort_by_key(|(position, ..)| *position);
+
+        let mut results = Vec::new();
+        let mut engines = Vec::with_capacity(outcomes.len());
+        for (position, outcome, elapsed) in outcomes {
+            let name = self.engines[position].name().to_owned();
+            let latency_ms = (elapsed.as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
+            let report = |status, results: usize, total, error| EngineReport {
+                name: name.clone(),
+                status,
+                latency_ms,
+                results: results as u32,
+                total,
+                error,
+            };
+            match outcome {
+                Ok(Ok(found)) => {
+                    engines.push(report(
+                        EngineStatus::Ok,
+                        found.hits.len(),
+                        found.total,
+                        None,
+                    ));
+                    let first_rank = request.offset() as u32 + 1;
+                    results.extend(found.hits.into_iter().zip(first_rank..).map(|(hit, rank)| {
+                        SearchHit {
+                            title: hit.title,
+                            url: hit.url,
+                            snippet: hit.snippet,
+                            engine: name.clone(),
+                            rank,
+                            score: hit.score,
+                            highlights: hit.highlights,
+                        }
+                    }));
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(engine = %name, %error, "engine failed");
+                    engines.push(report(
+                        EngineStatus::Error,
+                        0,
+                        None,
+                        Some(error.to_string()),
+                    ));
+                }
+                Err(_) => {
+                    tracing::warn!(engine = %name, timeout_ms = self.engine_timeout.as_millis() as u64, "engine timed out");
+                    let message =
+                        format!("no answer within {} ms", self.engine_timeout.as_millis());
+                    engines.push(report(EngineStatus::Timeout, 0, None, Some(message)));
+                }
+            }
+        }
+        Ok(SearchResponse {
+            query: request.query.to_string(),
+            page: request.page,
+            per_page: request.per_page,
+            results,
+            engines,
+        })
+    }
+
+    async fn engines(&self) -> Result<EnginesResponse, ServiceError> {
+        let mut engines = Vec::with_capacity(self.engines.len());
+        for engine in &self.engines {
+            engines.push(EngineInfo {
+                name: engine.name().to_owned(),
+                kind: engine.kind().to_owned(),
+                enabled: true,
+                documents: engine.documents().await,
+            });
+        }
+        Ok(EnginesResponse { engines })
+    }
+
+    async fn readiness(&self) -> Readiness {
+        let mut checks = Vec::with_capacity(self.engines.len());
+        for engine in &self.engines {
+            checks.push(engine.readiness().await);
+        }
+        Readiness::from_checks(checks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use trawl_api::{Check, Query};
+
+    use super::*;
+    use crate::engine::EngineHit;
+
+    /// An engine that answers after a delay, or fails.
+    struct Scripted {
+        name: &'static str,
+        delay: Duration,
+        fail: bool,
+    }
+
+    #[async_trait]
+    impl Engine for Scripted {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn kind(&self) -> &'static str {
+            "scripted"
+        }
+        async fn search(&self, _: &SearchRequest) -> Result<EngineResults, EngineError> {
+            tokio::time::sleep(self.delay).await;
+            if self.fail {
+                return Err(EngineError::Failed("boom".into()));
+            }
+            Ok(EngineResults {
+                hits: vec![EngineHit {
+                    title: self.name.into(),
+                    url: format!("https://{}.example/", self.name),
+                    snippet: String::new(),
+                    highlights: vec![],
+                    score: 1.0,
+                }],
+                total: Some(1),
+            })
+        }
+        async fn documents(&self) -> Option<u64> {
+            None
+        }
+        async fn readiness(&self) -> Check {
+            Check::new(self.name, true, "ok")
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn engines_run_concurrently_and_report_in_configuration_order() {
+        let engine = |name, ms, fail| -> Arc<dyn Engine> {
+            Arc::new(Scripted {
+                name,
+                delay: Duration::from_millis(ms),
+                fail,
+            })
+        };
+        let searcher = Searcher::new(
+            vec![
+                engine("slow", 80, false),
+                engine("hung", 10_000, false),
+                engine("broken", 5, true),
+                engine("fast", 10, false),
+            ],
+            Duration::from_millis(100),
+        );
+        let started = tokio::time::Instant::now();
+        let mut request = SearchRequest::new(Query::parse("x").unwrap());
+        request.page = 3;
+        let response = searcher.search(&request).await.unwrap();
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(100),
+            "bounded by the timeout, not the sum"
+        );
+        let statuses: Vec<_> = response
+            .engines
+            .iter()
+            .map(|e| (e.name.as_str(), e.status))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("slow", EngineStatus::Ok),
+                ("hung", EngineStatus::Timeout),
+                ("broken", EngineStatus::Error),
+                ("fast", EngineStatus::Ok)
+            ]
+        );
+        let hits: Vec<_> = response
+            .results
+            .iter()
+            .map(|h| (h.engine.as_str(), h.rank))
+            .collect();
+        assert_eq!(
+            hits,
+            [("slow", 21), ("fast", 21)],
+            "ranks count from the page's offset"
+        );
+        assert_eq!(response.engines[2].error.as_deref(), Some("boom"));
+    }
+}

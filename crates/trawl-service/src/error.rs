@@ -1,0 +1,216 @@
+//! Every error a handler can return, and the single place where each becomes
+//! an HTTP status and a problem document.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use trawl_api::{InvalidRequest, Problem, ServiceError};
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    InvalidRequest(#[from] InvalidRequest),
+    /// The body is not syntactically valid JSON.
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedBody(String),
+    /// The body is JSON of the wrong shape.
+    #[error("the request body does not have the expected shape: {0}")]
+    InvalidBody(String),
+    #[error("the request body must be JSON, sent with `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    #[error("the request body is larger than the {limit} bytes accepted")]
+    PayloadTooLarge { limit: usize },
+    #[error("no such resource")]
+    NotFound,
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl ApiError {
+    /// The problem document sent to the client. Internal causes stay in the
+    /// logs: what a client reads never depends on them.
+    pub fn problem(&self) -> Problem {
+        match self {
+            Self::InvalidRequest(e) => {
+                Problem::new(400, e.code(), "Invalid request", e.to_string()).with_param(e.param())
+            }
+            Self::MalformedBody(_) => Problem::new(
+                400,
+                "malformed_body",
+                "Malformed request body",
+                self.to_string(),
+            ),
+            Self::InvalidBody(_) => Problem::new(
+                422,
+                "invalid_body",
+                "Invalid request body",
+                self.to_string(),
+            ),
+            Self::UnsupportedMediaType => Problem::new(
+                415,
+                "unsupported_media_type",
+                "Unsupported media type",
+                self.to_string(),
+            ),
+            Self::PayloadTooLarge { .. } => Problem::new(
+                413,
+                "payload_too_large",
+                "Request body too large",
+                self.to_string(),
+            ),
+            Self::NotFound => Problem::new(404, "not_found", "Not found", self.to_string()),
+            Self::MethodNotAllowed => Problem::new(
+                405,
+                "method_not_allowed",
+                "Method not allowed",
+                self.to_string(),
+            ),
+            Self::Service(e) => service_problem(e),
+        }
+    }
+}
+
+fn service_problem(error: &ServiceError) -> Problem {
+    match error {
+        ServiceError::Upstream { problem, .. } => problem.clone(),
+        ServiceError::Unavailable { service, .. } => Problem::new(
+            503,
+            "upstream_unavailable",
+            "Service unavailable",
+            format!("the {service} service cannot be reached; try again shortly"),
+        ),
+        ServiceError::Timeout { service, timeout } => Problem::new(
+            504,
+            "upstream_timeout",
+            "Service timed out",
+            format!(
+                "the {service} service did not answer within {} ms",
+                timeout.as_millis()
+            ),
+        ),
+        ServiceError::BadGateway { service, .. } => Problem::new(
+            502,
+            "bad_gateway",
+            "Bad gateway",
+            format!("the {service} service answered with something that is not a valid response"),
+        ),
+        ServiceError::Internal(_) => Problem::new(
+            500,
+            "internal",
+            "Internal error",
+            "an internal error occurred; it has been logged",
+        ),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = self.problem();
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(error = %self, code = %problem.code, "request failed");
+        } else {
+            tracing::debug!(error = %self, code = %problem.code, "request refused");
+        }
+        problem_response(status, &problem)
+    }
+}
+
+/// A problem document as a response.
+pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
+    let body = serde_json::to_vec(problem).expect("a problem document always serialises");
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn statuses_and_codes() {
+        let cases = [
+            (
+                ApiError::from(InvalidRequest::MissingParameter { param: "q" }),
+                400,
+                "missing_parameter",
+            ),
+            (ApiError::MalformedBody("x".into()), 400, "malformed_body"),
+            (ApiError::InvalidBody("x".into()), 422, "invalid_body"),
+            (
+                ApiError::UnsupportedMediaType,
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                ApiError::PayloadTooLarge { limit: 1 },
+                413,
+                "payload_too_large",
+            ),
+            (ApiError::NotFound, 404, "not_found"),
+            (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
+            (
+                ServiceError::Unavailable {
+                    service: "search",
+                    reason: "refused".into(),
+                }
+                .into(),
+                503,
+                "upstream_unavailable",
+            ),
+            (
+                ServiceError::Timeout {
+                    service: "search",
+                    timeout: Duration::from_secs(1),
+                }
+                .into(),
+                504,
+                "upstream_timeout",
+            ),
+            (
+                ServiceError::BadGateway {
+                    service: "search",
+                    reason: "x".into(),
+                }
+                .into(),
+                502,
+                "bad_gateway",
+            ),
+            (
+                ServiceError::Internal("disk on fire".into()).into(),
+                500,
+                "internal",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let problem = error.problem();
+            assert_eq!(
+                (problem.status, problem.code.as_str()),
+                (status, code),
+                "{error}"
+            );
+            assert_eq!(problem.kind, format!("urn:trawl:problem:{code}"));
+        }
+    }
+
+    #[test]
+    fn internal_causes_are_not_sent() {
+        let problem = ApiError::from(ServiceError::Internal("disk on fire".into())).problem();
+        assert!(!problem.detail.contains("disk"));
+        let problem = ApiError::from(ServiceError::Unavailable {
+            service: "search",
+            reason: "connection refused (os error 111) to 10.0.0.3".into(),
+        })
+        .problem();
+        assert!(!problem.detail.contains("10.0.0.3"));
+    }
+}

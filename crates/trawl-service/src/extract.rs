@@ -1,0 +1,71 @@
+//! Extractors that turn requests into validated values, or into an
+//! [`ApiError`] in the common format.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use trawl_api::SearchRequest;
+use trawl_api::params::SearchParams;
+
+use crate::ApiError;
+use crate::server::BODY_LIMIT_BYTES;
+
+/// A validated [`SearchRequest`] from the query string.
+#[derive(Debug, Clone)]
+pub struct ValidSearch(pub SearchRequest);
+
+impl<S: Send + Sync> FromRequestParts<S> for ValidSearch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(SearchRequest::from_query_string(parts.uri.query())?))
+    }
+}
+
+/// The search parameters as sent, decoded but not validated, or the reason
+/// the query string could not even be decoded. Pages use it to show the
+/// form pre-filled beside an error.
+#[derive(Debug, Clone)]
+pub struct RawSearch(pub Result<SearchParams, trawl_api::InvalidRequest>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RawSearch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(SearchParams::from_query_string(parts.uri.query())))
+    }
+}
+
+/// A JSON body, with every rejection in the common problem format.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::JsonDataError(e) => ApiError::InvalidBody(source_text(&e)),
+                JsonRejection::JsonSyntaxError(e) => ApiError::MalformedBody(source_text(&e)),
+                JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+                JsonRejection::BytesRejection(_) => ApiError::PayloadTooLarge {
+                    limit: BODY_LIMIT_BYTES,
+                },
+                other => ApiError::MalformedBody(other.body_text()),
+            }),
+        }
+    }
+}
+
+/// serde's own message (which names the field and position), without axum's
+/// generic prefix.
+fn source_text(error: &dyn std::error::Error) -> String {
+    let mut inner = error;
+    while let Some(source) = inner.source() {
+        inner = source;
+    }
+    inner.to_string()
+}
