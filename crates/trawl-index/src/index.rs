@@ -14,8 +14,10 @@ use tantivy::{DateTime, Index, IndexReader, ReloadPolicy, TantivyDocument, Term}
 use crate::document::Document;
 use crate::error::IndexError;
 
-/// How much more a match in the title counts than one in the body.
-const TITLE_BOOST: f32 = 2.0;
+/// Weight of the title field beside the combined title-and-body field. A
+/// title term thus counts in both; kept modest, because a short title that
+/// repeats one query term must not outweigh a body that matches them all.
+const TITLE_BOOST: f32 = 0.5;
 /// Longest snippet, in characters.
 const SNIPPET_CHARS: usize = 220;
 /// Memory the writer may use before flushing a segment, across its threads.
@@ -28,14 +30,18 @@ const ANALYZER: &str = "en_stem";
 struct Fields {
     id: Field,
     url: Field,
+    /// Indexed and stored.
     title: Field,
+    /// Stored only: searched through `text`.
     body: Field,
+    /// Title and body together, indexed only (Lucene's "flat" layout).
+    text: Field,
     published: Field,
 }
 
 fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
-    let text = TextOptions::default().set_stored().set_indexing_options(
+    let indexed = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer(ANALYZER)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
@@ -43,8 +49,9 @@ fn schema() -> (Schema, Fields) {
     let fields = Fields {
         id: builder.add_text_field("id", STRING | STORED),
         url: builder.add_text_field("url", STORED),
-        title: builder.add_text_field("title", text.clone()),
-        body: builder.add_text_field("body", text),
+        title: builder.add_text_field("title", indexed.clone().set_stored()),
+        body: builder.add_text_field("body", STORED),
+        text: builder.add_text_field("text", indexed),
         published: builder.add_date_field("published", DateOptions::from(INDEXED) | STORED),
     };
     (builder.build(), fields)
@@ -119,7 +126,7 @@ impl LocalIndex {
             .reload_policy(ReloadPolicy::OnCommitWithDelay)
             .try_into()
             .map_err(tantivy_err)?;
-        let mut parser = QueryParser::for_index(&index, vec![fields.title, fields.body]);
+        let mut parser = QueryParser::for_index(&index, vec![fields.text, fields.title]);
         parser.set_field_boost(fields.title, TITLE_BOOST);
         Ok(Self {
             path: dir.to_owned(),
@@ -173,7 +180,8 @@ impl LocalIndex {
         let (top, total) = searcher
             .search(&query, &collector)
             .map_err(|e| self.err(e))?;
-        let mut snippets = SnippetGenerator::create(&searcher, &*query, self.fields.body)
+        // Terms are looked up in `text`; the excerpt is cut from the stored body.
+        let mut snippets = SnippetGenerator::create(&searcher, &*query, self.fields.text)
             .map_err(|e| self.err(e))?;
         snippets.set_max_num_chars(SNIPPET_CHARS);
         let hits = top
@@ -326,6 +334,8 @@ impl IndexWriter<'_> {
         tdoc.add_text(fields.url, &doc.url);
         tdoc.add_text(fields.title, &doc.title);
         tdoc.add_text(fields.body, &doc.body);
+        tdoc.add_text(fields.text, &doc.title);
+        tdoc.add_text(fields.text, &doc.body);
         if let Some(published) = doc.published_datetime() {
             tdoc.add_date(fields.published, DateTime::from_utc(published));
         }

@@ -196,14 +196,35 @@ fn ingest_jsonl(
     };
     let file = File::open(path).map_err(io_err)?;
     let size = file.metadata().map_err(io_err)?.len();
-    let read_bytes = std::rc::Rc::new(std::cell::Cell::new(0));
-    let counting = Counting {
-        inner: file,
-        count: read_bytes.clone(),
-    };
     let gzipped = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    ingest_jsonl_reader(writer, path, file, size, gzipped, options, progress, report)
+}
+
+/// Reads JSONL documents from any reader (`label` names it in messages;
+/// `size` is its length in bytes, for progress).
+#[allow(clippy::too_many_arguments)]
+pub fn ingest_jsonl_reader(
+    writer: &mut IndexWriter<'_>,
+    label: &Path,
+    reader: impl Read,
+    size: u64,
+    gzipped: bool,
+    options: &IngestOptions,
+    progress: &dyn Progress,
+    report: &mut IngestReport,
+) -> Result<(), IngestError> {
+    let path = label;
+    let io_err = |source| IngestError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let read_bytes = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counting = Counting {
+        inner: reader,
+        count: read_bytes.clone(),
+    };
     let reader: Box<dyn Read> = if gzipped {
         Box::new(MultiGzDecoder::new(counting))
     } else {

@@ -1,1 +1,180 @@
+//! The web service: what people and programs see.
+//!
+//! HTML pages rendered on the server (they work without JavaScript) and the
+//! public JSON API, both over a [`ResultsService`]. Templates auto-escape
+//! every value; no upstream string is ever marked safe. Highlights are
+//! rendered from character ranges into escaped text, not from HTML.
 
+mod view;
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use trawl_api::params::SearchParams;
+use trawl_api::{Check, Readiness, ResultsResponse, ResultsService, SearchRequest};
+use trawl_service::ApiError;
+use trawl_service::extract::{RawSearch, ValidSearch};
+
+use crate::view::{ErrorView, Page, ResultsView};
+
+/// The pages, the public API and the static assets over any
+/// [`ResultsService`].
+pub fn routes(results: Arc<dyn ResultsService>) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/search", get(search_page))
+        .route("/api/v1/search", get(api_search))
+        .route("/static/trawl.css", get(css))
+        .route("/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(|| async { ApiError::NotFound }))
+        .route("/robots.txt", get(robots))
+        .route("/{text}", get(text_page))
+        .with_state(results)
+        .layer(middleware::map_response(security_headers))
+}
+
+/// The web service is ready when the results service is.
+pub async fn readiness(results: &dyn ResultsService) -> Readiness {
+    let downstream = results.readiness().await;
+    Readiness::from_checks(vec![Check::new(
+        "results",
+        downstream.ready,
+        downstream.summary(),
+    )])
+}
+
+async fn home() -> Response {
+    render(StatusCode::OK, &Page::new(String::new(), None, None))
+}
+
+/// `GET /search?q=…&page=…`: the results page with the form pre-filled.
+async fn search_page(
+    State(results): State<Arc<dyn ResultsService>>,
+    RawSearch(params): RawSearch,
+) -> Response {
+    match params {
+        Ok(params) => results_page(results.as_ref(), params).await,
+        Err(invalid) => error_page(String::new(), &ApiError::from(invalid)),
+    }
+}
+
+/// `GET /{text}`: the same page as `/search?q={text}`; `page` and
+/// `per_page` may still come from the query string.
+async fn text_page(
+    State(results): State<Arc<dyn ResultsService>>,
+    Path(text): Path<String>,
+    RawSearch(params): RawSearch,
+) -> Response {
+    let params = SearchParams {
+        q: Some(text),
+        ..params.unwrap_or_default()
+    };
+    results_page(results.as_ref(), params).await
+}
+
+async fn results_page(results: &dyn ResultsService, params: SearchParams) -> Response {
+    let prefill = params.q.clone().unwrap_or_default();
+    let request = match SearchRequest::from_params(&params) {
+        Ok(request) => request,
+        Err(invalid) => return error_page(prefill, &ApiError::from(invalid)),
+    };
+    match results.results(&request).await {
+        Ok(response) => render(
+            StatusCode::OK,
+            &Page::new(
+                request.query.to_string(),
+                Some(ResultsView::new(&request, response)),
+                None,
+            ),
+        ),
+        Err(error) => error_page(request.query.to_string(), &ApiError::from(error)),
+    }
+}
+
+fn error_page(prefill: String, error: &ApiError) -> Response {
+    let problem = error.problem();
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::error!(%error, "page failed");
+    }
+    render(
+        status,
+        &Page::new(prefill, None, Some(ErrorView::from(problem))),
+    )
+}
+
+fn render(status: StatusCode, page: &Page) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "template failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /api/v1/search`: the results as JSON, same as the results service's
+/// `GET /v1/results`.
+async fn api_search(
+    State(results): State<Arc<dyn ResultsService>>,
+    ValidSearch(request): ValidSearch,
+) -> Result<Json<ResultsResponse>, ApiError> {
+    Ok(Json(results.results(&request).await?))
+}
+
+async fn css() -> impl IntoResponse {
+    static_asset(
+        "text/css; charset=utf-8",
+        include_str!("../static/trawl.css"),
+    )
+}
+
+async fn favicon() -> impl IntoResponse {
+    static_asset("image/svg+xml", include_str!("../static/favicon.svg"))
+}
+
+fn static_asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+}
+
+/// Result pages are not for crawlers.
+async fn robots() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "User-agent: *\nDisallow: /search\nDisallow: /api/\nAllow: /$\n",
+    )
+}
+
+/// Pages load nothing from elsewhere, run no script, cannot be framed, and
+/// do not tell result sites what was searched for.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let set = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    for (name, value) in set {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}

@@ -1,1 +1,351 @@
-fn main() {}
+//! `trawl`: the command line. Parses arguments, loads configuration, and
+//! hands over to the library; nothing here is logic worth testing apart
+//! from the binary itself.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use trawl::{Application, Config, Overrides, Role};
+use trawl_index::ingest::{IngestOptions, Unit};
+use trawl_index::{Glob, LocalIndex, Progress};
+use trawl_service::logging::{self, LogFormat};
+use url::Url;
+
+/// A self-hostable search portal: one page and one JSON API over a local
+/// full-text index (and, later, upstream search APIs).
+///
+/// Configuration comes from defaults, then the TOML file (--config /
+/// TRAWL_CONFIG), then environment variables (TRAWL_LISTEN, TRAWL_DATA_DIR,
+/// TRAWL_SEARCH_URL, TRAWL_RESULTS_URL, TRAWL_LOG_FORMAT, TRAWL_LOG), then
+/// flags, each overriding the one before.
+#[derive(Debug, Parser)]
+#[command(name = "trawl", version, max_term_width = 100)]
+struct Cli {
+    /// TOML configuration file [env: TRAWL_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory for the index [default: the platform's data directory] [env: TRAWL_DATA_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log format [env: TRAWL_LOG_FORMAT]
+    #[arg(long, global = true, value_parser = ["text", "json"])]
+    log_format: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run trawl: all services in one process (the default), or one role
+    Serve(ServeArgs),
+    /// Manage the local index
+    #[command(subcommand)]
+    Index(IndexCommand),
+    /// Inspect the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Which services to run
+    #[arg(long, value_enum, default_value = "all")]
+    role: Role,
+    /// Address to listen on [default: 127.0.0.1:8080] [env: TRAWL_LISTEN]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Base URL of the search service, for --role results [env: TRAWL_SEARCH_URL]
+    #[arg(long, value_name = "URL")]
+    search_url: Option<Url>,
+    /// Base URL of the results service, for --role web [env: TRAWL_RESULTS_URL]
+    #[arg(long, value_name = "URL")]
+    results_url: Option<Url>,
+    /// Do not index the bundled demo corpus when the index is empty
+    #[arg(long)]
+    no_demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum IndexCommand {
+    /// Add documents: JSONL files (.jsonl, .jsonl.gz) and folders of HTML, Markdown and text
+    ///
+    /// JSONL lines are {"id", "title", "url", "body", "published"?}. A document
+    /// whose id is already in the index replaces it. The batch becomes visible
+    /// at once when it is complete; a malformed line stops it (nothing is added)
+    /// unless --skip-bad is given.
+    Add {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Map files of a folder onto this URL: FOLDER/a/b.html becomes URL/a/b.html
+        #[arg(long, value_name = "URL")]
+        base_url: Option<Url>,
+        /// Skip malformed JSONL lines (each is reported and counted) instead of stopping
+        #[arg(long)]
+        skip_bad: bool,
+        /// Leave out folder files matching this pattern (* ** ?); repeatable
+        #[arg(long, value_name = "GLOB")]
+        exclude: Vec<String>,
+    },
+    /// Show what the index holds
+    Stats,
+    /// Remove documents by id
+    Remove {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+    /// Write every document to a JSONL file (gzip-compressed if it ends in .gz), sorted by id
+    Export {
+        #[arg(value_name = "FILE")]
+        output: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration, credentials masked
+    Show,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        log_format: cli.log_format.as_deref().map(|f| {
+            if f == "json" {
+                LogFormat::Json
+            } else {
+                LogFormat::Text
+            }
+        }),
+        ..Default::default()
+    };
+    if let Command::Serve(args) = &cli.command {
+        overrides.listen = args.listen;
+        overrides.search_url = args.search_url.clone();
+        overrides.results_url = args.results_url.clone();
+        overrides.no_demo = args.no_demo;
+    }
+    let config_file = cli
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("TRAWL_CONFIG").map(PathBuf::from));
+    let config = Config::load(
+        config_file.as_deref(),
+        |name| std::env::var(name).ok(),
+        &overrides,
+    )?;
+    match cli.command {
+        Command::Serve(args) => serve(&config, args.role),
+        Command::Index(command) => index(&config, command),
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", config.show());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn serve(config: &Config, role: Role) -> anyhow::Result<ExitCode> {
+    logging::init(config.log.format, &config.log.filter);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let app = Application::build(
+            config,
+            role,
+            Box::new(ProgressReporter::new("indexing the demo corpus")),
+        )
+        .await
+        .with_context(|| format!("cannot start the {} role", role.name()))?;
+        let address = app.local_addr();
+        tracing::info!(%address, role = role.name(), "listening");
+        if role == Role::All || role == Role::Web {
+            eprintln!("trawl is ready: open http://{address}/");
+        }
+        app.run_until_stopped(trawl_service::server::shutdown_signal())
+            .await?;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn index(config: &Config, command: IndexCommand) -> anyhow::Result<ExitCode> {
+    let index = LocalIndex::open_or_create(&config.index_dir())?;
+    match command {
+        IndexCommand::Add {
+            paths,
+            base_url,
+            skip_bad,
+            exclude,
+        } => {
+            let options = IngestOptions {
+                base_url,
+                skip_bad,
+                exclude: exclude.iter().map(|g| Glob::new(g)).collect(),
+            };
+            let mut writer = index.writer()?;
+            let progress = ProgressReporter::new("adding");
+            let report = match trawl_index::ingest::ingest(&mut writer, &paths, &options, &progress)
+            {
+                Ok(report) => report,
+                Err(error) => {
+                    progress.bar.abandon();
+                    drop(writer);
+                    bail!("{error}\nnothing was added (use --skip-bad to skip malformed lines)");
+                }
+            };
+            let summary = writer.commit()?;
+            eprintln!(
+                "added {} documents ({} distinct ids) from {} files{}; the index holds {} documents",
+                report.documents,
+                summary.upserted,
+                report.files,
+                if report.skipped > 0 {
+                    format!(", skipped {} malformed lines", report.skipped)
+                } else {
+                    String::new()
+                },
+                index.num_docs()
+            );
+        }
+        IndexCommand::Stats => {
+            let stats = index.stats()?;
+            println!("path       {}", stats.path.display());
+            println!("documents  {}", stats.documents);
+            println!("segments   {}", stats.segments);
+            println!(
+                "size       {:.1} MiB",
+                stats.size_bytes as f64 / 1024.0 / 1024.0
+            );
+        }
+        IndexCommand::Remove { ids } => {
+            let missing: Vec<&String> = ids
+                .iter()
+                .filter(|id| !index.contains(id).unwrap_or(false))
+                .collect();
+            let mut writer = index.writer()?;
+            for id in &ids {
+                writer.remove(id);
+            }
+            writer.commit()?;
+            eprintln!(
+                "removed {} documents; the index holds {}",
+                ids.len() - missing.len(),
+                index.num_docs()
+            );
+            if !missing.is_empty() {
+                for id in missing {
+                    eprintln!("no document with id {id:?}");
+                }
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        IndexCommand::Export { output } => {
+            let docs = index.documents()?;
+            export(&docs, &output).with_context(|| format!("cannot write {}", output.display()))?;
+            eprintln!("exported {} documents to {}", docs.len(), output.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(docs: &[trawl_index::Document], output: &std::path::Path) -> anyhow::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        id: &'a str,
+        title: &'a str,
+        url: &'a str,
+        body: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        published: Option<&'a str>,
+    }
+    let file = std::io::BufWriter::new(std::fs::File::create(output)?);
+    let gzip = output.extension().is_some_and(|e| e == "gz");
+    let mut out: Box<dyn Write> = if gzip {
+        Box::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::best(),
+        ))
+    } else {
+        Box::new(file)
+    };
+    for doc in docs {
+        let line = Line {
+            id: &doc.id,
+            title: &doc.title,
+            url: &doc.url,
+            body: &doc.body,
+            published: doc.published.as_deref(),
+        };
+        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Progress bars on stderr; silent when stderr is not a terminal.
+struct ProgressReporter {
+    bar: ProgressBar,
+    label: &'static str,
+}
+
+impl ProgressReporter {
+    fn new(label: &'static str) -> Self {
+        Self {
+            bar: ProgressBar::hidden(),
+            label,
+        }
+    }
+}
+
+impl Progress for ProgressReporter {
+    fn start(&self, source: &str, total: u64, unit: Unit) {
+        let template = match unit {
+            Unit::Bytes => "{prefix} {msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({eta})",
+            Unit::Files => "{prefix} {msg} [{bar:30}] {pos}/{len} files ({eta})",
+        };
+        self.bar
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        self.bar.set_style(
+            ProgressStyle::with_template(template)
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        self.bar.set_prefix(self.label);
+        self.bar.set_message(source.to_owned());
+        self.bar.set_length(total);
+        self.bar.set_position(0);
+    }
+
+    fn advance(&self, units: u64) {
+        self.bar.inc(units);
+    }
+
+    fn warn(&self, message: &str) {
+        if self.bar.is_hidden() {
+            eprintln!("{message}");
+        } else {
+            self.bar.println(message);
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

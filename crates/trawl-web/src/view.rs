@@ -1,0 +1,222 @@
+//! What the page template shows, derived from the wire types. Everything
+//! here is plain text; the template escapes it.
+
+use askama::Template;
+use trawl_api::params::encode_component;
+use trawl_api::{EngineStatus, Problem, ResultHit, ResultsResponse, SearchRequest};
+
+#[derive(Template)]
+#[template(path = "page.html")]
+pub(crate) struct Page {
+    pub query: String,
+    pub query_encoded: String,
+    pub title: String,
+    pub results: Option<ResultsView>,
+    pub error: Option<ErrorView>,
+    pub version: &'static str,
+}
+
+impl Page {
+    pub fn new(query: String, results: Option<ResultsView>, error: Option<ErrorView>) -> Self {
+        let title = if query.is_empty() {
+            "trawl".to_owned()
+        } else {
+            format!("{query} – trawl")
+        };
+        Self {
+            query_encoded: encode_component(&query),
+            query,
+            title,
+            results,
+            error,
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+pub(crate) struct ErrorView {
+    pub title: String,
+    pub detail: String,
+}
+
+impl From<Problem> for ErrorView {
+    fn from(problem: Problem) -> Self {
+        Self {
+            title: problem.title,
+            detail: problem.detail,
+        }
+    }
+}
+
+pub(crate) struct ResultsView {
+    pub summary: String,
+    pub engines: Vec<EngineView>,
+    pub hits: Vec<HitView>,
+    pub first_rank: u32,
+    pub page: u32,
+    pub prev_href: Option<String>,
+    pub next_href: Option<String>,
+}
+
+pub(crate) struct EngineView {
+    pub name: String,
+    pub status: &'static str,
+    pub latency: String,
+    pub results: u32,
+    pub error: Option<String>,
+}
+
+pub(crate) struct HitView {
+    pub title: String,
+    /// Only for schemes a browser can safely follow.
+    pub href: Option<String>,
+    pub display_url: String,
+    pub snippet: Vec<Segment>,
+    pub engines: Vec<String>,
+}
+
+pub(crate) struct Segment {
+    pub text: String,
+    pub mark: bool,
+}
+
+impl ResultsView {
+    pub fn new(request: &SearchRequest, response: ResultsResponse) -> Self {
+        let page_href = |page: u32| {
+            let mut href = format!("/search?q={}", encode_component(request.query.as_str()));
+            if page > 1 {
+                href.push_str(&format!("&page={page}"));
+            }
+            if request.per_page != trawl_api::params::DEFAULT_PER_PAGE {
+                href.push_str(&format!("&per_page={}", request.per_page));
+            }
+            href
+        };
+        let total: Option<u64> = response.engines.iter().map(|e| e.total).sum();
+        let summary = match total {
+            Some(1) => format!("1 result · page {}", response.page),
+            Some(n) => format!("{n} results · page {}", response.page),
+            None => format!("Page {}", response.page),
+        };
+        Self {
+            summary,
+            engines: response
+                .engines
+                .into_iter()
+                .map(|e| EngineView {
+                    status: match e.status {
+                        EngineStatus::Ok => "ok",
+                        EngineStatus::Error => "error",
+                        EngineStatus::Timeout => "timeout",
+                    },
+                    latency: format!("{:.1} ms", e.latency_ms),
+                    name: e.name,
+                    results: e.results,
+                    error: e.error,
+                })
+                .collect(),
+            first_rank: response.results.first().map_or(1, |h| h.rank),
+            hits: response.results.into_iter().map(HitView::from).collect(),
+            page: response.page,
+            prev_href: (response.page > 1).then(|| page_href(response.page - 1)),
+            next_href: response.next_page.map(page_href),
+        }
+    }
+}
+
+impl From<ResultHit> for HitView {
+    fn from(hit: ResultHit) -> Self {
+        let followable = ["http://", "https://"]
+            .iter()
+            .any(|s| hit.url.to_ascii_lowercase().starts_with(s));
+        Self {
+            display_url: display_url(&hit.url),
+            href: followable.then(|| hit.url.clone()),
+            snippet: segments(&hit.snippet, &hit.highlights),
+            title: hit.title,
+            engines: hit.engines,
+        }
+    }
+}
+
+fn display_url(url: &str) -> String {
+    let bare = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let bare = bare.strip_prefix("www.").unwrap_or(bare);
+    match bare.char_indices().nth(90) {
+        Some((cut, _)) => format!("{}…", &bare[..cut]),
+        None => bare.to_owned(),
+    }
+}
+
+/// Splits text at the highlight ranges, ignoring any range that does not fit.
+fn segments(text: &str, highlights: &[[usize; 2]]) -> Vec<Segment> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut at = 0;
+    for &[start, end] in highlights {
+        if start < at || start >= end || end > chars.len() {
+            continue;
+        }
+        if start > at {
+            out.push(Segment {
+                text: chars[at..start].iter().collect(),
+                mark: false,
+            });
+        }
+        out.push(Segment {
+            text: chars[start..end].iter().collect(),
+            mark: true,
+        });
+        at = end;
+    }
+    if at < chars.len() {
+        out.push(Segment {
+            text: chars[at..].iter().collect(),
+            mark: false,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_skip_bad_ranges() {
+        let parts: Vec<_> = segments("abcdef", &[[1, 2], [0, 1], [3, 9], [4, 6]])
+            .into_iter()
+            .map(|s| (s.text, s.mark))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                ("a".into(), false),
+                ("b".into(), true),
+                ("cd".into(), false),
+                ("ef".into(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn only_web_urls_become_links() {
+        let hit = |url: &str| ResultHit {
+            title: "t".into(),
+            url: url.into(),
+            snippet: String::new(),
+            snippet_html: String::new(),
+            highlights: vec![],
+            engines: vec![],
+            rank: 1,
+            score: 0.0,
+        };
+        assert!(HitView::from(hit("https://example.org/")).href.is_some());
+        assert!(HitView::from(hit("javascript:alert(1)")).href.is_none());
+        assert!(HitView::from(hit("file:///etc/passwd")).href.is_none());
+        assert_eq!(
+            HitView::from(hit("https://www.example.org/a")).display_url,
+            "example.org/a"
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! Wiring: which implementation sits behind each seam, per role.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use trawl_api::{ResultsService, SearchService};
+use trawl_index::{IndexError, IngestError, LocalIndex, Progress};
+use trawl_results::Results;
+use trawl_search::{LocalEngine, Searcher};
+use trawl_service::clients::{ClientBuildError, HttpResultsClient, HttpSearchClient};
+use trawl_service::health::ReadinessCheck;
+
+use crate::config::Config;
+use crate::demo;
+
+/// Which services this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// search, results and web in one process, calling each other in-process
+    All,
+    /// the search service: engines and the local index
+    Search,
+    /// the results service, calling search over HTTP
+    Results,
+    /// the web pages and public API, calling results over HTTP
+    Web,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Search => "search",
+            Self::Results => "results",
+            Self::Web => "web",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("cannot index the demo corpus: {0}")]
+    Demo(#[from] IngestError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Client(#[from] ClientBuildError),
+    #[error("start-up task failed: {0}")]
+    Task(String),
+}
+
+/// A bound, ready-to-run server for one role.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    role: Role,
+}
+
+impl Application {
+    /// Opens what the role needs (the index, clients to other services),
+    /// indexes the demo corpus on an empty index when enabled, and binds.
+    pub async fn build(
+        config: &Config,
+        role: Role,
+        progress: Box<dyn Progress + Send>,
+    ) -> Result<Self, StartError> {
+        let (routes, readiness) = match role {
+            Role::All => {
+                let search = open_search(config, progress).await?;
+                let results: Arc<dyn ResultsService> = Arc::new(Results::new(search.clone()));
+                let routes = trawl_search::routes(search)
+                    .merge(trawl_results::routes(results.clone()))
+                    .merge(trawl_web::routes(results.clone()));
+                (routes, web_readiness(results))
+            }
+            Role::Search => {
+                let search = open_search(config, progress).await?;
+                let check = search.clone();
+                let readiness: ReadinessCheck = Arc::new(move || {
+                    let search = check.clone();
+                    Box::pin(async move { search.readiness().await })
+                });
+                (trawl_search::routes(search), readiness)
+            }
+            Role::Results => {
+                let client = HttpSearchClient::new(
+                    config.services.search_url.clone(),
+                    config.search_client(),
+                )?;
+                let results: Arc<dyn ResultsService> = Arc::new(Results::new(Arc::new(client)));
+                let check = results.clone();
+                let readiness: ReadinessCheck = Arc::new(move || {
+                    let results = check.clone();
+                    Box::pin(async move { results.readiness().await })
+                });
+                (trawl_results::routes(results), readiness)
+            }
+            Role::Web => {
+                let client = HttpResultsClient::new(
+                    config.services.results_url.clone(),
+                    config.results_client(),
+                )?;
+                let results: Arc<dyn ResultsService> = Arc::new(client);
+                (trawl_web::routes(results.clone()), web_readiness(results))
+            }
+        };
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        Ok(Self {
+            listener,
+            router: trawl_service::server::app(routes, readiness),
+            role,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Serves until `shutdown` completes, then drains requests in flight.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        trawl_service::server::serve(self.listener, self.router, shutdown).await
+    }
+}
+
+fn web_readiness(results: Arc<dyn ResultsService>) -> ReadinessCheck {
+    Arc::new(move || {
+        let results = results.clone();
+        Box::pin(async move { trawl_web::readiness(results.as_ref()).await })
+    })
+}
+
+/// Opens the index (and fills it with the demo corpus when asked) on the
+/// blocking pool: it is file I/O and CPU work.
+async fn open_search(
+    config: &Config,
+    progress: Box<dyn Progress + Send>,
+) -> Result<Arc<dyn SearchService>, StartError> {
+    let dir = config.index_dir();
+    let demo = config.demo;
+    let index = tokio::task::spawn_blocking(move || -> Result<LocalIndex, StartError> {
+        let index = LocalIndex::open_or_create(&dir)?;
+        if demo && let Some(report) = demo::ensure(&index, progress.as_ref())? {
+            tracing::info!(
+                documents = report.documents,
+                "indexed the bundled demo corpus (first start)"
+            );
+        }
+        Ok(index)
+    })
+    .await
+    .map_err(|e| StartError::Task(e.to_string()))??;
+    tracing::info!(path = %index.path().display(), documents = index.num_docs(), "index open");
+    let engine = LocalEngine::new("local", Arc::new(index));
+    Ok(Arc::new(Searcher::new(
+        vec![Arc::new(engine)],
+        Duration::from_millis(config.search.engine_timeout_ms),
+    )))
+}

@@ -1,0 +1,387 @@
+//! Configuration: defaults < TOML file < environment < command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use trawl_service::clients::ClientSettings;
+use trawl_service::logging::LogFormat;
+use url::Url;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the server listens on (`TRAWL_LISTEN`, `--listen`).
+    pub listen: SocketAddr,
+    /// Where the index lives (`TRAWL_DATA_DIR`, `--data-dir`); unset means the
+    /// platform's data directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// Index the bundled demo corpus when the index is empty at start.
+    pub demo: bool,
+    pub services: ServicesConfig,
+    pub search: SearchConfig,
+    pub log: LogConfig,
+}
+
+/// How the services reach each other when they run as separate processes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServicesConfig {
+    /// Base URL of the search service, for `--role results`.
+    pub search_url: Url,
+    /// Base URL of the results service, for `--role web`.
+    pub results_url: Url,
+    pub connect_timeout_ms: u64,
+    /// Limit on each call from results to search.
+    pub search_timeout_ms: u64,
+    /// Limit on each call from web to results; longer than the search
+    /// timeout so the page can report which service failed.
+    pub results_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Limit on each engine's answer.
+    pub engine_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json` (`TRAWL_LOG_FORMAT`, `--log-format`).
+    pub format: LogFormat,
+    /// A `RUST_LOG`-style filter (`TRAWL_LOG`).
+    pub filter: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: None,
+            demo: true,
+            services: ServicesConfig::default(),
+            search: SearchConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        Self {
+            search_url: Url::parse("http://127.0.0.1:8081/").expect("static URL"),
+            results_url: Url::parse("http://127.0.0.1:8082/").expect("static URL"),
+            connect_timeout_ms: 1_000,
+            search_timeout_ms: 5_000,
+            results_timeout_ms: 6_000,
+        }
+    }
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            engine_timeout_ms: 3_000,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {var}={value:?}: {message}")]
+    Env {
+        var: &'static str,
+        value: String,
+        message: String,
+    },
+    #[error("{field} must be greater than 0")]
+    ZeroTimeout { field: &'static str },
+}
+
+/// Values given on the command line; `None` leaves the layer below.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub search_url: Option<Url>,
+    pub results_url: Option<Url>,
+    pub no_demo: bool,
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Builds the effective configuration from all four layers.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply_env(env)?;
+        config.apply_overrides(overrides);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim().replace('\n', " "),
+        })
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(var: &'static str, value: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.parse().map_err(|e: T::Err| ConfigError::Env {
+                var,
+                message: e.to_string(),
+                value,
+            })
+        }
+        if let Some(v) = env("TRAWL_LISTEN") {
+            self.listen = parse("TRAWL_LISTEN", v)?;
+        }
+        if let Some(v) = env("TRAWL_DATA_DIR") {
+            self.data_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("TRAWL_SEARCH_URL") {
+            self.services.search_url = parse("TRAWL_SEARCH_URL", v)?;
+        }
+        if let Some(v) = env("TRAWL_RESULTS_URL") {
+            self.services.results_url = parse("TRAWL_RESULTS_URL", v)?;
+        }
+        if let Some(v) = env("TRAWL_LOG_FORMAT") {
+            self.log.format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: "TRAWL_LOG_FORMAT",
+                        value: v,
+                        message: "expected `text` or `json`".to_owned(),
+                    });
+                }
+            };
+        }
+        if let Some(v) = env("TRAWL_LOG") {
+            self.log.filter = v;
+        }
+        Ok(())
+    }
+
+    fn apply_overrides(&mut self, overrides: &Overrides) {
+        let o = overrides.clone();
+        self.listen = o.listen.unwrap_or(self.listen);
+        self.data_dir = o.data_dir.or(self.data_dir.take());
+        if let Some(url) = o.search_url {
+            self.services.search_url = url;
+        }
+        if let Some(url) = o.results_url {
+            self.services.results_url = url;
+        }
+        if o.no_demo {
+            self.demo = false;
+        }
+        self.log.format = o.log_format.unwrap_or(self.log.format);
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let timeouts = [
+            (
+                "services.connect_timeout_ms",
+                self.services.connect_timeout_ms,
+            ),
+            (
+                "services.search_timeout_ms",
+                self.services.search_timeout_ms,
+            ),
+            (
+                "services.results_timeout_ms",
+                self.services.results_timeout_ms,
+            ),
+            ("search.engine_timeout_ms", self.search.engine_timeout_ms),
+        ];
+        match timeouts.iter().find(|(_, ms)| *ms == 0) {
+            Some((field, _)) => Err(ConfigError::ZeroTimeout { field }),
+            None => Ok(()),
+        }
+    }
+
+    /// The data directory: configured, else the platform's
+    /// (`~/.local/share/trawl` on Linux).
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| {
+            directories::ProjectDirs::from("", "", "trawl").map_or_else(
+                || PathBuf::from("trawl-data"),
+                |dirs| dirs.data_dir().to_owned(),
+            )
+        })
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir().join("index")
+    }
+
+    pub fn search_client(&self) -> ClientSettings {
+        ClientSettings {
+            connect_timeout: Duration::from_millis(self.services.connect_timeout_ms),
+            timeout: Duration::from_millis(self.services.search_timeout_ms),
+        }
+    }
+
+    pub fn results_client(&self) -> ClientSettings {
+        ClientSettings {
+            connect_timeout: Duration::from_millis(self.services.connect_timeout_ms),
+            timeout: Duration::from_millis(self.services.results_timeout_ms),
+        }
+    }
+
+    /// The configuration as TOML, with the data directory resolved and
+    /// credentials in URLs masked.
+    pub fn show(&self) -> String {
+        let mut shown = self.clone();
+        shown.data_dir = Some(self.data_dir());
+        for url in [
+            &mut shown.services.search_url,
+            &mut shown.services.results_url,
+        ] {
+            mask_credentials(url);
+        }
+        toml::to_string(&shown).expect("the configuration always serialises")
+    }
+}
+
+fn mask_credentials(url: &mut Url) {
+    if url.password().is_some() {
+        let _ = url.set_password(Some("****"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.get(name).cloned()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("trawl.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1111\"\ndemo = false\n[services]\nsearch_url = \"http://file:1/\"\nresults_url = \"http://file:2/\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(config.listen.port(), 1111);
+        assert!(!config.demo);
+        assert_eq!(
+            config.search.engine_timeout_ms, 3_000,
+            "unset keys keep defaults"
+        );
+
+        let vars = env(&[
+            ("TRAWL_LISTEN", "127.0.0.1:2222"),
+            ("TRAWL_SEARCH_URL", "http://env:1/"),
+        ]);
+        let config = Config::load(Some(&file), vars, &Overrides::default()).unwrap();
+        assert_eq!(config.listen.port(), 2222);
+        assert_eq!(config.services.search_url.as_str(), "http://env:1/");
+        assert_eq!(config.services.results_url.as_str(), "http://file:2/");
+
+        let flags = Overrides {
+            listen: Some("127.0.0.1:3333".parse().unwrap()),
+            ..Default::default()
+        };
+        let vars = env(&[("TRAWL_LISTEN", "127.0.0.1:2222")]);
+        assert_eq!(
+            Config::load(Some(&file), vars, &flags)
+                .unwrap()
+                .listen
+                .port(),
+            3333
+        );
+    }
+
+    #[test]
+    fn errors_name_the_culprit() {
+        let err = Config::load(
+            None,
+            env(&[("TRAWL_LISTEN", "nonsense")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("environment variable TRAWL_LISTEN=\"nonsense\""),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let err = Config::load(Some(&file), env(&[]), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("unknown field `lisen`"), "{err}");
+        std::fs::write(&file, "[search]\nengine_timeout_ms = 0\n").unwrap();
+        let err = Config::load(Some(&file), env(&[]), &Overrides::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "search.engine_timeout_ms must be greater than 0"
+        );
+    }
+
+    #[test]
+    fn show_masks_passwords_and_parses_back() {
+        let flags = Overrides {
+            search_url: Some(Url::parse("https://user:hunter2@search.internal/").unwrap()),
+            data_dir: Some("/srv/trawl".into()),
+            ..Default::default()
+        };
+        let config = Config::load(None, env(&[]), &flags).unwrap();
+        let shown = config.show();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("https://user:****@search.internal/"),
+            "{shown}"
+        );
+        let back: Config = toml::from_str(&shown).unwrap();
+        assert_eq!(back.data_dir.as_deref(), Some(Path::new("/srv/trawl")));
+    }
+}
