@@ -122,8 +122,7 @@ fn query_terms(query: &str) -> Vec<String> {
 fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let mut out = Vec::new();
     let mut start: Option<(usize, usize)> = None; // (char offset, byte offset)
-    let mut chars = 0;
-    for (byte, c) in text.char_indices() {
+    for (chars, (byte, c)) in text.char_indices().enumerate() {
         match (c.is_alphanumeric(), start) {
             (true, None) => start = Some((chars, byte)),
             (false, Some((offset, begin))) => {
@@ -132,7 +131,6 @@ fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
             }
             _ => {}
         }
-        chars += 1;
     }
     if let Some((offset, begin)) = start {
         out.push((offset, &text[begin..]));

@@ -1,0 +1,180 @@
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use trawl::{Application, Config, Role};
+use trawl_index::LocalIndex;
+use trawl_index::ingest::{IngestOptions, ingest};
+use url::Url;
+
+/// Title and body of the hostile document.
+pub const XSS_TITLE: &str = "Hostile <script>alert(1)</script> \"><img src=x onerror=alert(1)>";
+pub const XSS_BODY: &str = "A hostile page: <script>alert(1)</script> and then \"><img src=x onerror=alert(1)> in the body.";
+
+/// The fixture corpus: a few documents with known answers, the hostile
+/// page, two URLs that are one page, and enough filler to need paging.
+pub fn fixture_jsonl() -> String {
+    let mut docs = vec![
+        serde_json::json!({"id": "pg-create-index", "title": "CREATE INDEX", "url": "https://docs.example.org/pg/sql-createindex.html",
+            "body": "CREATE INDEX constructs an index on the specified column(s) of the specified relation. When CONCURRENTLY is used, PostgreSQL builds the index without taking any locks that prevent concurrent inserts, updates, or deletes on the table."}),
+        serde_json::json!({"id": "pg-drop-index", "title": "DROP INDEX", "url": "https://docs.example.org/pg/sql-dropindex.html",
+            "body": "DROP INDEX drops an existing index from the database system. With CONCURRENTLY, the index is dropped without locking out concurrent selects."}),
+        serde_json::json!({"id": "pg-create-table", "title": "CREATE TABLE", "url": "https://docs.example.org/pg/sql-createtable.html",
+            "body": "CREATE TABLE will create a new, initially empty table in the current database. A primary key creates a unique index."}),
+        serde_json::json!({"id": "py-asyncio-task", "title": "Coroutines and Tasks", "url": "https://docs.example.org/py/asyncio-task.html",
+            "body": "asyncio.gather(*aws, return_exceptions=False) runs awaitable objects in the aws sequence concurrently. If all awaitables are completed successfully, gather returns an aggregate list of returned values."}),
+        serde_json::json!({"id": "py-asyncio", "title": "asyncio — Asynchronous I/O", "url": "https://docs.example.org/py/asyncio.html",
+            "body": "asyncio is a library to write concurrent code using the async/await syntax. asyncio is used as a foundation for multiple Python asynchronous frameworks."}),
+        serde_json::json!({"id": "xss", "title": XSS_TITLE, "url": "https://evil.example.org/page", "body": XSS_BODY}),
+        serde_json::json!({"id": "dup-1", "title": "Mirror one", "url": "https://Mirror.Example.org:443/same/", "body": "mirrored twinpage content"}),
+        serde_json::json!({"id": "dup-2", "title": "Mirror two", "url": "https://mirror.example.org/same#section", "body": "mirrored twinpage content again"}),
+        serde_json::json!({"id": "js-link", "title": "Script link", "url": "https://docs.example.org/ok", "body": "an innocuous page"}),
+    ];
+    for i in 0..23 {
+        docs.push(serde_json::json!({"id": format!("filler-{i:02}"), "title": format!("Filler {i}"),
+            "url": format!("https://filler.example.org/{i}"), "body": format!("zebrafill filler {}", "word ".repeat(i + 1))}));
+    }
+    docs.iter().map(|d| format!("{d}\n")).collect()
+}
+
+/// A data directory whose index holds the fixture corpus.
+pub fn fixture_data_dir() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("fixture.jsonl");
+    std::fs::write(&jsonl, fixture_jsonl()).unwrap();
+    let index = LocalIndex::open_or_create(&dir.path().join("index")).unwrap();
+    let mut writer = index.writer().unwrap();
+    ingest(&mut writer, &[jsonl], &IngestOptions::default(), &()).unwrap();
+    writer.commit().unwrap();
+    dir
+}
+
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: Some(data_dir.to_owned()),
+        demo: false,
+        ..Config::default()
+    };
+    config.services.search_timeout_ms = 2_000;
+    config.services.results_timeout_ms = 3_000;
+    config
+}
+
+/// A running service. Dropping it stops the server.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request completes")
+    }
+
+    /// GETs and decodes JSON, asserting the status.
+    pub async fn get_json(&self, path: &str, status: u16) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status().as_u16(), status, "GET {path}");
+        response.json().await.expect("a JSON body")
+    }
+
+    pub async fn get_html(&self, path: &str) -> (u16, String) {
+        let response = self.get(path).await;
+        let status = response.status().as_u16();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/html"),
+            "GET {path}: {content_type}"
+        );
+        (status, response.text().await.unwrap())
+    }
+}
+
+pub async fn spawn(config: &Config, role: Role) -> TestApp {
+    let app = Application::build(config, role, Box::new(()))
+        .await
+        .expect("the app starts");
+    let address = format!("http://{}", app.local_addr());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        client,
+        _stop: stop,
+    }
+}
+
+/// trawl in one process: every route on one port.
+pub async fn spawn_one_process(data_dir: &Path) -> TestApp {
+    spawn(&test_config(data_dir), Role::All).await
+}
+
+/// trawl as three servers calling each other over HTTP.
+pub struct ThreeApps {
+    pub search: TestApp,
+    pub results: TestApp,
+    pub web: TestApp,
+}
+
+pub async fn spawn_three(data_dir: &Path) -> ThreeApps {
+    let config = test_config(data_dir);
+    let search = spawn(&config, Role::Search).await;
+    let mut results_config = config.clone();
+    results_config.services.search_url = Url::parse(&search.address).unwrap();
+    let results = spawn(&results_config, Role::Results).await;
+    let mut web_config = config.clone();
+    web_config.services.results_url = Url::parse(&results.address).unwrap();
+    let web = spawn(&web_config, Role::Web).await;
+    ThreeApps {
+        search,
+        results,
+        web,
+    }
+}
+
+/// An address nothing listens on.
+pub fn closed_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// Removes what legitimately differs between two runs: timings.
+pub fn without_timings(mut value: Value) -> Value {
+    if let Some(engines) = value.get_mut("engines").and_then(Value::as_array_mut) {
+        for engine in engines {
+            engine.as_object_mut().unwrap().remove("latency_ms");
+        }
+    }
+    value
+}
+
+pub fn result_urls(value: &Value) -> Vec<String> {
+    value["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["url"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real services on port 0, a real index, real HTTP.
+//! One test binary, so the suite links once.
+
+mod bad_input;
+mod cli;
+mod degradation;
+mod demo;
+mod escaping;
+mod helpers;
+mod modes;
