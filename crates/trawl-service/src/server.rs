@@ -83,3 +83,60 @@ pub async fn shutdown_signal() {
         () = terminate => tracing::info!("SIGTERM received, shutting down"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::routing::get;
+    use tokio::sync::Notify;
+    use trawl_api::Readiness;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
+        let entered = Arc::new(Notify::new());
+        let in_handler = entered.clone();
+        let routes = Router::new().route(
+            "/slow",
+            get(move || {
+                let in_handler = in_handler.clone();
+                async move {
+                    in_handler.notify_one();
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    "done"
+                }
+            }),
+        );
+        let readiness: ReadinessCheck =
+            Arc::new(|| Box::pin(async { Readiness::from_checks(vec![]) }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let stop = Arc::new(Notify::new());
+        let stopped = stop.clone();
+        let server = tokio::spawn(serve(listener, app(routes, readiness), async move {
+            stopped.notified().await;
+        }));
+
+        let client = reqwest::Client::new();
+        let request = tokio::spawn(client.get(format!("http://{address}/slow")).send());
+        entered.notified().await;
+        stop.notify_one();
+
+        let response = request
+            .await
+            .unwrap()
+            .expect("the request in flight completes");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "done");
+        server.await.unwrap().expect("serve returns cleanly");
+        assert!(
+            reqwest::get(format!("http://{address}/livez"))
+                .await
+                .is_err(),
+            "no new connections"
+        );
+    }
+}

@@ -342,6 +342,13 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_is_the_defaults() {
+        let example: Config =
+            toml::from_str(include_str!("../../../docs/trawl.example.toml")).unwrap();
+        assert_eq!(example, Config::default());
+    }
+
+    #[test]
     fn errors_name_the_culprit() {
         let err = Config::load(
             None,

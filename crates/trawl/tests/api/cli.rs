@@ -185,8 +185,26 @@ fn config_show_layers_and_masks() {
     );
 }
 
+fn http_get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// `trawl serve` holds no writer: `trawl index add` in another process can
+/// write, and the server sees the batch once it commits.
 #[test]
-fn serve_stops_cleanly_on_sigterm() {
+fn serve_sees_batches_committed_by_another_process_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
         .args([
@@ -212,14 +230,25 @@ fn serve_stops_cleanly_on_sigterm() {
         .expect("a listening line");
     std::thread::spawn(move || lines.for_each(drop));
 
-    let mut stream = std::net::TcpStream::connect(&address).unwrap();
-    use std::io::{Read, Write};
-    stream
-        .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(http_get(&address, "/livez").starts_with("HTTP/1.1 200"));
+    assert!(http_get(&address, "/api/v1/search?q=quokka").contains("\"results\":[]"));
+
+    let file = dir.path().join("new.jsonl");
+    std::fs::write(
+        &file,
+        "{\"id\":\"q\",\"title\":\"Quokka\",\"url\":\"https://x.org/q\",\"body\":\"a small marsupial\"}\n",
+    )
+    .unwrap();
+    let added = trawl(dir.path(), &["index", "add", file.to_str().unwrap()]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !http_get(&address, "/api/v1/search?q=quokka").contains("https://x.org/q") {
+        assert!(
+            Instant::now() < deadline,
+            "the server never saw the committed batch"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
