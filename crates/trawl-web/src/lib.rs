@@ -10,13 +10,14 @@ mod view;
 use std::sync::Arc;
 
 use askama::Template;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use trawl_api::params::SearchParams;
-use trawl_api::{Check, Readiness, ResultsResponse, ResultsService, SearchRequest};
+use trawl_api::{Check, InvalidRequest, Readiness, ResultsResponse, ResultsService, SearchRequest};
 use trawl_service::ApiError;
 use trawl_service::extract::{RawSearch, ValidSearch};
 
@@ -67,9 +68,15 @@ async fn search_page(
 /// `per_page` may still come from the query string.
 async fn text_page(
     State(results): State<Arc<dyn ResultsService>>,
-    Path(text): Path<String>,
+    text: Result<Path<String>, PathRejection>,
     RawSearch(params): RawSearch,
 ) -> Response {
+    let Ok(Path(text)) = text else {
+        let invalid = InvalidRequest::MalformedQueryString {
+            reason: "the path is not valid percent-encoded UTF-8".to_owned(),
+        };
+        return error_page(String::new(), &ApiError::from(invalid));
+    };
     let params = SearchParams {
         q: Some(text),
         ..params.unwrap_or_default()

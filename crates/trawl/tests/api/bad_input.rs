@@ -112,6 +112,8 @@ async fn bad_searches_on_pages_render_the_form_with_the_reason() {
         ("/search", "is required"),
         ("/search?q=x&page=0", "must be an integer from 1 to 50"),
         ("/search?q=%zz", "malformed"),
+        ("/%FF%FE", "not valid percent-encoded UTF-8"),
+        ("/%20%20", "must not be empty"),
     ] {
         let (status, html) = app.get_html(path).await;
         assert_eq!(status, 400, "{path}");
