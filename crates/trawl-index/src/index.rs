@@ -163,7 +163,7 @@ impl LocalIndex {
         limit: usize,
     ) -> Result<SearchPage, IndexError> {
         let searcher = self.reader.searcher();
-        let (query, _lenient_errors) = self.parser.parse_query_lenient(query);
+        let query = self.parse(query);
         if limit == 0 {
             let total = searcher.search(&query, &Count).map_err(|e| self.err(e))?;
             return Ok(SearchPage {
@@ -220,6 +220,28 @@ impl LocalIndex {
             total: total as u64,
             hits,
         })
+    }
+
+    /// The ids and scores of the best `limit` documents, ranked exactly as
+    /// [`search`](Self::search) ranks them, without building snippets: what
+    /// retrieval evaluation needs.
+    pub fn rank_ids(&self, query: &str, limit: usize) -> Result<Vec<(String, f32)>, IndexError> {
+        let searcher = self.reader.searcher();
+        let query = self.parse(query);
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())
+            .map_err(|e| self.err(e))?;
+        top.into_iter()
+            .map(|(score, address)| {
+                let doc: TantivyDocument = searcher.doc(address).map_err(|e| self.err(e))?;
+                Ok((text(&doc, self.fields.id).to_owned(), score))
+            })
+            .collect()
+    }
+
+    fn parse(&self, query: &str) -> Box<dyn tantivy::query::Query> {
+        let (query, _lenient_errors) = self.parser.parse_query_lenient(query);
+        query
     }
 
     pub fn stats(&self) -> Result<IndexStats, IndexError> {
