@@ -23,7 +23,8 @@ pub struct Doc {
 }
 
 fn open(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(file))
     } else {
@@ -45,11 +46,19 @@ pub fn scifact(data: &Path, split: &str) -> anyhow::Result<Collection> {
         });
     }
     let mut qrels: HashMap<String, Judgements> = HashMap::new();
-    for line in open(&dir.join("qrels").join(format!("{split}.tsv")))?.lines().skip(1) {
+    for line in open(&dir.join("qrels").join(format!("{split}.tsv")))?
+        .lines()
+        .skip(1)
+    {
         let line = line?;
         let fields: Vec<&str> = line.split('\t').collect();
-        let [query, doc, score] = fields[..] else { bail!("bad qrels line {line:?}") };
-        qrels.entry(query.to_owned()).or_default().insert(doc.to_owned(), score.parse()?);
+        let [query, doc, score] = fields[..] else {
+            bail!("bad qrels line {line:?}")
+        };
+        qrels
+            .entry(query.to_owned())
+            .or_default()
+            .insert(doc.to_owned(), score.parse()?);
     }
     let mut queries = Vec::new();
     for line in open(&dir.join("queries.jsonl"))?.lines() {
@@ -59,7 +68,16 @@ pub fn scifact(data: &Path, split: &str) -> anyhow::Result<Collection> {
             queries.push((id, value["text"].as_str().context("text")?.to_owned()));
         }
     }
-    Ok(Collection { name: if split == "test" { "SciFact (test)" } else { "SciFact (train)" }, docs, queries, qrels })
+    Ok(Collection {
+        name: if split == "test" {
+            "SciFact (test)"
+        } else {
+            "SciFact (train)"
+        },
+        docs,
+        queries,
+        qrels,
+    })
 }
 
 /// Records of the SMART format: `.I id` then fields `.T`, `.W`, ….
@@ -72,7 +90,11 @@ fn smart_records(path: &Path) -> anyhow::Result<Vec<(String, HashMap<char, Strin
         if let Some(id) = line.strip_prefix(".I") {
             records.push((id.trim().to_owned(), HashMap::new()));
             field = None;
-        } else if line.len() >= 2 && line.starts_with('.') && line.as_bytes()[1].is_ascii_uppercase() && line[2..].trim().is_empty() {
+        } else if line.len() >= 2
+            && line.starts_with('.')
+            && line.as_bytes()[1].is_ascii_uppercase()
+            && line[2..].trim().is_empty()
+        {
             field = Some(line.as_bytes()[1] as char);
         } else if let (Some(f), Some((_, fields))) = (field, records.last_mut()) {
             let entry = fields.entry(f).or_default();
@@ -84,13 +106,20 @@ fn smart_records(path: &Path) -> anyhow::Result<Vec<(String, HashMap<char, Strin
 }
 
 fn field(fields: &HashMap<char, String>, f: char) -> String {
-    fields.get(&f).map(|s| s.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    fields
+        .get(&f)
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// Strips leading zeros so `001` and `1` are the same id.
 fn norm(id: &str) -> String {
     let trimmed = id.trim_start_matches('0');
-    if trimmed.is_empty() { "0".to_owned() } else { trimmed.to_owned() }
+    if trimmed.is_empty() {
+        "0".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
 }
 
 /// One of the Glasgow collections: `cran`, `cisi`, `med` or `cacm`.
@@ -105,7 +134,11 @@ pub fn glasgow(data: &Path, which: &str) -> anyhow::Result<Collection> {
     };
     let docs = smart_records(&dir.join(docs_file))?
         .into_iter()
-        .map(|(id, fields)| Doc { id: norm(&id), title: field(&fields, 'T'), body: field(&fields, 'W') })
+        .map(|(id, fields)| Doc {
+            id: norm(&id),
+            title: field(&fields, 'T'),
+            body: field(&fields, 'W'),
+        })
         .collect();
     let raw_queries = smart_records(&dir.join(queries_file))?;
     let mut qrels: HashMap<String, Judgements> = HashMap::new();
@@ -117,14 +150,25 @@ pub fn glasgow(data: &Path, which: &str) -> anyhow::Result<Collection> {
             // interest; -1 marks no relevance. Gain = 5 - code.
             ("cran", [q, d, code]) => {
                 let code: i32 = code.parse()?;
-                (*q, *d, if (1..=4).contains(&code) { (5 - code) as u32 } else { 0 })
+                (
+                    *q,
+                    *d,
+                    if (1..=4).contains(&code) {
+                        (5 - code) as u32
+                    } else {
+                        0
+                    },
+                )
             }
             ("med", [q, _, d, rel]) => (*q, *d, rel.parse::<u32>()?),
             ("cisi" | "cacm", [q, d, ..]) => (*q, *d, 1),
             _ => bail!("{qrels_file}: bad line {line:?}"),
         };
         if grade > 0 {
-            qrels.entry(norm(query)).or_default().insert(norm(doc), grade);
+            qrels
+                .entry(norm(query))
+                .or_default()
+                .insert(norm(doc), grade);
         }
     }
     // Cranfield's judgements number the queries 1…225 in file order, not by
@@ -133,10 +177,19 @@ pub fn glasgow(data: &Path, which: &str) -> anyhow::Result<Collection> {
         .into_iter()
         .enumerate()
         .map(|(i, (id, fields))| {
-            let id = if which == "cran" { (i + 1).to_string() } else { norm(&id) };
+            let id = if which == "cran" {
+                (i + 1).to_string()
+            } else {
+                norm(&id)
+            };
             (id, field(&fields, 'W'))
         })
         .filter(|(id, _)| qrels.contains_key(id))
         .collect();
-    Ok(Collection { name, docs, queries, qrels })
+    Ok(Collection {
+        name,
+        docs,
+        queries,
+        qrels,
+    })
 }

@@ -33,7 +33,11 @@ pub fn recall_at(ranking: &[String], judged: &Judgements, k: usize) -> f64 {
     if relevant == 0 {
         return 0.0;
     }
-    let found = ranking.iter().take(k).filter(|id| judged.get(*id).is_some_and(|&g| g > 0)).count();
+    let found = ranking
+        .iter()
+        .take(k)
+        .filter(|id| judged.get(*id).is_some_and(|&g| g > 0))
+        .count();
     found as f64 / relevant as f64
 }
 
@@ -83,16 +87,25 @@ mod tests {
         // Cut at 3: only d1 counts.
         close(ndcg_at(&r, &j, 3), 0.6309297536 / 1.6309297536);
         // Graded: the grade-2 document first is ideal.
-        close(ndcg_at(&ranking(&["a", "b"]), &judged(&[("a", 2), ("b", 1)]), 10), 1.0);
+        close(
+            ndcg_at(&ranking(&["a", "b"]), &judged(&[("a", 2), ("b", 1)]), 10),
+            1.0,
+        );
         // Swapped: DCG = 1 + 2/log2(3) = 2.2618595; IDCG = 2 + 1/log2(3) = 2.6309298
-        close(ndcg_at(&ranking(&["b", "a"]), &judged(&[("a", 2), ("b", 1)]), 10), 2.2618595073 / 2.6309297536);
+        close(
+            ndcg_at(&ranking(&["b", "a"]), &judged(&[("a", 2), ("b", 1)]), 10),
+            2.2618595073 / 2.6309297536,
+        );
         close(ndcg_at(&ranking(&["x"]), &judged(&[("a", 0)]), 10), 0.0);
     }
 
     #[test]
     fn recall_by_hand() {
         let j = judged(&[("a", 1), ("b", 1), ("c", 1), ("z", 0)]);
-        close(recall_at(&ranking(&["a", "z", "x", "c"]), &j, 100), 2.0 / 3.0);
+        close(
+            recall_at(&ranking(&["a", "z", "x", "c"]), &j, 100),
+            2.0 / 3.0,
+        );
         close(recall_at(&ranking(&["a", "z", "x", "c"]), &j, 2), 1.0 / 3.0);
     }
 
@@ -100,7 +113,10 @@ mod tests {
     fn average_precision_by_hand() {
         // Relevant at ranks 1 and 3 of 2 relevant: (1/1 + 2/3) / 2 = 0.8333…
         let j = judged(&[("a", 1), ("b", 3)]);
-        close(average_precision(&ranking(&["a", "x", "b"]), &j), (1.0 + 2.0 / 3.0) / 2.0);
+        close(
+            average_precision(&ranking(&["a", "x", "b"]), &j),
+            (1.0 + 2.0 / 3.0) / 2.0,
+        );
         // One of two never retrieved: (1/2) / 2.
         close(average_precision(&ranking(&["x", "a"]), &j), 0.25);
     }

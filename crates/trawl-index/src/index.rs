@@ -14,17 +14,71 @@ use tantivy::{DateTime, Index, IndexReader, ReloadPolicy, TantivyDocument, Term}
 use crate::document::Document;
 use crate::error::IndexError;
 
-/// Weight of the title field beside the combined title-and-body field. A
-/// title term thus counts in both; kept modest, because a short title that
-/// repeats one query term must not outweigh a body that matches them all.
-const TITLE_BOOST: f32 = 0.5;
 /// Longest snippet, in characters.
 const SNIPPET_CHARS: usize = 220;
 /// Memory the writer may use before flushing a segment, across its threads.
 const WRITER_MEMORY: usize = 128 * 1024 * 1024;
-/// The analyzer tantivy registers by default: words, lower-cased, long tokens
-/// dropped, English (Porter) stemming.
-const ANALYZER: &str = "en_stem";
+/// Lucene's English stop words (`EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`).
+pub const ENGLISH_STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
+    "they", "this", "to", "was", "will", "with",
+];
+
+/// How text is analysed and matches are weighed. [`Ranking::default`] is
+/// what trawl ships; `trawl-bench tune` measures the alternatives on
+/// SciFact's training queries (see docs/BENCHMARKS.md).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ranking {
+    /// Weight of the title field beside the combined title-and-body field. A
+    /// title term counts in both; kept modest, because a short title that
+    /// repeats one query term must not outweigh a body that matches them all.
+    pub title_boost: f32,
+    /// Drop [`ENGLISH_STOP_WORDS`] when indexing and searching.
+    pub stop_words: bool,
+}
+
+impl Default for Ranking {
+    fn default() -> Self {
+        Self {
+            title_boost: 0.2,
+            stop_words: false,
+        }
+    }
+}
+
+impl Ranking {
+    /// Name of the analyzer in the schema: words, lower-cased, tokens over
+    /// 40 bytes dropped, optionally stop words removed, English (Porter)
+    /// stemming.
+    fn analyzer_name(self) -> &'static str {
+        if self.stop_words {
+            "trawl_en_stop"
+        } else {
+            "trawl_en"
+        }
+    }
+
+    fn analyzer(self) -> tantivy::tokenizer::TextAnalyzer {
+        use tantivy::tokenizer::{
+            Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter,
+            TextAnalyzer,
+        };
+        let builder = TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(40))
+            .filter(LowerCaser);
+        if self.stop_words {
+            builder
+                .filter(StopWordFilter::remove(
+                    ENGLISH_STOP_WORDS.iter().map(|w| w.to_string()),
+                ))
+                .filter(Stemmer::new(Language::English))
+                .build()
+        } else {
+            builder.filter(Stemmer::new(Language::English)).build()
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Fields {
@@ -39,11 +93,11 @@ struct Fields {
     published: Field,
 }
 
-fn schema() -> (Schema, Fields) {
+fn schema(ranking: Ranking) -> (Schema, Fields) {
     let mut builder = Schema::builder();
     let indexed = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer(ANALYZER)
+            .set_tokenizer(ranking.analyzer_name())
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let fields = Fields {
@@ -99,6 +153,13 @@ impl LocalIndex {
     /// Opens the index in `dir`, creating the directory and an empty index
     /// when there is none.
     pub fn open_or_create(dir: &Path) -> Result<Self, IndexError> {
+        Self::open_with(dir, Ranking::default())
+    }
+
+    /// [`open_or_create`](Self::open_or_create) with other ranking settings.
+    /// The analysis is part of the index: reopening an index with different
+    /// stop-word settings fails with [`IndexError::IncompatibleSchema`].
+    pub fn open_with(dir: &Path, ranking: Ranking) -> Result<Self, IndexError> {
         std::fs::create_dir_all(dir).map_err(|source| IndexError::CreateDir {
             path: dir.to_owned(),
             source,
@@ -107,7 +168,7 @@ impl LocalIndex {
             path: dir.to_owned(),
             source,
         };
-        let (schema, fields) = schema();
+        let (schema, fields) = schema(ranking);
         let directory =
             MmapDirectory::open(dir).map_err(|e| tantivy_err(tantivy::TantivyError::from(e)))?;
         let index = match Index::open_or_create(directory, schema) {
@@ -119,6 +180,9 @@ impl LocalIndex {
             }
             Err(e) => return Err(tantivy_err(e)),
         };
+        index
+            .tokenizers()
+            .register(ranking.analyzer_name(), ranking.analyzer());
         // Picks up commits made by other processes (`trawl index add` while
         // `trawl serve` runs); our own commits reload explicitly.
         let reader = index
@@ -127,7 +191,7 @@ impl LocalIndex {
             .try_into()
             .map_err(tantivy_err)?;
         let mut parser = QueryParser::for_index(&index, vec![fields.text, fields.title]);
-        parser.set_field_boost(fields.title, TITLE_BOOST);
+        parser.set_field_boost(fields.title, ranking.title_boost);
         Ok(Self {
             path: dir.to_owned(),
             index,
@@ -549,6 +613,28 @@ mod tests {
         assert_eq!(index.num_docs(), 0);
         index.writer().unwrap().commit().unwrap();
         assert_eq!(index.num_docs(), 0);
+    }
+
+    #[test]
+    fn reopening_with_other_analysis_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(LocalIndex::open_or_create(dir.path()).unwrap());
+        let other = Ranking {
+            stop_words: !Ranking::default().stop_words,
+            ..Ranking::default()
+        };
+        assert!(matches!(
+            LocalIndex::open_with(dir.path(), other),
+            Err(IndexError::IncompatibleSchema { .. })
+        ));
+        let boost_only = Ranking {
+            title_boost: 3.0,
+            ..Ranking::default()
+        };
+        assert!(
+            LocalIndex::open_with(dir.path(), boost_only).is_ok(),
+            "the boost is search-time only"
+        );
     }
 
     #[test]

@@ -20,5 +20,8 @@ pub use document::{Document, InvalidDocument};
 pub use error::IndexError;
 pub use extract::{Extracted, extract_html, extract_markdown, extract_text};
 pub use glob::Glob;
-pub use index::{CommitSummary, Hit, IndexStats, IndexWriter, LocalIndex, SearchPage};
+pub use index::{
+    CommitSummary, ENGLISH_STOP_WORDS, Hit, IndexStats, IndexWriter, LocalIndex, Ranking,
+    SearchPage,
+};
 pub use ingest::{IngestError, IngestOptions, IngestReport, Progress};
