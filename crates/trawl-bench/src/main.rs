@@ -1,37 +1,760 @@
+//! trawl's benchmark suite: retrieval quality, indexing, query load, memory
+//! and start-up, printed as Markdown tables with the budgets of
+//! `../shared/PRODUCT.md` beside the figures.
+//!
+//! Run it with `bash bench/run.sh [--quick]`, which builds trawl and this
+//! binary in release mode first. `--quick --check` is CI's smoke test: small
+//! sizes, short runs, and a failure if any figure is implausible — never a
+//! speed threshold.
+
 mod collections;
+mod load;
 mod metrics;
+mod process;
 mod quality;
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use process::{Memory, Server};
+use trawl_index::Ranking;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trawl-bench",
+    about = "Measure trawl: quality, indexing, load, memory, start-up"
+)]
+struct Args {
+    /// Small corpora and short runs (under 2 minutes), for CI
+    #[arg(long)]
+    quick: bool,
+    /// Exit non-zero unless every figure is plausible (a smoke test, not a speed test)
+    #[arg(long)]
+    check: bool,
+    /// Only these sections (comma-separated); all by default
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Section>,
+    /// Print the title-weight grid on SciFact's training queries and stop
+    #[arg(long)]
+    tune: bool,
+    /// The trawl binary to measure [default: the one beside this binary]
+    #[arg(long)]
+    trawl: Option<PathBuf>,
+    /// The shared data folder [default: ../shared/data beside the repository]
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Section {
+    Quality,
+    Indexing,
+    Load,
+    Startup,
+}
+
+/// Everything measured, for the budget table and the checks.
+#[derive(Default)]
+struct Figures {
+    scifact: Option<quality::Quality>,
+    quality: Vec<quality::Quality>,
+    indexing: Option<Indexing>,
+    load: Option<LoadFigures>,
+    startup: Option<Startup>,
+}
+
+struct Indexing {
+    documents: usize,
+    seconds: f64,
+    size_mib: f64,
+    peak_mib: f64,
+}
+
+struct ModeLoad {
+    /// The same load on `/livez`, which does no work: what the load
+    /// generator and HTTP on loopback cost by themselves.
+    floor: load::Run,
+    saturation: load::Run,
+    fixed: load::Run,
+    memory: Vec<ProcessMemory>,
+}
+
+/// One process's memory, idle and at its peak under load. `own` is resident
+/// memory less the index files mapped into it (page cache, which the budgets
+/// set aside), sampled together.
+struct ProcessMemory {
+    name: &'static str,
+    idle: Memory,
+    idle_own: u64,
+    loaded: Memory,
+    loaded_own: u64,
+}
+
+struct LoadFigures {
+    queries: usize,
+    connections: usize,
+    rate: f64,
+    one: ModeLoad,
+    three: ModeLoad,
+}
+
+struct Startup {
+    runs: usize,
+    without_index_ms: Vec<f64>,
+    with_index_ms: Vec<f64>,
+}
 
 fn main() -> anyhow::Result<()> {
-    let data = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"));
-    let mut collections = vec![
-        collections::scifact(&data, "train")?,
-        collections::scifact(&data, "test")?,
-    ];
-    for which in ["cran", "cisi", "med", "cacm"] {
-        collections.push(collections::glasgow(&data, which)?);
+    let args = Args::parse();
+    let data = match &args.data {
+        Some(d) => d.clone(),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")),
+    };
+    let data = data
+        .canonicalize()
+        .with_context(|| format!("no data folder at {}", data.display()))?;
+    if args.tune {
+        return tune(&data);
     }
-    for c in &collections {
-        for stop_words in [false] {
-            for title_boost in [0.2] {
-                let dir = tempfile::tempdir()?;
-                let q = quality::evaluate(
-                    c,
-                    trawl_index::Ranking {
-                        title_boost,
-                        stop_words,
-                    },
-                    dir.path(),
-                )?;
-                print!("stop={stop_words} boost={title_boost} ");
-                println!(
-                    "{:<16} docs {:>5} queries {:>4}  nDCG@10 {:.4}  R@100 {:.4}  MAP {:.4}  ({:.1} s)",
-                    q.collection, q.documents, q.queries, q.ndcg10, q.recall100, q.map, q.seconds
-                );
+    let sections = if args.only.is_empty() {
+        vec![
+            Section::Quality,
+            Section::Indexing,
+            Section::Load,
+            Section::Startup,
+        ]
+    } else {
+        args.only.clone()
+    };
+    let trawl = match &args.trawl {
+        Some(t) => t.clone(),
+        None => std::env::current_exe()?.with_file_name("trawl"),
+    };
+    if !trawl.exists() {
+        bail!(
+            "no trawl binary at {}; build it first (bash bench/run.sh does)",
+            trawl.display()
+        );
+    }
+
+    print_machine(&args, &trawl);
+    let mut figures = Figures::default();
+    if sections.contains(&Section::Quality) {
+        run_quality(&data, &mut figures)?;
+    }
+    let needs_index = sections
+        .iter()
+        .any(|s| matches!(s, Section::Indexing | Section::Load | Section::Startup));
+    if needs_index {
+        let work = tempfile::tempdir()?;
+        let limit = if args.quick { 10_000 } else { 100_000 };
+        let (docs, queries) = imdb_to_jsonl(&data, &work.path().join("imdb.jsonl"), limit)?;
+        let data_dir = work.path().join("data");
+        let indexing = run_indexing(&trawl, &work.path().join("imdb.jsonl"), &data_dir, docs)?;
+        if sections.contains(&Section::Indexing) {
+            print_indexing(&indexing, args.quick);
+        }
+        figures.indexing = Some(indexing);
+        if sections.contains(&Section::Load) {
+            let seconds = if args.quick { 2 } else { 10 };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let figures_load = runtime.block_on(run_load(
+                &trawl,
+                &data_dir,
+                &queries,
+                Duration::from_secs(seconds),
+            ))?;
+            print_load(&figures_load);
+            figures.load = Some(figures_load);
+        }
+        if sections.contains(&Section::Startup) {
+            let startup = run_startup(&trawl, &data_dir, if args.quick { 3 } else { 9 })?;
+            print_startup(&startup);
+            figures.startup = Some(startup);
+        }
+    }
+    print_budgets(&figures);
+    println!(
+        "\n### Against the seed system\n\nPending: needs trawl's Google engine (issue 6), to point both at `../shared/peers/mock`."
+    );
+    if args.check {
+        check(&figures)?;
+        println!("\ncheck: every figure is plausible");
+    }
+    Ok(())
+}
+
+fn shell(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn print_machine(args: &Args, trawl: &Path) {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .map(|l| l.trim().to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "## trawl benchmarks{}\n",
+        if args.quick { " (quick)" } else { "" }
+    );
+    println!("- date: {} UTC", shell("date", &["-u", "+%Y-%m-%d %H:%M"]));
+    println!(
+        "- commit: {}",
+        shell("git", &["rev-parse", "--short", "HEAD"])
+    );
+    println!(
+        "- machine: {} cores, {}, {}, Linux {}",
+        cores,
+        cpu.unwrap_or_default(),
+        memory.unwrap_or_default(),
+        shell("uname", &["-r"])
+    );
+    println!("- binary: {}", trawl.display());
+    println!(
+        "- command: trawl-bench {}",
+        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+    );
+}
+
+fn run_quality(data: &Path, figures: &mut Figures) -> anyhow::Result<()> {
+    println!("\n### Retrieval quality (local engine, default ranking)\n");
+    println!(
+        "| collection | documents | queries | nDCG@10 | Recall@100 | MAP | published Lucene BM25 |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    let mut collections = vec![collections::scifact(data, "test")?];
+    for which in ["cran", "cisi", "med", "cacm"] {
+        collections.push(collections::glasgow(data, which)?);
+    }
+    for (i, collection) in collections.iter().enumerate() {
+        let dir = tempfile::tempdir()?;
+        let q = quality::evaluate(collection, Ranking::default(), dir.path())?;
+        let reference = if i == 0 {
+            "flat 0.6789 / 0.9253"
+        } else {
+            "–"
+        };
+        println!(
+            "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {} |",
+            q.collection, q.documents, q.queries, q.ndcg10, q.recall100, q.map, reference
+        );
+        std::io::stdout().flush()?;
+        if i == 0 {
+            figures.scifact = Some(q.clone());
+        }
+        figures.quality.push(q);
+    }
+    println!(
+        "\nSciFact: tuned on the 809 train queries (`trawl-bench --tune`), reported on the 300 test queries."
+    );
+    Ok(())
+}
+
+fn tune(data: &Path) -> anyhow::Result<()> {
+    let train = collections::scifact(data, "train")?;
+    println!(
+        "| stop words | title weight | nDCG@10 (train) | Recall@100 | MAP |\n|---|---:|---:|---:|---:|"
+    );
+    for stop_words in [false, true] {
+        for title_boost in [0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0] {
+            let dir = tempfile::tempdir()?;
+            let q = quality::evaluate(
+                &train,
+                Ranking {
+                    title_boost,
+                    stop_words,
+                },
+                dir.path(),
+            )?;
+            println!(
+                "| {stop_words} | {title_boost} | {:.4} | {:.4} | {:.4} |",
+                q.ndcg10, q.recall100, q.map
+            );
+        }
+    }
+    println!("\ndefault: {:?}", Ranking::default());
+    Ok(())
+}
+
+/// Converts IMDB reviews to trawl's JSONL and derives a fixed, varied query
+/// mix from them: one to three words of reviews spread over the corpus.
+fn imdb_to_jsonl(data: &Path, out: &Path, limit: usize) -> anyhow::Result<(usize, Vec<String>)> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(data.join("imdb/imdb_reviews.jsonl.gz"))?;
+    let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file));
+    let mut writer = std::io::BufWriter::new(std::fs::File::create(out)?);
+    let mut texts = Vec::new();
+    let every = (limit / 400).max(1);
+    for (i, line) in reader.lines().take(limit).enumerate() {
+        let review: serde_json::Value = serde_json::from_str(&line?)?;
+        let id = review["id"].as_str().context("id")?;
+        let text = review["text"].as_str().context("text")?;
+        let title: String = text
+            .split_whitespace()
+            .take(8)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let doc = serde_json::json!({"id": id, "title": title, "url": format!("https://reviews.example/{id}"), "body": text});
+        serde_json::to_writer(&mut writer, &doc)?;
+        writer.write_all(b"\n")?;
+        if i % every == 0 {
+            texts.push(text.to_owned());
+        }
+    }
+    writer.flush()?;
+    let step = (texts.len() / 200).max(1);
+    let queries = texts
+        .iter()
+        .step_by(step)
+        .enumerate()
+        .filter_map(|(i, text)| {
+            let words: Vec<String> = text
+                .split(|c: char| !c.is_alphabetic())
+                .filter(|w| w.len() >= 5)
+                .map(str::to_lowercase)
+                .collect();
+            let picked: Vec<&str> = words
+                .iter()
+                .skip(3)
+                .step_by(4)
+                .take(i % 3 + 1)
+                .map(String::as_str)
+                .collect();
+            (!picked.is_empty()).then(|| format!("/api/v1/search?q={}", picked.join("+")))
+        })
+        .take(200)
+        .collect();
+    Ok((limit, queries))
+}
+
+fn run_indexing(
+    trawl: &Path,
+    jsonl: &Path,
+    data_dir: &Path,
+    docs: usize,
+) -> anyhow::Result<Indexing> {
+    let (elapsed, peak_kib) = process::run_measured(
+        std::process::Command::new(trawl)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["index", "add"])
+            .arg(jsonl),
+    )?;
+    let size: u64 = std::fs::read_dir(data_dir.join("index"))?
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    Ok(Indexing {
+        documents: docs,
+        seconds: elapsed.as_secs_f64(),
+        size_mib: size as f64 / 1048576.0,
+        peak_mib: peak_kib as f64 / 1024.0,
+    })
+}
+
+fn print_indexing(i: &Indexing, quick: bool) {
+    println!(
+        "\n### Indexing (`trawl index add`, IMDB reviews{})\n",
+        if quick { ", first 10,000" } else { "" }
+    );
+    println!(
+        "| documents | wall time | documents/s | index size | peak RSS |\n|---:|---:|---:|---:|---:|"
+    );
+    println!(
+        "| {} | {:.2} s | {:.0} | {:.1} MiB | {:.1} MiB |",
+        i.documents,
+        i.seconds,
+        i.documents as f64 / i.seconds,
+        i.size_mib,
+        i.peak_mib
+    );
+}
+
+const CONNECTIONS: usize = 32;
+const RATE: f64 = 1000.0;
+
+async fn measure_mode(
+    servers: &[(&'static str, &Server)],
+    entry: &Server,
+    index_dir: &Path,
+    queries: &[String],
+    duration: Duration,
+) -> anyhow::Result<ModeLoad> {
+    let base = entry.url();
+    let sample = |pid: u32| -> (Memory, u64) {
+        let memory = Memory::of(pid).unwrap_or_default();
+        let index = Memory::mapped_under(pid, index_dir).unwrap_or(0);
+        (memory, memory.rss.saturating_sub(index))
+    };
+    let idle: Vec<(Memory, u64)> = servers.iter().map(|(_, s)| sample(s.pid())).collect();
+    // Warm-up: connections, caches.
+    load::saturate(&base, queries, 4, Duration::from_millis(300)).await;
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // Only /proc/PID/status while the load runs: reading smaps takes the
+    // process's memory-map lock and walks every mapping, which would slow
+    // the server being measured.
+    let pids: Vec<u32> = servers.iter().map(|(_, s)| s.pid()).collect();
+    let sampler = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut peak = vec![Memory::default(); pids.len()];
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                for (p, pid) in peak.iter_mut().zip(&pids) {
+                    *p = p.max(Memory::of(*pid).unwrap_or_default());
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peak
+        })
+    };
+    let saturation = load::saturate(&base, queries, CONNECTIONS, duration).await;
+    let fixed = load::fixed_rate(&base, queries, RATE, duration).await;
+    let floor = load::fixed_rate(
+        &base,
+        &["/livez".to_owned()],
+        RATE,
+        duration.min(Duration::from_secs(3)),
+    )
+    .await;
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    // Index pages only accumulate under load, so the count at the end bounds
+    // what was mapped at the peak: peak RSS less it is the process's own.
+    let loaded: Vec<(Memory, u64)> = sampler
+        .join()
+        .expect("sampler")
+        .into_iter()
+        .zip(&servers.iter().map(|(_, s)| s.pid()).collect::<Vec<_>>())
+        .map(|(peak, pid)| {
+            (
+                peak,
+                peak.rss
+                    .saturating_sub(Memory::mapped_under(*pid, index_dir).unwrap_or(0)),
+            )
+        })
+        .collect();
+    let memory = servers
+        .iter()
+        .zip(idle)
+        .zip(loaded)
+        .map(
+            |(((name, _), (idle, idle_own)), (loaded, loaded_own))| ProcessMemory {
+                name,
+                idle,
+                idle_own,
+                loaded,
+                loaded_own,
+            },
+        )
+        .collect();
+    Ok(ModeLoad {
+        floor,
+        saturation,
+        fixed,
+        memory,
+    })
+}
+
+async fn run_load(
+    trawl: &Path,
+    data_dir: &Path,
+    queries: &[String],
+    duration: Duration,
+) -> anyhow::Result<LoadFigures> {
+    let index_dir = data_dir.join("index");
+    let (one, _) = Server::start(trawl, data_dir, &[])?;
+    let one_load =
+        measure_mode(&[("one binary", &one)], &one, &index_dir, queries, duration).await?;
+    one.stop()?;
+
+    let (search, _) = Server::start(trawl, data_dir, &["--role", "search"])?;
+    let (results, _) = Server::start(
+        trawl,
+        data_dir,
+        &["--role", "results", "--search-url", &search.url()],
+    )?;
+    let (web, _) = Server::start(
+        trawl,
+        data_dir,
+        &["--role", "web", "--results-url", &results.url()],
+    )?;
+    let three_load = measure_mode(
+        &[("search", &search), ("results", &results), ("web", &web)],
+        &web,
+        &index_dir,
+        queries,
+        duration,
+    )
+    .await?;
+    web.stop()?;
+    results.stop()?;
+    search.stop()?;
+    Ok(LoadFigures {
+        queries: queries.len(),
+        connections: CONNECTIONS,
+        rate: RATE,
+        one: one_load,
+        three: three_load,
+    })
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn print_load(l: &LoadFigures) {
+    println!(
+        "\n### Query load (`GET /api/v1/search`, {} distinct queries, loopback, load generator on the same 2 cores)\n",
+        l.queries
+    );
+    println!(
+        "| mode | throughput, {} connections | p50 at {} req/s | p90 | p99 | errors |\n|---|---:|---:|---:|---:|---:|",
+        l.connections, l.rate
+    );
+    for (name, m) in [("one binary", &l.one), ("three processes", &l.three)] {
+        println!(
+            "| {name} | {:.0} req/s | {:.3} ms | {:.3} ms | {:.3} ms | {} |",
+            m.saturation.throughput(),
+            m.fixed.quantile_ms(0.5),
+            m.fixed.quantile_ms(0.9),
+            m.fixed.quantile_ms(0.99),
+            m.saturation.errors + m.fixed.errors
+        );
+    }
+    println!(
+        "| floor: `/livez` on the one binary | – | {:.3} ms | {:.3} ms | {:.3} ms | {} |",
+        l.one.floor.quantile_ms(0.5),
+        l.one.floor.quantile_ms(0.9),
+        l.one.floor.quantile_ms(0.99),
+        l.one.floor.errors
+    );
+    println!(
+        "\nPer extra network hop (two hops: web → results → search): {:+.3} ms at p50.",
+        per_hop_ms(l)
+    );
+    println!("\n### Memory (resident, MiB; \"own\" excludes the memory-mapped index files)\n");
+    println!(
+        "| process | idle RSS | idle own | peak RSS under load | peak own under load |\n|---|---:|---:|---:|---:|"
+    );
+    for m in [&l.one, &l.three] {
+        for p in &m.memory {
+            println!(
+                "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                p.name,
+                mib(p.idle.rss),
+                mib(p.idle_own),
+                mib(p.loaded.rss),
+                mib(p.loaded_own)
+            );
+        }
+    }
+}
+
+fn per_hop_ms(l: &LoadFigures) -> f64 {
+    (l.three.fixed.quantile_ms(0.5) - l.one.fixed.quantile_ms(0.5)) / 2.0
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn run_startup(trawl: &Path, data_dir: &Path, runs: usize) -> anyhow::Result<Startup> {
+    let (search, _) = Server::start(trawl, data_dir, &["--role", "search"])?;
+    let search_url = search.url();
+    let empty = tempfile::tempdir()?;
+    let mut without_index_ms = Vec::new();
+    let mut with_index_ms = Vec::new();
+    for _ in 0..runs {
+        let t = process::time_to_ready(
+            trawl,
+            empty.path(),
+            &["--role", "results", "--search-url", &search_url],
+        )?;
+        without_index_ms.push(t.as_secs_f64() * 1000.0);
+        let t = process::time_to_ready(trawl, data_dir, &[])?;
+        with_index_ms.push(t.as_secs_f64() * 1000.0);
+    }
+    search.stop()?;
+    Ok(Startup {
+        runs,
+        without_index_ms,
+        with_index_ms,
+    })
+}
+
+fn print_startup(s: &Startup) {
+    println!(
+        "\n### Start-up (exec to the first 200 from `/readyz`, {} runs)\n",
+        s.runs
+    );
+    println!("| case | median | min | max |\n|---|---:|---:|---:|");
+    for (name, v) in [
+        ("results role (no index to open)", &s.without_index_ms),
+        ("one binary, existing index", &s.with_index_ms),
+    ] {
+        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = v.iter().copied().fold(0.0, f64::max);
+        println!(
+            "| {name} | {:.1} ms | {:.1} ms | {:.1} ms |",
+            median(v),
+            min,
+            max
+        );
+    }
+}
+
+fn print_budgets(f: &Figures) {
+    println!("\n### Budgets (../shared/PRODUCT.md)\n\n| budget | figure | |\n|---|---|---|");
+    let row = |budget: &str, figure: String, met: Option<bool>| {
+        let verdict = match met {
+            Some(true) => "met",
+            Some(false) => "**not met**",
+            None => "pending",
+        };
+        println!("| {budget} | {figure} | {verdict} |");
+    };
+    if let Some(l) = &f.load {
+        let (p50, p99) = (l.one.fixed.quantile_ms(0.5), l.one.fixed.quantile_ms(0.99));
+        row(
+            "one-binary p50 ≤ 1 ms under load",
+            format!("{p50:.3} ms at {} req/s", l.rate),
+            Some(p50 <= 1.0),
+        );
+        row(
+            "one-binary p99 ≤ 5 ms under load",
+            format!("{p99:.3} ms at {} req/s", l.rate),
+            Some(p99 <= 5.0),
+        );
+        let hop = per_hop_ms(l);
+        row(
+            "each extra hop ≤ 0.5 ms at p50",
+            format!("{hop:+.3} ms"),
+            Some(hop <= 0.5),
+        );
+        let own = |p: &ProcessMemory| mib(p.idle_own);
+        let one = own(&l.one.memory[0]);
+        row(
+            "one binary ≤ 40 MB idle (index aside)",
+            format!("{one:.1} MiB"),
+            Some(one * 1.048576 <= 40.0),
+        );
+        let worst = l.three.memory.iter().map(own).fold(0.0, f64::max);
+        row(
+            "each service ≤ 20 MB idle (index aside)",
+            format!("{worst:.1} MiB (largest of three)"),
+            Some(worst * 1.048576 <= 20.0),
+        );
+    }
+    if let Some(s) = &f.startup {
+        let (a, b) = (median(&s.without_index_ms), median(&s.with_index_ms));
+        row(
+            "start to ready ≤ 20 ms without an index",
+            format!("{a:.1} ms"),
+            Some(a <= 20.0),
+        );
+        row(
+            "start to ready ≤ 100 ms with an index",
+            format!("{b:.1} ms"),
+            Some(b <= 100.0),
+        );
+    }
+    if let Some(i) = &f.indexing {
+        let rate = i.documents as f64 / i.seconds;
+        row(
+            "indexing ≥ 20,000 short documents/s",
+            format!("{rate:.0} documents/s"),
+            Some(rate >= 20_000.0),
+        );
+    }
+    if let Some(q) = &f.scifact {
+        row(
+            "SciFact nDCG@10 ≥ 0.679",
+            format!("{:.4}", q.ndcg10),
+            Some(q.ndcg10 >= 0.679),
+        );
+    }
+    row(
+        "fan-out ≈ deadline or slowest engine + ≤ 2 ms",
+        "needs upstream engines (issue 6)".into(),
+        None,
+    );
+    row(
+        "vs seed: ≥ 20× throughput, ≤ 1/10 p99, ≤ 1/5 memory",
+        "needs the Google engine (issue 6)".into(),
+        None,
+    );
+}
+
+/// Plausibility, not speed: the suite ran and its numbers mean something.
+fn check(f: &Figures) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    if let Some(q) = &f.scifact
+        && !(0.6..=0.8).contains(&q.ndcg10)
+    {
+        problems.push(format!("SciFact nDCG@10 {:.4} outside 0.6–0.8", q.ndcg10));
+    }
+    for q in &f.quality {
+        if !(0.1..=0.95).contains(&q.ndcg10) || !(0.1..=1.0).contains(&q.recall100) {
+            problems.push(format!(
+                "{}: nDCG@10 {:.4}, Recall@100 {:.4} implausible",
+                q.collection, q.ndcg10, q.recall100
+            ));
+        }
+    }
+    if let Some(i) = &f.indexing
+        && (i.size_mib <= 0.0 || i.peak_mib <= 0.0)
+    {
+        problems.push("indexing reported no size or memory".into());
+    }
+    if let Some(l) = &f.load {
+        for (name, m) in [("one binary", &l.one), ("three processes", &l.three)] {
+            let errors = m.saturation.errors + m.fixed.errors;
+            if errors > 0 || m.saturation.ok() == 0 || m.fixed.ok() == 0 {
+                problems.push(format!(
+                    "{name}: {errors} errors, {} + {} answers",
+                    m.saturation.ok(),
+                    m.fixed.ok()
+                ));
+            }
+            if m.memory
+                .iter()
+                .any(|p| p.idle.rss == 0 || p.loaded.rss == 0)
+            {
+                problems.push(format!("{name}: no memory figures"));
             }
         }
     }
-    Ok(())
+    if let Some(s) = &f.startup
+        && s.with_index_ms
+            .iter()
+            .chain(&s.without_index_ms)
+            .any(|&ms| ms <= 0.0)
+    {
+        problems.push("start-up times missing".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!("implausible figures:\n  {}", problems.join("\n  "))
+    }
 }

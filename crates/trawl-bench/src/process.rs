@@ -31,11 +31,48 @@ impl Memory {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0)
         };
-        Ok(Self { rss: field("VmRSS:"), anon: field("RssAnon:") + field("RssShmem:"), file: field("RssFile:") })
+        Ok(Self {
+            rss: field("VmRSS:"),
+            anon: field("RssAnon:") + field("RssShmem:"),
+            file: field("RssFile:"),
+        })
+    }
+
+    /// Resident KiB of mappings of files under `dir` (the index): page
+    /// cache that the budgets set aside.
+    pub fn mapped_under(pid: u32, dir: &Path) -> anyhow::Result<u64> {
+        let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))?;
+        let dir = dir.to_string_lossy();
+        let mut inside = false;
+        let mut total = 0;
+        for line in smaps.lines() {
+            if let Some(kib) = line.strip_prefix("Rss:") {
+                if inside {
+                    total += kib
+                        .trim()
+                        .trim_end_matches(" kB")
+                        .trim()
+                        .parse::<u64>()
+                        .unwrap_or(0);
+                }
+            } else if line.split_whitespace().next().is_some_and(|f| {
+                f.contains('-') && f.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+            }) {
+                inside = line
+                    .split_whitespace()
+                    .nth(5)
+                    .is_some_and(|path| path.starts_with(dir.as_ref()));
+            }
+        }
+        Ok(total)
     }
 
     pub fn max(self, other: Self) -> Self {
-        Self { rss: self.rss.max(other.rss), anon: self.anon.max(other.anon), file: self.file.max(other.file) }
+        Self {
+            rss: self.rss.max(other.rss),
+            anon: self.anon.max(other.anon),
+            file: self.file.max(other.file),
+        }
     }
 }
 
@@ -67,7 +104,8 @@ impl Server {
             .map_while(Result::ok)
             .find_map(|line| {
                 let event: serde_json::Value = serde_json::from_str(&line).ok()?;
-                (event["message"] == "listening").then(|| event["address"].as_str()?.parse().ok())?
+                (event["message"] == "listening")
+                    .then(|| event["address"].as_str()?.parse().ok())?
             })
             .context("trawl exited before listening")?;
         // Keep draining stderr so the process never blocks on a full pipe.
@@ -81,10 +119,6 @@ impl Server {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
-    }
-
-    pub fn memory(&self) -> anyhow::Result<Memory> {
-        Memory::of(self.pid())
     }
 
     /// SIGTERM, then wait for a clean exit.
@@ -109,7 +143,11 @@ impl Drop for Server {
 /// (KiB, from the kernel's accounting via `wait4`).
 pub fn run_measured(command: &mut Command) -> anyhow::Result<(Duration, u64)> {
     let started = Instant::now();
-    let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
     let pid = child.id() as libc::pid_t;
     let mut stderr = child.stderr.expect("piped");
     let drain = std::thread::spawn(move || {
@@ -150,8 +188,13 @@ pub fn time_to_ready(trawl: &Path, data_dir: &Path, args: &[&str]) -> anyhow::Re
 /// start-up measurement should not wait on an async runtime of its own.
 fn probe_ready(address: &SocketAddr) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(address) else { return false };
-    if stream.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_err() {
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return false;
+    };
+    if stream
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut head = [0u8; 12];

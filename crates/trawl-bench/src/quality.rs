@@ -1,7 +1,6 @@
 //! Retrieval quality of the local engine on judged test collections.
 
 use std::path::Path;
-use std::time::Instant;
 
 use anyhow::Context;
 use trawl_index::{Document, LocalIndex, Ranking};
@@ -17,13 +16,11 @@ pub struct Quality {
     pub ndcg10: f64,
     pub recall100: f64,
     pub map: f64,
-    pub seconds: f64,
 }
 
 /// Indexes the collection in a fresh index under `dir` and runs every judged
 /// query through the same ranking the search service uses.
 pub fn evaluate(collection: &Collection, ranking: Ranking, dir: &Path) -> anyhow::Result<Quality> {
-    let started = Instant::now();
     let index = LocalIndex::open_with(dir, ranking)?;
     let mut writer = index.writer()?;
     for doc in &collection.docs {
@@ -60,6 +57,5 @@ pub fn evaluate(collection: &Collection, ranking: Ranking, dir: &Path) -> anyhow
         ndcg10: ndcg / n,
         recall100: recall / n,
         map: map / n,
-        seconds: started.elapsed().as_secs_f64(),
     })
 }
