@@ -159,6 +159,7 @@ fn main() -> anyhow::Result<()> {
         }
         figures.indexing = Some(indexing);
         if sections.contains(&Section::Load) {
+            print_engine_cost(&data_dir, &queries)?;
             let seconds = if args.quick { 2 } else { 10 };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -514,6 +515,37 @@ async fn run_load(
         one: one_load,
         three: three_load,
     })
+}
+
+/// The index alone, in this process: what one query costs before any HTTP.
+fn print_engine_cost(data_dir: &Path, queries: &[String]) -> anyhow::Result<()> {
+    let index = trawl_index::LocalIndex::open_or_create(&data_dir.join("index"))?;
+    let texts: Vec<String> = queries
+        .iter()
+        .map(|p| p.trim_start_matches("/api/v1/search?q=").replace('+', " "))
+        .collect();
+    let mut timings = Vec::new();
+    for round in 0..3 {
+        for text in &texts {
+            let started = std::time::Instant::now();
+            let page = index.search(text, 0, 10)?;
+            std::hint::black_box(page);
+            if round > 0 {
+                timings.push(started.elapsed().as_micros() as u64);
+            }
+        }
+    }
+    timings.sort_unstable();
+    let at = |q: f64| {
+        timings[((q * timings.len() as f64) as usize).min(timings.len() - 1)] as f64 / 1000.0
+    };
+    println!(
+        "\n### Engine alone (`LocalIndex::search`, top 10 with snippets, in process, one thread)\n\n| p50 | p90 | p99 |\n|---:|---:|---:|\n| {:.3} ms | {:.3} ms | {:.3} ms |",
+        at(0.5),
+        at(0.9),
+        at(0.99)
+    );
+    Ok(())
 }
 
 fn mib(kib: u64) -> f64 {

@@ -8,11 +8,12 @@ use tantivy::schema::{
     DateOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
     TextOptions, Value,
 };
-use tantivy::snippet::SnippetGenerator;
+
 use tantivy::{DateTime, Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
 use crate::document::Document;
 use crate::error::IndexError;
+use crate::snippets::Snippeter;
 
 /// Longest snippet, in characters.
 const SNIPPET_CHARS: usize = 220;
@@ -59,24 +60,23 @@ impl Ranking {
         }
     }
 
-    fn analyzer(self) -> tantivy::tokenizer::TextAnalyzer {
+    pub(crate) fn analyzer(self) -> tantivy::tokenizer::TextAnalyzer {
         use tantivy::tokenizer::{
             Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter,
             TextAnalyzer,
         };
-        let builder = TextAnalyzer::builder(SimpleTokenizer::default())
+        let mut builder = TextAnalyzer::builder(SimpleTokenizer::default())
             .filter(RemoveLongFilter::limit(40))
-            .filter(LowerCaser);
+            .filter(LowerCaser)
+            .dynamic();
+
         if self.stop_words {
-            builder
-                .filter(StopWordFilter::remove(
-                    ENGLISH_STOP_WORDS.iter().map(|w| w.to_string()),
-                ))
-                .filter(Stemmer::new(Language::English))
-                .build()
-        } else {
-            builder.filter(Stemmer::new(Language::English)).build()
+            let words = ENGLISH_STOP_WORDS.iter().map(|w| w.to_string());
+            builder = builder.filter_dynamic(StopWordFilter::remove(words));
         }
+        builder
+            .filter_dynamic(Stemmer::new(Language::English))
+            .build()
     }
 }
 
@@ -119,6 +119,7 @@ pub struct LocalIndex {
     reader: IndexReader,
     fields: Fields,
     parser: QueryParser,
+    ranking: Ranking,
 }
 
 /// One page of search results.
@@ -198,6 +199,7 @@ impl LocalIndex {
             reader,
             fields,
             parser,
+            ranking,
         })
     }
 
@@ -245,26 +247,22 @@ impl LocalIndex {
             .search(&query, &collector)
             .map_err(|e| self.err(e))?;
         // Terms are looked up in `text`; the excerpt is cut from the stored body.
-        let mut snippets = SnippetGenerator::create(&searcher, &*query, self.fields.text)
-            .map_err(|e| self.err(e))?;
-        snippets.set_max_num_chars(SNIPPET_CHARS);
+        let mut snippets = Snippeter::new(
+            &searcher,
+            &*query,
+            self.fields.text,
+            self.ranking,
+            SNIPPET_CHARS,
+        )
+        .map_err(|e| self.err(e))?;
         let hits = top
             .into_iter()
             .map(|(score, address)| {
                 let doc: TantivyDocument = searcher.doc(address).map_err(|e| self.err(e))?;
                 let body = text(&doc, self.fields.body);
-                let snippet = snippets.snippet(body);
-                let (snippet, highlights) = if snippet.fragment().trim().is_empty() {
-                    (lead(body, SNIPPET_CHARS), vec![])
-                } else {
-                    let fragment = snippet.fragment();
-                    let highlights = snippet
-                        .highlighted()
-                        .iter()
-                        .map(|r| [char_offset(fragment, r.start), char_offset(fragment, r.end)])
-                        .collect();
-                    (fragment.to_owned(), highlights)
-                };
+                let (snippet, highlights) = snippets
+                    .snippet(body)
+                    .unwrap_or_else(|| (lead(body, SNIPPET_CHARS), vec![]));
                 let url = text(&doc, self.fields.url).to_owned();
                 let title = match text(&doc, self.fields.title).trim() {
                     "" => url.clone(),
@@ -301,6 +299,16 @@ impl LocalIndex {
                 Ok((text(&doc, self.fields.id).to_owned(), score))
             })
             .collect()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn snippet_parts(&self) -> (tantivy::Searcher, Field, Field) {
+        (self.reader.searcher(), self.fields.text, self.fields.body)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn parse_for_tests(&self, query: &str) -> Box<dyn tantivy::query::Query> {
+        self.parse(query)
     }
 
     fn parse(&self, query: &str) -> Box<dyn tantivy::query::Query> {
@@ -461,11 +469,6 @@ impl IndexWriter<'_> {
 
 fn text(doc: &TantivyDocument, field: Field) -> &str {
     doc.get_first(field).and_then(|v| v.as_str()).unwrap_or("")
-}
-
-fn char_offset(s: &str, byte: usize) -> usize {
-    s.get(..byte)
-        .map_or_else(|| s.chars().count(), |prefix| prefix.chars().count())
 }
 
 /// The start of `body`, cut at a word boundary.

@@ -15,6 +15,7 @@ mod extract;
 mod glob;
 mod index;
 pub mod ingest;
+mod snippets;
 
 pub use document::{Document, InvalidDocument};
 pub use error::IndexError;
