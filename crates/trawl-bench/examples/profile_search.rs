@@ -9,8 +9,11 @@
 //! ```
 
 fn main() {
-    let dir = std::env::args().nth(1).expect("usage: profile_search INDEX_DIR");
-    let index = trawl_index::LocalIndex::open_or_create(std::path::Path::new(&dir)).expect("an index");
+    let dir = std::env::args()
+        .nth(1)
+        .expect("usage: profile_search INDEX_DIR");
+    let index =
+        trawl_index::LocalIndex::open_or_create(std::path::Path::new(&dir)).expect("an index");
     let queries = [
         "create index concurrently",
         "asyncio gather",
