@@ -229,6 +229,11 @@ fn print_machine(args: &Args, trawl: &Path) {
         shell("uname", &["-r"])
     );
     println!("- binary: {}", trawl.display());
+    if cfg!(debug_assertions) {
+        println!(
+            "- **debug build**: speed and memory figures are not representative; use `bash bench/run.sh`"
+        );
+    }
     println!(
         "- command: trawl-bench {}",
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
