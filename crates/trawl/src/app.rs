@@ -83,10 +83,8 @@ impl Application {
             }
             Role::Search => {
                 let search = open_search(config, progress).await?;
-                let check = search.clone();
-                let readiness: ReadinessCheck = Arc::new(move || {
-                    let search = check.clone();
-                    Box::pin(async move { search.readiness().await })
+                let readiness = readiness_of(search.clone(), |s| {
+                    Box::pin(async move { s.readiness().await })
                 });
                 (trawl_search::routes(search), readiness)
             }
@@ -96,10 +94,8 @@ impl Application {
                     config.search_client(),
                 )?;
                 let results: Arc<dyn ResultsService> = Arc::new(Results::new(Arc::new(client)));
-                let check = results.clone();
-                let readiness: ReadinessCheck = Arc::new(move || {
-                    let results = check.clone();
-                    Box::pin(async move { results.readiness().await })
+                let readiness = readiness_of(results.clone(), |r| {
+                    Box::pin(async move { r.readiness().await })
                 });
                 (trawl_results::routes(results), readiness)
             }
@@ -146,10 +142,20 @@ impl Application {
 }
 
 fn web_readiness(results: Arc<dyn ResultsService>) -> ReadinessCheck {
-    Arc::new(move || {
-        let results = results.clone();
-        Box::pin(async move { trawl_web::readiness(results.as_ref()).await })
+    readiness_of(results, |r| {
+        Box::pin(async move { trawl_web::readiness(r.as_ref()).await })
     })
+}
+
+type ReadinessFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = trawl_api::Readiness> + Send>>;
+
+/// A `/readyz` check that asks `service` with `probe` on every call.
+fn readiness_of<S: ?Sized + Send + Sync + 'static>(
+    service: Arc<S>,
+    probe: impl Fn(Arc<S>) -> ReadinessFuture + Send + Sync + 'static,
+) -> ReadinessCheck {
+    Arc::new(move || probe(service.clone()))
 }
 
 /// Opens the index (and fills it with the demo corpus when asked) on the
