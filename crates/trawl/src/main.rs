@@ -320,7 +320,7 @@ impl Progress for ProgressReporter {
             Unit::Bytes => "{prefix} {msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({eta})",
             Unit::Files => "{prefix} {msg} [{bar:30}] {pos}/{len} files ({eta})",
         };
-        
+
         self.bar.set_style(
             ProgressStyle::with_template(template)
                 .expect("static template")
@@ -328,10 +328,11 @@ impl Progress for ProgressReporter {
         );
         self.bar.set_prefix(self.label);
         self.bar.set_message(source.to_owned());
-                self.bar.set_length(total);
+        self.bar.set_length(total);
         self.bar.set_position(0);
         // Last: drawing starts once the bar knows what it measures.
-        self.bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        self.bar
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
     }
 
     fn advance(&self, units: u64) {
