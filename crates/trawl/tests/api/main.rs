@@ -8,3 +8,4 @@ mod demo;
 mod escaping;
 mod helpers;
 mod modes;
+mod snapshots;
