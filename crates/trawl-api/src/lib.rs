@@ -7,13 +7,15 @@
 //! seams live in `trawl-search` and `trawl-results`, the HTTP ones in
 //! `trawl-service`.
 
+pub mod cursor;
 pub mod params;
 pub mod seams;
 pub mod wire;
 
+pub use cursor::CursorKey;
 pub use params::{InvalidRequest, Query, SearchRequest};
 pub use seams::{ResultsService, SearchService, ServiceError};
 pub use wire::{
     Check, EngineInfo, EngineReport, EngineStatus, EnginesResponse, Problem, Readiness, ResultHit,
-    ResultsResponse, SearchHit, SearchResponse,
+    ResultsResponse, ResultsResponseV2, SearchHit, SearchResponse, SearchResponseV2,
 };

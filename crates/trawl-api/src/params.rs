@@ -31,6 +31,8 @@ pub enum InvalidRequest {
     DuplicateParameter { param: &'static str },
     #[error("parameter `{param}` {reason}")]
     InvalidParameter { param: &'static str, reason: String },
+    #[error("parameter `cursor` is not valid: {reason}")]
+    InvalidCursor { reason: String },
 }
 
 impl InvalidRequest {
@@ -41,6 +43,7 @@ impl InvalidRequest {
             Self::MissingParameter { .. } => "missing_parameter",
             Self::DuplicateParameter { .. } => "duplicate_parameter",
             Self::InvalidParameter { .. } => "invalid_parameter",
+            Self::InvalidCursor { .. } => "invalid_cursor",
         }
     }
 
@@ -48,6 +51,7 @@ impl InvalidRequest {
     pub fn param(&self) -> Option<&'static str> {
         match self {
             Self::MalformedQueryString { .. } => None,
+            Self::InvalidCursor { .. } => Some("cursor"),
             Self::MissingParameter { param }
             | Self::DuplicateParameter { param }
             | Self::InvalidParameter { param, .. } => Some(param),
@@ -175,6 +179,47 @@ impl SearchRequest {
             ..self.clone()
         }
     }
+}
+
+/// Parses a v2 query string: `q` and `per_page` for a first page, or the
+/// `cursor` from a previous answer (with which `q` and `per_page`, if given,
+/// must agree). v2 has no `page` parameter.
+pub fn search_request_v2(
+    raw: Option<&str>,
+    cursors: &crate::cursor::CursorKey,
+) -> Result<SearchRequest, InvalidRequest> {
+    let mut params = SearchParams::default();
+    let mut cursor: Option<String> = None;
+    for (name, value) in parse_query_string(raw.unwrap_or(""))? {
+        let (slot, param) = match name.as_str() {
+            "q" => (&mut params.q, "q"),
+            "per_page" => (&mut params.per_page, "per_page"),
+            "cursor" => (&mut cursor, "cursor"),
+            _ => continue,
+        };
+        if slot.replace(value).is_some() {
+            return Err(InvalidRequest::DuplicateParameter { param });
+        }
+    }
+    let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
+        return SearchRequest::from_params(&params);
+    };
+    let request = cursors.decode(&cursor)?;
+    if let Some(q) = params.q.as_deref().filter(|q| !q.trim().is_empty())
+        && Query::parse(q)? != request.query
+    {
+        return Err(InvalidRequest::InvalidCursor {
+            reason: "it belongs to another query than `q`".to_owned(),
+        });
+    }
+    if let Some(per_page) = params.per_page.as_deref().filter(|p| !p.trim().is_empty())
+        && per_page.trim().parse() != Ok(request.per_page)
+    {
+        return Err(InvalidRequest::InvalidCursor {
+            reason: "it was issued for another `per_page`".to_owned(),
+        });
+    }
+    Ok(request)
 }
 
 /// The search parameters as decoded from a query string, before validation.

@@ -111,6 +111,84 @@ pub struct ResultHit {
     pub score: f32,
 }
 
+/// `GET /v2/search`: as v1, paged by cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResponseV2 {
+    pub query: String,
+    pub per_page: u32,
+    pub results: Vec<SearchHit>,
+    pub engines: Vec<EngineReport>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/v2/search`: as v1, paged by cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultsResponseV2 {
+    pub query: String,
+    pub per_page: u32,
+    pub results: Vec<ResultHit>,
+    pub engines: Vec<EngineReport>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+impl SearchResponseV2 {
+    pub fn from_v1(
+        response: SearchResponse,
+        request: &crate::SearchRequest,
+        cursors: &crate::CursorKey,
+    ) -> Self {
+        let more = more_pages(
+            &response.engines,
+            request.page,
+            request.per_page,
+            response.results.len(),
+        );
+        Self {
+            next_cursor: more.then(|| cursors.encode(&request.with_page(request.page + 1))),
+            query: response.query,
+            per_page: response.per_page,
+            results: response.results,
+            engines: response.engines,
+        }
+    }
+}
+
+impl ResultsResponseV2 {
+    pub fn from_v1(
+        response: ResultsResponse,
+        request: &crate::SearchRequest,
+        cursors: &crate::CursorKey,
+    ) -> Self {
+        Self {
+            next_cursor: response
+                .next_page
+                .map(|page| cursors.encode(&request.with_page(page))),
+            query: response.query,
+            per_page: response.per_page,
+            results: response.results,
+            engines: response.engines,
+        }
+    }
+}
+
+/// Whether a page after `page` can hold results: some engine has more than
+/// the pages so far hold (or, not knowing its total, filled this page), and
+/// the limit on pages is not reached.
+pub fn more_pages(engines: &[EngineReport], page: u32, per_page: u32, on_page: usize) -> bool {
+    if page >= crate::params::MAX_PAGE || on_page == 0 {
+        return false;
+    }
+    let seen = u64::from(page) * u64::from(per_page);
+    engines.iter().any(|e| match e.total {
+        Some(total) => total > seen,
+        None => e.results >= per_page,
+    })
+}
+
 /// An error, as an RFC 9457 `application/problem+json` document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {

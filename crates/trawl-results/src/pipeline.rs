@@ -1,7 +1,6 @@
 use std::collections::HashMap;
 
-use trawl_api::params::MAX_PAGE;
-use trawl_api::{EngineReport, ResultHit, ResultsResponse, SearchHit, SearchResponse};
+use trawl_api::{ResultHit, ResultsResponse, SearchHit, SearchResponse};
 use url::Url;
 
 /// Query terms shorter than this are not highlighted on their own.
@@ -38,7 +37,7 @@ pub fn manipulate(response: SearchResponse) -> ResultsResponse {
     for (hit, rank) in hits.iter_mut().zip(first_rank..) {
         hit.rank = rank;
     }
-    let next_page = has_more(
+    let next_page = trawl_api::wire::more_pages(
         &response.engines,
         response.page,
         response.per_page,
@@ -53,17 +52,6 @@ pub fn manipulate(response: SearchResponse) -> ResultsResponse {
         engines: response.engines,
         next_page,
     }
-}
-
-fn has_more(engines: &[EngineReport], page: u32, per_page: u32, on_page: usize) -> bool {
-    if page >= MAX_PAGE {
-        return false;
-    }
-    let seen = u64::from(page) * u64::from(per_page);
-    engines.iter().any(|e| match e.total {
-        Some(total) => total > seen,
-        None => e.results >= per_page,
-    }) && on_page > 0
 }
 
 fn clean_hit(hit: SearchHit, terms: &[String]) -> ResultHit {
@@ -250,7 +238,7 @@ pub fn escape_html(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use trawl_api::EngineStatus;
+    use trawl_api::{EngineReport, EngineStatus};
 
     use super::*;
 

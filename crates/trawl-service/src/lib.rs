@@ -8,7 +8,8 @@
 //! - [`health`]: `/livez` and `/readyz`;
 //! - [`server`]: common middleware, serving, graceful shutdown;
 //! - [`clients`]: the HTTP implementations of the service seams;
-//! - [`logging`]: structured logs.
+//! - [`logging`]: structured logs;
+//! - [`versioning`]: v1's deprecation headers.
 
 pub mod clients;
 pub mod error;
@@ -16,5 +17,6 @@ pub mod extract;
 pub mod health;
 pub mod logging;
 pub mod server;
+pub mod versioning;
 
 pub use error::ApiError;

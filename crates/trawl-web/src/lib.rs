@@ -11,31 +11,49 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
-use trawl_api::params::SearchParams;
-use trawl_api::{Check, InvalidRequest, Readiness, ResultsResponse, ResultsService, SearchRequest};
+use trawl_api::params::{SearchParams, search_request_v2};
+use trawl_api::{
+    Check, CursorKey, InvalidRequest, Readiness, ResultsResponse, ResultsResponseV2,
+    ResultsService, SearchRequest,
+};
 use trawl_service::ApiError;
 use trawl_service::extract::{RawSearch, ValidSearch};
+use trawl_service::versioning::deprecated_v1;
 
 use crate::view::{ErrorView, Page, ResultsView};
 
+#[derive(Clone)]
+struct WebState {
+    results: Arc<dyn ResultsService>,
+    cursors: CursorKey,
+}
+
+impl FromRef<WebState> for Arc<dyn ResultsService> {
+    fn from_ref(state: &WebState) -> Self {
+        state.results.clone()
+    }
+}
+
 /// The pages, the public API and the static assets over any
-/// [`ResultsService`].
-pub fn routes(results: Arc<dyn ResultsService>) -> Router {
+/// [`ResultsService`]; `/api/v2` cursors are signed with `cursors`.
+pub fn routes(results: Arc<dyn ResultsService>, cursors: CursorKey) -> Router {
+    let deprecated = middleware::map_response(|r| deprecated_v1("/api/v2/search", r));
     Router::new()
         .route("/", get(home))
         .route("/search", get(search_page))
-        .route("/api/v1/search", get(api_search))
+        .route("/api/v1/search", get(api_search).layer(deprecated))
+        .route("/api/v2/search", get(api_search_v2))
         .route("/static/trawl.css", get(css))
         .route("/static/favicon.svg", get(favicon))
         .route("/favicon.ico", get(|| async { ApiError::NotFound }))
         .route("/robots.txt", get(robots))
         .route("/{text}", get(text_page))
-        .with_state(results)
+        .with_state(WebState { results, cursors })
         .layer(middleware::map_response(security_headers))
 }
 
@@ -136,6 +154,20 @@ async fn api_search(
     ValidSearch(request): ValidSearch,
 ) -> Result<Json<ResultsResponse>, ApiError> {
     Ok(Json(results.results(&request).await?))
+}
+
+/// `GET /api/v2/search`: the same results, paged by cursor.
+async fn api_search_v2(
+    State(state): State<WebState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ResultsResponseV2>, ApiError> {
+    let request = search_request_v2(query.as_deref(), &state.cursors)?;
+    let response = state.results.results(&request).await?;
+    Ok(Json(ResultsResponseV2::from_v1(
+        response,
+        &request,
+        &state.cursors,
+    )))
 }
 
 async fn css() -> impl IntoResponse {

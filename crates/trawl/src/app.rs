@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
-use trawl_api::{ResultsService, SearchService};
+use trawl_api::{CursorKey, ResultsService, SearchService};
 use trawl_index::{IndexError, IngestError, LocalIndex, Progress};
 use trawl_results::Results;
 use trawl_search::{LocalEngine, Searcher};
@@ -72,13 +72,14 @@ impl Application {
         role: Role,
         progress: Box<dyn Progress + Send>,
     ) -> Result<Self, StartError> {
+        let cursors = cursor_key(config)?;
         let (routes, readiness) = match role {
             Role::All => {
                 let search = open_search(config, progress).await?;
                 let results: Arc<dyn ResultsService> = Arc::new(Results::new(search.clone()));
-                let routes = trawl_search::routes(search)
+                let routes = trawl_search::routes(search, cursors.clone())
                     .merge(trawl_results::routes(results.clone()))
-                    .merge(trawl_web::routes(results.clone()));
+                    .merge(trawl_web::routes(results.clone(), cursors));
                 (routes, web_readiness(results))
             }
             Role::Search => {
@@ -86,7 +87,7 @@ impl Application {
                 let readiness = readiness_of(search.clone(), |s| {
                     Box::pin(async move { s.readiness().await })
                 });
-                (trawl_search::routes(search), readiness)
+                (trawl_search::routes(search, cursors), readiness)
             }
             Role::Results => {
                 let client = HttpSearchClient::new(
@@ -105,7 +106,10 @@ impl Application {
                     config.results_client(),
                 )?;
                 let results: Arc<dyn ResultsService> = Arc::new(client);
-                (trawl_web::routes(results.clone()), web_readiness(results))
+                (
+                    trawl_web::routes(results.clone(), cursors),
+                    web_readiness(results),
+                )
             }
         };
         let listener =
@@ -139,6 +143,21 @@ impl Application {
     ) -> std::io::Result<()> {
         trawl_service::server::serve(self.listener, self.router, shutdown).await
     }
+}
+
+/// The key v2 cursors are signed with: from the configured secret, else
+/// random for this process.
+fn cursor_key(config: &Config) -> Result<CursorKey, StartError> {
+    if let Some(secret) = &config.cursor_secret {
+        return Ok(CursorKey::from_secret(secret));
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StartError::Task(format!("no randomness for the cursor key: {e}")))?;
+    tracing::info!(
+        "API v2 cursors are signed with a key of this process; set TRAWL_CURSOR_SECRET to keep them valid across restarts and replicas"
+    );
+    Ok(CursorKey::from_bytes(bytes))
 }
 
 fn web_readiness(results: Arc<dyn ResultsService>) -> ReadinessCheck {

@@ -20,6 +20,11 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// Index the bundled demo corpus when the index is empty at start.
     pub demo: bool,
+    /// Secret that signs API v2 page cursors (`TRAWL_CURSOR_SECRET`). Unset,
+    /// each process signs with a random key: cursors then stop working when
+    /// it restarts and are not accepted by other replicas.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor_secret: Option<String>,
     pub services: ServicesConfig,
     pub search: SearchConfig,
     pub log: LogConfig,
@@ -63,6 +68,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: None,
             demo: true,
+            cursor_secret: None,
             services: ServicesConfig::default(),
             search: SearchConfig::default(),
             log: LogConfig::default(),
@@ -193,6 +199,9 @@ impl Config {
                 }
             };
         }
+        if let Some(v) = env("TRAWL_CURSOR_SECRET") {
+            self.cursor_secret = Some(v);
+        }
         if let Some(v) = env("TRAWL_LOG") {
             self.log.filter = v;
         }
@@ -276,6 +285,9 @@ impl Config {
             &mut shown.services.results_url,
         ] {
             mask_credentials(url);
+        }
+        if shown.cursor_secret.is_some() {
+            shown.cursor_secret = Some("****".to_owned());
         }
         toml::to_string(&shown).expect("the configuration always serialises")
     }
@@ -381,9 +393,15 @@ mod tests {
             data_dir: Some("/srv/trawl".into()),
             ..Default::default()
         };
-        let config = Config::load(None, env(&[]), &flags).unwrap();
+        let config =
+            Config::load(None, env(&[("TRAWL_CURSOR_SECRET", "sw0rdfish")]), &flags).unwrap();
+        assert_eq!(config.cursor_secret.as_deref(), Some("sw0rdfish"));
         let shown = config.show();
-        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("sw0rdfish"),
+            "{shown}"
+        );
+        assert!(shown.contains("cursor_secret = \"****\""), "{shown}");
         assert!(
             shown.contains("https://user:****@search.internal/"),
             "{shown}"

@@ -57,6 +57,8 @@ pub fn test_config(data_dir: &Path) -> Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: Some(data_dir.to_owned()),
         demo: false,
+        // Shared, so that the three processes accept each other's cursors.
+        cursor_secret: Some("test secret".to_owned()),
         ..Config::default()
     };
     config.services.search_timeout_ms = 2_000;

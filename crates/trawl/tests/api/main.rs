@@ -9,3 +9,4 @@ mod escaping;
 mod helpers;
 mod modes;
 mod snapshots;
+mod v2;

@@ -1,4 +1,4 @@
-//! The v1 JSON shapes, frozen: an accidental change to a field's name, type
+//! The v1 and v2 JSON shapes, frozen: an accidental change to a field's name, type
 //! or presence fails here. A deliberate one within v1 may only add fields;
 //! review the new snapshot (`INSTA_UPDATE=always`, then `git diff`).
 
@@ -11,7 +11,7 @@ async fn snapshot_of(app: &TestApp, path: &str, status: u16) -> Value {
 }
 
 #[tokio::test]
-async fn v1_shapes() {
+async fn api_shapes() {
     let data = fixture_data_dir();
     let app = spawn_one_process(data.path()).await;
     insta::assert_json_snapshot!(
@@ -37,6 +37,14 @@ async fn v1_shapes() {
         snapshot_of(&app, "/api/v1/search?q=zebrafill&per_page=2&page=2", 200).await
     );
     insta::assert_json_snapshot!("v1_engines", snapshot_of(&app, "/v1/engines", 200).await);
+    insta::assert_json_snapshot!(
+        "api_v2_search",
+        snapshot_of(&app, "/api/v2/search?q=zebrafill&per_page=2", 200).await
+    );
+    insta::assert_json_snapshot!(
+        "v2_search",
+        snapshot_of(&app, "/v2/search?q=zebrafill&per_page=2", 200).await
+    );
     insta::assert_json_snapshot!("readyz", app.get_json("/readyz", 200).await["ready"]);
     insta::assert_json_snapshot!(
         "problem_invalid_parameter",
