@@ -188,23 +188,14 @@ pub fn search_request_v2(
     raw: Option<&str>,
     cursors: &crate::cursor::CursorKey,
 ) -> Result<SearchRequest, InvalidRequest> {
-    let mut params = SearchParams::default();
-    let mut cursor: Option<String> = None;
-    for (name, value) in parse_query_string(raw.unwrap_or(""))? {
-        let (slot, param) = match name.as_str() {
-            "q" => (&mut params.q, "q"),
-            "per_page" => (&mut params.per_page, "per_page"),
-            "cursor" => (&mut cursor, "cursor"),
-            _ => continue,
-        };
-        if slot.replace(value).is_some() {
-            return Err(InvalidRequest::DuplicateParameter { param });
-        }
-    }
-    let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
+    let params = SearchParams {
+        page: None,
+        ..SearchParams::from_query_string(raw)?
+    };
+    let Some(cursor) = params.cursor.as_deref().filter(|c| !c.is_empty()) else {
         return SearchRequest::from_params(&params);
     };
-    let request = cursors.decode(&cursor)?;
+    let request = cursors.decode(cursor)?;
     if let Some(q) = params.q.as_deref().filter(|q| !q.trim().is_empty())
         && Query::parse(q)? != request.query
     {
@@ -227,8 +218,11 @@ pub fn search_request_v2(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchParams {
     pub q: Option<String>,
+    /// v1 only.
     pub page: Option<String>,
     pub per_page: Option<String>,
+    /// v2 only.
+    pub cursor: Option<String>,
 }
 
 impl SearchParams {
@@ -239,6 +233,7 @@ impl SearchParams {
                 "q" => (&mut params.q, "q"),
                 "page" => (&mut params.page, "page"),
                 "per_page" => (&mut params.per_page, "per_page"),
+                "cursor" => (&mut params.cursor, "cursor"),
                 _ => continue,
             };
             if slot.replace(value).is_some() {
