@@ -11,6 +11,7 @@ use tantivy::schema::{
 
 use tantivy::{DateTime, Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
+use crate::analysis::MemoStemmer;
 use crate::document::Document;
 use crate::error::IndexError;
 use crate::snippets::Snippeter;
@@ -62,21 +63,20 @@ impl Ranking {
 
     pub(crate) fn analyzer(self) -> tantivy::tokenizer::TextAnalyzer {
         use tantivy::tokenizer::{
-            Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter,
-            TextAnalyzer,
+            LowerCaser, RemoveLongFilter, SimpleTokenizer, StopWordFilter, TextAnalyzer,
         };
-        let mut builder = TextAnalyzer::builder(SimpleTokenizer::default())
+        let builder = TextAnalyzer::builder(SimpleTokenizer::default())
             .filter(RemoveLongFilter::limit(40))
-            .filter(LowerCaser)
-            .dynamic();
-
+            .filter(LowerCaser);
         if self.stop_words {
             let words = ENGLISH_STOP_WORDS.iter().map(|w| w.to_string());
-            builder = builder.filter_dynamic(StopWordFilter::remove(words));
+            builder
+                .filter(StopWordFilter::remove(words))
+                .filter(MemoStemmer)
+                .build()
+        } else {
+            builder.filter(MemoStemmer).build()
         }
-        builder
-            .filter_dynamic(Stemmer::new(Language::English))
-            .build()
     }
 }
 

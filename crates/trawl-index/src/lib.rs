@@ -9,6 +9,7 @@
 //!
 //! This crate knows nothing of HTTP or of the other services.
 
+mod analysis;
 mod document;
 mod error;
 mod extract;
