@@ -85,8 +85,6 @@ impl<S: TokenStream> TokenStream for MemoStemmerStream<'_, S> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::BufRead;
-
     use tantivy::tokenizer::{
         Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
     };
@@ -98,13 +96,6 @@ mod tests {
     /// words than the test build's memo holds, so it also starts over).
     #[test]
     fn same_tokens_as_tantivy_s_stemmer() {
-        let corpus = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../demo/trawl-demo.jsonl.gz"
-        );
-        let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(
-            std::fs::File::open(corpus).unwrap(),
-        ));
         let mut ours = Ranking::default().analyzer();
         let mut stock = TextAnalyzer::builder(SimpleTokenizer::default())
             .filter(RemoveLongFilter::limit(40))
@@ -112,9 +103,8 @@ mod tests {
             .filter(Stemmer::new(Language::English))
             .build();
         let mut tokens = 0;
-        for line in reader.lines().take(300) {
-            let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-            let body = v["body"].as_str().unwrap();
+        for page in crate::demo_pages(300) {
+            let body = page.body.as_str();
             let (mut a, mut b) = (ours.token_stream(body), stock.token_stream(body));
             loop {
                 match (a.next(), b.next()) {

@@ -27,3 +27,23 @@ pub use index::{
     SearchPage,
 };
 pub use ingest::{IngestError, IngestOptions, IngestReport, Progress};
+
+/// Real pages for tests: the first `n` documents of the bundled demo corpus.
+#[cfg(test)]
+pub(crate) fn demo_pages(n: usize) -> Vec<Document> {
+    use std::io::BufRead;
+    let corpus = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../demo/trawl-demo.jsonl.gz"
+    );
+    let file = std::fs::File::open(corpus).expect("the bundled demo corpus");
+    std::io::BufReader::new(flate2::read::GzDecoder::new(file))
+        .lines()
+        .take(n)
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+            let s = |k: &str| v[k].as_str().unwrap().to_owned();
+            Document::new(s("id"), s("title"), s("url"), s("body"), None).unwrap()
+        })
+        .collect()
+}

@@ -280,10 +280,8 @@ fn starts_with_lowercase(word: &str, prefix: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::io::BufRead;
-
     use super::*;
-    use crate::{Document, LocalIndex};
+    use crate::LocalIndex;
 
     fn stem_all(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
         let mut stream = analyzer.token_stream(text);
@@ -318,24 +316,13 @@ mod tests {
     /// match always gets a snippet.
     #[test]
     fn snippets_mark_exactly_the_matching_words_on_real_pages() {
-        let corpus = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../demo/trawl-demo.jsonl.gz"
-        );
-        let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(
-            std::fs::File::open(corpus).unwrap(),
-        ));
         let dir = tempfile::tempdir().unwrap();
         let index = LocalIndex::open_or_create(dir.path()).unwrap();
         let mut writer = index.writer().unwrap();
-        let mut bodies = Vec::new();
-        for line in reader.lines().take(400) {
-            let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-            let s = |k: &str| v[k].as_str().unwrap().to_owned();
-            bodies.push(s("body"));
-            writer
-                .upsert(Document::new(s("id"), s("title"), s("url"), s("body"), None).unwrap())
-                .unwrap();
+        let pages = crate::demo_pages(400);
+        let bodies: Vec<String> = pages.iter().map(|p| p.body.clone()).collect();
+        for page in pages {
+            writer.upsert(page).unwrap();
         }
         writer.commit().unwrap();
         let mut analyzer = Ranking::default().analyzer();
