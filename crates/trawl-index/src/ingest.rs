@@ -82,6 +82,9 @@ pub enum IngestError {
         line: u64,
         reason: String,
     },
+    /// A file of a folder that cannot become a document.
+    #[error("{path}: {reason}")]
+    InvalidFile { path: PathBuf, reason: String },
     #[error("{path}: cannot be mapped onto the base URL")]
     UnmappablePath { path: PathBuf },
     #[error(transparent)]
@@ -375,9 +378,8 @@ fn read_file_document(
             .unwrap_or_default()
     });
     Document::new(url.to_string(), title, url.to_string(), body, None).map_err(|e| {
-        IngestError::BadRecord {
+        IngestError::InvalidFile {
             path: path.to_owned(),
-            line: 0,
             reason: e.to_string(),
         }
     })
