@@ -11,6 +11,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::options::{Keyword, Lang, Safe, TimeRange, parse_engines};
 use crate::params::{InvalidRequest, MAX_PAGE, MAX_PER_PAGE, Query, SearchRequest};
 
 /// Bytes of the HMAC kept in a cursor.
@@ -34,6 +35,15 @@ struct Payload {
     q: String,
     n: u32,
     p: u32,
+    /// The options, in their query-string spelling; absent at their default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    t: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    l: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    e: Option<String>,
 }
 
 impl CursorKey {
@@ -61,6 +71,10 @@ impl CursorKey {
             q: request.query.as_str().to_owned(),
             n: request.per_page,
             p: request.page,
+            s: (request.safe != Safe::default()).then(|| request.safe.as_str().to_owned()),
+            t: request.time_range.map(|t| t.as_str().to_owned()),
+            l: request.lang.map(|l| l.as_str().to_owned()),
+            e: (!request.engines.is_empty()).then(|| request.engines.join(",")),
         };
         let payload =
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).expect("a payload serialises"));
@@ -89,10 +103,18 @@ impl CursorKey {
         {
             return Err(invalid());
         }
+        // Signed by us, so valid unless the rules tightened since: then the
+        // cursor is refused like any other that cannot be honoured.
         Ok(SearchRequest {
             query: Query::parse(&payload.q).map_err(|_| invalid())?,
             page: payload.p,
             per_page: payload.n,
+            safe: Safe::parse_param(payload.s.as_deref())
+                .map_err(|_| invalid())?
+                .unwrap_or_default(),
+            time_range: TimeRange::parse_param(payload.t.as_deref()).map_err(|_| invalid())?,
+            lang: Lang::parse_param(payload.l.as_deref()).map_err(|_| invalid())?,
+            engines: parse_engines(payload.e.as_deref()).map_err(|_| invalid())?,
         })
     }
 }
@@ -111,7 +133,11 @@ mod tests {
     #[test]
     fn round_trip() {
         let key = CursorKey::from_secret("s3cret");
-        let original = request("café & \"crème\" <b>", 7);
+        let mut original = request("café & \"crème\" <b>", 7);
+        original.safe = Safe::Off;
+        original.time_range = Some(TimeRange::Year);
+        original.lang = Lang::parse_param(Some("fr")).unwrap();
+        original.engines = vec!["local".into(), "wiki".into()];
         let cursor = key.encode(&original);
         assert!(
             cursor

@@ -8,11 +8,13 @@
 //! `trawl-service`.
 
 pub mod cursor;
+pub mod options;
 pub mod params;
 pub mod seams;
 pub mod wire;
 
 pub use cursor::CursorKey;
+pub use options::{Format, Keyword, Lang, Safe, TimeRange};
 pub use params::{InvalidRequest, Query, SearchRequest};
 pub use seams::{ResultsService, SearchService, ServiceError};
 pub use wire::{

@@ -11,6 +11,8 @@ use std::fmt;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use crate::options::{Format, Keyword, Lang, Safe, TimeRange, parse_engines};
+
 /// Longest accepted query, in characters, after trimming.
 pub const MAX_QUERY_CHARS: usize = 512;
 /// Highest page a client may ask for.
@@ -118,6 +120,14 @@ pub struct SearchRequest {
     pub page: u32,
     /// 1 to [`MAX_PER_PAGE`].
     pub per_page: u32,
+    pub safe: Safe,
+    /// Any time when `None`.
+    pub time_range: Option<TimeRange>,
+    /// Any language when `None`.
+    pub lang: Option<Lang>,
+    /// The engines to ask, by name, each valid and listed once; every
+    /// enabled engine when empty.
+    pub engines: Vec<String>,
 }
 
 impl SearchRequest {
@@ -126,6 +136,10 @@ impl SearchRequest {
             query,
             page: 1,
             per_page: DEFAULT_PER_PAGE,
+            safe: Safe::default(),
+            time_range: None,
+            lang: None,
+            engines: Vec::new(),
         }
     }
 
@@ -154,6 +168,10 @@ impl SearchRequest {
             query,
             page,
             per_page,
+            safe: Safe::parse_param(params.safe.as_deref())?.unwrap_or_default(),
+            time_range: TimeRange::parse_param(params.time_range.as_deref())?,
+            lang: Lang::parse_param(params.lang.as_deref())?,
+            engines: parse_engines(params.engines.as_deref())?,
         })
     }
 
@@ -163,13 +181,38 @@ impl SearchRequest {
     }
 
     /// The request as a query string, the inverse of [`Self::from_query_string`].
+    /// Options at their defaults are left out.
     pub fn to_query_string(&self) -> String {
         format!(
-            "q={}&page={}&per_page={}",
+            "q={}&page={}&per_page={}{}",
             encode_component(self.query.as_str()),
             self.page,
-            self.per_page
+            self.per_page,
+            self.options_query_string()
         )
+    }
+
+    /// `&safe=…&time_range=…&lang=…&engines=…` for the options that are not
+    /// at their defaults; empty when none is.
+    pub fn options_query_string(&self) -> String {
+        let mut qs = String::new();
+        if self.safe != Safe::default() {
+            qs.push_str("&safe=");
+            qs.push_str(self.safe.as_str());
+        }
+        if let Some(range) = self.time_range {
+            qs.push_str("&time_range=");
+            qs.push_str(range.as_str());
+        }
+        if let Some(lang) = self.lang {
+            qs.push_str("&lang=");
+            qs.push_str(lang.as_str());
+        }
+        if !self.engines.is_empty() {
+            qs.push_str("&engines=");
+            qs.push_str(&self.engines.join(","));
+        }
+        qs
     }
 
     /// The same request for another page.
@@ -181,9 +224,9 @@ impl SearchRequest {
     }
 }
 
-/// Parses a v2 query string: `q` and `per_page` for a first page, or the
-/// `cursor` from a previous answer (with which `q` and `per_page`, if given,
-/// must agree). v2 has no `page` parameter.
+/// Parses a v2 query string: `q`, `per_page` and the options for a first
+/// page, or the `cursor` from a previous answer (with which any of them that
+/// is given must agree). v2 has no `page` parameter.
 pub fn search_request_v2(
     raw: Option<&str>,
     cursors: &crate::cursor::CursorKey,
@@ -192,6 +235,7 @@ pub fn search_request_v2(
         page: None,
         ..SearchParams::from_query_string(raw)?
     };
+    params.format(&[Format::Json])?;
     let Some(cursor) = params.cursor.as_deref().filter(|c| !c.is_empty()) else {
         return SearchRequest::from_params(&params);
     };
@@ -210,6 +254,24 @@ pub fn search_request_v2(
             reason: "it was issued for another `per_page`".to_owned(),
         });
     }
+    let disagrees = |param: &str| InvalidRequest::InvalidCursor {
+        reason: format!("it was issued for another `{param}`"),
+    };
+    let given = |raw: &Option<String>| raw.as_deref().is_some_and(|v| !v.trim().is_empty());
+    if given(&params.safe) && Safe::parse_param(params.safe.as_deref())? != Some(request.safe) {
+        return Err(disagrees("safe"));
+    }
+    if given(&params.time_range)
+        && TimeRange::parse_param(params.time_range.as_deref())? != request.time_range
+    {
+        return Err(disagrees("time_range"));
+    }
+    if given(&params.lang) && Lang::parse_param(params.lang.as_deref())? != request.lang {
+        return Err(disagrees("lang"));
+    }
+    if given(&params.engines) && parse_engines(params.engines.as_deref())? != request.engines {
+        return Err(disagrees("engines"));
+    }
     Ok(request)
 }
 
@@ -223,6 +285,11 @@ pub struct SearchParams {
     pub per_page: Option<String>,
     /// v2 only.
     pub cursor: Option<String>,
+    pub format: Option<String>,
+    pub safe: Option<String>,
+    pub time_range: Option<String>,
+    pub lang: Option<String>,
+    pub engines: Option<String>,
 }
 
 impl SearchParams {
@@ -234,6 +301,11 @@ impl SearchParams {
                 "page" => (&mut params.page, "page"),
                 "per_page" => (&mut params.per_page, "per_page"),
                 "cursor" => (&mut params.cursor, "cursor"),
+                "format" => (&mut params.format, "format"),
+                "safe" => (&mut params.safe, "safe"),
+                "time_range" => (&mut params.time_range, "time_range"),
+                "lang" => (&mut params.lang, "lang"),
+                "engines" => (&mut params.engines, "engines"),
                 _ => continue,
             };
             if slot.replace(value).is_some() {
@@ -241,6 +313,11 @@ impl SearchParams {
             }
         }
         Ok(params)
+    }
+
+    /// The format asked for, checked against those the endpoint produces.
+    pub fn format(&self, produced: &[Format]) -> Result<Format, InvalidRequest> {
+        Format::negotiate(self.format.as_deref(), produced)
     }
 }
 
@@ -267,7 +344,7 @@ fn parse_bounded(
     }
 }
 
-fn truncate(s: &str, max_chars: usize) -> String {
+pub(crate) fn truncate(s: &str, max_chars: usize) -> String {
     match s.char_indices().nth(max_chars) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_owned(),
@@ -353,7 +430,25 @@ mod tests {
 
     #[test]
     fn unknown_parameters_are_ignored() {
-        assert!(parse("q=x&utm_source=feed&lang=").is_ok());
+        assert!(
+            parse("q=x&utm_source=feed&lang=&foo=%zz").is_err(),
+            "still decoded"
+        );
+        assert!(parse("q=x&utm_source=feed&lang=&Q=y&Page=0").is_ok());
+    }
+
+    #[test]
+    fn options_round_trip_and_default_away() {
+        let request =
+            parse("q=x&safe=strict&time_range=week&lang=de&engines=local,wiki,local").unwrap();
+        assert_eq!(request.safe, Safe::Strict);
+        assert_eq!(request.time_range, Some(TimeRange::Week));
+        assert_eq!(request.lang.map(Lang::as_str), Some("de"));
+        assert_eq!(request.engines, ["local", "wiki"]);
+        assert_eq!(parse(&request.to_query_string()).unwrap(), request);
+        let plain = parse("q=x&safe=&time_range=&lang=all&engines=").unwrap();
+        assert_eq!(plain, SearchRequest::new(Query::parse("x").unwrap()));
+        assert_eq!(plain.to_query_string(), "q=x&page=1&per_page=10");
     }
 
     #[test]
@@ -371,6 +466,15 @@ mod tests {
             ("q=a&page=1e3", "invalid_parameter", Some("page")),
             ("q=a&per_page=100000", "invalid_parameter", Some("per_page")),
             ("q=a&per_page=0", "invalid_parameter", Some("per_page")),
+            ("q=a&safe=1", "invalid_parameter", Some("safe")),
+            (
+                "q=a&time_range=decade",
+                "invalid_parameter",
+                Some("time_range"),
+            ),
+            ("q=a&lang=english", "invalid_parameter", Some("lang")),
+            ("q=a&engines=a%20b", "invalid_parameter", Some("engines")),
+            ("q=a&lang=en&lang=de", "duplicate_parameter", Some("lang")),
             ("q=%zz", "malformed_query_string", None),
             ("q=%4", "malformed_query_string", None),
             ("q=%FF%FE", "malformed_query_string", None),

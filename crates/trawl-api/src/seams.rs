@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::params::SearchRequest;
+use crate::params::{InvalidRequest, SearchRequest};
 use crate::wire::{EnginesResponse, Problem, Readiness, ResultsResponse, SearchResponse};
 
 /// results → search.
@@ -27,6 +27,10 @@ pub trait ResultsService: Send + Sync + 'static {
 /// Why a call across a seam failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ServiceError {
+    /// The request is valid on its own but not here, e.g. it names an engine
+    /// this search service does not have.
+    #[error(transparent)]
+    Invalid(#[from] InvalidRequest),
     /// The callee answered with a problem document (a 4xx it refused the
     /// request with, or a 5xx of its own); it is passed on unchanged.
     #[error("{service} answered {}: {}", problem.status, problem.detail)]

@@ -1,14 +1,19 @@
 use std::collections::HashSet;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, QueryParser, RangeQuery,
+    TermQuery,
+};
 use tantivy::schema::{
     DateOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
     TextOptions, Value,
 };
 
+use tantivy::time::OffsetDateTime;
 use tantivy::{DateTime, Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
 use crate::analysis::MemoStemmer;
@@ -122,6 +127,14 @@ pub struct LocalIndex {
     ranking: Ranking,
 }
 
+/// Restricts which documents a search may return.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only documents published at or after this instant; documents without
+    /// a publication date are left out too.
+    pub published_since: Option<OffsetDateTime>,
+}
+
 /// One page of search results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchPage {
@@ -228,10 +241,43 @@ impl LocalIndex {
         offset: usize,
         limit: usize,
     ) -> Result<SearchPage, IndexError> {
+        self.search_filtered(query, &Filter::default(), offset, limit)
+    }
+
+    /// [`search`](Self::search) among the documents `filter` admits, with
+    /// the same scores.
+    pub fn search_filtered(
+        &self,
+        query: &str,
+        filter: &Filter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<SearchPage, IndexError> {
         let searcher = self.reader.searcher();
-        let query = self.parse(query);
+        let text_query = self.parse(query);
+        let filtered: Option<BooleanQuery> = filter.published_since.map(|since| {
+            let range = RangeQuery::new(
+                Bound::Included(Term::from_field_date_for_search(
+                    self.fields.published,
+                    DateTime::from_utc(since),
+                )),
+                Bound::Unbounded,
+            );
+            // The range only filters: its clause adds nothing to the score.
+            BooleanQuery::new(vec![
+                (Occur::Must, text_query.box_clone()),
+                (
+                    Occur::Must,
+                    Box::new(ConstScoreQuery::new(Box::new(range), 0.0)),
+                ),
+            ])
+        });
+        let query: &dyn Query = match &filtered {
+            Some(filtered) => filtered,
+            None => &*text_query,
+        };
         if limit == 0 {
-            let total = searcher.search(&query, &Count).map_err(|e| self.err(e))?;
+            let total = searcher.search(query, &Count).map_err(|e| self.err(e))?;
             return Ok(SearchPage {
                 total: total as u64,
                 hits: vec![],
@@ -244,12 +290,12 @@ impl LocalIndex {
             Count,
         );
         let (top, total) = searcher
-            .search(&query, &collector)
+            .search(query, &collector)
             .map_err(|e| self.err(e))?;
         // Terms are looked up in `text`; the excerpt is cut from the stored body.
         let mut snippets = Snippeter::new(
             &searcher,
-            &*query,
+            &*text_query,
             self.fields.text,
             self.ranking,
             SNIPPET_CHARS,
@@ -624,6 +670,65 @@ mod tests {
                 .search(hostile, 0, 10)
                 .unwrap_or_else(|e| panic!("{hostile:?}: {e}"));
         }
+    }
+
+    #[test]
+    fn a_publication_filter_keeps_dated_documents_since_the_instant_with_their_scores() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = LocalIndex::open_or_create(dir.path()).unwrap();
+        let mut writer = index.writer().unwrap();
+        let dated = |id: &str, body: &str, published: Option<&str>| {
+            Document::new(
+                id.into(),
+                id.into(),
+                format!("https://example.org/{id}"),
+                body.into(),
+                published,
+            )
+            .unwrap()
+        };
+        writer
+            .upsert(dated("old", "vacuum vacuum", Some("2020-01-01")))
+            .unwrap();
+        writer
+            .upsert(dated("new", "vacuum", Some("2026-11-20T08:00:00Z")))
+            .unwrap();
+        writer
+            .upsert(dated("edge", "vacuum analyze", Some("2026-11-01")))
+            .unwrap();
+        writer.upsert(dated("undated", "vacuum", None)).unwrap();
+        writer.commit().unwrap();
+        let since = |date: &str| Filter {
+            published_since: Some(
+                OffsetDateTime::parse(
+                    date,
+                    &tantivy::time::format_description::well_known::Rfc3339,
+                )
+                .unwrap(),
+            ),
+        };
+        let ids = |filter: &Filter| {
+            let page = index.search_filtered("vacuum", filter, 0, 10).unwrap();
+            let mut ids: Vec<(String, f32)> =
+                page.hits.into_iter().map(|h| (h.id, h.score)).collect();
+            ids.sort_by(|a, b| a.0.cmp(&b.0));
+            (page.total, ids)
+        };
+        let (total, all) = ids(&Filter::default());
+        assert_eq!(total, 4);
+        let (total, recent) = ids(&since("2026-11-01T00:00:00Z"));
+        assert_eq!(total, 2, "the instant itself is included: {recent:?}");
+        let expected: Vec<_> = all
+            .iter()
+            .filter(|(id, _)| id == "edge" || id == "new")
+            .cloned()
+            .collect();
+        assert_eq!(recent, expected, "same scores as unfiltered");
+        assert_eq!(ids(&since("2026-11-21T00:00:00Z")).0, 0);
+        let counted = index
+            .search_filtered("vacuum", &since("2019-01-01T00:00:00Z"), 0, 0)
+            .unwrap();
+        assert_eq!(counted.total, 3, "undated documents never match a range");
     }
 
     #[test]

@@ -23,10 +23,11 @@ pub use error::IndexError;
 pub use extract::{Extracted, extract_html, extract_markdown, extract_text};
 pub use glob::Glob;
 pub use index::{
-    CommitSummary, ENGLISH_STOP_WORDS, Hit, IndexStats, IndexWriter, LocalIndex, Ranking,
+    CommitSummary, ENGLISH_STOP_WORDS, Filter, Hit, IndexStats, IndexWriter, LocalIndex, Ranking,
     SearchPage,
 };
 pub use ingest::{IngestError, IngestOptions, IngestReport, Progress};
+pub use tantivy::time;
 
 /// Real pages for tests: the first `n` documents of the bundled demo corpus.
 #[cfg(test)]

@@ -2,12 +2,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use trawl_api::{Check, SearchRequest};
-use trawl_index::LocalIndex;
+use trawl_index::time::OffsetDateTime;
+use trawl_index::{Filter, LocalIndex};
 
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults};
 
 /// The local tantivy index as an engine. Searches run on the blocking pool:
 /// they are CPU work that must not stall the async workers.
+///
+/// `time_range` keeps documents published within the range before now
+/// (undated documents never match one). Documents carry no language and no
+/// rating, so `lang` and `safe` do not apply.
 pub struct LocalEngine {
     name: String,
     index: Arc<LocalIndex>,
@@ -36,10 +41,17 @@ impl Engine for LocalEngine {
         let index = self.index.clone();
         let query = request.query.as_str().to_owned();
         let (offset, limit) = (request.offset(), request.per_page as usize);
-        let page = tokio::task::spawn_blocking(move || index.search(&query, offset, limit))
-            .await
-            .map_err(|e| EngineError::Failed(format!("search task failed: {e}")))?
-            .map_err(|e| EngineError::Failed(e.to_string()))?;
+        let filter = Filter {
+            published_since: request
+                .time_range
+                .map(|range| OffsetDateTime::now_utc() - range.duration()),
+        };
+        let page = tokio::task::spawn_blocking(move || {
+            index.search_filtered(&query, &filter, offset, limit)
+        })
+        .await
+        .map_err(|e| EngineError::Failed(format!("search task failed: {e}")))?
+        .map_err(|e| EngineError::Failed(e.to_string()))?;
         Ok(EngineResults {
             total: Some(page.total),
             hits: page

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::task::JoinSet;
 use trawl_api::{
-    EngineInfo, EngineReport, EngineStatus, EnginesResponse, Readiness, SearchHit, SearchRequest,
-    SearchResponse, SearchService, ServiceError,
+    EngineInfo, EngineReport, EngineStatus, EnginesResponse, InvalidRequest, Readiness, SearchHit,
+    SearchRequest, SearchResponse, SearchService, ServiceError,
 };
 
 use crate::engine::{Engine, EngineError, EngineResults};
@@ -27,6 +27,37 @@ impl Searcher {
     }
 }
 
+impl Searcher {
+    /// Positions of the engines a request names, or of every engine when it
+    /// names none. A name no engine has is the client's mistake.
+    fn select(&self, names: &[String]) -> Result<Vec<usize>, InvalidRequest> {
+        if names.is_empty() {
+            return Ok((0..self.engines.len()).collect());
+        }
+        let mut selected: Vec<usize> = names
+            .iter()
+            .map(|name| {
+                self.engines
+                    .iter()
+                    .position(|e| e.name() == name)
+                    .ok_or_else(|| {
+                        let known: Vec<String> =
+                            self.engines.iter().map(|e| format!("`{}`", e.name())).collect();
+                        InvalidRequest::InvalidParameter {
+                            param: "engines",
+                            reason: format!(
+                                "names `{name}`, which is not a configured engine; the engines are {}",
+                                known.join(", ")
+                            ),
+                        }
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        selected.sort_unstable();
+        Ok(selected)
+    }
+}
+
 type Outcome = (
     usize,
     Result<Result<EngineResults, EngineError>, tokio::time::error::Elapsed>,
@@ -36,8 +67,9 @@ type Outcome = (
 #[async_trait]
 impl SearchService for Searcher {
     async fn search(&self, request: &SearchRequest) -> Result<SearchResponse, ServiceError> {
+        let selected = self.select(&request.engines)?;
         let mut tasks = JoinSet::new();
-        for (position, engine) in self.engines.iter().enumerate() {
+        for (position, engine) in selected.into_iter().map(|i| (i, &self.engines[i])) {
             let (engine, request, timeout) = (engine.clone(), request.clone(), self.engine_timeout);
             tasks.spawn(async move {
                 let started = Instant::now();
@@ -45,7 +77,7 @@ impl SearchService for Searcher {
                 (position, outcome, started.elapsed())
             });
         }
-        let mut outcomes: Vec<Outcome> = Vec::with_capacity(self.engines.len());
+        let mut outcomes: Vec<Outcome> = Vec::with_capacity(tasks.len());
         while let Some(joined) = tasks.join_next().await {
             outcomes.push(
                 joined.map_err(|e| ServiceError::Internal(format!("engine task failed: {e}")))?,
@@ -234,5 +266,38 @@ mod tests {
             "ranks count from the page's offset"
         );
         assert_eq!(response.engines[2].error.as_deref(), Some("boom"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_asks_only_the_engines_it_names_and_refuses_unknown_ones() {
+        let engine = |name| -> Arc<dyn Engine> {
+            Arc::new(Scripted {
+                name,
+                delay: Duration::from_millis(1),
+                fail: false,
+            })
+        };
+        let searcher = Searcher::new(
+            vec![engine("alpha"), engine("beta"), engine("gamma")],
+            Duration::from_millis(100),
+        );
+        let mut request = SearchRequest::new(Query::parse("x").unwrap());
+        request.engines = vec!["gamma".into(), "alpha".into()];
+        let response = searcher.search(&request).await.unwrap();
+        let asked: Vec<_> = response.engines.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(asked, ["alpha", "gamma"], "configuration order");
+        assert_eq!(response.results.len(), 2);
+
+        request.engines = vec!["alpha".into(), "delta".into()];
+        let ServiceError::Invalid(invalid) = searcher.search(&request).await.unwrap_err() else {
+            panic!("not an invalid request");
+        };
+        assert_eq!(invalid.param(), Some("engines"));
+        assert!(
+            invalid
+                .to_string()
+                .contains("`delta`, which is not a configured engine; the engines are `alpha`, `beta`, `gamma`"),
+            "{invalid}"
+        );
     }
 }

@@ -34,9 +34,7 @@ impl ApiError {
     /// logs: what a client reads never depends on them.
     pub fn problem(&self) -> Problem {
         match self {
-            Self::InvalidRequest(e) => {
-                Problem::new(400, e.code(), "Invalid request", e.to_string()).with_param(e.param())
-            }
+            Self::InvalidRequest(e) => invalid_request(e),
             Self::MalformedBody(_) => Problem::new(
                 400,
                 "malformed_body",
@@ -73,9 +71,14 @@ impl ApiError {
     }
 }
 
+fn invalid_request(error: &InvalidRequest) -> Problem {
+    Problem::new(400, error.code(), "Invalid request", error.to_string()).with_param(error.param())
+}
+
 fn service_problem(error: &ServiceError) -> Problem {
     match error {
         ServiceError::Upstream { problem, .. } => problem.clone(),
+        ServiceError::Invalid(e) => invalid_request(e),
         ServiceError::Unavailable { service, .. } => Problem::new(
             503,
             "upstream_unavailable",
@@ -157,6 +160,15 @@ mod tests {
                 "payload_too_large",
             ),
             (ApiError::NotFound, 404, "not_found"),
+            (
+                ServiceError::Invalid(InvalidRequest::InvalidParameter {
+                    param: "engines",
+                    reason: "names no configured engine".into(),
+                })
+                .into(),
+                400,
+                "invalid_parameter",
+            ),
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
             (
                 ServiceError::Unavailable {

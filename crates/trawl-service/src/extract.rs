@@ -5,13 +5,14 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use trawl_api::SearchRequest;
 use trawl_api::params::SearchParams;
+use trawl_api::{Format, SearchRequest};
 
 use crate::ApiError;
 use crate::server::BODY_LIMIT_BYTES;
 
-/// A validated [`SearchRequest`] from the query string.
+/// A validated [`SearchRequest`] from the query string of an endpoint that
+/// answers in JSON (so `format`, if given, must be `json`).
 #[derive(Debug, Clone)]
 pub struct ValidSearch(pub SearchRequest);
 
@@ -19,7 +20,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ValidSearch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(SearchRequest::from_query_string(parts.uri.query())?))
+        let params = SearchParams::from_query_string(parts.uri.query())?;
+        params.format(&[Format::Json])?;
+        Ok(Self(SearchRequest::from_params(&params)?))
     }
 }
 

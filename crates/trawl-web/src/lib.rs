@@ -18,7 +18,7 @@ use axum::routing::get;
 use axum::{Json, Router, middleware};
 use trawl_api::params::{SearchParams, search_request_v2};
 use trawl_api::{
-    Check, CursorKey, InvalidRequest, Readiness, ResultsResponse, ResultsResponseV2,
+    Check, CursorKey, Format, InvalidRequest, Readiness, ResultsResponse, ResultsResponseV2,
     ResultsService, SearchRequest,
 };
 use trawl_service::ApiError;
@@ -68,7 +68,8 @@ pub async fn readiness(results: &dyn ResultsService) -> Readiness {
 }
 
 async fn home() -> Response {
-    render(StatusCode::OK, &Page::new(String::new(), None, None))
+    let form = SearchParams::default();
+    render(StatusCode::OK, &Page::new(String::new(), &form, None, None))
 }
 
 /// `GET /search?q=…&page=…`: the results page with the form pre-filled.
@@ -78,7 +79,7 @@ async fn search_page(
 ) -> Response {
     match params {
         Ok(params) => results_page(results.as_ref(), params).await,
-        Err(invalid) => error_page(String::new(), &ApiError::from(invalid)),
+        Err(invalid) => error_page(&SearchParams::default(), &ApiError::from(invalid)),
     }
 }
 
@@ -93,7 +94,7 @@ async fn text_page(
         let invalid = InvalidRequest::MalformedQueryString {
             reason: "the path is not valid percent-encoded UTF-8".to_owned(),
         };
-        return error_page(String::new(), &ApiError::from(invalid));
+        return error_page(&SearchParams::default(), &ApiError::from(invalid));
     };
     let params = SearchParams {
         q: Some(text),
@@ -103,25 +104,34 @@ async fn text_page(
 }
 
 async fn results_page(results: &dyn ResultsService, params: SearchParams) -> Response {
-    let prefill = params.q.clone().unwrap_or_default();
+    if let Err(invalid) = params.format(&[Format::Html]) {
+        return error_page(&params, &ApiError::from(invalid));
+    }
     let request = match SearchRequest::from_params(&params) {
         Ok(request) => request,
-        Err(invalid) => return error_page(prefill, &ApiError::from(invalid)),
+        Err(invalid) => return error_page(&params, &ApiError::from(invalid)),
+    };
+    let cleaned = SearchParams {
+        q: Some(request.query.to_string()),
+        ..params
     };
     match results.results(&request).await {
         Ok(response) => render(
             StatusCode::OK,
             &Page::new(
                 request.query.to_string(),
+                &cleaned,
                 Some(ResultsView::new(&request, response)),
                 None,
             ),
         ),
-        Err(error) => error_page(request.query.to_string(), &ApiError::from(error)),
+        Err(error) => error_page(&cleaned, &ApiError::from(error)),
     }
 }
 
-fn error_page(prefill: String, error: &ApiError) -> Response {
+/// The page with the form pre-filled from `form` and the error above it.
+fn error_page(form: &SearchParams, error: &ApiError) -> Response {
+    let prefill = form.q.clone().unwrap_or_default();
     let problem = error.problem();
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if status.is_server_error() {
@@ -129,7 +139,7 @@ fn error_page(prefill: String, error: &ApiError) -> Response {
     }
     render(
         status,
-        &Page::new(prefill, None, Some(ErrorView::from(problem))),
+        &Page::new(prefill, form, None, Some(ErrorView::from(problem))),
     )
 }
 

@@ -2,7 +2,7 @@
 //! here is plain text; the template escapes it.
 
 use askama::Template;
-use trawl_api::params::encode_component;
+use trawl_api::params::{SearchParams, encode_component};
 use trawl_api::{EngineStatus, Problem, ResultHit, ResultsResponse, SearchRequest};
 
 #[derive(Template)]
@@ -14,10 +14,43 @@ pub(crate) struct Page {
     pub results: Option<ResultsView>,
     pub error: Option<ErrorView>,
     pub version: &'static str,
+    /// The form's time-range choices, `(value, label)`.
+    pub time_ranges: &'static [(&'static str, &'static str)],
+    /// The time range the form shows as chosen.
+    pub time_range: String,
+    /// Options the form has no field for, kept as they were sent.
+    pub hidden: Vec<(&'static str, String)>,
 }
 
+const TIME_RANGES: &[(&str, &str)] = &[
+    ("", "Any time"),
+    ("day", "Past day"),
+    ("week", "Past week"),
+    ("month", "Past month"),
+    ("year", "Past year"),
+];
+
 impl Page {
-    pub fn new(query: String, results: Option<ResultsView>, error: Option<ErrorView>) -> Self {
+    /// `form` holds the parameters the form is pre-filled with (besides
+    /// the query, which the caller may have cleaned).
+    pub fn new(
+        query: String,
+        form: &SearchParams,
+        results: Option<ResultsView>,
+        error: Option<ErrorView>,
+    ) -> Self {
+        let hidden = [
+            ("per_page", &form.per_page),
+            ("safe", &form.safe),
+            ("lang", &form.lang),
+            ("engines", &form.engines),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let value = value.as_deref().map(str::trim).unwrap_or("");
+            (!value.is_empty()).then(|| (name, value.to_owned()))
+        })
+        .collect();
         let title = if query.is_empty() {
             "trawl".to_owned()
         } else {
@@ -30,6 +63,9 @@ impl Page {
             results,
             error,
             version: env!("CARGO_PKG_VERSION"),
+            time_ranges: TIME_RANGES,
+            time_range: form.time_range.clone().unwrap_or_default(),
+            hidden,
         }
     }
 }
@@ -90,6 +126,7 @@ impl ResultsView {
             if request.per_page != trawl_api::params::DEFAULT_PER_PAGE {
                 href.push_str(&format!("&per_page={}", request.per_page));
             }
+            href.push_str(&request.options_query_string());
             href
         };
         let total: Option<u64> = response.engines.iter().map(|e| e.total).sum();

@@ -39,6 +39,44 @@ fn bad_query_strings() -> Vec<(String, u16, &'static str, Option<&'static str>)>
         ("q=abc%".into(), 400, "malformed_query_string", None),
         ("q=%FF%FE".into(), 400, "malformed_query_string", None),
         ("q=%C3%28".into(), 400, "malformed_query_string", None),
+        ("q=x&safe=1".into(), 400, "invalid_parameter", Some("safe")),
+        (
+            "q=x&time_range=decade".into(),
+            400,
+            "invalid_parameter",
+            Some("time_range"),
+        ),
+        ("q=x&lang=EN".into(), 400, "invalid_parameter", Some("lang")),
+        (
+            "q=x&lang=en&lang=de".into(),
+            400,
+            "duplicate_parameter",
+            Some("lang"),
+        ),
+        (
+            "q=x&engines=Local".into(),
+            400,
+            "invalid_parameter",
+            Some("engines"),
+        ),
+        (
+            "q=x&engines=nosuch".into(),
+            400,
+            "invalid_parameter",
+            Some("engines"),
+        ),
+        (
+            "q=x&format=xml".into(),
+            400,
+            "invalid_parameter",
+            Some("format"),
+        ),
+        (
+            "q=x&format=html".into(),
+            400,
+            "invalid_parameter",
+            Some("format"),
+        ),
     ]
 }
 

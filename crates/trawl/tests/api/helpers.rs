@@ -15,8 +15,14 @@ pub const XSS_TITLE: &str = "Hostile <script>alert(1)</script> \"><img src=x one
 pub const XSS_BODY: &str = "A hostile page: <script>alert(1)</script> and then \"><img src=x onerror=alert(1)> in the body.";
 
 /// The fixture corpus: a few documents with known answers, the hostile
-/// page, two URLs that are one page, and enough filler to need paging.
+/// page, two URLs that are one page, and enough filler to need paging. Filler
+/// `i` was published `i` days and 12 hours ago; the rest carry no date.
 pub fn fixture_jsonl() -> String {
+    use trawl_index::time::{
+        Duration as Span, OffsetDateTime, format_description::well_known::Rfc3339,
+    };
+    let now = OffsetDateTime::now_utc();
+    let published = |i: i64| (now - Span::hours(i * 24 + 12)).format(&Rfc3339).unwrap();
     let mut docs = vec![
         serde_json::json!({"id": "pg-create-index", "title": "CREATE INDEX", "url": "https://docs.example.org/pg/sql-createindex.html",
             "body": "CREATE INDEX constructs an index on the specified column(s) of the specified relation. When CONCURRENTLY is used, PostgreSQL builds the index without taking any locks that prevent concurrent inserts, updates, or deletes on the table."}),
@@ -35,7 +41,8 @@ pub fn fixture_jsonl() -> String {
     ];
     for i in 0..23 {
         docs.push(serde_json::json!({"id": format!("filler-{i:02}"), "title": format!("Filler {i}"),
-            "url": format!("https://filler.example.org/{i}"), "body": format!("zebrafill filler {}", "word ".repeat(i + 1))}));
+            "url": format!("https://filler.example.org/{i}"), "body": format!("zebrafill filler {}", "word ".repeat(i + 1)),
+            "published": published(i as i64)}));
     }
     docs.iter().map(|d| format!("{d}\n")).collect()
 }

@@ -8,5 +8,6 @@ mod demo;
 mod escaping;
 mod helpers;
 mod modes;
+mod options;
 mod snapshots;
 mod v2;

@@ -1,0 +1,319 @@
+//! The closed vocabularies of a search request: output format, safe search,
+//! time range, language and engine names. Each parses from exactly the
+//! spellings listed in `docs/api.md` (lowercase, no synonyms) and refuses
+//! anything else with the list of what it accepts.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::params::InvalidRequest;
+
+/// A parameter whose values are a fixed set of keywords.
+pub trait Keyword: Copy + Eq + 'static {
+    /// The query-string parameter it is read from.
+    const PARAM: &'static str;
+    /// Every accepted spelling, with its value.
+    const VALUES: &'static [(&'static str, Self)];
+
+    fn as_str(self) -> &'static str {
+        Self::VALUES
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map(|(name, _)| *name)
+            .expect("every value has a spelling")
+    }
+
+    /// `None` for an absent or empty value (an untouched form field).
+    fn parse_param(raw: Option<&str>) -> Result<Option<Self>, InvalidRequest> {
+        let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        Self::VALUES
+            .iter()
+            .find(|(name, _)| *name == raw)
+            .map(|(_, value)| Some(*value))
+            .ok_or_else(|| InvalidRequest::InvalidParameter {
+                param: Self::PARAM,
+                reason: format!(
+                    "must be one of {}, got `{}`",
+                    Self::VALUES
+                        .iter()
+                        .map(|(name, _)| format!("`{name}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    crate::params::truncate(raw, 32)
+                ),
+            })
+    }
+}
+
+/// What an answer is rendered as. Each endpoint accepts the formats it can
+/// produce: the JSON API `json`, the pages `html`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Json,
+    Html,
+}
+
+impl Keyword for Format {
+    const PARAM: &'static str = "format";
+    const VALUES: &'static [(&'static str, Self)] = &[("json", Self::Json), ("html", Self::Html)];
+}
+
+impl Format {
+    /// Checks a requested format against those an endpoint produces; absent
+    /// means the first of them.
+    pub fn negotiate(raw: Option<&str>, produced: &[Format]) -> Result<Format, InvalidRequest> {
+        let Some(format) = Self::parse_param(raw)? else {
+            return Ok(produced[0]);
+        };
+        if produced.contains(&format) {
+            return Ok(format);
+        }
+        let names: Vec<String> = produced
+            .iter()
+            .map(|f| format!("`{}`", f.as_str()))
+            .collect();
+        Err(InvalidRequest::InvalidParameter {
+            param: "format",
+            reason: format!(
+                "`{}` is not produced here; this endpoint answers in {}",
+                format.as_str(),
+                names.join(", ")
+            ),
+        })
+    }
+}
+
+/// How strictly engines filter explicit content. Engines without such a
+/// filter (the local index) ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Safe {
+    Off,
+    #[default]
+    Moderate,
+    Strict,
+}
+
+impl Keyword for Safe {
+    const PARAM: &'static str = "safe";
+    const VALUES: &'static [(&'static str, Self)] = &[
+        ("off", Self::Off),
+        ("moderate", Self::Moderate),
+        ("strict", Self::Strict),
+    ];
+}
+
+/// Only documents published within this long before now. Documents without
+/// a publication date do not match a time range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimeRange {
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+impl Keyword for TimeRange {
+    const PARAM: &'static str = "time_range";
+    const VALUES: &'static [(&'static str, Self)] = &[
+        ("day", Self::Day),
+        ("week", Self::Week),
+        ("month", Self::Month),
+        ("year", Self::Year),
+    ];
+}
+
+impl TimeRange {
+    /// The span it covers: a month is 31 days, a year 365.
+    pub fn duration(self) -> Duration {
+        let days = match self {
+            Self::Day => 1,
+            Self::Week => 7,
+            Self::Month => 31,
+            Self::Year => 365,
+        };
+        Duration::from_secs(days * 24 * 60 * 60)
+    }
+}
+
+/// ISO 639-1: every two-letter language code.
+pub const LANGUAGES: &[&str] = &[
+    "aa", "ab", "ae", "af", "ak", "am", "an", "ar", "as", "av", "ay", "az", "ba", "be", "bg", "bi",
+    "bm", "bn", "bo", "br", "bs", "ca", "ce", "ch", "co", "cr", "cs", "cu", "cv", "cy", "da", "de",
+    "dv", "dz", "ee", "el", "en", "eo", "es", "et", "eu", "fa", "ff", "fi", "fj", "fo", "fr", "fy",
+    "ga", "gd", "gl", "gn", "gu", "gv", "ha", "he", "hi", "ho", "hr", "ht", "hu", "hy", "hz", "ia",
+    "id", "ie", "ig", "ii", "ik", "io", "is", "it", "iu", "ja", "jv", "ka", "kg", "ki", "kj", "kk",
+    "kl", "km", "kn", "ko", "kr", "ks", "ku", "kv", "kw", "ky", "la", "lb", "lg", "li", "ln", "lo",
+    "lt", "lu", "lv", "mg", "mh", "mi", "mk", "ml", "mn", "mr", "ms", "mt", "my", "na", "nb", "nd",
+    "ne", "ng", "nl", "nn", "no", "nr", "nv", "ny", "oc", "oj", "om", "or", "os", "pa", "pi", "pl",
+    "ps", "pt", "qu", "rm", "rn", "ro", "ru", "rw", "sa", "sc", "sd", "se", "sg", "si", "sk", "sl",
+    "sm", "sn", "so", "sq", "sr", "ss", "st", "su", "sv", "sw", "ta", "te", "tg", "th", "ti", "tk",
+    "tl", "tn", "to", "tr", "ts", "tt", "tw", "ty", "ug", "uk", "ur", "uz", "ve", "vi", "vo", "wa",
+    "wo", "xh", "yi", "yo", "za", "zh", "zu",
+];
+
+/// The language results should be in: an ISO 639-1 code. Engines that can
+/// filter or bias by language do; the local index, whose documents carry no
+/// language, ignores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Lang(&'static str);
+
+impl Lang {
+    /// `None` for an absent or empty value or `all`.
+    pub fn parse_param(raw: Option<&str>) -> Result<Option<Self>, InvalidRequest> {
+        let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty() && *s != "all") else {
+            return Ok(None);
+        };
+        match LANGUAGES.iter().find(|code| **code == raw) {
+            Some(code) => Ok(Some(Self(code))),
+            None => Err(InvalidRequest::InvalidParameter {
+                param: "lang",
+                reason: format!(
+                    "must be `all` or a lowercase two-letter ISO 639-1 code such as `en`, got `{}`",
+                    crate::params::truncate(raw, 32)
+                ),
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Display for Lang {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Most engines one request may name.
+pub const MAX_ENGINES: usize = 32;
+/// Longest engine name.
+pub const MAX_ENGINE_NAME: usize = 32;
+
+/// Whether `name` is a valid engine name: 1 to [`MAX_ENGINE_NAME`] of
+/// `a-z`, `0-9`, `-` and `_`, starting with a letter or digit. Configured
+/// engines obey the same rule.
+pub fn is_engine_name(name: &str) -> bool {
+    (1..=MAX_ENGINE_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && !name.starts_with(['-', '_'])
+}
+
+/// Parses `engines=a,b`: a comma-separated list of engine names, duplicates
+/// dropped, order kept. Empty means every enabled engine. Whether the names
+/// are configured is for the search service to say.
+pub fn parse_engines(raw: Option<&str>) -> Result<Vec<String>, InvalidRequest> {
+    let mut names: Vec<String> = Vec::new();
+    for name in raw
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        if !is_engine_name(name) {
+            return Err(InvalidRequest::InvalidParameter {
+                param: "engines",
+                reason: format!(
+                    "must be a comma-separated list of engine names (lowercase letters, digits, `-` and `_`), got `{}`",
+                    crate::params::truncate(name, 32)
+                ),
+            });
+        }
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+        if names.len() > MAX_ENGINES {
+            return Err(InvalidRequest::InvalidParameter {
+                param: "engines",
+                reason: format!("names more than {MAX_ENGINES} engines"),
+            });
+        }
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_parse_exactly_their_spellings() {
+        assert_eq!(
+            Safe::parse_param(Some("strict")).unwrap(),
+            Some(Safe::Strict)
+        );
+        assert_eq!(Safe::parse_param(Some("")).unwrap(), None);
+        assert_eq!(Safe::parse_param(None).unwrap(), None);
+        assert_eq!(
+            TimeRange::parse_param(Some("week")).unwrap(),
+            Some(TimeRange::Week)
+        );
+        for bad in ["STRICT", "1", "none", "strict,off"] {
+            let err = Safe::parse_param(Some(bad)).unwrap_err();
+            assert_eq!(err.param(), Some("safe"));
+            assert!(
+                err.to_string()
+                    .contains("one of `off`, `moderate`, `strict`"),
+                "{err}"
+            );
+        }
+        for (name, value) in Safe::VALUES {
+            assert_eq!(value.as_str(), *name);
+        }
+    }
+
+    #[test]
+    fn formats_are_checked_against_what_the_endpoint_produces() {
+        let json = [Format::Json];
+        assert_eq!(Format::negotiate(None, &json).unwrap(), Format::Json);
+        assert_eq!(
+            Format::negotiate(Some("json"), &json).unwrap(),
+            Format::Json
+        );
+        let err = Format::negotiate(Some("html"), &json).unwrap_err();
+        assert!(err.to_string().contains("answers in `json`"), "{err}");
+        let err = Format::negotiate(Some("xml"), &json).unwrap_err();
+        assert_eq!(err.param(), Some("format"));
+    }
+
+    #[test]
+    fn languages() {
+        assert_eq!(LANGUAGES.len(), 183);
+        assert!(LANGUAGES.windows(2).all(|w| w[0] < w[1]), "sorted, unique");
+        assert_eq!(
+            Lang::parse_param(Some("de")).unwrap().unwrap().as_str(),
+            "de"
+        );
+        assert_eq!(Lang::parse_param(Some("all")).unwrap(), None);
+        for bad in ["EN", "en-US", "eng", "qq", "e"] {
+            assert_eq!(
+                Lang::parse_param(Some(bad)).unwrap_err().param(),
+                Some("lang"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn engine_lists() {
+        assert_eq!(
+            parse_engines(Some("local, wiki,local,,")).unwrap(),
+            ["local", "wiki"]
+        );
+        assert!(parse_engines(Some("")).unwrap().is_empty());
+        for bad in ["Local", "a b", "-x", "x/y", &"a".repeat(33)] {
+            assert_eq!(
+                parse_engines(Some(bad)).unwrap_err().param(),
+                Some("engines"),
+                "{bad}"
+            );
+        }
+        let many: Vec<String> = (0..33).map(|i| format!("e{i}")).collect();
+        assert!(parse_engines(Some(&many.join(","))).is_err());
+    }
+}
