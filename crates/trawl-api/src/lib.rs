@@ -8,6 +8,7 @@
 //! `trawl-service`.
 
 pub mod cursor;
+pub mod openapi;
 pub mod options;
 pub mod params;
 pub mod seams;

@@ -25,7 +25,7 @@ pub trait Keyword: Copy + Eq + 'static {
 
     /// `None` for an absent or empty value (an untouched form field).
     fn parse_param(raw: Option<&str>) -> Result<Option<Self>, InvalidRequest> {
-        let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        let Some(raw) = raw.filter(|s| !s.is_empty()) else {
             return Ok(None);
         };
         Self::VALUES
@@ -162,7 +162,7 @@ pub struct Lang(&'static str);
 impl Lang {
     /// `None` for an absent or empty value or `all`.
     pub fn parse_param(raw: Option<&str>) -> Result<Option<Self>, InvalidRequest> {
-        let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty() && *s != "all") else {
+        let Some(raw) = raw.filter(|s| !s.is_empty() && *s != "all") else {
             return Ok(None);
         };
         match LANGUAGES.iter().find(|code| **code == raw) {
@@ -204,22 +204,21 @@ pub fn is_engine_name(name: &str) -> bool {
         && !name.starts_with(['-', '_'])
 }
 
-/// Parses `engines=a,b`: a comma-separated list of engine names, duplicates
-/// dropped, order kept. Empty means every enabled engine. Whether the names
-/// are configured is for the search service to say.
+/// Parses `engines=a,b`: engine names separated by single commas, with no
+/// spaces; duplicates dropped, order kept. Empty means every enabled engine.
+/// Whether the names are configured is for the search service to say.
 pub fn parse_engines(raw: Option<&str>) -> Result<Vec<String>, InvalidRequest> {
     let mut names: Vec<String> = Vec::new();
-    for name in raw
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    let raw = raw.unwrap_or("");
+    if raw.is_empty() {
+        return Ok(names);
+    }
+    for name in raw.split(',') {
         if !is_engine_name(name) {
             return Err(InvalidRequest::InvalidParameter {
                 param: "engines",
                 reason: format!(
-                    "must be a comma-separated list of engine names (lowercase letters, digits, `-` and `_`), got `{}`",
+                    "must be engine names (lowercase letters, digits, `-` and `_`) separated by commas, got `{}`",
                     crate::params::truncate(name, 32)
                 ),
             });
@@ -253,7 +252,7 @@ mod tests {
             TimeRange::parse_param(Some("week")).unwrap(),
             Some(TimeRange::Week)
         );
-        for bad in ["STRICT", "1", "none", "strict,off"] {
+        for bad in ["STRICT", "1", "none", "strict,off", " strict"] {
             let err = Safe::parse_param(Some(bad)).unwrap_err();
             assert_eq!(err.param(), Some("safe"));
             assert!(
@@ -290,7 +289,7 @@ mod tests {
             "de"
         );
         assert_eq!(Lang::parse_param(Some("all")).unwrap(), None);
-        for bad in ["EN", "en-US", "eng", "qq", "e"] {
+        for bad in ["EN", "en-US", "eng", "qq", "e", "en "] {
             assert_eq!(
                 Lang::parse_param(Some(bad)).unwrap_err().param(),
                 Some("lang"),
@@ -302,11 +301,20 @@ mod tests {
     #[test]
     fn engine_lists() {
         assert_eq!(
-            parse_engines(Some("local, wiki,local,,")).unwrap(),
+            parse_engines(Some("local,wiki,local")).unwrap(),
             ["local", "wiki"]
         );
         assert!(parse_engines(Some("")).unwrap().is_empty());
-        for bad in ["Local", "a b", "-x", "x/y", &"a".repeat(33)] {
+        for bad in [
+            "Local",
+            "a b",
+            " local",
+            "local,",
+            "a,,b",
+            "-x",
+            "x/y",
+            &"a".repeat(33),
+        ] {
             assert_eq!(
                 parse_engines(Some(bad)).unwrap_err().param(),
                 Some("engines"),

@@ -240,24 +240,29 @@ pub fn search_request_v2(
         return SearchRequest::from_params(&params);
     };
     let request = cursors.decode(cursor)?;
-    if let Some(q) = params.q.as_deref().filter(|q| !q.trim().is_empty())
+    // Parameters given beside a cursor must be valid, and agree with it.
+    let given = |raw: &Option<String>| raw.as_deref().is_some_and(|v| !v.is_empty());
+    if let Some(q) = params.q.as_deref().filter(|q| !q.is_empty())
         && Query::parse(q)? != request.query
     {
         return Err(InvalidRequest::InvalidCursor {
             reason: "it belongs to another query than `q`".to_owned(),
         });
     }
-    if let Some(per_page) = params.per_page.as_deref().filter(|p| !p.trim().is_empty())
-        && per_page.trim().parse() != Ok(request.per_page)
-    {
-        return Err(InvalidRequest::InvalidCursor {
-            reason: "it was issued for another `per_page`".to_owned(),
-        });
-    }
     let disagrees = |param: &str| InvalidRequest::InvalidCursor {
         reason: format!("it was issued for another `{param}`"),
     };
-    let given = |raw: &Option<String>| raw.as_deref().is_some_and(|v| !v.trim().is_empty());
+    if given(&params.per_page)
+        && parse_bounded(
+            "per_page",
+            params.per_page.as_deref(),
+            1,
+            MAX_PER_PAGE,
+            DEFAULT_PER_PAGE,
+        )? != request.per_page
+    {
+        return Err(disagrees("per_page"));
+    }
     if given(&params.safe) && Safe::parse_param(params.safe.as_deref())? != Some(request.safe) {
         return Err(disagrees("safe"));
     }
@@ -329,11 +334,13 @@ fn parse_bounded(
     default: u32,
 ) -> Result<u32, InvalidRequest> {
     // An empty value is what an HTML form sends for an untouched field.
-    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+    let Some(raw) = raw.filter(|s| !s.is_empty()) else {
         return Ok(default);
     };
+    // Digits only: no sign, no spaces (which `u32::from_str` would take).
+    let digits = raw.len() <= 10 && raw.bytes().all(|b| b.is_ascii_digit());
     match raw.parse::<u32>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        Ok(n) if digits && (min..=max).contains(&n) => Ok(n),
         _ => Err(InvalidRequest::InvalidParameter {
             param,
             reason: format!(
@@ -464,6 +471,8 @@ mod tests {
             ("q=a&page=-1", "invalid_parameter", Some("page")),
             ("q=a&page=51", "invalid_parameter", Some("page")),
             ("q=a&page=1e3", "invalid_parameter", Some("page")),
+            ("q=a&page=%2B2", "invalid_parameter", Some("page")),
+            ("q=a&page=+2", "invalid_parameter", Some("page")),
             ("q=a&per_page=100000", "invalid_parameter", Some("per_page")),
             ("q=a&per_page=0", "invalid_parameter", Some("per_page")),
             ("q=a&safe=1", "invalid_parameter", Some("safe")),

@@ -4,19 +4,40 @@
 //! know, so a newer service can talk to an older one.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `[start, end)` pairs of character offsets.
+fn highlights_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ArrayBuilder::new()
+                .items(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0)),
+                )
+                .min_items(Some(2))
+                .max_items(Some(2)),
+        )
+        .build()
+}
 
 /// `GET /v1/search`: raw results of every engine asked, with per-engine status.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SearchResponse {
+    #[schema(schema_with = crate::openapi::query_schema)]
     pub query: String,
+    #[schema(minimum = 1, maximum = 50)]
     pub page: u32,
+    #[schema(minimum = 1, maximum = 100)]
     pub per_page: u32,
     pub results: Vec<SearchHit>,
     pub engines: Vec<EngineReport>,
 }
 
 /// One result as an engine returned it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SearchHit {
     pub title: String,
     pub url: String,
@@ -27,15 +48,22 @@ pub struct SearchHit {
     /// 1-based position among all results of the query (not of the page).
     pub rank: u32,
     /// The engine's own relevance score; comparable only within one engine.
+    /// A finite 32-bit float: a JSON number that rounds to one (anything
+    /// short of halfway past the largest, ±3.4028235e38).
+    #[schema(
+        exclusive_minimum = -3.4028235677973366e38,
+        exclusive_maximum = 3.4028235677973366e38
+    )]
     pub score: f32,
     /// Where the engine matched the query in `snippet`: `[start, end)` offsets
     /// counted in Unicode characters. Optional; consumers validate them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(schema_with = highlights_schema)]
     pub highlights: Vec<[usize; 2]>,
 }
 
 /// How one engine fared for one request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EngineReport {
     pub name: String,
     pub status: EngineStatus,
@@ -51,7 +79,7 @@ pub struct EngineReport {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineStatus {
     Ok,
@@ -60,12 +88,12 @@ pub enum EngineStatus {
 }
 
 /// `GET /v1/engines`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EnginesResponse {
     pub engines: Vec<EngineInfo>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EngineInfo {
     pub name: String,
     /// What kind of engine it is, e.g. `local`.
@@ -78,10 +106,13 @@ pub struct EngineInfo {
 
 /// `GET /v1/results`, `POST /v1/results` and the web service's
 /// `GET /api/v1/search`: the manipulated result list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ResultsResponse {
+    #[schema(schema_with = crate::openapi::query_schema)]
     pub query: String,
+    #[schema(minimum = 1, maximum = 50)]
     pub page: u32,
+    #[schema(minimum = 1, maximum = 100)]
     pub per_page: u32,
     pub results: Vec<ResultHit>,
     pub engines: Vec<EngineReport>,
@@ -91,7 +122,7 @@ pub struct ResultsResponse {
 }
 
 /// One result after cleaning and de-duplication.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ResultHit {
     /// Plain text, whitespace cleaned.
     pub title: String,
@@ -103,18 +134,22 @@ pub struct ResultHit {
     pub snippet_html: String,
     /// The same marks as `[start, end)` offsets into `snippet`, counted in
     /// Unicode characters, for clients that render text themselves.
+    #[schema(schema_with = highlights_schema)]
     pub highlights: Vec<[usize; 2]>,
     /// Every engine that returned this result.
     pub engines: Vec<String>,
     /// 1-based position among all results of the query.
+    #[schema(minimum = 1)]
     pub rank: u32,
     pub score: f32,
 }
 
 /// `GET /v2/search`: as v1, paged by cursor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SearchResponseV2 {
+    #[schema(schema_with = crate::openapi::query_schema)]
     pub query: String,
+    #[schema(minimum = 1, maximum = 100)]
     pub per_page: u32,
     pub results: Vec<SearchHit>,
     pub engines: Vec<EngineReport>,
@@ -124,9 +159,11 @@ pub struct SearchResponseV2 {
 }
 
 /// `GET /api/v2/search`: as v1, paged by cursor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ResultsResponseV2 {
+    #[schema(schema_with = crate::openapi::query_schema)]
     pub query: String,
+    #[schema(minimum = 1, maximum = 100)]
     pub per_page: u32,
     pub results: Vec<ResultHit>,
     pub engines: Vec<EngineReport>,
@@ -190,7 +227,7 @@ pub fn more_pages(engines: &[EngineReport], page: u32, per_page: u32, on_page: u
 }
 
 /// An error, as an RFC 9457 `application/problem+json` document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Problem {
     /// A URI naming the kind of error: `urn:trawl:problem:<code>`.
     #[serde(rename = "type")]
@@ -226,13 +263,13 @@ impl Problem {
 }
 
 /// `GET /readyz`: whether this service, and those it calls, can serve.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Readiness {
     pub ready: bool,
     pub checks: Vec<Check>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Check {
     pub name: String,
     pub ok: bool,

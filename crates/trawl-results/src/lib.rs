@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use trawl_api::openapi::SearchQueryV1;
 use trawl_api::params::{MAX_PAGE, MAX_PER_PAGE};
 use trawl_api::{
     Check, InvalidRequest, Query, Readiness, ResultsResponse, ResultsService, SearchRequest,
@@ -25,6 +26,9 @@ use trawl_api::{
 };
 use trawl_service::ApiError;
 use trawl_service::extract::{JsonBody, ValidSearch};
+use trawl_service::openapi::{
+    BodyErrorResponses, InternalErrorResponse, InvalidRequestResponse, UpstreamErrorResponses,
+};
 
 /// The in-process results service.
 pub struct Results {
@@ -50,6 +54,19 @@ impl ResultsService for Results {
     }
 }
 
+/// The results service's routes, as OpenAPI.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(results, manipulate_body),
+    tags((name = "results", description = "The results service: search's hits, manipulated.")),
+)]
+struct Api;
+
+/// The OpenAPI description of [`routes`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <Api as utoipa::OpenApi>::openapi()
+}
+
 /// `GET /v1/results` over any [`ResultsService`], and `POST /v1/results`.
 pub fn routes(service: Arc<dyn ResultsService>) -> Router {
     Router::new()
@@ -57,6 +74,15 @@ pub fn routes(service: Arc<dyn ResultsService>) -> Router {
         .with_state(service)
 }
 
+/// Searches, then cleans, de-duplicates and highlights the hits.
+#[utoipa::path(get, path = "/v1/results", tag = "results", operation_id = "results",
+    params(SearchQueryV1),
+    responses(
+        (status = 200, description = "The manipulated results.", body = ResultsResponse),
+        InvalidRequestResponse,
+        InternalErrorResponse,
+        UpstreamErrorResponses,
+    ))]
 async fn results(
     State(service): State<Arc<dyn ResultsService>>,
     ValidSearch(request): ValidSearch,
@@ -64,6 +90,16 @@ async fn results(
     Ok(Json(service.results(&request).await?))
 }
 
+/// Cleans, de-duplicates and highlights the hits of the search response it
+/// is given; calls nothing. The query string is not read.
+#[utoipa::path(post, path = "/v1/results", tag = "results", operation_id = "manipulate",
+    request_body(content = SearchResponse, content_type = "application/json",
+        description = "A search response, as `GET /v1/search` answers; at most 2 MiB."),
+    responses(
+        (status = 200, description = "The manipulated results.", body = ResultsResponse),
+        BodyErrorResponses,
+        InternalErrorResponse,
+    ))]
 async fn manipulate_body(
     JsonBody(body): JsonBody<SearchResponse>,
 ) -> Result<Json<ResultsResponse>, ApiError> {
@@ -91,5 +127,17 @@ fn validate(body: &SearchResponse) -> Result<(), InvalidRequest> {
         }
     };
     bounded("page", body.page, MAX_PAGE)?;
-    bounded("per_page", body.per_page, MAX_PER_PAGE)
+    bounded("per_page", body.per_page, MAX_PER_PAGE)?;
+    // JSON numbers beyond f32's range arrive as infinity, which JSON cannot
+    // carry back out.
+    if let Some(hit) = body.results.iter().find(|h| !h.score.is_finite()) {
+        return Err(InvalidRequest::InvalidParameter {
+            param: "score",
+            reason: format!(
+                "must be a finite number within ±3.4e38 (a 32-bit float); the hit for `{}` has another",
+                hit.url.chars().take(100).collect::<String>()
+            ),
+        });
+    }
+    Ok(())
 }

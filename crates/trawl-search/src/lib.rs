@@ -21,11 +21,28 @@ use std::sync::Arc;
 use axum::extract::{FromRef, RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
+use trawl_api::openapi::{SearchQueryV1, SearchQueryV2};
 use trawl_api::params::search_request_v2;
 use trawl_api::{CursorKey, EnginesResponse, SearchResponse, SearchResponseV2, SearchService};
 use trawl_service::ApiError;
 use trawl_service::extract::ValidSearch;
-use trawl_service::versioning::deprecated_v1;
+use trawl_service::openapi::{InternalErrorResponse, InvalidRequestResponse};
+use trawl_service::versioning::{deprecated_v1, document_deprecated_v1};
+
+/// The search service's routes, as OpenAPI.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(search_v2, search, engines),
+    tags((name = "search", description = "The search service: every engine's raw hits.")),
+)]
+struct Api;
+
+/// The OpenAPI description of [`routes`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = <Api as utoipa::OpenApi>::openapi();
+    document_deprecated_v1(&mut doc, "/v1/search", "/v2/search");
+    doc
+}
 
 #[derive(Clone)]
 struct SearchState {
@@ -50,6 +67,16 @@ pub fn routes(service: Arc<dyn SearchService>, cursors: CursorKey) -> Router {
         .with_state(SearchState { service, cursors })
 }
 
+/// The raw hits of every engine asked, with a report per engine. Deprecated:
+/// use `GET /v2/search`.
+#[utoipa::path(get, path = "/v1/search", tag = "search", operation_id = "search_v1",
+    params(SearchQueryV1),
+    responses(
+        (status = 200, description = "The hits of every engine asked, and how each fared.",
+            body = SearchResponse),
+        InvalidRequestResponse,
+        InternalErrorResponse,
+    ))]
 async fn search(
     State(service): State<Arc<dyn SearchService>>,
     ValidSearch(request): ValidSearch,
@@ -57,6 +84,16 @@ async fn search(
     Ok(Json(service.search(&request).await?))
 }
 
+/// The raw hits of every engine asked, with a report per engine, paged by
+/// cursor.
+#[utoipa::path(get, path = "/v2/search", tag = "search", operation_id = "search_v2",
+    params(SearchQueryV2),
+    responses(
+        (status = 200, description = "The hits of every engine asked, how each fared, and the \
+            cursor of the next page when there is one.", body = SearchResponseV2),
+        InvalidRequestResponse,
+        InternalErrorResponse,
+    ))]
 async fn search_v2(
     State(state): State<SearchState>,
     RawQuery(query): RawQuery,
@@ -70,6 +107,12 @@ async fn search_v2(
     )))
 }
 
+/// The configured engines.
+#[utoipa::path(get, path = "/v1/engines", tag = "search", operation_id = "engines",
+    responses(
+        (status = 200, description = "Every configured engine.", body = EnginesResponse),
+        InternalErrorResponse,
+    ))]
 async fn engines(
     State(service): State<Arc<dyn SearchService>>,
 ) -> Result<Json<EnginesResponse>, ApiError> {

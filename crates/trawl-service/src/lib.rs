@@ -9,6 +9,7 @@
 //! - [`server`]: common middleware, serving, graceful shutdown;
 //! - [`clients`]: the HTTP implementations of the service seams;
 //! - [`logging`]: structured logs;
+//! - [`openapi`]: the parts of every OpenAPI document that all services share;
 //! - [`versioning`]: v1's deprecation headers.
 
 pub mod clients;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod logging;
+pub mod openapi;
 pub mod server;
 pub mod versioning;
 

@@ -4,11 +4,16 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::Response;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
+use utoipa::openapi::OpenApi;
 
 use crate::ApiError;
 use crate::health::{self, ReadinessCheck};
@@ -16,14 +21,17 @@ use crate::health::{self, ReadinessCheck};
 /// Largest request body any service accepts.
 pub const BODY_LIMIT_BYTES: usize = 2 * 1024 * 1024;
 
-/// Adds health endpoints, problem documents for unknown routes and methods,
-/// the body limit and request logging to a service's routes.
+/// Adds health endpoints, the service's OpenAPI document at
+/// `/openapi.json`, problem documents for unknown routes and methods, the
+/// body limit and request logging to a service's routes.
 ///
 /// Request logs carry method, path, status and latency, never the query
 /// string: search queries are personal.
-pub fn app(routes: Router, readiness: ReadinessCheck) -> Router {
+pub fn app(routes: Router, readiness: ReadinessCheck, openapi: &OpenApi) -> Router {
+    let document: Bytes = crate::openapi::render(openapi).into();
     routes
         .merge(health::routes(readiness))
+        .route("/openapi.json", get(move || openapi_json(document.clone())))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
@@ -46,6 +54,14 @@ pub fn app(routes: Router, readiness: ReadinessCheck) -> Router {
                 })
                 .on_failure(()),
         )
+}
+
+/// This service's OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", operation_id = "openapi",
+    responses((status = 200, description = "This document.", content_type = "application/json",
+        body = inline(Object))))]
+pub(crate) async fn openapi_json(document: Bytes) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], document)
 }
 
 /// Serves until `shutdown` completes, then stops accepting connections and
@@ -116,9 +132,14 @@ mod tests {
         let address = listener.local_addr().unwrap();
         let stop = Arc::new(Notify::new());
         let stopped = stop.clone();
-        let server = tokio::spawn(serve(listener, app(routes, readiness), async move {
-            stopped.notified().await;
-        }));
+        let openapi = utoipa::openapi::OpenApi::default();
+        let server = tokio::spawn(serve(
+            listener,
+            app(routes, readiness, &openapi),
+            async move {
+                stopped.notified().await;
+            },
+        ));
 
         let client = reqwest::Client::new();
         let request = tokio::spawn(client.get(format!("http://{address}/slow")).send());

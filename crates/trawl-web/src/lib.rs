@@ -16,6 +16,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
+use trawl_api::openapi::{SearchPageQuery, SearchQueryV1, SearchQueryV2, TextPageQuery};
 use trawl_api::params::{SearchParams, search_request_v2};
 use trawl_api::{
     Check, CursorKey, Format, InvalidRequest, Readiness, ResultsResponse, ResultsResponseV2,
@@ -23,7 +24,10 @@ use trawl_api::{
 };
 use trawl_service::ApiError;
 use trawl_service::extract::{RawSearch, ValidSearch};
-use trawl_service::versioning::deprecated_v1;
+use trawl_service::openapi::{
+    InternalErrorResponse, InvalidRequestResponse, UpstreamErrorResponses,
+};
+use trawl_service::versioning::{deprecated_v1, document_deprecated_v1};
 
 use crate::view::{ErrorView, Page, ResultsView};
 
@@ -37,6 +41,24 @@ impl FromRef<WebState> for Arc<dyn ResultsService> {
     fn from_ref(state: &WebState) -> Self {
         state.results.clone()
     }
+}
+
+/// The web service's routes, as OpenAPI.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(api_search_v2, api_search, home, search_page, text_page, css, favicon, robots),
+    tags(
+        (name = "api", description = "The public JSON API."),
+        (name = "pages", description = "HTML pages for people; they work without JavaScript."),
+    ),
+)]
+struct Api;
+
+/// The OpenAPI description of [`routes`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = <Api as utoipa::OpenApi>::openapi();
+    document_deprecated_v1(&mut doc, "/api/v1/search", "/api/v2/search");
+    doc
 }
 
 /// The pages, the public API and the static assets over any
@@ -67,12 +89,24 @@ pub async fn readiness(results: &dyn ResultsService) -> Readiness {
     )])
 }
 
+/// The home page: the search form.
+#[utoipa::path(get, path = "/", tag = "pages", operation_id = "home",
+    responses((status = 200, description = "The search form.", content_type = "text/html", body = String)))]
 async fn home() -> Response {
     let form = SearchParams::default();
     render(StatusCode::OK, &Page::new(String::new(), &form, None, None))
 }
 
 /// `GET /search?q=…&page=…`: the results page with the form pre-filled.
+#[utoipa::path(get, path = "/search", tag = "pages", operation_id = "search_page",
+    params(SearchPageQuery),
+    responses(
+        (status = 200, description = "The results, under the form.", content_type = "text/html", body = String),
+        (status = 400, description = "The form, pre-filled, and what is wrong with the request.",
+            content_type = "text/html", body = String),
+        (status = "5XX", description = "The form and a readable message: a service behind this one \
+            failed (502, 503, 504) or this one did (500).", content_type = "text/html", body = String),
+    ))]
 async fn search_page(
     State(results): State<Arc<dyn ResultsService>>,
     RawSearch(params): RawSearch,
@@ -85,6 +119,19 @@ async fn search_page(
 
 /// `GET /{text}`: the same page as `/search?q={text}`; `page` and
 /// `per_page` may still come from the query string.
+#[utoipa::path(get, path = "/{text}", tag = "pages", operation_id = "text_page",
+    params(
+        ("text" = String, Path, description = "The query, as one path segment: `/postgres%20vacuum`. \
+            A `q` in the query string is ignored."),
+        TextPageQuery,
+    ),
+    responses(
+        (status = 200, description = "The results, under the form.", content_type = "text/html", body = String),
+        (status = 400, description = "The form, pre-filled, and what is wrong with the request.",
+            content_type = "text/html", body = String),
+        (status = "5XX", description = "The form and a readable message: a service behind this one \
+            failed (502, 503, 504) or this one did (500).", content_type = "text/html", body = String),
+    ))]
 async fn text_page(
     State(results): State<Arc<dyn ResultsService>>,
     text: Result<Path<String>, PathRejection>,
@@ -96,9 +143,18 @@ async fn text_page(
         };
         return error_page(&SearchParams::default(), &ApiError::from(invalid));
     };
-    let params = SearchParams {
-        q: Some(text),
-        ..params.unwrap_or_default()
+    let params = match params {
+        Ok(params) => SearchParams {
+            q: Some(text),
+            ..params
+        },
+        Err(invalid) => {
+            let form = SearchParams {
+                q: Some(text),
+                ..SearchParams::default()
+            };
+            return error_page(&form, &ApiError::from(invalid));
+        }
     };
     results_page(results.as_ref(), params).await
 }
@@ -158,7 +214,15 @@ fn render(status: StatusCode, page: &Page) -> Response {
 }
 
 /// `GET /api/v1/search`: the results as JSON, same as the results service's
-/// `GET /v1/results`.
+/// `GET /v1/results`. Deprecated: use `GET /api/v2/search`.
+#[utoipa::path(get, path = "/api/v1/search", tag = "api", operation_id = "api_search_v1",
+    params(SearchQueryV1),
+    responses(
+        (status = 200, description = "The results, as the results service made them.", body = ResultsResponse),
+        InvalidRequestResponse,
+        InternalErrorResponse,
+        UpstreamErrorResponses,
+    ))]
 async fn api_search(
     State(results): State<Arc<dyn ResultsService>>,
     ValidSearch(request): ValidSearch,
@@ -167,6 +231,15 @@ async fn api_search(
 }
 
 /// `GET /api/v2/search`: the same results, paged by cursor.
+#[utoipa::path(get, path = "/api/v2/search", tag = "api", operation_id = "api_search_v2",
+    params(SearchQueryV2),
+    responses(
+        (status = 200, description = "The results, and the cursor of the next page when there is one.",
+            body = ResultsResponseV2),
+        InvalidRequestResponse,
+        InternalErrorResponse,
+        UpstreamErrorResponses,
+    ))]
 async fn api_search_v2(
     State(state): State<WebState>,
     RawQuery(query): RawQuery,
@@ -180,6 +253,9 @@ async fn api_search_v2(
     )))
 }
 
+/// The pages' style sheet.
+#[utoipa::path(get, path = "/static/trawl.css", tag = "pages", operation_id = "css",
+    responses((status = 200, description = "CSS.", content_type = "text/css", body = String)))]
 async fn css() -> impl IntoResponse {
     static_asset(
         "text/css; charset=utf-8",
@@ -187,6 +263,9 @@ async fn css() -> impl IntoResponse {
     )
 }
 
+/// The site icon.
+#[utoipa::path(get, path = "/static/favicon.svg", tag = "pages", operation_id = "favicon",
+    responses((status = 200, description = "SVG.", content_type = "image/svg+xml", body = String)))]
 async fn favicon() -> impl IntoResponse {
     static_asset("image/svg+xml", include_str!("../static/favicon.svg"))
 }
@@ -202,6 +281,8 @@ fn static_asset(content_type: &'static str, body: &'static str) -> impl IntoResp
 }
 
 /// Result pages are not for crawlers.
+#[utoipa::path(get, path = "/robots.txt", tag = "pages", operation_id = "robots",
+    responses((status = 200, description = "Crawling rules.", content_type = "text/plain", body = String)))]
 async fn robots() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

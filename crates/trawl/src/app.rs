@@ -121,7 +121,7 @@ impl Application {
                 })?;
         Ok(Self {
             listener,
-            router: trawl_service::server::app(routes, readiness),
+            router: trawl_service::server::app(routes, readiness, &openapi(role)),
             role,
         })
     }
@@ -142,6 +142,42 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         trawl_service::server::serve(self.listener, self.router, shutdown).await
+    }
+}
+
+/// The OpenAPI 3.1 document of a role: what it serves at `/openapi.json`,
+/// and what `docs/openapi/<role>.json` holds.
+pub fn openapi(role: Role) -> utoipa::openapi::OpenApi {
+    use trawl_service::openapi::document;
+    match role {
+        Role::All => document(
+            "trawl",
+            "trawl in one process: the search, results and web services' routes on one port. \
+             Errors are RFC 9457 problem documents (`application/problem+json`); see docs/api.md.",
+            vec![
+                trawl_search::openapi(),
+                trawl_results::openapi(),
+                trawl_web::openapi(),
+            ],
+        ),
+        Role::Search => document(
+            "trawl search service",
+            "Asks every selected engine at once and reports each one's raw hits and status. \
+             Errors are RFC 9457 problem documents (`application/problem+json`); see docs/api.md.",
+            vec![trawl_search::openapi()],
+        ),
+        Role::Results => document(
+            "trawl results service",
+            "Cleans, de-duplicates and highlights the search service's hits. Errors are RFC 9457 \
+             problem documents (`application/problem+json`); see docs/api.md.",
+            vec![trawl_results::openapi()],
+        ),
+        Role::Web => document(
+            "trawl web service",
+            "The HTML pages and the public JSON API. Errors of the API are RFC 9457 problem \
+             documents (`application/problem+json`); see docs/api.md.",
+            vec![trawl_web::openapi()],
+        ),
     }
 }
 

@@ -7,5 +7,5 @@ pub mod app;
 pub mod config;
 pub mod demo;
 
-pub use app::{Application, Role, StartError};
+pub use app::{Application, Role, StartError, openapi};
 pub use config::{Config, ConfigError, Overrides};

@@ -49,6 +49,12 @@ enum Command {
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a role's OpenAPI 3.1 document, as it serves it at /openapi.json
+    Openapi {
+        /// Whose document
+        #[arg(long, value_enum, default_value = "all")]
+        role: Role,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -154,6 +160,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Index(command) => index(&config, command),
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.show());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi { role } => {
+            print!("{}", trawl_service::openapi::render(&trawl::openapi(role)));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -152,6 +152,8 @@ async fn bad_searches_on_pages_render_the_form_with_the_reason() {
         ("/search?q=%zz", "malformed"),
         ("/%FF%FE", "not valid percent-encoded UTF-8"),
         ("/%20%20", "must not be empty"),
+        ("/vacuum?page=1&page=2", "given more than once"),
+        ("/vacuum?q=%zz", "malformed"),
     ] {
         let (status, html) = app.get_html(path).await;
         assert_eq!(status, 400, "{path}");
@@ -173,6 +175,13 @@ async fn bad_bodies_for_the_standalone_path() {
     empty_query["query"] = json!("   ");
     let mut bad_page = valid.clone();
     bad_page["page"] = json!(0);
+    // 1e300 fits JSON and f64, not f32: it would come back as `null`.
+    let huge_score = valid.to_string().replacen(
+        &format!("\"score\":{}", valid["results"][0]["score"]),
+        "\"score\":1e300",
+        1,
+    );
+    assert_ne!(huge_score, valid.to_string());
     for app in [&one, &three.results] {
         let post = |body: Vec<u8>, content_type: &'static str| {
             app.client
@@ -238,6 +247,13 @@ async fn bad_bodies_for_the_standalone_path() {
                 400,
                 "invalid_parameter",
                 Some("page"),
+            ),
+            (
+                huge_score.clone().into_bytes(),
+                "application/json",
+                400,
+                "invalid_parameter",
+                Some("score"),
             ),
             (
                 vec![b' '; 3 * 1024 * 1024],

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod contract;
 mod degradation;
 mod demo;
 mod escaping;

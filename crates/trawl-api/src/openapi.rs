@@ -1,0 +1,198 @@
+//! The query parameters of the search endpoints, described for OpenAPI from
+//! the same constants and vocabularies that [`params`](crate::params) and
+//! [`options`](crate::options) parse with, so the document cannot drift from
+//! the parser. Each schema admits exactly what the parser accepts, including
+//! the empty value an untouched form field sends (which means "not given").
+
+use serde_json::Value;
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::{RefOr, Required};
+
+use crate::options::{Format, Keyword, LANGUAGES, MAX_ENGINE_NAME, MAX_ENGINES, Safe, TimeRange};
+use crate::params::{DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, MAX_QUERY_CHARS};
+
+/// Characters a query may not contain: control characters other than tab,
+/// line feed and carriage return (which count as spaces).
+const FORBIDDEN: &str = r"\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F";
+
+/// The query parameters of a v1 search endpoint (`q`, `page`, …).
+pub struct SearchQueryV1;
+/// The query parameters of a v2 search endpoint (`q` or `cursor`, …).
+pub struct SearchQueryV2;
+/// The query parameters of the HTML results page.
+pub struct SearchPageQuery;
+/// The query parameters of `/{text}`, whose query is the path.
+pub struct TextPageQuery;
+
+impl IntoParams for SearchQueryV1 {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        search_parameters(Shape::V1, Format::Json)
+    }
+}
+
+impl IntoParams for SearchQueryV2 {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        search_parameters(Shape::V2, Format::Json)
+    }
+}
+
+impl IntoParams for SearchPageQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        search_parameters(Shape::Page, Format::Html)
+    }
+}
+
+impl IntoParams for TextPageQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let mut params = search_parameters(Shape::Page, Format::Html);
+        params.retain(|p| p.name != "q");
+        params
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    V1,
+    V2,
+    Page,
+}
+
+fn search_parameters(shape: Shape, format: Format) -> Vec<Parameter> {
+    let q_description = match shape {
+        Shape::V1 => "The query: 1 to 512 characters after trimming, no control characters.",
+        Shape::V2 => {
+            "The query: 1 to 512 characters after trimming, no control characters. Required \
+             unless `cursor` is given; with a cursor, it must be the cursor's query."
+        }
+        Shape::Page => {
+            "The query: 1 to 512 characters after trimming. Without it, the page shows the \
+             form and says what is missing."
+        }
+    };
+    let mut params = vec![param(
+        "q",
+        shape == Shape::V1,
+        q_description,
+        query_schema(),
+    )];
+    if shape != Shape::V2 {
+        params.push(param(
+            "page",
+            false,
+            "1-based page number. Empty means 1.",
+            integer_or_empty(1, MAX_PAGE, 1),
+        ));
+    }
+    params.push(param(
+        "per_page",
+        false,
+        "Results per page. Empty means the default.",
+        integer_or_empty(1, MAX_PER_PAGE, DEFAULT_PER_PAGE),
+    ));
+    if shape == Shape::V2 {
+        params.push(param(
+            "cursor",
+            false,
+            "The `next_cursor` of a previous answer: the next page of the same search. Opaque; \
+             altered or foreign cursors are refused with `invalid_cursor`.",
+            string()
+                .pattern(Some(r"^[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*)?$"))
+                .into(),
+        ));
+    }
+    params.push(param(
+        "time_range",
+        false,
+        "Only documents published this recently (a month is 31 days, a year 365). Undated \
+         documents never match. Empty means any time.",
+        keyword::<TimeRange>(),
+    ));
+    params.push(param(
+        "safe",
+        false,
+        "How strictly engines that can filter explicit content do. Empty means `moderate`.",
+        keyword::<Safe>(),
+    ));
+    let mut languages: Vec<Value> = vec!["".into(), "all".into()];
+    languages.extend(LANGUAGES.iter().map(|code| Value::from(*code)));
+    params.push(param(
+        "lang",
+        false,
+        "Language of the results, as an ISO 639-1 code; `all` or empty for any.",
+        string().enum_values(Some(languages)).into(),
+    ));
+    let name = format!("[a-z0-9][a-z0-9_-]{{0,{}}}", MAX_ENGINE_NAME - 1);
+    params.push(param(
+        "engines",
+        false,
+        &format!(
+            "Engines to ask, by name as `GET /v1/engines` lists them, separated by commas (at \
+             most {MAX_ENGINES}). Empty means every enabled engine. A name that is not configured \
+             is refused."
+        ),
+        string()
+            .pattern(Some(format!("^({name}(,{name})*)?$")))
+            .into(),
+    ));
+    params.push(param(
+        "format",
+        false,
+        &format!(
+            "The answer's format; this endpoint answers in `{}` only.",
+            format.as_str()
+        ),
+        string().enum_values(Some(["", format.as_str()])).into(),
+    ));
+    params
+}
+
+fn param(name: &str, required: bool, description: &str, schema: Schema) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(if required {
+            Required::True
+        } else {
+            Required::False
+        })
+        .description(Some(description))
+        .schema(Some(RefOr::T(schema)))
+        .build()
+}
+
+fn string() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+/// Non-empty after trimming, at most [`MAX_QUERY_CHARS`] characters, no
+/// forbidden control characters.
+pub(crate) fn query_schema() -> Schema {
+    let allowed = format!("[^{FORBIDDEN}]");
+    let visible = format!(r"[^\s{FORBIDDEN}]");
+    string()
+        .min_length(Some(1))
+        .max_length(Some(MAX_QUERY_CHARS))
+        .pattern(Some(format!("^{allowed}*{visible}{allowed}*$")))
+        .into()
+}
+
+fn integer_or_empty(min: u32, max: u32, default: u32) -> Schema {
+    AnyOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(min))
+                .maximum(Some(max)),
+        )
+        .item(string().max_length(Some(0)))
+        .default(Some(default.into()))
+        .into()
+}
+
+fn keyword<K: Keyword>() -> Schema {
+    let mut values: Vec<Value> = vec!["".into()];
+    values.extend(K::VALUES.iter().map(|(name, _)| Value::from(*name)));
+    string().enum_values(Some(values)).into()
+}

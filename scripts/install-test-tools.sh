@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the tools the test suite drives from outside Rust, into .tools/
+# (git-ignored), so that nothing is installed system-wide:
+#
+#   - Schemathesis, which fuzzes each service against its OpenAPI document
+#     (crates/trawl/tests/api/contract.rs finds it at .tools/venv/bin/st).
+#
+# Idempotent: a second run with the same pinned versions does nothing.
+# Needs python3 (3.9 or later) with venv, and PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SCHEMATHESIS_VERSION=4.32.5
+venv=.tools/venv
+
+if [[ -x $venv/bin/st ]] && "$venv/bin/st" --version 2>/dev/null | grep -qx "st, version $SCHEMATHESIS_VERSION"; then
+    echo "schemathesis $SCHEMATHESIS_VERSION already installed in $venv"
+    exit 0
+fi
+
+command -v python3 >/dev/null || { echo "error: python3 is needed to install schemathesis" >&2; exit 1; }
+rm -rf "$venv"
+python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+"$venv/bin/st" --version
