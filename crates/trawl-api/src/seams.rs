@@ -38,11 +38,14 @@ pub enum ServiceError {
         service: &'static str,
         problem: Problem,
     },
-    /// The callee could not be reached or said it cannot serve.
+    /// The callee could not be reached, said it cannot serve, or is not
+    /// being called for a while (its circuit breaker is open).
     #[error("{service} is unavailable: {reason}")]
     Unavailable {
         service: &'static str,
         reason: String,
+        /// When it is worth trying again, when known.
+        retry_after: Option<Duration>,
     },
     /// The callee did not answer in time.
     #[error("{service} did not answer within {} ms", timeout.as_millis())]

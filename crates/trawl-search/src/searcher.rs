@@ -68,9 +68,14 @@ type Outcome = (
 impl SearchService for Searcher {
     async fn search(&self, request: &SearchRequest) -> Result<SearchResponse, ServiceError> {
         let selected = self.select(&request.engines)?;
+        // No engine may run past the request's own deadline.
+        let timeout = match trawl_service::deadline::remaining() {
+            Some(left) => left.min(self.engine_timeout),
+            None => self.engine_timeout,
+        };
         let mut tasks = JoinSet::new();
         for (position, engine) in selected.into_iter().map(|i| (i, &self.engines[i])) {
-            let (engine, request, timeout) = (engine.clone(), request.clone(), self.engine_timeout);
+            let (engine, request) = (engine.clone(), request.clone());
             tasks.spawn(async move {
                 let started = Instant::now();
                 let outcome = tokio::time::timeout(timeout, engine.search(&request)).await;
@@ -130,9 +135,8 @@ impl SearchService for Searcher {
                     ));
                 }
                 Err(_) => {
-                    tracing::warn!(engine = %name, timeout_ms = self.engine_timeout.as_millis() as u64, "engine timed out");
-                    let message =
-                        format!("no answer within {} ms", self.engine_timeout.as_millis());
+                    tracing::warn!(engine = %name, timeout_ms = timeout.as_millis() as u64, "engine timed out");
+                    let message = format!("no answer within {} ms", timeout.as_millis());
                     engines.push(report(EngineStatus::Timeout, 0, None, Some(message)));
                 }
             }

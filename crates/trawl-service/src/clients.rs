@@ -1,21 +1,35 @@
 //! The HTTP implementations of the service seams: what `--role results` uses
 //! to reach search, and `--role web` to reach results.
 //!
-//! One pooled keep-alive client per destination, a connect timeout and a
-//! timeout on every call. Failures become [`ServiceError`]s that say which
-//! service failed and how; a problem document the callee sent is passed on
-//! unchanged.
+//! One pooled keep-alive client per destination, and around every call:
+//!
+//! - a connect timeout, and a call timeout that is the sooner of the
+//!   configured one and the current request's deadline (less a margin); the
+//!   budget left travels in the `trawl-budget-ms` header, and a call whose
+//!   deadline has passed is not made ([`crate::deadline`]);
+//! - a bulkhead: at most `max_in_flight` calls to the destination at once;
+//!   one more is refused at once rather than queued;
+//! - a circuit breaker ([`crate::breaker`]): after repeated failures the
+//!   destination is not called for a while, and callers learn so at once.
+//!
+//! Failures become [`ServiceError`]s that say which service failed and how;
+//! a problem document the callee sent is passed on unchanged.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
 use trawl_api::{
     Check, EnginesResponse, Problem, Readiness, ResultsResponse, ResultsService, SearchRequest,
     SearchResponse, SearchService, ServiceError,
 };
 use url::Url;
+
+use crate::breaker::{BreakerSettings, CircuitBreaker, State};
+use crate::deadline::{self, BUDGET_HEADER, MARGIN};
 
 /// How long a readiness probe of a downstream service may take.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
@@ -25,6 +39,9 @@ pub struct ClientSettings {
     pub connect_timeout: Duration,
     /// Whole-call limit: connecting, sending, waiting and reading the body.
     pub timeout: Duration,
+    /// Calls to the destination at once; more are refused.
+    pub max_in_flight: usize,
+    pub breaker: BreakerSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +59,9 @@ struct ServiceClient {
     base: Url,
     http: reqwest::Client,
     timeout: Duration,
+    in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
+    breaker: Arc<CircuitBreaker>,
 }
 
 impl ServiceClient {
@@ -69,6 +89,9 @@ impl ServiceClient {
             base,
             http,
             timeout: settings.timeout,
+            in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+            max_in_flight: settings.max_in_flight,
+            breaker: Arc::new(CircuitBreaker::new(settings.breaker)),
         })
     }
 
@@ -81,23 +104,109 @@ impl ServiceClient {
         url
     }
 
+    /// A GET through the bulkhead and the breaker, within the deadline.
     async fn get<T: DeserializeOwned>(
         &self,
         path: &str,
         query: Option<&str>,
     ) -> Result<T, ServiceError> {
+        let timeout = match deadline::remaining() {
+            Some(left) => left.saturating_sub(MARGIN).min(self.timeout),
+            None => self.timeout,
+        };
+        if timeout.is_zero() {
+            // Whatever it answered would come too late to be used.
+            return Err(ServiceError::Timeout {
+                service: self.service,
+                timeout,
+            });
+        }
+        let Ok(_slot) = self.in_flight.try_acquire() else {
+            tracing::warn!(
+                service = self.service,
+                limit = self.max_in_flight,
+                "bulkhead full: call refused"
+            );
+            return Err(ServiceError::Unavailable {
+                service: self.service,
+                reason: format!("{} calls already in flight", self.max_in_flight),
+                retry_after: Some(Duration::from_secs(1)),
+            });
+        };
+        let permit = match self.breaker.try_acquire() {
+            Ok(permit) => permit,
+            Err(refused) => {
+                tracing::debug!(service = self.service, %refused, "call refused");
+                return Err(ServiceError::Unavailable {
+                    service: self.service,
+                    reason: refused.to_string(),
+                    retry_after: Some(refused.retry_after),
+                });
+            }
+        };
+        let probe = permit.is_probe();
+        let outcome = self.call(path, query, timeout).await;
+        let failed = match &outcome {
+            Ok(_) => false,
+            Err(ServiceError::Upstream { problem, .. }) => problem.status >= 500,
+            Err(_) => true,
+        };
+        let before = self.breaker.snapshot().state;
+        if failed {
+            permit.failure();
+        } else {
+            permit.success();
+        }
+        let after = self.breaker.snapshot();
+        if after.state != before || probe {
+            let log = |message: &str| match after.state {
+                State::Open => {
+                    tracing::warn!(service = self.service, breaker = %after, "{message}")
+                }
+                _ => tracing::info!(service = self.service, breaker = %after, "{message}"),
+            };
+            log(if after.state == State::Closed {
+                "circuit closed"
+            } else {
+                "circuit opened"
+            });
+        }
+        outcome
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        timeout: Duration,
+    ) -> Result<T, ServiceError> {
+        let timed_out = || ServiceError::Timeout {
+            service: self.service,
+            timeout,
+        };
         let response = self
             .http
             .get(self.url(path, query))
             .header(reqwest::header::ACCEPT, "application/json")
+            .header(BUDGET_HEADER, timeout.as_millis().to_string())
+            .timeout(timeout)
             .send()
             .await
-            .map_err(|e| self.transport_error(&e))?;
+            .map_err(|e| {
+                if e.is_timeout() {
+                    timed_out()
+                } else {
+                    self.transport_error(&e)
+                }
+            })?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
+        let bytes = response.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                timed_out()
+            } else {
+                self.transport_error(&e)
+            }
+        })?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| ServiceError::BadGateway {
                 service: self.service,
@@ -112,6 +221,7 @@ impl ServiceClient {
             Err(_) if status == StatusCode::SERVICE_UNAVAILABLE => Err(ServiceError::Unavailable {
                 service: self.service,
                 reason: "503 without a problem document".to_owned(),
+                retry_after: None,
             }),
             Err(_) => Err(ServiceError::BadGateway {
                 service: self.service,
@@ -120,25 +230,35 @@ impl ServiceClient {
         }
     }
 
+    /// Connection refused or reset, DNS failure, truncated body: the
+    /// service cannot be talked to right now.
     fn transport_error(&self, error: &reqwest::Error) -> ServiceError {
-        if error.is_timeout() {
-            ServiceError::Timeout {
-                service: self.service,
-                timeout: self.timeout,
-            }
-        } else {
-            // Connection refused or reset, DNS failure, truncated body: the
-            // service cannot be talked to right now.
-            ServiceError::Unavailable {
-                service: self.service,
-                reason: error_chain(error),
-            }
+        ServiceError::Unavailable {
+            service: self.service,
+            reason: error_chain(error),
+            retry_after: None,
         }
     }
 
-    /// The downstream service's own readiness, or a failed check saying why
-    /// it could not be asked.
+    /// The downstream service's readiness in one check, and the breaker's
+    /// state in another (not ready while it is open).
     async fn readiness(&self) -> Readiness {
+        let downstream = self.downstream_readiness().await;
+        let breaker = self.breaker.snapshot();
+        Readiness::from_checks(vec![
+            Check::new(self.service, downstream.ready, downstream.summary()),
+            Check::new(
+                &format!("{} breaker", self.service),
+                breaker.state != State::Open,
+                breaker.to_string(),
+            ),
+        ])
+    }
+
+    /// The downstream service's own readiness (asked past the breaker: it
+    /// is how an operator sees whether the service is back), or a failed
+    /// check saying why it could not be asked.
+    async fn downstream_readiness(&self) -> Readiness {
         let request = self
             .http
             .get(self.url("readyz", None))

@@ -25,6 +25,15 @@ pub enum ApiError {
     NotFound,
     #[error("this method is not allowed here")]
     MethodNotAllowed,
+    /// A request header the service reads has a value it cannot use.
+    #[error("header `{name}` {reason}")]
+    InvalidHeader { name: &'static str, reason: String },
+    /// The request's deadline passed before an answer was ready.
+    #[error("no answer could be made within the request's {} ms", budget.as_millis())]
+    DeadlineExceeded { budget: std::time::Duration },
+    /// Too many requests in flight: this one was shed rather than queued.
+    #[error("the service is at its limit of requests in flight; try again shortly")]
+    Overloaded,
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -66,7 +75,28 @@ impl ApiError {
                 "Method not allowed",
                 self.to_string(),
             ),
+            Self::InvalidHeader { name, .. } => {
+                Problem::new(400, "invalid_header", "Invalid header", self.to_string())
+                    .with_param(Some(name))
+            }
+            Self::DeadlineExceeded { .. } => Problem::new(
+                504,
+                "deadline_exceeded",
+                "Deadline exceeded",
+                self.to_string(),
+            ),
+            Self::Overloaded => Problem::new(503, "overloaded", "Overloaded", self.to_string()),
             Self::Service(e) => service_problem(e),
+        }
+    }
+
+    /// How long a client should wait before trying again, for errors that
+    /// pass: sent as `Retry-After`.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Overloaded => Some(std::time::Duration::from_secs(1)),
+            Self::Service(ServiceError::Unavailable { retry_after, .. }) => *retry_after,
+            _ => None,
         }
     }
 }
@@ -119,7 +149,15 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(error = %self, code = %problem.code, "request refused");
         }
-        problem_response(status, &problem)
+        let mut response = problem_response(status, &problem);
+        if let Some(after) = self.retry_after() {
+            // Whole seconds, rounded up: `Retry-After: 0` would invite a storm.
+            let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        response
     }
 }
 
@@ -174,6 +212,7 @@ mod tests {
                 ServiceError::Unavailable {
                     service: "search",
                     reason: "refused".into(),
+                    retry_after: None,
                 }
                 .into(),
                 503,
@@ -221,6 +260,7 @@ mod tests {
         let problem = ApiError::from(ServiceError::Unavailable {
             service: "search",
             reason: "connection refused (os error 111) to 10.0.0.3".into(),
+            retry_after: None,
         })
         .problem();
         assert!(!problem.detail.contains("10.0.0.3"));

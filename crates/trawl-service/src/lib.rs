@@ -7,12 +7,16 @@
 //!   in the same format;
 //! - [`health`]: `/livez` and `/readyz`;
 //! - [`server`]: common middleware, serving, graceful shutdown;
-//! - [`clients`]: the HTTP implementations of the service seams;
+//! - [`clients`]: the HTTP implementations of the service seams, each call
+//!   bounded by a deadline ([`deadline`]), a bulkhead and a circuit breaker
+//!   ([`breaker`]);
 //! - [`logging`]: structured logs;
 //! - [`openapi`]: the parts of every OpenAPI document that all services share;
 //! - [`versioning`]: v1's deprecation headers.
 
+pub mod breaker;
 pub mod clients;
+pub mod deadline;
 pub mod error;
 pub mod extract;
 pub mod health;

@@ -3,33 +3,103 @@
 use std::future::Future;
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use axum::Router;
 use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::Response;
 use axum::http::header;
+use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tower::{BoxError, ServiceBuilder};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
+use trawl_api::Check;
 use utoipa::openapi::OpenApi;
 
 use crate::ApiError;
+use crate::deadline;
 use crate::health::{self, ReadinessCheck};
 
 /// Largest request body any service accepts.
 pub const BODY_LIMIT_BYTES: usize = 2 * 1024 * 1024;
 
-/// Adds health endpoints, the service's OpenAPI document at
-/// `/openapi.json`, problem documents for unknown routes and methods, the
-/// body limit and request logging to a service's routes.
+/// Limits on what a service takes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Longest a request may take; a caller's `trawl-budget-ms` can only
+    /// shorten it.
+    pub request_timeout: Duration,
+    /// Requests served at once; one more is shed with `503` and
+    /// `Retry-After` instead of queued.
+    pub max_in_flight: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            max_in_flight: 256,
+        }
+    }
+}
+
+/// Adds to a service's routes: load shedding and deadlines (not on the
+/// health endpoints, which must answer when the service is busiest), health
+/// endpoints, the service's OpenAPI document at `/openapi.json`, problem
+/// documents for unknown routes and methods, the body limit and request
+/// logging.
 ///
 /// Request logs carry method, path, status and latency, never the query
 /// string: search queries are personal.
-pub fn app(routes: Router, readiness: ReadinessCheck, openapi: &OpenApi) -> Router {
+pub fn app(
+    routes: Router,
+    readiness: ReadinessCheck,
+    openapi: &OpenApi,
+    settings: ServerSettings,
+) -> Router {
     let document: Bytes = crate::openapi::render(openapi).into();
-    routes
+    let shed = Arc::new(AtomicU64::new(0));
+    let counted = shed.clone();
+    let protected = routes
+        .layer(middleware::from_fn_with_state(
+            settings.request_timeout,
+            deadline::enforce,
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(move |_: BoxError| {
+                    let total = counted.fetch_add(1, Ordering::Relaxed) + 1;
+                    async move {
+                        tracing::warn!(shed_total = total, "request shed: too many in flight");
+                        ApiError::Overloaded
+                    }
+                }))
+                .load_shed()
+                .concurrency_limit(settings.max_in_flight),
+        );
+    let readiness: ReadinessCheck = Arc::new(move || {
+        let (check, shed) = (readiness.clone(), shed.clone());
+        Box::pin(async move {
+            let mut readiness = check().await;
+            readiness.checks.push(Check::new(
+                "load",
+                true,
+                format!(
+                    "at most {} requests in flight; {} shed since start",
+                    settings.max_in_flight,
+                    shed.load(Ordering::Relaxed)
+                ),
+            ));
+            readiness
+        })
+    });
+    protected
         .merge(health::routes(readiness))
         .route("/openapi.json", get(move || openapi_json(document.clone())))
         .fallback(|| async { ApiError::NotFound })
@@ -135,7 +205,7 @@ mod tests {
         let openapi = utoipa::openapi::OpenApi::default();
         let server = tokio::spawn(serve(
             listener,
-            app(routes, readiness, &openapi),
+            app(routes, readiness, &openapi, ServerSettings::default()),
             async move {
                 stopped.notified().await;
             },

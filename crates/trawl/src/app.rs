@@ -121,7 +121,7 @@ impl Application {
                 })?;
         Ok(Self {
             listener,
-            router: trawl_service::server::app(routes, readiness, &openapi(role)),
+            router: trawl_service::server::app(routes, readiness, &openapi(role), config.server()),
             role,
         })
     }

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use trawl_service::breaker::BreakerSettings;
 use trawl_service::clients::ClientSettings;
 use trawl_service::logging::LogFormat;
+use trawl_service::server::ServerSettings;
 use url::Url;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,9 +27,36 @@ pub struct Config {
     /// it restarts and are not accepted by other replicas.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor_secret: Option<String>,
+    pub server: ServerConfig,
     pub services: ServicesConfig,
     pub search: SearchConfig,
     pub log: LogConfig,
+}
+
+/// What each service takes in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Longest a request may take; a caller's budget can only shorten it.
+    pub request_timeout_ms: u64,
+    /// Requests served at once; more are shed with 503 and `Retry-After`.
+    pub max_in_flight: usize,
+}
+
+/// The circuit breaker on each service-to-service destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Consecutive failed calls that open it.
+    pub fail_max: u32,
+    /// Failed share of the calls in the window that opens it, in percent.
+    pub failure_rate_percent: u8,
+    /// The window the failure rate looks at.
+    pub window_s: u64,
+    /// Calls the window must hold before its rate counts.
+    pub min_calls: u32,
+    /// How long it stays open before one probe call is let through.
+    pub reset_timeout_s: u64,
 }
 
 /// How the services reach each other when they run as separate processes.
@@ -44,6 +73,9 @@ pub struct ServicesConfig {
     /// Limit on each call from web to results; longer than the search
     /// timeout so the page can report which service failed.
     pub results_timeout_ms: u64,
+    /// Calls to one destination at once (bulkhead); more are refused.
+    pub max_in_flight: usize,
+    pub breaker: BreakerConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +101,7 @@ impl Default for Config {
             data_dir: None,
             demo: true,
             cursor_secret: None,
+            server: ServerConfig::default(),
             services: ServicesConfig::default(),
             search: SearchConfig::default(),
             log: LogConfig::default(),
@@ -84,6 +117,31 @@ impl Default for ServicesConfig {
             connect_timeout_ms: 1_000,
             search_timeout_ms: 5_000,
             results_timeout_ms: 6_000,
+            max_in_flight: 128,
+            breaker: BreakerConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let defaults = ServerSettings::default();
+        Self {
+            request_timeout_ms: defaults.request_timeout.as_millis() as u64,
+            max_in_flight: defaults.max_in_flight,
+        }
+    }
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        let defaults = BreakerSettings::default();
+        Self {
+            fail_max: defaults.fail_max,
+            failure_rate_percent: (defaults.failure_rate * 100.0).round() as u8,
+            window_s: defaults.window.as_secs(),
+            min_calls: defaults.min_calls,
+            reset_timeout_s: defaults.reset_timeout.as_secs(),
         }
     }
 }
@@ -122,6 +180,11 @@ pub enum ConfigError {
     },
     #[error("{field} must be greater than 0")]
     ZeroTimeout { field: &'static str },
+    #[error("{field} must be {range}")]
+    OutOfRange {
+        field: &'static str,
+        range: &'static str,
+    },
 }
 
 /// Values given on the command line; `None` leaves the layer below.
@@ -239,10 +302,46 @@ impl Config {
                 self.services.results_timeout_ms,
             ),
             ("search.engine_timeout_ms", self.search.engine_timeout_ms),
+            ("server.request_timeout_ms", self.server.request_timeout_ms),
+            ("server.max_in_flight", self.server.max_in_flight as u64),
+            ("services.max_in_flight", self.services.max_in_flight as u64),
+            (
+                "services.breaker.fail_max",
+                u64::from(self.services.breaker.fail_max),
+            ),
+            ("services.breaker.window_s", self.services.breaker.window_s),
+            (
+                "services.breaker.reset_timeout_s",
+                self.services.breaker.reset_timeout_s,
+            ),
         ];
-        match timeouts.iter().find(|(_, ms)| *ms == 0) {
-            Some((field, _)) => Err(ConfigError::ZeroTimeout { field }),
-            None => Ok(()),
+        if let Some((field, _)) = timeouts.iter().find(|(_, n)| *n == 0) {
+            return Err(ConfigError::ZeroTimeout { field });
+        }
+        if !(1..=100).contains(&self.services.breaker.failure_rate_percent) {
+            return Err(ConfigError::OutOfRange {
+                field: "services.breaker.failure_rate_percent",
+                range: "1 to 100",
+            });
+        }
+        Ok(())
+    }
+
+    pub fn server(&self) -> ServerSettings {
+        ServerSettings {
+            request_timeout: Duration::from_millis(self.server.request_timeout_ms),
+            max_in_flight: self.server.max_in_flight,
+        }
+    }
+
+    fn breaker(&self) -> BreakerSettings {
+        let b = &self.services.breaker;
+        BreakerSettings {
+            fail_max: b.fail_max,
+            failure_rate: f64::from(b.failure_rate_percent) / 100.0,
+            window: Duration::from_secs(b.window_s),
+            min_calls: b.min_calls,
+            reset_timeout: Duration::from_secs(b.reset_timeout_s),
         }
     }
 
@@ -265,6 +364,8 @@ impl Config {
         ClientSettings {
             connect_timeout: Duration::from_millis(self.services.connect_timeout_ms),
             timeout: Duration::from_millis(self.services.search_timeout_ms),
+            max_in_flight: self.services.max_in_flight,
+            breaker: self.breaker(),
         }
     }
 
@@ -272,6 +373,8 @@ impl Config {
         ClientSettings {
             connect_timeout: Duration::from_millis(self.services.connect_timeout_ms),
             timeout: Duration::from_millis(self.services.results_timeout_ms),
+            max_in_flight: self.services.max_in_flight,
+            breaker: self.breaker(),
         }
     }
 
