@@ -10,18 +10,27 @@
 //! - a bulkhead: at most `max_in_flight` calls to the destination at once;
 //!   one more is refused at once rather than queued;
 //! - a circuit breaker ([`crate::breaker`]): after repeated failures the
-//!   destination is not called for a while, and callers learn so at once.
+//!   destination is not called for a while, and callers learn so at once;
+//! - retries of these idempotent GETs on connection errors and on 502/503/504
+//!   that the destination itself gives (`overloaded`, or a proxy's), with
+//!   jittered exponential backoff, within the deadline, and within a retry
+//!   budget (tower's `TpsBudget`) so that retries add at most a fifth to the
+//!   load. A 502/503/504 about a service further on is passed on untouched:
+//!   it was retried where it happened.
 //!
 //! Failures become [`ServiceError`]s that say which service failed and how;
 //! a problem document the callee sent is passed on unchanged.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tower::retry::budget::{Budget, TpsBudget};
 use trawl_api::{
     Check, EnginesResponse, Problem, Readiness, ResultsResponse, ResultsService, SearchRequest,
     SearchResponse, SearchService, ServiceError,
@@ -42,6 +51,7 @@ pub struct ClientSettings {
     /// Calls to the destination at once; more are refused.
     pub max_in_flight: usize,
     pub breaker: BreakerSettings,
+    pub retry: RetrySettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +60,64 @@ pub enum ClientBuildError {
     Scheme(Url),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+}
+
+/// A failed attempt: whether another may be made, and whether it says the
+/// destination itself is failing (which counts against its breaker).
+struct Failure {
+    error: ServiceError,
+    retryable: bool,
+    destination_failed: bool,
+}
+
+impl Failure {
+    /// The destination failed; trying again will not help.
+    fn final_(error: ServiceError) -> Self {
+        Self {
+            error,
+            retryable: false,
+            destination_failed: true,
+        }
+    }
+}
+
+/// Up to `delay`, uniformly at random ("full jitter"): retries from many
+/// callers spread out instead of arriving together.
+fn jittered(delay: Duration) -> Duration {
+    let nanos = delay.as_nanos().min(u128::from(u64::MAX)) as u64;
+    if nanos == 0 {
+        return delay;
+    }
+    let random = getrandom::u64().unwrap_or(nanos / 2);
+    Duration::from_nanos(random % nanos + 1)
+}
+
+/// When and how often a failed call is tried again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetrySettings {
+    /// Retries after the first attempt, at most.
+    pub retries: u32,
+    /// The first backoff; each retry doubles it (before jitter).
+    pub backoff: Duration,
+    /// Retries may add this share of load, from 0 to 1 (a retry budget
+    /// over 10 s, with a floor of 10 retries a second).
+    pub budget_ratio: f32,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            retries: 2,
+            backoff: Duration::from_millis(25),
+            budget_ratio: 0.2,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    retries: AtomicU64,
+    budget_refused: AtomicU64,
 }
 
 /// A keep-alive client for one downstream service.
@@ -62,6 +130,9 @@ struct ServiceClient {
     in_flight: Arc<Semaphore>,
     max_in_flight: usize,
     breaker: Arc<CircuitBreaker>,
+    retry: RetrySettings,
+    retry_budget: Arc<TpsBudget>,
+    stats: Arc<Stats>,
 }
 
 impl ServiceClient {
@@ -92,6 +163,13 @@ impl ServiceClient {
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
             max_in_flight: settings.max_in_flight,
             breaker: Arc::new(CircuitBreaker::new(settings.breaker)),
+            retry: settings.retry,
+            retry_budget: Arc::new(TpsBudget::new(
+                Duration::from_secs(10),
+                10,
+                settings.retry.budget_ratio,
+            )),
+            stats: Arc::default(),
         })
     }
 
@@ -104,22 +182,75 @@ impl ServiceClient {
         url
     }
 
-    /// A GET through the bulkhead and the breaker, within the deadline.
+    /// A GET within the deadline: through the bulkhead and the breaker, and
+    /// retried (it is idempotent) on connection errors and 502/503/504, with
+    /// jittered exponential backoff, while the retry budget and the time
+    /// left allow.
     async fn get<T: DeserializeOwned>(
         &self,
         path: &str,
         query: Option<&str>,
     ) -> Result<T, ServiceError> {
-        let timeout = match deadline::remaining() {
+        let window = match deadline::remaining() {
             Some(left) => left.saturating_sub(MARGIN).min(self.timeout),
             None => self.timeout,
         };
-        if timeout.is_zero() {
+        if window.is_zero() {
             // Whatever it answered would come too late to be used.
             return Err(ServiceError::Timeout {
                 service: self.service,
-                timeout,
+                timeout: window,
             });
+        }
+        let until = Instant::now() + window;
+        self.retry_budget.deposit();
+        let mut retries = 0;
+        loop {
+            let left = match retries {
+                0 => window,
+                _ => until.saturating_duration_since(Instant::now()),
+            };
+            let failure = match self.attempt(path, query, left).await {
+                Ok(value) => return Ok(value),
+                Err(failure) => failure,
+            };
+            if !failure.retryable || retries >= self.retry.retries {
+                return Err(failure.error);
+            }
+            let backoff = jittered(self.retry.backoff * 2u32.pow(retries));
+            if Instant::now() + backoff >= until {
+                return Err(failure.error);
+            }
+            if !self.retry_budget.withdraw() {
+                self.stats.budget_refused.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(service = self.service, "retry budget spent: not retrying");
+                return Err(failure.error);
+            }
+            retries += 1;
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                service = self.service,
+                retry = retries,
+                backoff_ms = backoff.as_millis() as u64,
+                error = %failure.error,
+                "retrying"
+            );
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// One call through the bulkhead and the breaker.
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        timeout: Duration,
+    ) -> Result<T, Failure> {
+        if timeout.is_zero() {
+            return Err(Failure::final_(ServiceError::Timeout {
+                service: self.service,
+                timeout,
+            }));
         }
         let Ok(_slot) = self.in_flight.try_acquire() else {
             tracing::warn!(
@@ -127,30 +258,26 @@ impl ServiceClient {
                 limit = self.max_in_flight,
                 "bulkhead full: call refused"
             );
-            return Err(ServiceError::Unavailable {
+            return Err(Failure::final_(ServiceError::Unavailable {
                 service: self.service,
                 reason: format!("{} calls already in flight", self.max_in_flight),
                 retry_after: Some(Duration::from_secs(1)),
-            });
+            }));
         };
         let permit = match self.breaker.try_acquire() {
             Ok(permit) => permit,
             Err(refused) => {
                 tracing::debug!(service = self.service, %refused, "call refused");
-                return Err(ServiceError::Unavailable {
+                return Err(Failure::final_(ServiceError::Unavailable {
                     service: self.service,
                     reason: refused.to_string(),
                     retry_after: Some(refused.retry_after),
-                });
+                }));
             }
         };
         let probe = permit.is_probe();
         let outcome = self.call(path, query, timeout).await;
-        let failed = match &outcome {
-            Ok(_) => false,
-            Err(ServiceError::Upstream { problem, .. }) => problem.status >= 500,
-            Err(_) => true,
-        };
+        let failed = outcome.as_ref().is_err_and(|f| f.destination_failed);
         let before = self.breaker.snapshot().state;
         if failed {
             permit.failure();
@@ -159,17 +286,11 @@ impl ServiceClient {
         }
         let after = self.breaker.snapshot();
         if after.state != before || probe {
-            let log = |message: &str| match after.state {
-                State::Open => {
-                    tracing::warn!(service = self.service, breaker = %after, "{message}")
-                }
-                _ => tracing::info!(service = self.service, breaker = %after, "{message}"),
-            };
-            log(if after.state == State::Closed {
-                "circuit closed"
+            if after.state == State::Open {
+                tracing::warn!(service = self.service, breaker = %after, "circuit opened");
             } else {
-                "circuit opened"
-            });
+                tracing::info!(service = self.service, breaker = %after, "circuit closed");
+            }
         }
         outcome
     }
@@ -179,10 +300,21 @@ impl ServiceClient {
         path: &str,
         query: Option<&str>,
         timeout: Duration,
-    ) -> Result<T, ServiceError> {
-        let timed_out = || ServiceError::Timeout {
-            service: self.service,
-            timeout,
+    ) -> Result<T, Failure> {
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                Failure::final_(ServiceError::Timeout {
+                    service: self.service,
+                    timeout,
+                })
+            } else {
+                // Nothing was sent when connecting failed: safe to retry.
+                Failure {
+                    retryable: e.is_connect(),
+                    error: self.transport_error(&e),
+                    destination_failed: true,
+                }
+            }
         };
         let response = self
             .http
@@ -192,40 +324,52 @@ impl ServiceClient {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    timed_out()
-                } else {
-                    self.transport_error(&e)
-                }
-            })?;
+            .map_err(transport)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| {
-            if e.is_timeout() {
-                timed_out()
-            } else {
-                self.transport_error(&e)
-            }
-        })?;
+        let bytes = response.bytes().await.map_err(transport)?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| ServiceError::BadGateway {
-                service: self.service,
-                reason: format!("undecodable {status} response: {e}"),
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                Failure::final_(ServiceError::BadGateway {
+                    service: self.service,
+                    reason: format!("undecodable {status} response: {e}"),
+                })
             });
         }
         match serde_json::from_slice::<Problem>(&bytes) {
-            Ok(problem) => Err(ServiceError::Upstream {
-                service: self.service,
-                problem,
-            }),
-            Err(_) if status == StatusCode::SERVICE_UNAVAILABLE => Err(ServiceError::Unavailable {
-                service: self.service,
-                reason: "503 without a problem document".to_owned(),
-                retry_after: None,
-            }),
-            Err(_) => Err(ServiceError::BadGateway {
-                service: self.service,
-                reason: format!("{status} without a problem document"),
+            // The destination answered for itself. It is failing only if it
+            // says so (`internal`) or sheds load (`overloaded`, which is also
+            // the one answer worth retrying). A 4xx, or a 502/503/504 about a
+            // service further on, is a prompt, correct answer: passed on, not
+            // retried (that service's caller already did), not held against
+            // the destination.
+            Ok(problem) => {
+                let overloaded = problem.code == "overloaded";
+                Err(Failure {
+                    retryable: overloaded,
+                    destination_failed: overloaded || problem.code == "internal",
+                    error: ServiceError::Upstream {
+                        service: self.service,
+                        problem,
+                    },
+                })
+            }
+            // Not a trawl service answering: a proxy or load balancer in
+            // between, or something else on that port.
+            Err(_) => Err(Failure {
+                retryable: matches!(status.as_u16(), 502..=504),
+                destination_failed: true,
+                error: if status == StatusCode::SERVICE_UNAVAILABLE {
+                    ServiceError::Unavailable {
+                        service: self.service,
+                        reason: "503 without a problem document".to_owned(),
+                        retry_after: None,
+                    }
+                } else {
+                    ServiceError::BadGateway {
+                        service: self.service,
+                        reason: format!("{status} without a problem document"),
+                    }
+                },
             }),
         }
     }
@@ -250,7 +394,11 @@ impl ServiceClient {
             Check::new(
                 &format!("{} breaker", self.service),
                 breaker.state != State::Open,
-                breaker.to_string(),
+                format!(
+                    "{breaker}; {} retries, {} refused by the retry budget",
+                    self.stats.retries.load(Ordering::Relaxed),
+                    self.stats.budget_refused.load(Ordering::Relaxed)
+                ),
             ),
         ])
     }

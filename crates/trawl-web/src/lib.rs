@@ -19,7 +19,7 @@ use axum::{Json, Router, middleware};
 use trawl_api::openapi::{SearchPageQuery, SearchQueryV1, SearchQueryV2, TextPageQuery};
 use trawl_api::params::{SearchParams, search_request_v2};
 use trawl_api::{
-    Check, CursorKey, Format, InvalidRequest, Readiness, ResultsResponse, ResultsResponseV2,
+    CursorKey, Format, InvalidRequest, Readiness, ResultsResponse, ResultsResponseV2,
     ResultsService, SearchRequest,
 };
 use trawl_service::ApiError;
@@ -79,14 +79,11 @@ pub fn routes(results: Arc<dyn ResultsService>, cursors: CursorKey) -> Router {
         .layer(middleware::map_response(security_headers))
 }
 
-/// The web service is ready when the results service is.
+/// The web service is ready when the results service is: its checks, as
+/// it reports them (over HTTP: the results service's own and the breaker's
+/// on the way to it).
 pub async fn readiness(results: &dyn ResultsService) -> Readiness {
-    let downstream = results.readiness().await;
-    Readiness::from_checks(vec![Check::new(
-        "results",
-        downstream.ready,
-        downstream.summary(),
-    )])
+    results.readiness().await
 }
 
 /// The home page: the search form.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use trawl_service::breaker::BreakerSettings;
-use trawl_service::clients::ClientSettings;
+use trawl_service::clients::{ClientSettings, RetrySettings};
 use trawl_service::logging::LogFormat;
 use trawl_service::server::ServerSettings;
 use url::Url;
@@ -75,6 +75,12 @@ pub struct ServicesConfig {
     pub results_timeout_ms: u64,
     /// Calls to one destination at once (bulkhead); more are refused.
     pub max_in_flight: usize,
+    /// Retries of a failed call (connection errors and 502/503/504 only).
+    pub retries: u32,
+    /// The first retry's backoff; each further one doubles, all jittered.
+    pub retry_backoff_ms: u64,
+    /// Load retries may add, in percent of calls.
+    pub retry_budget_percent: u8,
     pub breaker: BreakerConfig,
 }
 
@@ -118,6 +124,9 @@ impl Default for ServicesConfig {
             search_timeout_ms: 5_000,
             results_timeout_ms: 6_000,
             max_in_flight: 128,
+            retries: RetrySettings::default().retries,
+            retry_backoff_ms: RetrySettings::default().backoff.as_millis() as u64,
+            retry_budget_percent: (RetrySettings::default().budget_ratio * 100.0).round() as u8,
             breaker: BreakerConfig::default(),
         }
     }
@@ -318,6 +327,12 @@ impl Config {
         if let Some((field, _)) = timeouts.iter().find(|(_, n)| *n == 0) {
             return Err(ConfigError::ZeroTimeout { field });
         }
+        if self.services.retry_budget_percent > 100 {
+            return Err(ConfigError::OutOfRange {
+                field: "services.retry_budget_percent",
+                range: "0 to 100",
+            });
+        }
         if !(1..=100).contains(&self.services.breaker.failure_rate_percent) {
             return Err(ConfigError::OutOfRange {
                 field: "services.breaker.failure_rate_percent",
@@ -331,6 +346,14 @@ impl Config {
         ServerSettings {
             request_timeout: Duration::from_millis(self.server.request_timeout_ms),
             max_in_flight: self.server.max_in_flight,
+        }
+    }
+
+    fn retry(&self) -> RetrySettings {
+        RetrySettings {
+            retries: self.services.retries,
+            backoff: Duration::from_millis(self.services.retry_backoff_ms),
+            budget_ratio: f32::from(self.services.retry_budget_percent) / 100.0,
         }
     }
 
@@ -366,6 +389,7 @@ impl Config {
             timeout: Duration::from_millis(self.services.search_timeout_ms),
             max_in_flight: self.services.max_in_flight,
             breaker: self.breaker(),
+            retry: self.retry(),
         }
     }
 
@@ -375,6 +399,7 @@ impl Config {
             timeout: Duration::from_millis(self.services.results_timeout_ms),
             max_in_flight: self.services.max_in_flight,
             breaker: self.breaker(),
+            retry: self.retry(),
         }
     }
 

@@ -1,0 +1,297 @@
+//! Faults between the services, injected by a TCP proxy on loopback: every
+//! answer arrives by its deadline, the circuit breaker opens, fails fast and
+//! closes after a probe, a killed and restarted search service degrades the
+//! pages and then recovers, and nothing leaks. Bounded in requests and time.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use url::Url;
+
+use crate::faults::{Fault, FaultProxy, open_fds};
+use crate::helpers::*;
+
+/// results → proxy → search, and web → results.
+struct Chain {
+    proxy: FaultProxy,
+    search: Option<TestApp>,
+    results: TestApp,
+    web: TestApp,
+}
+
+async fn chain(data: &std::path::Path, configure: impl Fn(&mut trawl::Config)) -> Chain {
+    let mut config = test_config(data);
+    configure(&mut config);
+    let search = spawn(&config, trawl::Role::Search).await;
+    let proxy = FaultProxy::start(address_of(&search)).await;
+    let mut results_config = config.clone();
+    results_config.services.search_url = proxy.url();
+    let results = spawn(&results_config, trawl::Role::Results).await;
+    let mut web_config = config.clone();
+    web_config.services.results_url = Url::parse(&results.address).unwrap();
+    let web = spawn(&web_config, trawl::Role::Web).await;
+    Chain {
+        proxy,
+        search: Some(search),
+        results,
+        web,
+    }
+}
+
+fn address_of(app: &TestApp) -> std::net::SocketAddr {
+    app.address.trim_start_matches("http://").parse().unwrap()
+}
+
+/// A check of `/readyz` by name.
+async fn check(app: &TestApp, name: &str) -> Value {
+    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    ready["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no check {name} in {ready}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_search_slow_or_silent_every_answer_arrives_by_its_deadline() {
+    let data = fixture_data_dir();
+    // The breaker would turn timeouts into fast refusals: not this test's
+    // subject.
+    let chain = chain(data.path(), |config| {
+        config.services.breaker.fail_max = 1_000;
+        config.services.breaker.min_calls = 1_000;
+    })
+    .await;
+    let budget = Duration::from_millis(400);
+    // How late an answer may be: scheduling on a loaded 2-core machine.
+    let slack = Duration::from_millis(350);
+    for fault in [Fault::Delay(Duration::from_secs(3)), Fault::Blackhole] {
+        chain.proxy.set(fault).await;
+        let mut requests = tokio::task::JoinSet::new();
+        for i in 0..16 {
+            let (client, url) = (
+                chain.web.client.clone(),
+                chain.web.url(if i % 2 == 0 {
+                    "/api/v2/search?q=index"
+                } else {
+                    "/search?q=index"
+                }),
+            );
+            requests.spawn(async move {
+                let started = Instant::now();
+                let response = client
+                    .get(url)
+                    .header("trawl-budget-ms", budget.as_millis().to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let body = response.text().await.unwrap();
+                (started.elapsed(), status, body)
+            });
+        }
+        while let Some(joined) = requests.join_next().await {
+            let (elapsed, status, body) = joined.unwrap();
+            assert!(
+                elapsed <= budget + slack,
+                "{fault:?}: answered after {elapsed:?}, budget {budget:?}"
+            );
+            assert_eq!(status, 504, "{fault:?}: {body}");
+            assert!(
+                body.contains("the search service did not answer within"),
+                "{fault:?}: the answer names the slow service: {body}"
+            );
+        }
+    }
+
+    // Without a budget from the client, the service's own request timeout
+    // is the deadline; a spent budget is refused before any work.
+    chain.proxy.set(Fault::Pass).await;
+    let response = chain
+        .web
+        .client
+        .get(chain.web.url("/api/v2/search?q=index"))
+        .header("trawl-budget-ms", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "deadline_exceeded");
+    let response = chain
+        .web
+        .client
+        .get(chain.web.url("/api/v2/search?q=index"))
+        .header("trawl-budget-ms", "soon")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (body["code"].as_str(), body["param"].as_str()),
+        (Some("invalid_header"), Some("trawl-budget-ms"))
+    );
+    chain.web.get_json("/api/v2/search?q=index", 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_after_fail_max_fails_fast_and_closes_after_a_probe() {
+    let data = fixture_data_dir();
+    let chain = chain(data.path(), |config| {
+        config.services.breaker.fail_max = 3;
+        config.services.breaker.reset_timeout_s = 1;
+    })
+    .await;
+    chain.web.get_json("/api/v2/search?q=index", 200).await;
+    chain.proxy.set(Fault::Reset).await;
+    for i in 0..3 {
+        let body = chain.results.get_json("/v1/results?q=index", 503).await;
+        assert_eq!(body["code"], "upstream_unavailable", "call {i}");
+    }
+    let search_breaker = check(&chain.results, "search breaker").await;
+    assert_eq!(search_breaker["ok"], false);
+    assert!(
+        search_breaker["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("breaker open (probe in"),
+        "{search_breaker}"
+    );
+
+    // Open: refused at once, without a connection to search.
+    let connections = chain.proxy.accepted();
+    let started = Instant::now();
+    for _ in 0..5 {
+        let response = chain.results.get("/v1/results?q=index").await;
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "fails fast: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(chain.proxy.accepted(), connections, "search was not called");
+    let (status, html) = chain.web.get_html("/search?q=index").await;
+    assert_eq!(status, 503);
+    assert!(html.contains("the search service cannot be reached"));
+    assert_eq!(chain.results.get_json("/readyz", 503).await["ready"], false);
+
+    // Search is back; after reset_timeout one probe closes the breaker.
+    chain.proxy.set(Fault::Pass).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    chain.results.get_json("/v1/results?q=index", 200).await;
+    let search_breaker = check(&chain.results, "search breaker").await;
+    assert_eq!(search_breaker["ok"], true);
+    assert!(
+        search_breaker["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("breaker closed, 0 consecutive failures, opened 1 times"),
+        "{search_breaker}"
+    );
+    chain.web.get_json("/api/v2/search?q=index", 200).await;
+}
+
+/// Runs `workers` loops of page requests for `duration`; returns each
+/// answer's status, latency and whether its page explains a failure.
+async fn load(web: &TestApp, workers: usize, duration: Duration) -> Vec<(u16, Duration, bool)> {
+    let until = Instant::now() + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (client, url) = (web.client.clone(), web.url("/search?q=index"));
+        tasks.spawn(async move {
+            let mut seen = Vec::new();
+            while Instant::now() < until && seen.len() < 500 {
+                let started = Instant::now();
+                let response = client.get(&url).send().await.unwrap();
+                let status = response.status().as_u16();
+                let html = response.text().await.unwrap();
+                seen.push((
+                    status,
+                    started.elapsed(),
+                    html.contains("the search service cannot be reached"),
+                ));
+            }
+            seen
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(seen) = tasks.join_next().await {
+        all.extend(seen.unwrap());
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_killed_under_load_degrades_the_pages_then_everything_recovers_without_leaks() {
+    let data = fixture_data_dir();
+    let mut chain = chain(data.path(), |config| {
+        config.services.breaker.reset_timeout_s = 1;
+    })
+    .await;
+    let tasks = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+
+    // Warm up (connection pools fill), then take the baseline.
+    let warm = load(&chain.web, 4, Duration::from_millis(300)).await;
+    assert!(warm.iter().all(|(status, ..)| *status == 200));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (fds_before, tasks_before) = (open_fds(), tasks());
+
+    // Kill search: its server stops and every connection to it is cut.
+    drop(chain.search.take());
+    chain.proxy.cut_all().await;
+    let outage = load(&chain.web, 4, Duration::from_millis(1_500)).await;
+    let failed: Vec<_> = outage
+        .iter()
+        .filter(|(status, ..)| *status != 200)
+        .collect();
+    assert!(!failed.is_empty());
+    for (status, latency, explained) in &failed {
+        assert_eq!(*status, 503);
+        assert!(*explained, "the page says which service is down");
+        assert!(*latency < Duration::from_secs(1), "fails fast: {latency:?}");
+    }
+    let breaker = check(&chain.results, "search breaker").await;
+    assert_eq!(breaker["ok"], false, "open after the failures: {breaker}");
+
+    // Restart search (a new process would get a new port: so does this
+    // one); within reset_timeout plus a probe, pages are whole again.
+    let restarted = spawn(&test_config(data.path()), trawl::Role::Search).await;
+    chain.proxy.retarget(address_of(&restarted));
+    let back = Instant::now();
+    let recovered = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if chain.web.get("/search?q=index").await.status() == 200 {
+                return back.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("serves again within 5 s of the restart");
+    assert!(recovered < Duration::from_millis(2_500), "{recovered:?}");
+    let after = load(&chain.web, 4, Duration::from_millis(300)).await;
+    assert!(after.iter().all(|(status, ..)| *status == 200));
+    assert_eq!(check(&chain.results, "search breaker").await["ok"], true);
+
+    // Nothing left behind by the outage: no sockets, no tasks beyond a
+    // few pooled connections being replaced.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (fds_after, tasks_after) = (open_fds(), tasks());
+    assert!(
+        fds_after <= fds_before + 8,
+        "file descriptors {fds_before} → {fds_after}"
+    );
+    assert!(
+        tasks_after <= tasks_before + 8,
+        "tasks {tasks_before} → {tasks_after}"
+    );
+}
