@@ -15,8 +15,8 @@
 //! no answer in time, or a 5xx); a 4xx means the destination works.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -138,7 +138,7 @@ impl CircuitBreaker {
     }
 
     /// Asks to make a call. The permit must be told how the call went.
-    pub fn try_acquire(&self) -> Result<Permit<'_>, Refused> {
+    pub fn try_acquire(self: &Arc<Self>) -> Result<Permit, Refused> {
         let now = Instant::now();
         let mut inner = self.lock();
         let probe = match inner.phase {
@@ -160,7 +160,7 @@ impl CircuitBreaker {
             }
         };
         Ok(Permit {
-            breaker: self,
+            breaker: self.clone(),
             probe,
             done: false,
         })
@@ -258,13 +258,13 @@ impl CircuitBreaker {
 /// up), it counts as neither.
 #[must_use = "a permit must be told how the call went"]
 #[derive(Debug)]
-pub struct Permit<'a> {
-    breaker: &'a CircuitBreaker,
+pub struct Permit {
+    breaker: Arc<CircuitBreaker>,
     probe: bool,
     done: bool,
 }
 
-impl Permit<'_> {
+impl Permit {
     pub fn success(mut self) {
         self.done = true;
         self.breaker.record(self.probe, false);
@@ -281,7 +281,7 @@ impl Permit<'_> {
     }
 }
 
-impl Drop for Permit<'_> {
+impl Drop for Permit {
     fn drop(&mut self) {
         if !self.done {
             self.breaker.abandon(self.probe);
@@ -293,21 +293,21 @@ impl Drop for Permit<'_> {
 mod tests {
     use super::*;
 
-    fn breaker() -> CircuitBreaker {
-        CircuitBreaker::new(BreakerSettings {
+    fn breaker() -> Arc<CircuitBreaker> {
+        Arc::new(CircuitBreaker::new(BreakerSettings {
             fail_max: 3,
             failure_rate: 0.5,
             window: Duration::from_secs(10),
             min_calls: 6,
             reset_timeout: Duration::from_secs(60),
-        })
+        }))
     }
 
-    fn fail(b: &CircuitBreaker) {
+    fn fail(b: &Arc<CircuitBreaker>) {
         b.try_acquire().unwrap().failure();
     }
 
-    fn succeed(b: &CircuitBreaker) {
+    fn succeed(b: &Arc<CircuitBreaker>) {
         b.try_acquire().unwrap().success();
     }
 

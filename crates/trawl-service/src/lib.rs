@@ -8,8 +8,9 @@
 //! - [`health`]: `/livez` and `/readyz`;
 //! - [`server`]: common middleware, serving, graceful shutdown;
 //! - [`clients`]: the HTTP implementations of the service seams, each call
-//!   bounded by a deadline ([`deadline`]), a bulkhead and a circuit breaker
-//!   ([`breaker`]);
+//!   through the [`outbound`] stack (deadline, bulkhead, circuit breaker
+//!   ([`breaker`]), budgeted retries);
+//! - [`deadline`]: per-request deadlines, propagated downstream;
 //! - [`logging`]: structured logs;
 //! - [`openapi`]: the parts of every OpenAPI document that all services share;
 //! - [`versioning`]: v1's deprecation headers.
@@ -22,6 +23,7 @@ pub mod extract;
 pub mod health;
 pub mod logging;
 pub mod openapi;
+pub mod outbound;
 pub mod server;
 pub mod versioning;
 

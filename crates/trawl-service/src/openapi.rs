@@ -123,6 +123,81 @@ impl IntoResponses for BodyErrorResponses {
 )]
 struct Common;
 
+/// Merges `part` into `doc`, first adding to each of its operations the
+/// answers [`server::app`](crate::server::app) adds to every route but
+/// health: those of the deadline, the load shedder and a bad budget header
+/// (problem documents, beside whatever the operation answers with the same
+/// status).
+///
+/// The `trawl-budget-ms` header itself is how trawl's services pass a
+/// deadline to each other; it is described in the document's description
+/// rather than as a parameter of each operation, since a spent budget must
+/// be answered with a 5xx, which no generated test should count against the
+/// service.
+fn protect(doc: &mut OpenApi, mut part: OpenApi) {
+    let extra = [
+        (
+            "400",
+            "`invalid_header`: the `trawl-budget-ms` header is not a whole number of milliseconds.",
+        ),
+        (
+            "503",
+            "`overloaded`: too many requests in flight; this one was shed at once. \
+             `Retry-After` says when to try again.",
+        ),
+        (
+            "504",
+            "`deadline_exceeded`: no answer could be made within the request's deadline.",
+        ),
+    ];
+    for item in part.paths.paths.values_mut() {
+        for operation in [
+            item.get.as_mut(),
+            item.post.as_mut(),
+            item.put.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let responses = &mut operation.responses.responses;
+            // An explicit status hides a range: carry the range's content.
+            let range = match responses.get("5XX") {
+                Some(RefOr::T(range)) => Some(range.clone()),
+                _ => None,
+            };
+            for (status, description) in extra {
+                let entry = responses.entry(status.to_owned()).or_insert_with(|| {
+                    let response = range
+                        .clone()
+                        .filter(|_| status.starts_with('5'))
+                        .unwrap_or_else(|| ResponseBuilder::new().build());
+                    RefOr::T(response)
+                });
+                if let RefOr::T(response) = entry {
+                    if response.description.is_empty() {
+                        response.description = description.to_owned();
+                    } else {
+                        response.description.push_str(" Or ");
+                        response.description.push_str(description);
+                    }
+                    response
+                        .content
+                        .entry(PROBLEM_JSON.to_owned())
+                        .or_insert_with(|| {
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("Problem")))
+                                .build()
+                                .into()
+                        });
+                }
+            }
+        }
+    }
+    doc.merge(part);
+}
+
 /// The document as JSON, pretty-printed: what `/openapi.json` serves and
 /// `docs/openapi/` holds.
 ///
@@ -161,12 +236,20 @@ pub fn render(doc: &OpenApi) -> String {
 pub fn document(title: &str, description: &str, parts: Vec<OpenApi>) -> OpenApi {
     let mut doc = Common::openapi();
     for part in parts {
-        doc.merge(part);
+        protect(&mut doc, part);
     }
     doc.info = InfoBuilder::new()
         .title(title)
         .version(env!("CARGO_PKG_VERSION"))
-        .description(Some(description))
+        .description(Some(format!(
+            "{description}\n\nEvery operation but health answers within a deadline: the \
+             service's request timeout, or sooner if the request carries a `trawl-budget-ms` \
+             header (the caller's remaining budget in whole milliseconds, which trawl's services \
+             send each other). Past it the answer is `504 deadline_exceeded`; a spent budget is \
+             refused at once; a malformed one is `400 invalid_header`. Under more concurrent \
+             requests than it serves, a service sheds the excess at once with `503 overloaded` \
+             and `Retry-After`."
+        )))
         .license(Some(
             LicenseBuilder::new()
                 .name("Apache-2.0")

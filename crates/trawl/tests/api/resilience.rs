@@ -295,3 +295,69 @@ async fn search_killed_under_load_degrades_the_pages_then_everything_recovers_wi
         "tasks {tasks_before} → {tasks_after}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_limit_a_service_sheds_requests_at_once_and_health_still_answers() {
+    let data = fixture_data_dir();
+    let chain = chain(data.path(), |config| {
+        config.server.max_in_flight = 2;
+    })
+    .await;
+    chain
+        .proxy
+        .set(Fault::Delay(Duration::from_millis(600)))
+        .await;
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (client, url) = (
+            chain.results.client.clone(),
+            chain.results.url("/v1/results?q=index"),
+        );
+        requests.spawn(async move {
+            let started = Instant::now();
+            let response = client.get(url).send().await.unwrap();
+            let retry_after = response.headers().get("retry-after").cloned();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            (status, started.elapsed(), retry_after, body)
+        });
+    }
+    // While two are held up, health answers at once.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    chain.results.get_json("/livez", 200).await;
+    assert!(started.elapsed() < Duration::from_millis(300));
+    let load = check(&chain.results, "load").await;
+
+    let (mut served, mut shed) = (0, 0);
+    while let Some(joined) = requests.join_next().await {
+        let (status, elapsed, retry_after, body) = joined.unwrap();
+        match status {
+            200 => served += 1,
+            503 => {
+                shed += 1;
+                assert_eq!(body["code"], "overloaded", "{body}");
+                assert_eq!(retry_after.unwrap(), "1");
+                assert!(
+                    elapsed < Duration::from_millis(300),
+                    "shed at once: {elapsed:?}"
+                );
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(served + shed, 8);
+    assert!(served >= 2 && shed >= 1, "served {served}, shed {shed}");
+    assert!(
+        load["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("at most 2 requests in flight;"),
+        "{load}"
+    );
+    let load = check(&chain.results, "load").await;
+    assert_eq!(
+        load["detail"],
+        format!("at most 2 requests in flight; {shed} shed since start")
+    );
+}

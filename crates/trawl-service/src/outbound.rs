@@ -1,0 +1,634 @@
+//! The one outbound client stack: every call from one trawl service to
+//! another goes through it (and so will every engine's call to an upstream
+//! API). It is a tower service built from layers, outermost first:
+//!
+//! | layer | from | what it does |
+//! |---|---|---|
+//! | [`RetryPolicy`] | `tower::retry` with its `TpsBudget` | retries what the classifier calls retryable, with jittered exponential backoff, never past the deadline, and only while retries stay within the budget (a fifth of the calls by default) |
+//! | [`DeadlineLayer`] | trawl | gives each attempt the sooner of the configured timeout and the request's deadline less a margin, sends that budget in `trawl-budget-ms`, and makes no attempt once nothing is left |
+//! | bulkhead | `tower::load_shed` over `tower::limit::ConcurrencyLimit` | at most `max_in_flight` calls to the destination; one more fails at once |
+//! | [`BreakerLayer`] | trawl ([`crate::breaker`]) | refuses calls at once while the destination's breaker is open; records each outcome the classifier judges |
+//! | [`Fetch`] | reqwest | the HTTP exchange, with the body read in full |
+//!
+//! tower has no circuit breaker and no deadline propagation; the maintained
+//! breaker crates count failures but do not give a single half-open probe
+//! nor let the caller judge an answer by its body, so those two are here.
+//! Which answers are failures is the [`Classifier`]'s call: for trawl's
+//! services, a problem document about a service further on is a correct,
+//! prompt answer, not a failure of the one that sent it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use reqwest::header::HeaderValue;
+use reqwest::{Request, StatusCode};
+use tower::limit::ConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
+use tower::retry::budget::{Budget, TpsBudget};
+use tower::retry::{Policy, RetryLayer};
+use tower::util::BoxCloneSyncService;
+use tower::{BoxError, Layer, Service, ServiceBuilder};
+
+use crate::breaker::{CircuitBreaker, Refused, State};
+use crate::deadline::{self, BUDGET_HEADER, MARGIN};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The outbound stack, ready to call.
+pub type Outbound = BoxCloneSyncService<Request, Answer, BoxError>;
+
+/// A whole HTTP answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+/// Why no answer came.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    /// Nothing came back in time (`Duration::ZERO`: no time was left to ask).
+    #[error("no answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    /// The connection could not be made: nothing was sent.
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// The connection failed after the request was (perhaps) sent.
+    #[error("{0}")]
+    Transport(String),
+    /// The bulkhead is full.
+    #[error("{0} calls already in flight")]
+    Busy(usize),
+}
+
+/// How the stack judges an outcome.
+#[derive(Debug, Clone, Copy)]
+pub struct Classifier {
+    /// Whether an answer means the destination is failing (counts against
+    /// its breaker).
+    pub failed: fn(&Answer) -> bool,
+    /// Whether an answer is worth asking for again.
+    pub retryable: fn(&Answer) -> bool,
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// The innermost service: one HTTP exchange.
+#[derive(Debug, Clone)]
+pub struct Fetch {
+    http: reqwest::Client,
+}
+
+impl Service<Request> for Fetch {
+    type Response = Answer;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Answer, BoxError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let http = self.http.clone();
+        let timeout = request.timeout().copied().unwrap_or_default();
+        Box::pin(async move {
+            let failed = |e: reqwest::Error| -> BoxError {
+                Box::new(if e.is_timeout() {
+                    FetchError::Timeout(timeout)
+                } else if e.is_connect() {
+                    FetchError::Connect(error_chain(&e))
+                } else {
+                    FetchError::Transport(error_chain(&e))
+                })
+            };
+            let response = http.execute(request).await.map_err(failed)?;
+            let status = response.status();
+            let body = response.bytes().await.map_err(failed)?;
+            Ok(Answer { status, body })
+        })
+    }
+}
+
+/// See the [module](self) table.
+#[derive(Debug, Clone, Copy)]
+pub struct DeadlineLayer {
+    pub timeout: Duration,
+}
+
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = Deadline<S>;
+    fn layer(&self, inner: S) -> Deadline<S> {
+        Deadline {
+            inner,
+            timeout: self.timeout,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Deadline<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S> Service<Request> for Deadline<S>
+where
+    S: Service<Request, Response = Answer, Error = BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = Answer;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Answer, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let window = match deadline::remaining() {
+            Some(left) => left.saturating_sub(MARGIN).min(self.timeout),
+            None => self.timeout,
+        };
+        if window.is_zero() {
+            // Whatever it answered would come too late to be used.
+            return Box::pin(async { Err(FetchError::Timeout(Duration::ZERO).into()) });
+        }
+        *request.timeout_mut() = Some(window);
+        request.headers_mut().insert(
+            BUDGET_HEADER,
+            HeaderValue::from(window.as_millis().min(u128::from(u64::MAX)) as u64),
+        );
+        Box::pin(self.inner.call(request))
+    }
+}
+
+/// See the [module](self) table.
+#[derive(Debug, Clone)]
+pub struct BreakerLayer {
+    pub breaker: Arc<CircuitBreaker>,
+    pub classifier: Classifier,
+    /// Names the destination in logs.
+    pub destination: &'static str,
+}
+
+impl<S> Layer<S> for BreakerLayer {
+    type Service = Breaker<S>;
+    fn layer(&self, inner: S) -> Breaker<S> {
+        Breaker {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Breaker<S> {
+    inner: S,
+    layer: BreakerLayer,
+}
+
+impl<S> Service<Request> for Breaker<S>
+where
+    S: Service<Request, Response = Answer, Error = BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = Answer;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Answer, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let BreakerLayer {
+            breaker,
+            classifier,
+            destination,
+        } = self.layer.clone();
+        let permit = match breaker.try_acquire() {
+            Ok(permit) => permit,
+            Err(refused) => {
+                tracing::debug!(destination, %refused, "call refused");
+                return Box::pin(async move { Err(refused.into()) });
+            }
+        };
+        let call = self.inner.call(request);
+        Box::pin(async move {
+            let probe = permit.is_probe();
+            let outcome = call.await;
+            let failed = match &outcome {
+                Ok(answer) => (classifier.failed)(answer),
+                // Our own lack of time is not the destination's failure.
+                Err(e) => !matches!(
+                    e.downcast_ref::<FetchError>(),
+                    Some(FetchError::Timeout(d)) if d.is_zero()
+                ),
+            };
+            let before = breaker.snapshot().state;
+            if failed {
+                permit.failure();
+            } else {
+                permit.success();
+            }
+            let after = breaker.snapshot();
+            if after.state != before || probe {
+                if after.state == State::Open {
+                    tracing::warn!(destination, breaker = %after, "circuit opened");
+                } else {
+                    tracing::info!(destination, breaker = %after, "circuit closed");
+                }
+            }
+            outcome
+        })
+    }
+}
+
+/// Retries and their budget, as counted for `/readyz`.
+#[derive(Debug, Default)]
+pub struct RetryStats {
+    pub retries: AtomicU64,
+    pub budget_refused: AtomicU64,
+}
+
+/// When and how often a failed call is tried again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetrySettings {
+    /// Retries after the first attempt, at most.
+    pub retries: u32,
+    /// The first backoff; each retry doubles it (before jitter).
+    pub backoff: Duration,
+    /// Retries may add this share of load, from 0 to 1 (a retry budget
+    /// over 10 s, with a floor of 10 retries a second).
+    pub budget_ratio: f32,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            retries: 2,
+            backoff: Duration::from_millis(25),
+            budget_ratio: 0.2,
+        }
+    }
+}
+
+/// See the [module](self) table. One clone per call: `attempts` is that
+/// call's.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    settings: RetrySettings,
+    budget: Arc<TpsBudget>,
+    stats: Arc<RetryStats>,
+    classifier: Classifier,
+    destination: &'static str,
+    attempts: u32,
+}
+
+impl RetryPolicy {
+    fn retryable(&self, result: &Result<Answer, BoxError>) -> bool {
+        match result {
+            Ok(answer) => (self.classifier.retryable)(answer),
+            // Only when nothing was sent: the request cannot have acted.
+            Err(e) => matches!(e.downcast_ref::<FetchError>(), Some(FetchError::Connect(_))),
+        }
+    }
+}
+
+impl Policy<Request, Answer, BoxError> for RetryPolicy {
+    type Future = tokio::time::Sleep;
+
+    fn retry(
+        &mut self,
+        _: &mut Request,
+        result: &mut Result<Answer, BoxError>,
+    ) -> Option<Self::Future> {
+        if self.attempts == 0 {
+            self.budget.deposit();
+        }
+        if !self.retryable(result) || self.attempts >= self.settings.retries {
+            return None;
+        }
+        let backoff = jittered(self.settings.backoff * 2u32.saturating_pow(self.attempts));
+        if deadline::remaining().is_some_and(|left| left <= backoff + MARGIN) {
+            return None;
+        }
+        if !self.budget.withdraw() {
+            self.stats.budget_refused.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                destination = self.destination,
+                "retry budget spent: not retrying"
+            );
+            return None;
+        }
+        self.attempts += 1;
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            destination = self.destination,
+            retry = self.attempts,
+            backoff_ms = backoff.as_millis() as u64,
+            "retrying"
+        );
+        Some(tokio::time::sleep(backoff))
+    }
+
+    fn clone_request(&mut self, request: &Request) -> Option<Request> {
+        request.try_clone()
+    }
+}
+
+/// Up to `delay`, uniformly at random ("full jitter"): retries from many
+/// callers spread out instead of arriving together.
+fn jittered(delay: Duration) -> Duration {
+    let nanos = delay.as_nanos().min(u128::from(u64::MAX)) as u64;
+    if nanos == 0 {
+        return delay;
+    }
+    let random = getrandom::u64().unwrap_or(nanos / 2);
+    Duration::from_nanos(random % nanos + 1)
+}
+
+/// Everything a destination's stack is built from.
+#[derive(Debug, Clone)]
+pub struct StackSettings {
+    pub destination: &'static str,
+    /// Each attempt's limit (the deadline may shorten it).
+    pub timeout: Duration,
+    pub max_in_flight: usize,
+    pub retry: RetrySettings,
+    pub classifier: Classifier,
+}
+
+/// What a destination's stack reports.
+#[derive(Debug, Clone)]
+pub struct StackStatus {
+    pub breaker: Arc<CircuitBreaker>,
+    pub retries: Arc<RetryStats>,
+}
+
+impl StackStatus {
+    /// One line for `/readyz` and logs.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}; {} retries, {} refused by the retry budget",
+            self.breaker.snapshot(),
+            self.retries.retries.load(Ordering::Relaxed),
+            self.retries.budget_refused.load(Ordering::Relaxed)
+        )
+    }
+}
+
+/// Builds a destination's stack over `http`.
+pub fn stack(
+    http: reqwest::Client,
+    settings: &StackSettings,
+    breaker: Arc<CircuitBreaker>,
+) -> (Outbound, StackStatus) {
+    let stats = Arc::new(RetryStats::default());
+    let policy = RetryPolicy {
+        settings: settings.retry,
+        budget: Arc::new(TpsBudget::new(
+            Duration::from_secs(10),
+            10,
+            settings.retry.budget_ratio,
+        )),
+        stats: stats.clone(),
+        classifier: settings.classifier,
+        destination: settings.destination,
+        attempts: 0,
+    };
+    let max_in_flight = settings.max_in_flight;
+    let service = ServiceBuilder::new()
+        .layer(RetryLayer::new(policy))
+        .layer(DeadlineLayer {
+            timeout: settings.timeout,
+        })
+        .map_err(move |e: BoxError| -> BoxError {
+            if e.is::<tower::load_shed::error::Overloaded>() {
+                Box::new(FetchError::Busy(max_in_flight))
+            } else {
+                e
+            }
+        })
+        .layer(LoadShedLayer::new())
+        .layer(ConcurrencyLimitLayer::new(max_in_flight))
+        .layer(BreakerLayer {
+            breaker: breaker.clone(),
+            classifier: settings.classifier,
+            destination: settings.destination,
+        })
+        .service(Fetch { http });
+    (
+        BoxCloneSyncService::new(service),
+        StackStatus {
+            breaker,
+            retries: stats,
+        },
+    )
+}
+
+/// The error a stack call ended with, as what it means for the caller.
+pub enum Outcome {
+    /// The breaker refused the call: try again after this long.
+    Refused(Refused),
+    Fetch(FetchError),
+    Other(BoxError),
+}
+
+impl From<BoxError> for Outcome {
+    fn from(error: BoxError) -> Self {
+        let error = match error.downcast::<Refused>() {
+            Ok(refused) => return Self::Refused(*refused),
+            Err(error) => error,
+        };
+        match error.downcast::<FetchError>() {
+            Ok(fetch) => Self::Fetch(*fetch),
+            Err(other) => Self::Other(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use axum::Router;
+    use axum::http::StatusCode as Status;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::breaker::BreakerSettings;
+    use crate::clients::TRAWL_SERVICE;
+
+    /// A loopback server whose `/` answers with `answers[n]` on the n-th
+    /// call (the last one repeating), after `delay`; returns its URL and
+    /// the call count.
+    async fn server(
+        answers: Vec<(u16, &'static str)>,
+        delay: Duration,
+    ) -> (reqwest::Url, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let app = Router::new().route(
+            "/",
+            get(move || {
+                let n = counted.fetch_add(1, Ordering::SeqCst);
+                let (status, body) = answers[n.min(answers.len() - 1)];
+                async move {
+                    tokio::time::sleep(delay).await;
+                    (Status::from_u16(status).unwrap(), body)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url.parse().unwrap(), calls)
+    }
+
+    fn build(max_in_flight: usize) -> (Outbound, StackStatus) {
+        stack(
+            reqwest::Client::new(),
+            &StackSettings {
+                destination: "test",
+                timeout: Duration::from_secs(5),
+                max_in_flight,
+                retry: RetrySettings {
+                    retries: 2,
+                    backoff: Duration::from_millis(1),
+                    budget_ratio: 0.2,
+                },
+                classifier: TRAWL_SERVICE,
+            },
+            Arc::new(CircuitBreaker::new(BreakerSettings::default())),
+        )
+    }
+
+    async fn call(outbound: &Outbound, url: &reqwest::Url) -> Result<Answer, Outcome> {
+        let request = Request::new(reqwest::Method::GET, url.clone());
+        outbound
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(Outcome::from)
+    }
+
+    const UPSTREAM_DOWN: &str = r#"{"type":"urn:trawl:problem:upstream_unavailable","title":"Service unavailable","status":503,"detail":"the search service cannot be reached; try again shortly","code":"upstream_unavailable"}"#;
+    const OVERLOADED: &str = r#"{"type":"urn:trawl:problem:overloaded","title":"Overloaded","status":503,"detail":"busy","code":"overloaded"}"#;
+
+    #[tokio::test]
+    async fn a_proxys_503_and_an_overloaded_destination_are_retried_until_it_answers() {
+        let (stack, status) = build(8);
+        let (url, calls) = server(
+            vec![(503, "Service Unavailable"), (503, OVERLOADED), (200, "ok")],
+            Duration::ZERO,
+        )
+        .await;
+        let answer = call(&stack, &url).await.ok().unwrap();
+        assert_eq!(
+            (answer.status.as_u16(), &answer.body[..]),
+            (200, &b"ok"[..])
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(status.retries.retries.load(Ordering::Relaxed), 2);
+        assert_eq!(status.breaker.snapshot().consecutive_failures, 0);
+    }
+
+    #[tokio::test]
+    async fn retries_stop_at_the_limit_and_pass_through_problems_are_not_retried() {
+        let (stack, status) = build(8);
+        let (url, calls) = server(vec![(502, "Bad Gateway")], Duration::ZERO).await;
+        let answer = call(&stack, &url).await.ok().unwrap();
+        assert_eq!(answer.status.as_u16(), 502);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "the first call and 2 retries"
+        );
+        assert_eq!(status.breaker.snapshot().consecutive_failures, 3);
+
+        let (stack, status) = build(8);
+        let (url, calls) = server(vec![(503, UPSTREAM_DOWN)], Duration::ZERO).await;
+        let answer = call(&stack, &url).await.ok().unwrap();
+        assert_eq!(answer.status.as_u16(), 503);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "retried where it happened");
+        assert_eq!(
+            status.breaker.snapshot().consecutive_failures,
+            0,
+            "the destination answered correctly"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_retried_a_timeout_is_not() {
+        let (stack, status) = build(8);
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url: reqwest::Url = format!("http://{}/", closed.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        drop(closed);
+        assert!(matches!(
+            call(&stack, &url).await,
+            Err(Outcome::Fetch(FetchError::Connect(_)))
+        ));
+        assert_eq!(status.retries.retries.load(Ordering::Relaxed), 2);
+
+        let (stack, status) = build(8);
+        let (url, calls) = server(vec![(200, "late")], Duration::from_millis(400)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(150);
+        let outcome = deadline::scope(deadline, call(&stack, &url)).await;
+        assert!(
+            matches!(outcome, Err(Outcome::Fetch(FetchError::Timeout(t))) if t <= Duration::from_millis(150)),
+            "bounded by the deadline, less the margin"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(status.retries.retries.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn the_bulkhead_refuses_a_call_beyond_its_limit_at_once() {
+        let (stack, _) = build(1);
+        let (url, _) = server(vec![(200, "slow")], Duration::from_millis(300)).await;
+        let slow = tokio::spawn({
+            let (stack, url) = (stack.clone(), url.clone());
+            async move { call(&stack, &url).await.is_ok() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            call(&stack, &url).await,
+            Err(Outcome::Fetch(FetchError::Busy(1)))
+        ));
+        assert!(started.elapsed() < Duration::from_millis(100));
+        assert!(slow.await.unwrap(), "the call in flight completes");
+        assert!(call(&stack, &url).await.is_ok(), "the slot is free again");
+    }
+
+    #[tokio::test]
+    async fn an_open_breaker_refuses_without_calling() {
+        let (stack, status) = build(8);
+        let (url, calls) = server(vec![(500, "{}")], Duration::ZERO).await;
+        for _ in 0..5 {
+            let _ = call(&stack, &url).await;
+        }
+        assert_eq!(status.breaker.snapshot().state, State::Open);
+        let before = calls.load(Ordering::SeqCst);
+        assert!(matches!(call(&stack, &url).await, Err(Outcome::Refused(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), before);
+    }
+}
