@@ -15,8 +15,20 @@ use tokio::task::JoinSet;
 pub struct Run {
     /// Latency of each successful request, microseconds, sorted.
     pub latencies_us: Vec<u64>,
+    /// Answers that were neither a 200 nor a shed request, and failures.
     pub errors: u64,
+    /// `503` answers: the service shed the request (or refused to queue it
+    /// for a service behind it) because too many were in flight. Expected
+    /// when the offered rate exceeds what the build can serve.
+    pub shed: u64,
     pub seconds: f64,
+}
+
+/// How one request went.
+enum Answer {
+    Ok,
+    Shed,
+    Failed,
 }
 
 impl Run {
@@ -47,6 +59,7 @@ impl Run {
         Run {
             latencies_us,
             errors: runs.iter().map(|r| r.errors).sum(),
+            shed: runs.iter().map(|r| r.shed).sum(),
             seconds,
         }
     }
@@ -61,10 +74,17 @@ fn client(connections: usize) -> reqwest::Client {
         .expect("a client")
 }
 
-async fn fetch(client: &reqwest::Client, url: &str) -> bool {
+async fn fetch(client: &reqwest::Client, url: &str) -> Answer {
     match client.get(url).send().await {
-        Ok(response) => response.status() == 200 && response.bytes().await.is_ok(),
-        Err(_) => false,
+        Ok(response) => {
+            let status = response.status().as_u16();
+            match (status, response.bytes().await.is_ok()) {
+                (200, true) => Answer::Ok,
+                (503, true) => Answer::Shed,
+                _ => Answer::Failed,
+            }
+        }
+        Err(_) => Answer::Failed,
     }
 }
 
@@ -84,10 +104,10 @@ pub async fn saturate(base: &str, paths: &[String], connections: usize, duration
             while Instant::now() < deadline {
                 let url = &urls[next.fetch_add(1, Ordering::Relaxed) % urls.len()];
                 let sent = Instant::now();
-                if fetch(&client, url).await {
-                    run.latencies_us.push(sent.elapsed().as_micros() as u64);
-                } else {
-                    run.errors += 1;
+                match fetch(&client, url).await {
+                    Answer::Ok => run.latencies_us.push(sent.elapsed().as_micros() as u64),
+                    Answer::Shed => run.shed += 1,
+                    Answer::Failed => run.errors += 1,
                 }
             }
             run
@@ -124,17 +144,17 @@ pub async fn fixed_rate(base: &str, paths: &[String], rate: f64, duration: Durat
         let client = client.clone();
         let url = format!("{base}{}", paths[i % paths.len()]);
         tasks.spawn(async move {
-            let ok = fetch(&client, &url).await;
-            (ok, scheduled.elapsed().as_micros() as u64)
+            let answer = fetch(&client, &url).await;
+            (answer, scheduled.elapsed().as_micros() as u64)
         });
     }
     let _ = pacer.join();
     let mut run = Run::default();
-    while let Some(Ok((ok, latency))) = tasks.join_next().await {
-        if ok {
-            run.latencies_us.push(latency);
-        } else {
-            run.errors += 1;
+    while let Some(Ok((answer, latency))) = tasks.join_next().await {
+        match answer {
+            Answer::Ok => run.latencies_us.push(latency),
+            Answer::Shed => run.shed += 1,
+            Answer::Failed => run.errors += 1,
         }
     }
     run.latencies_us.sort_unstable();
@@ -151,6 +171,7 @@ mod tests {
         let run = Run {
             latencies_us: (1..=100).map(|ms| ms * 1000).collect(),
             errors: 0,
+            shed: 0,
             seconds: 2.0,
         };
         assert_eq!(run.quantile_ms(0.5), 50.0);

@@ -563,24 +563,26 @@ fn print_load(l: &LoadFigures) {
         l.queries
     );
     println!(
-        "| mode | throughput, {} connections | p50 at {} req/s | p90 | p99 | errors |\n|---|---:|---:|---:|---:|---:|",
+        "| mode | throughput, {} connections | p50 at {} req/s | p90 | p99 | shed | errors |\n|---|---:|---:|---:|---:|---:|---:|",
         l.connections, l.rate
     );
     for (name, m) in [("one binary", &l.one), ("three processes", &l.three)] {
         println!(
-            "| {name} | {:.0} req/s | {:.3} ms | {:.3} ms | {:.3} ms | {} |",
+            "| {name} | {:.0} req/s | {:.3} ms | {:.3} ms | {:.3} ms | {} | {} |",
             m.saturation.throughput(),
             m.fixed.quantile_ms(0.5),
             m.fixed.quantile_ms(0.9),
             m.fixed.quantile_ms(0.99),
+            m.saturation.shed + m.fixed.shed,
             m.saturation.errors + m.fixed.errors
         );
     }
     println!(
-        "| floor: `/livez` on the one binary | – | {:.3} ms | {:.3} ms | {:.3} ms | {} |",
+        "| floor: `/livez` on the one binary | – | {:.3} ms | {:.3} ms | {:.3} ms | {} | {} |",
         l.one.floor.quantile_ms(0.5),
         l.one.floor.quantile_ms(0.9),
         l.one.floor.quantile_ms(0.99),
+        l.one.floor.shed,
         l.one.floor.errors
     );
     println!(
@@ -765,6 +767,10 @@ fn check(f: &Figures) -> anyhow::Result<()> {
     }
     if let Some(l) = &f.load {
         for (name, m) in [("one binary", &l.one), ("three processes", &l.three)] {
+            // Shed requests are the services working as designed when the
+            // offered rate exceeds what this build serves (a debug build
+            // cannot serve 1,000 req/s through three processes); failures of
+            // any other kind are not.
             let errors = m.saturation.errors + m.fixed.errors;
             if errors > 0 || m.saturation.ok() == 0 || m.fixed.ok() == 0 {
                 problems.push(format!(

@@ -123,7 +123,7 @@ impl Default for ServicesConfig {
             connect_timeout_ms: 1_000,
             search_timeout_ms: 5_000,
             results_timeout_ms: 6_000,
-            max_in_flight: 128,
+            max_in_flight: 256,
             retries: RetrySettings::default().retries,
             retry_backoff_ms: RetrySettings::default().backoff.as_millis() as u64,
             retry_budget_percent: (RetrySettings::default().budget_ratio * 100.0).round() as u8,
