@@ -32,8 +32,47 @@ pub struct EngineHit {
     pub score: f32,
 }
 
+/// Why an engine gave no results. Each kind has a stable name
+/// ([`kind`](Self::kind)) for reports.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
     #[error("{0}")]
     Failed(String),
+    /// Not asked: it failed repeatedly or asked to be left alone, and its
+    /// cooldown has not passed.
+    #[error("suspended for another {} s", retry_after.as_secs().max(1))]
+    Suspended { retry_after: std::time::Duration },
+    /// It could not be reached.
+    #[error("cannot be reached: {0}")]
+    Unreachable(String),
+    /// It did not answer in time.
+    #[error("no answer within {} ms", .0.as_millis())]
+    Timeout(std::time::Duration),
+    /// It refused the credentials (missing, wrong, or not allowed).
+    #[error("refused the credentials: {0}")]
+    Auth(String),
+    /// It says the quota or rate limit is spent.
+    #[error("quota or rate limit reached: {0}")]
+    RateLimited(String),
+    /// It answered with an error of another kind.
+    #[error("answered {status}: {message}")]
+    Http { status: u16, message: String },
+    /// Its answer could not be read.
+    #[error("unreadable answer: {0}")]
+    Parse(String),
+}
+
+impl EngineError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Failed(_) => "failed",
+            Self::Suspended { .. } => "suspended",
+            Self::Unreachable(_) => "unreachable",
+            Self::Timeout(_) => "timeout",
+            Self::Auth(_) => "auth",
+            Self::RateLimited(_) => "rate_limited",
+            Self::Http { .. } => "http",
+            Self::Parse(_) => "parse",
+        }
+    }
 }

@@ -9,6 +9,7 @@
 //! [`SearchService`]: trawl_api::SearchService
 
 mod engine;
+pub mod engines;
 mod local;
 mod searcher;
 

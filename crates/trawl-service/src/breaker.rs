@@ -33,6 +33,9 @@ pub struct BreakerSettings {
     pub min_calls: u32,
     /// How long it stays open before a probe.
     pub reset_timeout: Duration,
+    /// Each failed probe doubles the next open period, up to this (equal
+    /// to `reset_timeout`: no doubling).
+    pub max_reset_timeout: Duration,
 }
 
 impl Default for BreakerSettings {
@@ -43,6 +46,7 @@ impl Default for BreakerSettings {
             window: Duration::from_secs(30),
             min_calls: 20,
             reset_timeout: Duration::from_secs(60),
+            max_reset_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -113,6 +117,8 @@ struct Inner {
     consecutive_failures: u32,
     /// Outcomes in the window: when, and whether it failed.
     recent: VecDeque<(Instant, bool)>,
+    /// The open period after the next failure.
+    reset_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -131,6 +137,7 @@ impl CircuitBreaker {
                 phase: Phase::Closed,
                 consecutive_failures: 0,
                 recent: VecDeque::new(),
+                reset_timeout: settings.reset_timeout,
             }),
             opened: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -207,8 +214,13 @@ impl CircuitBreaker {
         if probe {
             inner.recent.clear();
             if failed {
+                // Still failing: wait longer before the next probe.
+                inner.reset_timeout = (inner.reset_timeout * 2)
+                    .min(settings.max_reset_timeout)
+                    .max(settings.reset_timeout);
                 self.open(&mut inner, now);
             } else {
+                inner.reset_timeout = settings.reset_timeout;
                 inner.phase = Phase::Closed;
             }
             return;
@@ -238,9 +250,26 @@ impl CircuitBreaker {
 
     fn open(&self, inner: &mut Inner, now: Instant) {
         inner.phase = Phase::Open {
-            until: now + self.settings.reset_timeout,
+            until: now + inner.reset_timeout,
         };
         self.opened.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Opens it for at least `duration`, whatever its state: the
+    /// destination asked to be left alone (HTTP 429 with `Retry-After`).
+    pub fn open_for(&self, duration: Duration) {
+        let now = Instant::now();
+        let until = now + duration;
+        let mut inner = self.lock();
+        match inner.phase {
+            Phase::Open { until: later } if later >= until => {}
+            Phase::Open { .. } => inner.phase = Phase::Open { until },
+            _ => {
+                inner.phase = Phase::Open { until };
+                inner.recent.clear();
+                self.opened.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     fn abandon(&self, probe: bool) {
@@ -300,6 +329,7 @@ mod tests {
             window: Duration::from_secs(10),
             min_calls: 6,
             reset_timeout: Duration::from_secs(60),
+            max_reset_timeout: Duration::from_secs(60),
         }))
     }
 
@@ -394,6 +424,47 @@ mod tests {
             succeed(&b);
         }
         assert_eq!(b.snapshot().state, State::Closed, "2 of 7 recent failed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_probes_double_the_wait_up_to_the_cap_and_429s_open_it_for_as_long_as_asked() {
+        let b = Arc::new(CircuitBreaker::new(BreakerSettings {
+            fail_max: 1,
+            reset_timeout: Duration::from_secs(60),
+            max_reset_timeout: Duration::from_secs(200),
+            ..BreakerSettings::default()
+        }));
+        fail(&b);
+        let mut waits = Vec::new();
+        for _ in 0..4 {
+            let wait = b.snapshot().retry_after.unwrap();
+            waits.push(wait.as_secs());
+            tokio::time::advance(wait).await;
+            fail(&b);
+        }
+        assert_eq!(waits, [60, 120, 200, 200]);
+        tokio::time::advance(Duration::from_secs(200)).await;
+        succeed(&b);
+        fail(&b);
+        assert_eq!(
+            b.snapshot().retry_after,
+            Some(Duration::from_secs(60)),
+            "a success resets the wait"
+        );
+
+        let b = breaker();
+        b.open_for(Duration::from_secs(600));
+        assert_eq!(b.snapshot().state, State::Open);
+        assert_eq!(
+            b.try_acquire().unwrap_err().retry_after,
+            Duration::from_secs(600)
+        );
+        b.open_for(Duration::from_secs(5));
+        assert_eq!(
+            b.snapshot().retry_after,
+            Some(Duration::from_secs(600)),
+            "never shortened"
+        );
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub type Outbound = BoxCloneSyncService<Request, Answer, BoxError>;
 pub struct Answer {
     pub status: StatusCode,
     pub body: Bytes,
+    /// The `Retry-After` header, in its delay-seconds form.
+    pub retry_after: Option<Duration>,
 }
 
 /// Why no answer came.
@@ -117,8 +119,18 @@ impl Service<Request> for Fetch {
             };
             let response = http.execute(request).await.map_err(failed)?;
             let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
             let body = response.bytes().await.map_err(failed)?;
-            Ok(Answer { status, body })
+            Ok(Answer {
+                status,
+                body,
+                retry_after,
+            })
         })
     }
 }

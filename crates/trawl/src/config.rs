@@ -365,6 +365,7 @@ impl Config {
             window: Duration::from_secs(b.window_s),
             min_calls: b.min_calls,
             reset_timeout: Duration::from_secs(b.reset_timeout_s),
+            max_reset_timeout: Duration::from_secs(b.reset_timeout_s),
         }
     }
 

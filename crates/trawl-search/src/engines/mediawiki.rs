@@ -1,0 +1,357 @@
+//! MediaWiki's search API, on any wiki: `action=query&list=search`.
+//!
+//! <https://www.mediawiki.org/wiki/API:Search>. Paging by `sroffset` and
+//! `srlimit` (at most 500); the total is `query.searchinfo.totalhits`.
+//! Snippets mark matches with `<span class="searchmatch">`, which become
+//! highlights; the rest of their markup is dropped. The API has no language,
+//! safe-search or date filter (each wiki is in one language), so those
+//! options do not apply.
+
+use async_trait::async_trait;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde::Deserialize;
+use trawl_api::{Check, SearchRequest};
+use url::Url;
+
+use super::http::{HttpSettings, Upstream};
+use super::markup::text_with_marks;
+use crate::engine::{Engine, EngineError, EngineHit, EngineResults};
+
+/// Largest page the API serves to ordinary clients.
+const MAX_LIMIT: usize = 500;
+
+/// Characters escaped in a page title in a URL path (MediaWiki's own
+/// `wfUrlencode` leaves `/`, `:` and a few more alone).
+const TITLE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}')
+    .add(b'&')
+    .add(b'+');
+
+pub struct MediaWiki {
+    name: String,
+    api: Url,
+    /// `{title}` is replaced by the page title.
+    article: String,
+    upstream: Upstream,
+}
+
+impl MediaWiki {
+    /// `api` is the wiki's `api.php`; `article` a URL with `{title}` where
+    /// the page title goes, by default the wiki's `/wiki/{title}` beside a
+    /// `/w/api.php`, else `index.php?title={title}` beside `api.php`.
+    pub fn new(
+        settings: &HttpSettings,
+        api: Url,
+        article: Option<String>,
+    ) -> Result<Self, reqwest::Error> {
+        let article = article.unwrap_or_else(|| {
+            let base = api.as_str();
+            match base.strip_suffix("/w/api.php") {
+                Some(root) => format!("{root}/wiki/{{title}}"),
+                None => format!(
+                    "{}index.php?title={{title}}",
+                    base.trim_end_matches("api.php")
+                ),
+            }
+        });
+        Ok(Self {
+            name: settings.name.clone(),
+            api,
+            article,
+            upstream: Upstream::new(settings)?,
+        })
+    }
+
+    fn page_url(&self, title: &str) -> String {
+        let title = title.replace(' ', "_");
+        self.article
+            .replace("{title}", &utf8_percent_encode(&title, TITLE).to_string())
+    }
+}
+
+#[derive(Deserialize)]
+struct Response {
+    #[serde(default)]
+    query: Option<Query>,
+    #[serde(default)]
+    error: Option<ApiError>,
+}
+
+#[derive(Deserialize)]
+struct Query {
+    #[serde(default)]
+    searchinfo: Option<SearchInfo>,
+    #[serde(default)]
+    search: Vec<Page>,
+}
+
+#[derive(Deserialize)]
+struct SearchInfo {
+    totalhits: u64,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    title: String,
+    #[serde(default)]
+    snippet: String,
+}
+
+/// MediaWiki answers errors with 200 and `{"error": {"code", "info"}}`.
+#[derive(Deserialize)]
+struct ApiError {
+    code: String,
+    #[serde(default)]
+    info: String,
+}
+
+#[async_trait]
+impl Engine for MediaWiki {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "mediawiki"
+    }
+
+    async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
+        let limit = (request.per_page as usize).min(MAX_LIMIT);
+        let mut url = self.api.clone();
+        url.query_pairs_mut()
+            .append_pair("action", "query")
+            .append_pair("list", "search")
+            .append_pair("srsearch", request.query.as_str())
+            .append_pair("srlimit", &limit.to_string())
+            .append_pair("sroffset", &request.offset().to_string())
+            .append_pair("srprop", "snippet")
+            .append_pair("format", "json")
+            .append_pair("formatversion", "2");
+        let response: Response = self.upstream.get_json(url, &[], |_| None).await?;
+        if let Some(error) = response.error {
+            return Err(match error.code.as_str() {
+                "ratelimited" => EngineError::RateLimited(error.info),
+                "readapidenied" | "permissiondenied" => EngineError::Auth(error.info),
+                _ => EngineError::Http {
+                    status: 200,
+                    message: format!("{}: {}", error.code, error.info),
+                },
+            });
+        }
+        let query = response
+            .query
+            .ok_or_else(|| EngineError::Parse("no `query` in the answer".to_owned()))?;
+        let count = query.search.len();
+        let hits = query
+            .search
+            .into_iter()
+            .enumerate()
+            .map(|(i, page)| {
+                let (snippet, highlights) =
+                    text_with_marks(&page.snippet, |tag| tag.contains("searchmatch"));
+                EngineHit {
+                    url: self.page_url(&page.title),
+                    title: page.title,
+                    snippet,
+                    highlights,
+                    // The API gives ranks, not scores.
+                    score: (count - i) as f32,
+                }
+            })
+            .collect();
+        Ok(EngineResults {
+            hits,
+            total: query.searchinfo.map(|info| info.totalhits),
+        })
+    }
+
+    async fn documents(&self) -> Option<u64> {
+        None
+    }
+
+    async fn readiness(&self) -> Check {
+        Check::new(
+            &self.name,
+            !self.upstream.suspended(),
+            format!("{}: {}", self.api, self.upstream.status().describe()),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::extract::Query as Params;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use trawl_api::Query;
+    use trawl_service::breaker::BreakerSettings;
+
+    use super::*;
+
+    /// Shaped like en.wikipedia.org's answer to
+    /// `api.php?action=query&list=search&srsearch=rust+compiler&srlimit=2&srprop=snippet&format=json&formatversion=2`.
+    const TWO_PAGES: &str = r#"{"batchcomplete":true,"continue":{"sroffset":2,"continue":"-||"},"query":{"searchinfo":{"totalhits":4811},"search":[{"ns":0,"title":"Rust (programming language)","pageid":29414838,"snippet":"<span class=\"searchmatch\">Rust</span> is a general-purpose programming language emphasizing performance, type safety, and concurrency. Its <span class=\"searchmatch\">compiler</span>, rustc"},{"ns":0,"title":"Zürich/Café \"Ω\"","pageid":1,"snippet":"Ein Caf&eacute; &amp; <span class=\"searchmatch\">rust</span>&#039;s &lt;script&gt;"}]}}"#;
+    const EMPTY: &str =
+        r#"{"batchcomplete":true,"query":{"searchinfo":{"totalhits":0},"search":[]}}"#;
+    const RATE_LIMITED: &str = r#"{"error":{"code":"ratelimited","info":"As an anti-abuse measure, you are limited from performing this action too many times in a short space of time, and you have exceeded this limit. Please try again in a few minutes.","docref":"See https://en.wikipedia.org/w/api.php for API usage."},"servedby":"mw1234"}"#;
+
+    type Seen = Arc<Mutex<Vec<(HashMap<String, String>, String)>>>;
+
+    /// A loopback `api.php` answering `answers` in turn (the last one
+    /// repeating), recording each query and User-Agent.
+    async fn wiki(answers: Vec<(u16, &'static str, Option<&'static str>)>) -> (Url, Seen) {
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        let app = Router::new().route(
+            "/w/api.php",
+            get(
+                move |Params(params): Params<HashMap<String, String>>, headers: HeaderMap| {
+                    let mut log = log.lock().unwrap();
+                    let agent = headers["user-agent"].to_str().unwrap().to_owned();
+                    log.push((params, agent));
+                    let (status, body, retry_after) =
+                        answers[(log.len() - 1).min(answers.len() - 1)];
+                    let mut response = (
+                        StatusCode::from_u16(status).unwrap(),
+                        [("content-type", "application/json; charset=utf-8")],
+                        body,
+                    )
+                        .into_response();
+                    if let Some(after) = retry_after {
+                        response
+                            .headers_mut()
+                            .insert("retry-after", after.parse().unwrap());
+                    }
+                    async move { response }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/w/api.php", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url.parse().unwrap(), seen)
+    }
+
+    fn engine(api: Url) -> MediaWiki {
+        MediaWiki::new(
+            &HttpSettings {
+                name: "wiki".into(),
+                timeout: Duration::from_secs(5),
+                suspension: BreakerSettings::default(),
+            },
+            api,
+            None,
+        )
+        .unwrap()
+    }
+
+    fn request(q: &str, page: u32, per_page: u32) -> SearchRequest {
+        SearchRequest {
+            page,
+            per_page,
+            ..SearchRequest::new(Query::parse(q).unwrap())
+        }
+    }
+
+    #[tokio::test]
+    async fn asks_as_the_api_documents_and_reads_pages_snippets_and_total() {
+        let (api, seen) = wiki(vec![(200, TWO_PAGES, None)]).await;
+        let wiki = engine(api.clone());
+        let found = wiki.search(&request("rust compiler", 3, 2)).await.unwrap();
+        let (params, agent) = seen.lock().unwrap()[0].clone();
+        for (name, value) in [
+            ("action", "query"),
+            ("list", "search"),
+            ("srsearch", "rust compiler"),
+            ("srlimit", "2"),
+            ("sroffset", "4"),
+            ("format", "json"),
+            ("formatversion", "2"),
+        ] {
+            assert_eq!(params[name], value, "{name}");
+        }
+        assert!(agent.starts_with("trawl/"), "{agent}");
+        assert_eq!(found.total, Some(4811));
+        let root = api.as_str().trim_end_matches("/w/api.php");
+        let first = &found.hits[0];
+        assert_eq!(first.title, "Rust (programming language)");
+        assert_eq!(
+            first.url,
+            format!("{root}/wiki/Rust_(programming_language)")
+        );
+        let marked: Vec<String> = first
+            .highlights
+            .iter()
+            .map(|[s, e]| first.snippet.chars().skip(*s).take(e - s).collect())
+            .collect();
+        assert_eq!(marked, ["Rust", "compiler"]);
+        let second = &found.hits[1];
+        assert_eq!(
+            second.url,
+            format!("{root}/wiki/Z%C3%BCrich/Caf%C3%A9_%22%CE%A9%22")
+        );
+        assert_eq!(second.snippet, "Ein Caf&eacute; & rust's <script>");
+        assert!(first.score > second.score, "the API's order is kept");
+    }
+
+    #[tokio::test]
+    async fn empty_results_are_not_an_error() {
+        let (api, _) = wiki(vec![(200, EMPTY, None)]).await;
+        let found = engine(api).search(&request("xyzzy", 1, 10)).await.unwrap();
+        assert!(found.hits.is_empty());
+        assert_eq!(found.total, Some(0));
+    }
+
+    #[tokio::test]
+    async fn errors_keep_their_kind_and_a_429_suspends_for_its_retry_after() {
+        let (api, seen) = wiki(vec![
+            (200, RATE_LIMITED, None),
+            (500, "<html>Internal error</html>", None),
+            (200, "{not json", None),
+            (429, "Too Many Requests", Some("120")),
+        ])
+        .await;
+        let wiki = engine(api);
+        let q = request("x", 1, 10);
+        let kinds: Vec<&str> = [
+            wiki.search(&q).await.unwrap_err(),
+            wiki.search(&q).await.unwrap_err(),
+            wiki.search(&q).await.unwrap_err(),
+            wiki.search(&q).await.unwrap_err(),
+        ]
+        .iter()
+        .map(EngineError::kind)
+        .collect();
+        assert_eq!(kinds, ["rate_limited", "http", "parse", "rate_limited"]);
+        let calls = seen.lock().unwrap().len();
+        let EngineError::Suspended { retry_after } = wiki.search(&q).await.unwrap_err() else {
+            panic!("not suspended");
+        };
+        assert!(retry_after > Duration::from_secs(110), "{retry_after:?}");
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            calls,
+            "not asked while suspended"
+        );
+        assert!(!wiki.readiness().await.ok);
+    }
+}
