@@ -77,6 +77,11 @@ pub struct EngineReport {
     /// What went wrong, when `status` is not `ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The kind of error, when `status` is not `ok`: `timeout`,
+    /// `suspended`, `unreachable`, `auth`, `rate_limited`, `http`, `parse`
+    /// or `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -85,6 +90,12 @@ pub enum EngineStatus {
     Ok,
     Error,
     Timeout,
+    /// Not asked: it is in a cooldown after repeated failures or a 429.
+    Suspended,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// `GET /v1/engines`.
@@ -98,7 +109,17 @@ pub struct EngineInfo {
     pub name: String,
     /// What kind of engine it is, e.g. `local`.
     pub kind: String,
+    /// Asked when a request names no engines.
     pub enabled: bool,
+    /// In a cooldown after repeated failures or a 429: not asked now.
+    #[serde(default)]
+    pub suspended: bool,
+    /// How much its results count when results are merged.
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// Longest it is waited for.
+    #[serde(default)]
+    pub timeout_ms: u64,
     /// Documents it holds, for engines that know.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub documents: Option<u64>,

@@ -267,6 +267,7 @@ mod tests {
                 results: 3,
                 total: Some(25),
                 error: None,
+                error_kind: None,
             }],
         }
     }

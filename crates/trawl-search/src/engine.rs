@@ -11,6 +11,10 @@ pub trait Engine: Send + Sync + 'static {
     async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError>;
     /// Documents the engine holds, when it knows.
     async fn documents(&self) -> Option<u64>;
+    /// Whether it is suspended now (not asked until its cooldown passes).
+    fn suspended(&self) -> bool {
+        false
+    }
     async fn readiness(&self) -> Check;
 }
 

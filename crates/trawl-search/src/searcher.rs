@@ -10,20 +10,43 @@ use trawl_api::{
 
 use crate::engine::{Engine, EngineError, EngineResults};
 
+/// An engine as configured.
+#[derive(Clone)]
+pub struct Slot {
+    pub engine: Arc<dyn Engine>,
+    /// Asked when a request names no engines; a disabled engine is asked
+    /// only when named.
+    pub enabled: bool,
+    /// Bounds its answer; a slower engine is reported as `timeout` and its
+    /// work is cancelled.
+    pub timeout: Duration,
+    /// How much its results count when results are merged.
+    pub weight: f64,
+}
+
 /// The in-process search service over a set of engines.
 pub struct Searcher {
-    engines: Vec<Arc<dyn Engine>>,
-    engine_timeout: Duration,
+    slots: Vec<Slot>,
 }
 
 impl Searcher {
-    /// `engine_timeout` bounds each engine's answer; an engine that takes
-    /// longer is reported as `timeout` and its work is cancelled.
+    /// Every engine enabled, each bounded by `engine_timeout`, of weight 1.
     pub fn new(engines: Vec<Arc<dyn Engine>>, engine_timeout: Duration) -> Self {
-        Self {
-            engines,
-            engine_timeout,
-        }
+        Self::with_slots(
+            engines
+                .into_iter()
+                .map(|engine| Slot {
+                    engine,
+                    enabled: true,
+                    timeout: engine_timeout,
+                    weight: 1.0,
+                })
+                .collect(),
+        )
+    }
+
+    pub fn with_slots(slots: Vec<Slot>) -> Self {
+        Self { slots }
     }
 }
 
@@ -32,17 +55,22 @@ impl Searcher {
     /// names none. A name no engine has is the client's mistake.
     fn select(&self, names: &[String]) -> Result<Vec<usize>, InvalidRequest> {
         if names.is_empty() {
-            return Ok((0..self.engines.len()).collect());
+            return Ok((0..self.slots.len())
+                .filter(|&i| self.slots[i].enabled)
+                .collect());
         }
         let mut selected: Vec<usize> = names
             .iter()
             .map(|name| {
-                self.engines
+                self.slots
                     .iter()
-                    .position(|e| e.name() == name)
+                    .position(|s| s.engine.name() == name)
                     .ok_or_else(|| {
-                        let known: Vec<String> =
-                            self.engines.iter().map(|e| format!("`{}`", e.name())).collect();
+                        let known: Vec<String> = self
+                            .slots
+                            .iter()
+                            .map(|s| format!("`{}`", s.engine.name()))
+                            .collect();
                         InvalidRequest::InvalidParameter {
                             param: "engines",
                             reason: format!(
@@ -62,6 +90,7 @@ type Outcome = (
     usize,
     Result<Result<EngineResults, EngineError>, tokio::time::error::Elapsed>,
     Duration,
+    Duration,
 );
 
 #[async_trait]
@@ -69,17 +98,17 @@ impl SearchService for Searcher {
     async fn search(&self, request: &SearchRequest) -> Result<SearchResponse, ServiceError> {
         let selected = self.select(&request.engines)?;
         // No engine may run past the request's own deadline.
-        let timeout = match trawl_service::deadline::remaining() {
-            Some(left) => left.min(self.engine_timeout),
-            None => self.engine_timeout,
-        };
+        // No engine may run past the request's own deadline.
+        let left = trawl_service::deadline::remaining();
         let mut tasks = JoinSet::new();
-        for (position, engine) in selected.into_iter().map(|i| (i, &self.engines[i])) {
-            let (engine, request) = (engine.clone(), request.clone());
+        for position in selected {
+            let slot = &self.slots[position];
+            let timeout = left.map_or(slot.timeout, |left| left.min(slot.timeout));
+            let (engine, request) = (slot.engine.clone(), request.clone());
             tasks.spawn(async move {
                 let started = Instant::now();
                 let outcome = tokio::time::timeout(timeout, engine.search(&request)).await;
-                (position, outcome, started.elapsed())
+                (position, outcome, started.elapsed(), timeout)
             });
         }
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(tasks.len());
@@ -93,16 +122,23 @@ impl SearchService for Searcher {
 
         let mut results = Vec::new();
         let mut engines = Vec::with_capacity(outcomes.len());
-        for (position, outcome, elapsed) in outcomes {
-            let name = self.engines[position].name().to_owned();
+        for (position, outcome, elapsed, timeout) in outcomes {
+            let name = self.slots[position].engine.name().to_owned();
             let latency_ms = (elapsed.as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
-            let report = |status, results: usize, total, error| EngineReport {
-                name: name.clone(),
-                status,
-                latency_ms,
-                results: results as u32,
-                total,
-                error,
+            let report = |status, results: usize, total, error: Option<(&str, String)>| {
+                let (error_kind, error) = match error {
+                    Some((kind, message)) => (Some(kind.to_owned()), Some(message)),
+                    None => (None, None),
+                };
+                EngineReport {
+                    name: name.clone(),
+                    status,
+                    latency_ms,
+                    results: results as u32,
+                    total,
+                    error,
+                    error_kind,
+                }
             };
             match outcome {
                 Ok(Ok(found)) => {
@@ -126,18 +162,30 @@ impl SearchService for Searcher {
                     }));
                 }
                 Ok(Err(error)) => {
-                    tracing::warn!(engine = %name, %error, "engine failed");
+                    let status = match error {
+                        EngineError::Suspended { .. } => EngineStatus::Suspended,
+                        EngineError::Timeout(_) => EngineStatus::Timeout,
+                        _ => EngineStatus::Error,
+                    };
+                    if status != EngineStatus::Suspended {
+                        tracing::warn!(engine = %name, kind = error.kind(), %error, "engine failed");
+                    }
                     engines.push(report(
-                        EngineStatus::Error,
+                        status,
                         0,
                         None,
-                        Some(error.to_string()),
+                        Some((error.kind(), error.to_string())),
                     ));
                 }
                 Err(_) => {
                     tracing::warn!(engine = %name, timeout_ms = timeout.as_millis() as u64, "engine timed out");
                     let message = format!("no answer within {} ms", timeout.as_millis());
-                    engines.push(report(EngineStatus::Timeout, 0, None, Some(message)));
+                    engines.push(report(
+                        EngineStatus::Timeout,
+                        0,
+                        None,
+                        Some(("timeout", message)),
+                    ));
                 }
             }
         }
@@ -151,24 +199,32 @@ impl SearchService for Searcher {
     }
 
     async fn engines(&self) -> Result<EnginesResponse, ServiceError> {
-        let mut engines = Vec::with_capacity(self.engines.len());
-        for engine in &self.engines {
+        let mut engines = Vec::with_capacity(self.slots.len());
+        for slot in &self.slots {
             engines.push(EngineInfo {
-                name: engine.name().to_owned(),
-                kind: engine.kind().to_owned(),
-                enabled: true,
-                documents: engine.documents().await,
+                name: slot.engine.name().to_owned(),
+                kind: slot.engine.kind().to_owned(),
+                enabled: slot.enabled,
+                suspended: slot.engine.suspended(),
+                weight: slot.weight,
+                timeout_ms: slot.timeout.as_millis() as u64,
+                documents: slot.engine.documents().await,
             });
         }
         Ok(EnginesResponse { engines })
     }
 
+    /// Ready while some enabled engine can answer: a suspended upstream
+    /// engine makes answers partial, not impossible.
     async fn readiness(&self) -> Readiness {
-        let mut checks = Vec::with_capacity(self.engines.len());
-        for engine in &self.engines {
-            checks.push(engine.readiness().await);
+        let mut checks = Vec::with_capacity(self.slots.len());
+        let mut ready = false;
+        for slot in &self.slots {
+            let check = slot.engine.readiness().await;
+            ready |= slot.enabled && check.ok;
+            checks.push(check);
         }
-        Readiness::from_checks(checks)
+        Readiness { ready, checks }
     }
 }
 

@@ -145,6 +145,7 @@ impl ResultsView {
                         EngineStatus::Ok => "ok",
                         EngineStatus::Error => "error",
                         EngineStatus::Timeout => "timeout",
+                        EngineStatus::Suspended => "suspended",
                     },
                     latency: format!("{:.1} ms", e.latency_ms),
                     name: e.name,

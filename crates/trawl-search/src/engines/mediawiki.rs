@@ -182,6 +182,10 @@ impl Engine for MediaWiki {
         None
     }
 
+    fn suspended(&self) -> bool {
+        self.upstream.suspended()
+    }
+
     async fn readiness(&self) -> Check {
         Check::new(
             &self.name,
