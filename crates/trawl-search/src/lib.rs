@@ -15,7 +15,7 @@ mod searcher;
 
 pub use engine::{Engine, EngineError, EngineHit, EngineResults};
 pub use local::LocalEngine;
-pub use searcher::Searcher;
+pub use searcher::{Searcher, Slot};
 
 use std::sync::Arc;
 

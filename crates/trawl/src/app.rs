@@ -2,18 +2,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
 use trawl_api::{CursorKey, ResultsService, SearchService};
 use trawl_index::{IndexError, IngestError, LocalIndex, Progress};
 use trawl_results::Results;
-use trawl_search::{LocalEngine, Searcher};
+use trawl_search::engines::{HttpSettings, MediaWiki};
+use trawl_search::{Engine, LocalEngine, Searcher, Slot};
 use trawl_service::clients::{ClientBuildError, HttpResultsClient, HttpSearchClient};
 use trawl_service::health::ReadinessCheck;
 
-use crate::config::Config;
+use crate::config::{Config, EngineKind};
 use crate::demo;
 
 /// Which services this process runs.
@@ -53,6 +53,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Client(#[from] ClientBuildError),
+    #[error("engine `{name}` cannot be set up: {reason}")]
+    Engine { name: String, reason: String },
     #[error("start-up task failed: {0}")]
     Task(String),
 }
@@ -213,12 +215,56 @@ fn readiness_of<S: ?Sized + Send + Sync + 'static>(
     Arc::new(move || probe(service.clone()))
 }
 
-/// Opens the index (and fills it with the demo corpus when asked) on the
-/// blocking pool: it is file I/O and CPU work.
+/// The configured engines: the local index (opened, and filled with the
+/// demo corpus when asked, when one is declared) and the upstream ones.
 async fn open_search(
     config: &Config,
     progress: Box<dyn Progress + Send>,
 ) -> Result<Arc<dyn SearchService>, StartError> {
+    let local = match config.engines.iter().any(|e| e.kind == EngineKind::Local) {
+        true => Some(Arc::new(open_index(config, progress).await?)),
+        false => None,
+    };
+    let mut slots = Vec::with_capacity(config.engines.len());
+    for engine in &config.engines {
+        let timeout = config.engine_timeout(engine);
+        let built: Arc<dyn Engine> = match engine.kind {
+            EngineKind::Local => Arc::new(LocalEngine::new(
+                &engine.name,
+                local.clone().expect("opened above"),
+            )),
+            EngineKind::Mediawiki => Arc::new(
+                MediaWiki::new(
+                    &HttpSettings {
+                        name: engine.name.clone(),
+                        timeout,
+                        suspension: config.suspension(),
+                    },
+                    engine.base_url.clone().expect("validated"),
+                    engine.article_url.clone(),
+                )
+                .map_err(|e| StartError::Engine {
+                    name: engine.name.clone(),
+                    reason: e.to_string(),
+                })?,
+            ),
+        };
+        slots.push(Slot {
+            engine: built,
+            enabled: engine.enabled,
+            timeout,
+            weight: engine.weight,
+        });
+    }
+    Ok(Arc::new(Searcher::with_slots(slots)))
+}
+
+/// Opens the index (and fills it with the demo corpus when asked) on the
+/// blocking pool: it is file I/O and CPU work.
+async fn open_index(
+    config: &Config,
+    progress: Box<dyn Progress + Send>,
+) -> Result<LocalIndex, StartError> {
     let dir = config.index_dir();
     let demo = config.demo;
     let index = tokio::task::spawn_blocking(move || -> Result<LocalIndex, StartError> {
@@ -234,9 +280,5 @@ async fn open_search(
     .await
     .map_err(|e| StartError::Task(e.to_string()))??;
     tracing::info!(path = %index.path().display(), documents = index.num_docs(), "index open");
-    let engine = LocalEngine::new("local", Arc::new(index));
-    Ok(Arc::new(Searcher::new(
-        vec![Arc::new(engine)],
-        Duration::from_millis(config.search.engine_timeout_ms),
-    )))
+    Ok(index)
 }

@@ -30,6 +30,9 @@ pub struct Config {
     pub server: ServerConfig,
     pub services: ServicesConfig,
     pub search: SearchConfig,
+    /// The engines, in the order they are reported. Declaring any replaces
+    /// the default (the local index alone).
+    pub engines: Vec<EngineConfig>,
     pub log: LogConfig,
 }
 
@@ -87,8 +90,72 @@ pub struct ServicesConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SearchConfig {
-    /// Limit on each engine's answer.
+    /// Limit on each engine's answer, unless the engine sets its own.
     pub engine_timeout_ms: u64,
+    /// Consecutive failures after which an upstream engine is suspended.
+    pub suspend_after: u32,
+    /// First suspension, in seconds; each failed probe doubles it...
+    pub suspend_s: u64,
+    /// ...up to this.
+    pub suspend_max_s: u64,
+}
+
+/// One engine, as declared by `[[engines]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Unique; what `engines=` and every report call it.
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: EngineKind,
+    /// Asked when a request names no engines (a disabled one only when
+    /// named).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// How much its results count when results are merged.
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// Its own limit, instead of `search.engine_timeout_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Where its API is (every upstream engine has one, so that it can be
+    /// pointed at a mirror, a proxy or a test double).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<Url>,
+    /// `mediawiki`: page URLs, `{title}` standing for the title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub article_url: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// The local full-text index.
+    Local,
+    /// Any MediaWiki's search API (`base_url`: its `api.php`).
+    Mediawiki,
+}
+
+impl EngineConfig {
+    pub fn local() -> Self {
+        Self {
+            name: "local".to_owned(),
+            kind: EngineKind::Local,
+            enabled: true,
+            weight: 1.0,
+            timeout_ms: None,
+            base_url: None,
+            article_url: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +177,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             services: ServicesConfig::default(),
             search: SearchConfig::default(),
+            engines: vec![EngineConfig::local()],
             log: LogConfig::default(),
         }
     }
@@ -159,6 +227,9 @@ impl Default for SearchConfig {
     fn default() -> Self {
         Self {
             engine_timeout_ms: 3_000,
+            suspend_after: 5,
+            suspend_s: 60,
+            suspend_max_s: 3_600,
         }
     }
 }
@@ -189,6 +260,8 @@ pub enum ConfigError {
     },
     #[error("{field} must be greater than 0")]
     ZeroTimeout { field: &'static str },
+    #[error("engine `{name}`: {message}")]
+    Engine { name: String, message: String },
     #[error("{field} must be {range}")]
     OutOfRange {
         field: &'static str,
@@ -327,6 +400,7 @@ impl Config {
         if let Some((field, _)) = timeouts.iter().find(|(_, n)| *n == 0) {
             return Err(ConfigError::ZeroTimeout { field });
         }
+        self.validate_engines()?;
         if self.services.retry_budget_percent > 100 {
             return Err(ConfigError::OutOfRange {
                 field: "services.retry_budget_percent",
@@ -340,6 +414,95 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    fn validate_engines(&self) -> Result<(), ConfigError> {
+        let invalid = |name: &str, message: String| ConfigError::Engine {
+            name: name.to_owned(),
+            message,
+        };
+        if self.search.suspend_after == 0 || self.search.suspend_s == 0 {
+            return Err(ConfigError::ZeroTimeout {
+                field: "search.suspend_after and search.suspend_s",
+            });
+        }
+        if self.engines.is_empty() {
+            return Err(invalid(
+                "",
+                "at least one engine must be declared".to_owned(),
+            ));
+        }
+        for (i, engine) in self.engines.iter().enumerate() {
+            let name = engine.name.as_str();
+            if !trawl_api::options::is_engine_name(name) {
+                return Err(invalid(
+                    name,
+                    "a name is 1 to 32 of a-z, 0-9, `-` and `_`, starting with a letter or digit"
+                        .to_owned(),
+                ));
+            }
+            if self.engines[..i].iter().any(|e| e.name == engine.name) {
+                return Err(invalid(name, "is declared twice".to_owned()));
+            }
+            if !(engine.weight.is_finite() && engine.weight > 0.0) {
+                return Err(invalid(
+                    name,
+                    "`weight` must be a positive number".to_owned(),
+                ));
+            }
+            if engine.timeout_ms == Some(0) {
+                return Err(invalid(
+                    name,
+                    "`timeout_ms` must be greater than 0".to_owned(),
+                ));
+            }
+            match engine.kind {
+                EngineKind::Local => {
+                    if engine.base_url.is_some() {
+                        return Err(invalid(
+                            name,
+                            "a `local` engine has no `base_url`".to_owned(),
+                        ));
+                    }
+                    if self.engines[..i]
+                        .iter()
+                        .any(|e| e.kind == EngineKind::Local)
+                    {
+                        return Err(invalid(
+                            name,
+                            "there is one local index: declare it once".to_owned(),
+                        ));
+                    }
+                }
+                EngineKind::Mediawiki => match &engine.base_url {
+                    Some(url) if matches!(url.scheme(), "http" | "https") => {}
+                    _ => {
+                        return Err(invalid(
+                            name,
+                            "needs `base_url`, the http(s) URL of the wiki's api.php".to_owned(),
+                        ));
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// An engine's limit on its answer.
+    pub fn engine_timeout(&self, engine: &EngineConfig) -> Duration {
+        Duration::from_millis(engine.timeout_ms.unwrap_or(self.search.engine_timeout_ms))
+    }
+
+    /// When an upstream engine is suspended, and for how long.
+    pub fn suspension(&self) -> BreakerSettings {
+        BreakerSettings {
+            fail_max: self.search.suspend_after,
+            reset_timeout: Duration::from_secs(self.search.suspend_s),
+            max_reset_timeout: Duration::from_secs(
+                self.search.suspend_max_s.max(self.search.suspend_s),
+            ),
+            ..BreakerSettings::default()
+        }
     }
 
     pub fn server(&self) -> ServerSettings {
@@ -513,6 +676,67 @@ mod tests {
             err.to_string(),
             "search.engine_timeout_ms must be greater than 0"
         );
+    }
+
+    #[test]
+    fn engines_are_declared_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("engines.toml");
+        let load = |toml: &str| {
+            std::fs::write(&file, toml).unwrap();
+            Config::load(Some(&file), env(&[]), &Overrides::default())
+        };
+        let config = load(
+            "[[engines]]\nname = \"local\"\ntype = \"local\"\n\n\
+             [[engines]]\nname = \"wiki\"\ntype = \"mediawiki\"\nbase_url = \"https://en.wikipedia.org/w/api.php\"\nenabled = false\ntimeout_ms = 1500\nweight = 0.5\n",
+        )
+        .unwrap();
+        assert_eq!(config.engines.len(), 2);
+        let wiki = &config.engines[1];
+        assert_eq!(
+            (wiki.kind, wiki.enabled, wiki.weight),
+            (EngineKind::Mediawiki, false, 0.5)
+        );
+        assert_eq!(config.engine_timeout(wiki), Duration::from_millis(1500));
+        assert_eq!(
+            config.engine_timeout(&config.engines[0]),
+            Duration::from_millis(3000)
+        );
+
+        for (toml, message) in [
+            ("engines = []\n", "at least one engine"),
+            (
+                "[[engines]]\nname = \"Wiki\"\ntype = \"local\"\n",
+                "engine `Wiki`: a name is",
+            ),
+            (
+                "[[engines]]\nname = \"w\"\ntype = \"mediawiki\"\n",
+                "engine `w`: needs `base_url`",
+            ),
+            (
+                "[[engines]]\nname = \"w\"\ntype = \"mediawiki\"\nbase_url = \"ftp://x/api.php\"\n",
+                "needs `base_url`",
+            ),
+            (
+                "[[engines]]\nname = \"a\"\ntype = \"local\"\n[[engines]]\nname = \"a\"\ntype = \"local\"\n",
+                "engine `a`: is declared twice",
+            ),
+            (
+                "[[engines]]\nname = \"a\"\ntype = \"local\"\n[[engines]]\nname = \"b\"\ntype = \"local\"\n",
+                "declare it once",
+            ),
+            (
+                "[[engines]]\nname = \"a\"\ntype = \"local\"\nweight = -1\n",
+                "`weight` must be a positive number",
+            ),
+            (
+                "[[engines]]\nname = \"a\"\ntype = \"google\"\n",
+                "unknown variant `google`",
+            ),
+        ] {
+            let err = load(toml).unwrap_err().to_string();
+            assert!(err.contains(message), "{toml}: {err}");
+        }
     }
 
     #[test]

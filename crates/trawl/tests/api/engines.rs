@@ -1,0 +1,192 @@
+//! Upstream engines from configuration, asked in parallel: the answer comes
+//! by the deadline with what the fast engines found, each engine's status
+//! reported. The upstream APIs are loopback doubles answering exactly as the
+//! real ones do.
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde_json::Value;
+use trawl::config::{EngineConfig, EngineKind};
+use url::Url;
+
+use crate::helpers::*;
+
+/// Shaped like en.wikipedia.org's `action=query&list=search` answer.
+const WIKI: &str = r#"{"batchcomplete":true,"continue":{"sroffset":1,"continue":"-||"},"query":{"searchinfo":{"totalhits":1532},"search":[{"ns":0,"title":"Database index","pageid":1016736,"snippet":"A <span class=\"searchmatch\">database</span> <span class=\"searchmatch\">index</span> is a data structure that improves the speed of data retrieval &lt;script&gt;"}]}}"#;
+
+/// Wikis under `/fast`, `/slow` (2 s), `/hung` (never) and `/broken` (500).
+async fn wikis() -> Url {
+    let app = Router::new()
+        .route(
+            "/fast/w/api.php",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                ([("content-type", "application/json")], WIKI)
+            }),
+        )
+        .route(
+            "/slow/w/api.php",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                ([("content-type", "application/json")], WIKI)
+            }),
+        )
+        .route("/hung/w/api.php", get(std::future::pending::<&'static str>))
+        .route(
+            "/broken/w/api.php",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "upstream exploded") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url.parse().unwrap()
+}
+
+fn wiki(name: &str, base: &Url, enabled: bool) -> EngineConfig {
+    EngineConfig {
+        name: name.to_owned(),
+        kind: EngineKind::Mediawiki,
+        enabled,
+        weight: 1.0,
+        timeout_ms: None,
+        base_url: Some(base.join(&format!("{name}/w/api.php")).unwrap()),
+        article_url: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engines_answer_in_parallel_by_the_deadline_with_each_ones_status() {
+    let base = wikis().await;
+    let data = fixture_data_dir();
+    let mut config = test_config(data.path());
+    config.search.engine_timeout_ms = 400;
+    config.engines = vec![
+        EngineConfig::local(),
+        wiki("fast", &base, true),
+        wiki("slow", &base, true),
+        wiki("hung", &base, true),
+        wiki("broken", &base, true),
+        EngineConfig {
+            base_url: Some(base.join("fast/w/api.php").unwrap()),
+            ..wiki("spare", &base, false)
+        },
+    ];
+    let one = spawn(&config, trawl::Role::All).await;
+
+    let started = Instant::now();
+    let body = one.get_json("/v1/search?q=database+index", 200).await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(400) && elapsed < Duration::from_millis(900),
+        "by the engines' deadline, not the slowest engine: {elapsed:?}"
+    );
+    let statuses: Vec<(&str, &str, Option<&str>)> = body["engines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap(),
+                e["status"].as_str().unwrap(),
+                e["error_kind"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("local", "ok", None),
+            ("fast", "ok", None),
+            ("slow", "timeout", Some("timeout")),
+            ("hung", "timeout", Some("timeout")),
+            ("broken", "error", Some("http")),
+        ],
+        "disabled engines are not asked"
+    );
+    let from = |engine: &str| -> Vec<Value> {
+        body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["engine"] == engine)
+            .cloned()
+            .collect()
+    };
+    assert!(!from("local").is_empty());
+    let fast = from("fast");
+    assert_eq!(fast[0]["title"], "Database index");
+    assert_eq!(
+        fast[0]["url"],
+        base.join("fast/wiki/Database_index").unwrap().as_str()
+    );
+    assert_eq!(
+        fast[0]["snippet"].as_str().unwrap(),
+        "A database index is a data structure that improves the speed of data retrieval <script>"
+    );
+
+    // The web page escapes what the upstream sent.
+    let (_, html) = one.get_html("/search?q=database+index&engines=fast").await;
+    assert!(
+        html.contains("&#60;script&#62;") && !html.contains("<script>"),
+        "{html}"
+    );
+
+    // Named, a disabled engine is asked; /v1/engines lists every one.
+    let body = one
+        .get_json("/v1/search?q=database+index&engines=spare", 200)
+        .await;
+    assert_eq!(body["engines"][0]["status"], "ok");
+    let engines = one.get_json("/v1/engines", 200).await;
+    let listed: Vec<(&str, &str, bool)> = engines["engines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap(),
+                e["kind"].as_str().unwrap(),
+                e["enabled"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("local", "local", true),
+            ("fast", "mediawiki", true),
+            ("slow", "mediawiki", true),
+            ("hung", "mediawiki", true),
+            ("broken", "mediawiki", true),
+            ("spare", "mediawiki", false),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failing_engine_is_suspended_and_reported_not_waited_on() {
+    let base = wikis().await;
+    let data = fixture_data_dir();
+    let mut config = test_config(data.path());
+    config.search.suspend_after = 2;
+    config.engines = vec![EngineConfig::local(), wiki("broken", &base, true)];
+    let one = spawn(&config, trawl::Role::All).await;
+    for _ in 0..2 {
+        let body = one.get_json("/v1/search?q=index", 200).await;
+        assert_eq!(body["engines"][1]["status"], "error");
+    }
+    let body = one.get_json("/v1/search?q=index", 200).await;
+    assert_eq!(body["engines"][1]["status"], "suspended");
+    assert_eq!(body["engines"][1]["error_kind"], "suspended");
+    assert!(body["engines"][1]["latency_ms"].as_f64().unwrap() < 50.0);
+    assert_eq!(
+        body["engines"][0]["status"], "ok",
+        "the others still answer"
+    );
+    let engines = one.get_json("/v1/engines", 200).await;
+    assert_eq!(engines["engines"][1]["suspended"], true);
+    // Partial answers are normal: search stays ready.
+    assert_eq!(one.get_json("/readyz", 200).await["ready"], true);
+}
