@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use trawl_api::{CursorKey, ResultsService, SearchService};
 use trawl_index::{IndexError, IngestError, LocalIndex, Progress};
 use trawl_results::Results;
-use trawl_search::engines::{HttpSettings, MediaWiki};
+use trawl_search::engines::{Google, HttpSettings, MediaWiki};
 use trawl_search::{Engine, LocalEngine, Searcher, Slot};
 use trawl_service::clients::{ClientBuildError, HttpResultsClient, HttpSearchClient};
 use trawl_service::health::ReadinessCheck;
@@ -248,6 +248,30 @@ async fn open_search(
                     reason: e.to_string(),
                 })?,
             ),
+            EngineKind::Google => {
+                let key_env = engine.key_env.clone().expect("validated");
+                let key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
+                if key.is_none() {
+                    tracing::warn!(engine = %engine.name, key_env, "API key not set: the engine will report `auth` errors");
+                }
+                Arc::new(
+                    Google::new(
+                        &HttpSettings {
+                            name: engine.name.clone(),
+                            timeout,
+                            suspension: config.suspension(),
+                        },
+                        engine.base_url().expect("a default"),
+                        key,
+                        key_env,
+                        engine.cx.clone().expect("validated"),
+                    )
+                    .map_err(|e| StartError::Engine {
+                        name: engine.name.clone(),
+                        reason: e.to_string(),
+                    })?,
+                )
+            }
         };
         slots.push(Slot {
             engine: built,

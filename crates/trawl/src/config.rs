@@ -125,6 +125,14 @@ pub struct EngineConfig {
     /// `mediawiki`: page URLs, `{title}` standing for the title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub article_url: Option<String>,
+    /// The name of the environment variable holding the engine's API key
+    /// (the key itself never goes in this file, in logs or in `config
+    /// show`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_env: Option<String>,
+    /// `google`: the programmable search engine's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cx: Option<String>,
 }
 
 fn yes() -> bool {
@@ -142,6 +150,19 @@ pub enum EngineKind {
     Local,
     /// Any MediaWiki's search API (`base_url`: its `api.php`).
     Mediawiki,
+    /// Google's Custom Search JSON API (`key_env`, `cx`).
+    Google,
+}
+
+impl EngineKind {
+    /// Where its API is when `base_url` is not given.
+    pub fn default_base_url(self) -> Option<Url> {
+        let url = match self {
+            Self::Google => "https://www.googleapis.com/customsearch/v1",
+            Self::Local | Self::Mediawiki => return None,
+        };
+        Some(Url::parse(url).expect("static URL"))
+    }
 }
 
 impl EngineConfig {
@@ -154,7 +175,16 @@ impl EngineConfig {
             timeout_ms: None,
             base_url: None,
             article_url: None,
+            key_env: None,
+            cx: None,
         }
+    }
+
+    /// The API's URL: configured, else the engine type's own.
+    pub fn base_url(&self) -> Option<Url> {
+        self.base_url
+            .clone()
+            .or_else(|| self.kind.default_base_url())
     }
 }
 
@@ -483,6 +513,26 @@ impl Config {
                         ));
                     }
                 },
+                EngineKind::Google => {
+                    if engine.key_env.as_deref().is_none_or(str::is_empty) {
+                        return Err(invalid(
+                            name,
+                            "needs `key_env`, the environment variable holding the API key"
+                                .to_owned(),
+                        ));
+                    }
+                    if engine.cx.as_deref().is_none_or(str::is_empty) {
+                        return Err(invalid(name, "needs `cx`, the search engine id".to_owned()));
+                    }
+                }
+            }
+            if let Some(url) = &engine.base_url
+                && !matches!(url.scheme(), "http" | "https")
+            {
+                return Err(invalid(
+                    name,
+                    "`base_url` must be http:// or https://".to_owned(),
+                ));
             }
         }
         Ok(())
@@ -692,6 +742,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.engines.len(), 2);
+        let google = load(
+            "[[engines]]\nname = \"g\"\ntype = \"google\"\nkey_env = \"TRAWL_GOOGLE_KEY\"\ncx = \"0123\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            google.engines[0].base_url().unwrap().as_str(),
+            "https://www.googleapis.com/customsearch/v1"
+        );
+        let shown = google.show();
+        assert!(shown.contains("key_env = \"TRAWL_GOOGLE_KEY\""), "{shown}");
         let wiki = &config.engines[1];
         assert_eq!(
             (wiki.kind, wiki.enabled, wiki.weight),
@@ -730,8 +790,20 @@ mod tests {
                 "`weight` must be a positive number",
             ),
             (
-                "[[engines]]\nname = \"a\"\ntype = \"google\"\n",
-                "unknown variant `google`",
+                "[[engines]]\nname = \"a\"\ntype = \"bing\"\n",
+                "unknown variant `bing`",
+            ),
+            (
+                "[[engines]]\nname = \"g\"\ntype = \"google\"\ncx = \"abc\"\n",
+                "engine `g`: needs `key_env`",
+            ),
+            (
+                "[[engines]]\nname = \"g\"\ntype = \"google\"\nkey_env = \"K\"\n",
+                "engine `g`: needs `cx`",
+            ),
+            (
+                "[[engines]]\nname = \"g\"\ntype = \"google\"\nkey_env = \"K\"\ncx = \"c\"\nbase_url = \"file:///etc/passwd\"\n",
+                "must be http:// or https://",
             ),
         ] {
             let err = load(toml).unwrap_err().to_string();

@@ -54,6 +54,8 @@ fn wiki(name: &str, base: &Url, enabled: bool) -> EngineConfig {
         timeout_ms: None,
         base_url: Some(base.join(&format!("{name}/w/api.php")).unwrap()),
         article_url: None,
+        key_env: None,
+        cx: None,
     }
 }
 

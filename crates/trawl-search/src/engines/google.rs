@@ -1,0 +1,377 @@
+//! Google's Custom Search JSON API: `GET /customsearch/v1`.
+//!
+//! <https://developers.google.com/custom-search/v1/reference/rest/v1/cse/list>.
+//! Needs an API key and a search engine id (`cx`). At most 10 results a
+//! call (`num`), from the 1-based `start`, and never past the 100th result
+//! (`start + num ≤ 101`). Language maps to `lr=lang_xx`, safe search to
+//! `safe=active|off`, the time range to `dateRestrict=d1|w1|m1|y1`.
+//!
+//! Google closed this API to new customers, and ends it for existing ones
+//! on 1 January 2027.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use trawl_api::{Check, Safe, SearchRequest, TimeRange};
+use url::Url;
+
+use super::http::{HttpSettings, Upstream, by_status};
+use super::markup::text_with_marks;
+use crate::engine::{Engine, EngineError, EngineHit, EngineResults};
+
+/// Results Google serves for one query, at most.
+const MAX_RESULTS: usize = 100;
+/// Results in one call, at most.
+const MAX_NUM: usize = 10;
+
+pub struct Google {
+    name: String,
+    base: Url,
+    /// `None`: the configured environment variable is not set.
+    key: Option<String>,
+    key_env: String,
+    cx: String,
+    upstream: Upstream,
+}
+
+impl Google {
+    pub fn new(
+        settings: &HttpSettings,
+        base: Url,
+        key: Option<String>,
+        key_env: String,
+        cx: String,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            name: settings.name.clone(),
+            base,
+            key,
+            key_env,
+            cx,
+            upstream: Upstream::new(settings)?,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Response {
+    #[serde(rename = "searchInformation")]
+    search_information: Option<SearchInformation>,
+    #[serde(default)]
+    items: Vec<Item>,
+}
+
+#[derive(Deserialize)]
+struct SearchInformation {
+    /// A decimal string.
+    #[serde(rename = "totalResults")]
+    total_results: String,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    title: String,
+    link: String,
+    /// Plain text.
+    #[serde(default)]
+    snippet: String,
+    /// The snippet as HTML, matches in `<b>`.
+    #[serde(default, rename = "htmlSnippet")]
+    html_snippet: Option<String>,
+}
+
+/// `{"error": {"code", "message", "status"}}`.
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: u16,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    status: String,
+}
+
+fn error_of(answer: &trawl_service::outbound::Answer) -> Option<EngineError> {
+    let ErrorEnvelope { error } = serde_json::from_slice(&answer.body).ok()?;
+    let message = format!("{} ({})", error.message, error.status);
+    Some(match (error.code, error.status.as_str()) {
+        (429, _) | (_, "RESOURCE_EXHAUSTED") => EngineError::RateLimited(message),
+        (400, "INVALID_ARGUMENT") if error.message.contains("API key") => {
+            EngineError::Auth(message)
+        }
+        (401 | 403, _) | (_, "PERMISSION_DENIED") => EngineError::Auth(message),
+        _ => by_status(answer),
+    })
+}
+
+#[async_trait]
+impl Engine for Google {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "google"
+    }
+
+    async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
+        let Some(key) = &self.key else {
+            return Err(EngineError::Auth(format!(
+                "environment variable {} is not set",
+                self.key_env
+            )));
+        };
+        let offset = request.offset();
+        if offset >= MAX_RESULTS {
+            return Ok(EngineResults::default());
+        }
+        let num = (request.per_page as usize)
+            .min(MAX_NUM)
+            .min(MAX_RESULTS - offset);
+        let mut url = self.base.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("key", key)
+                .append_pair("cx", &self.cx)
+                .append_pair("q", request.query.as_str())
+                .append_pair("num", &num.to_string())
+                .append_pair("start", &(offset + 1).to_string())
+                .append_pair(
+                    "safe",
+                    match request.safe {
+                        Safe::Off => "off",
+                        Safe::Moderate | Safe::Strict => "active",
+                    },
+                );
+            if let Some(lang) = request.lang {
+                query.append_pair("lr", &format!("lang_{lang}"));
+            }
+            if let Some(range) = request.time_range {
+                query.append_pair(
+                    "dateRestrict",
+                    match range {
+                        TimeRange::Day => "d1",
+                        TimeRange::Week => "w1",
+                        TimeRange::Month => "m1",
+                        TimeRange::Year => "y1",
+                    },
+                );
+            }
+        }
+        let response: Response = self.upstream.get_json(url, &[], error_of).await?;
+        let count = response.items.len();
+        let hits = response
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let (snippet, highlights) = match &item.html_snippet {
+                    Some(html) => text_with_marks(html, |tag| tag == "b"),
+                    None => (item.snippet, Vec::new()),
+                };
+                EngineHit {
+                    // Plain text (`htmlTitle` is the marked-up one).
+                    title: item.title,
+                    url: item.link,
+                    snippet,
+                    highlights,
+                    score: (count - i) as f32,
+                }
+            })
+            .collect();
+        Ok(EngineResults {
+            hits,
+            total: response
+                .search_information
+                .and_then(|info| info.total_results.parse().ok()),
+        })
+    }
+
+    async fn documents(&self) -> Option<u64> {
+        None
+    }
+
+    fn suspended(&self) -> bool {
+        self.upstream.suspended()
+    }
+
+    async fn readiness(&self) -> Check {
+        let ok = self.key.is_some() && !self.upstream.suspended();
+        let detail = match &self.key {
+            None => format!("environment variable {} is not set", self.key_env),
+            Some(_) => self.upstream.status().describe(),
+        };
+        Check::new(&self.name, ok, detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::extract::Query as Params;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use trawl_api::{Lang, Query};
+    use trawl_service::breaker::BreakerSettings;
+
+    use super::*;
+
+    /// Shaped like a real `customsearch/v1` answer (fields trimmed to those
+    /// read, plus a few that are not).
+    const RESULTS: &str = r#"{
+      "kind": "customsearch#search",
+      "queries": {"request": [{"totalResults": "2340000", "count": 2, "startIndex": 11}]},
+      "searchInformation": {"searchTime": 0.31, "formattedTotalResults": "2,340,000", "totalResults": "2340000"},
+      "items": [
+        {"kind": "customsearch#result", "title": "CREATE INDEX - PostgreSQL Documentation",
+         "htmlTitle": "<b>CREATE INDEX</b> - PostgreSQL Documentation",
+         "link": "https://www.postgresql.org/docs/current/sql-createindex.html",
+         "snippet": "CREATE INDEX constructs an index on the specified column(s)...",
+         "htmlSnippet": "<b>CREATE INDEX</b> constructs an <b>index</b> on the specified column(s)&nbsp;..."},
+        {"kind": "customsearch#result", "title": "Ünïcode & <tricks>",
+         "link": "https://example.org/ü",
+         "snippet": "plain only"}
+      ]
+    }"#;
+    const BAD_KEY: &str = r#"{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "errors": [{"message": "API key not valid. Please pass a valid API key.", "domain": "global", "reason": "badRequest"}], "status": "INVALID_ARGUMENT", "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}}"#;
+    const FORBIDDEN: &str = r#"{"error": {"code": 403, "message": "This project does not have the access to Custom Search JSON API.", "errors": [{"message": "This project does not have the access to Custom Search JSON API.", "domain": "global", "reason": "forbidden"}], "status": "PERMISSION_DENIED"}}"#;
+    const QUOTA: &str = r#"{"error": {"code": 429, "message": "Quota exceeded for quota metric 'Queries' and limit 'Queries per day' of service 'customsearch.googleapis.com' for consumer 'project_number:123'.", "errors": [{"message": "Quota exceeded", "domain": "global", "reason": "rateLimitExceeded"}], "status": "RESOURCE_EXHAUSTED"}}"#;
+
+    type Seen = Arc<Mutex<Vec<HashMap<String, String>>>>;
+
+    async fn google(answers: Vec<(u16, &'static str)>) -> (Url, Seen) {
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        let app = Router::new().route(
+            "/customsearch/v1",
+            get(move |Params(params): Params<HashMap<String, String>>| {
+                let mut log = log.lock().unwrap();
+                log.push(params);
+                let (status, body) = answers[(log.len() - 1).min(answers.len() - 1)];
+                async move {
+                    (
+                        StatusCode::from_u16(status).unwrap(),
+                        [("content-type", "application/json; charset=UTF-8")],
+                        body,
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/customsearch/v1", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url.parse().unwrap(), seen)
+    }
+
+    fn engine(base: Url, key: Option<&str>) -> Google {
+        Google::new(
+            &HttpSettings {
+                name: "google".into(),
+                timeout: Duration::from_secs(5),
+                suspension: BreakerSettings::default(),
+            },
+            base,
+            key.map(str::to_owned),
+            "TRAWL_GOOGLE_KEY".into(),
+            "0123456789abcdef0".into(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn maps_paging_language_safety_and_time_and_reads_results() {
+        let (base, seen) = google(vec![(200, RESULTS)]).await;
+        let google = engine(base, Some("AIza-test"));
+        let mut request = SearchRequest {
+            page: 2,
+            per_page: 25,
+            ..SearchRequest::new(Query::parse("create index").unwrap())
+        };
+        request.safe = Safe::Strict;
+        request.lang = Lang::parse_param(Some("de")).unwrap();
+        request.time_range = Some(TimeRange::Week);
+        let found = google.search(&request).await.unwrap();
+        let params = seen.lock().unwrap()[0].clone();
+        for (name, value) in [
+            ("key", "AIza-test"),
+            ("cx", "0123456789abcdef0"),
+            ("q", "create index"),
+            ("num", "10"),
+            ("start", "26"),
+            ("safe", "active"),
+            ("lr", "lang_de"),
+            ("dateRestrict", "w1"),
+        ] {
+            assert_eq!(params[name], value, "{name}");
+        }
+        assert_eq!(found.total, Some(2_340_000));
+        let first = &found.hits[0];
+        assert_eq!(first.title, "CREATE INDEX - PostgreSQL Documentation");
+        assert_eq!(
+            first.snippet,
+            "CREATE INDEX constructs an index on the specified column(s) ..."
+        );
+        let marked: Vec<String> = first
+            .highlights
+            .iter()
+            .map(|[s, e]| first.snippet.chars().skip(*s).take(e - s).collect())
+            .collect();
+        assert_eq!(marked, ["CREATE INDEX", "index"]);
+        assert_eq!(found.hits[1].title, "Ünïcode & <tricks>");
+        assert_eq!(found.hits[1].snippet, "plain only");
+    }
+
+    #[tokio::test]
+    async fn never_asks_past_the_hundredth_result() {
+        let (base, seen) = google(vec![(200, RESULTS)]).await;
+        let google = engine(base, Some("k"));
+        let request = |page, per_page| SearchRequest {
+            page,
+            per_page,
+            ..SearchRequest::new(Query::parse("x").unwrap())
+        };
+        google.search(&request(10, 10)).await.unwrap();
+        let params = seen.lock().unwrap()[0].clone();
+        assert_eq!(
+            (params["start"].as_str(), params["num"].as_str()),
+            ("91", "10")
+        );
+        let beyond = google.search(&request(11, 10)).await.unwrap();
+        assert!(beyond.hits.is_empty());
+        assert_eq!(seen.lock().unwrap().len(), 1, "page 11 is not asked for");
+    }
+
+    #[tokio::test]
+    async fn errors_map_to_their_kinds_and_a_missing_key_is_said_without_calling() {
+        let (base, seen) = google(vec![(400, BAD_KEY), (403, FORBIDDEN), (429, QUOTA)]).await;
+        let google = engine(base.clone(), Some("bad"));
+        let q = SearchRequest::new(Query::parse("x").unwrap());
+        let kinds: Vec<&str> = [
+            google.search(&q).await.unwrap_err(),
+            google.search(&q).await.unwrap_err(),
+            google.search(&q).await.unwrap_err(),
+        ]
+        .iter()
+        .map(EngineError::kind)
+        .collect();
+        assert_eq!(kinds, ["auth", "auth", "rate_limited"]);
+        assert!(google.suspended(), "a 429 suspends it");
+
+        let keyless = engine(base, None);
+        let err = keyless.search(&q).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "refused the credentials: environment variable TRAWL_GOOGLE_KEY is not set"
+        );
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        assert!(!keyless.readiness().await.ok);
+    }
+}
