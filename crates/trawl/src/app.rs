@@ -8,12 +8,12 @@ use tokio::net::TcpListener;
 use trawl_api::{CursorKey, ResultsService, SearchService};
 use trawl_index::{IndexError, IngestError, LocalIndex, Progress};
 use trawl_results::Results;
-use trawl_search::engines::{Google, HttpSettings, MediaWiki};
+use trawl_search::engines::{Brave, Google, HttpSettings, MediaWiki};
 use trawl_search::{Engine, LocalEngine, Searcher, Slot};
 use trawl_service::clients::{ClientBuildError, HttpResultsClient, HttpSearchClient};
 use trawl_service::health::ReadinessCheck;
 
-use crate::config::{Config, EngineKind};
+use crate::config::{Config, EngineConfig, EngineKind};
 use crate::demo;
 
 /// Which services this process runs.
@@ -225,6 +225,15 @@ async fn open_search(
         true => Some(Arc::new(open_index(config, progress).await?)),
         false => None,
     };
+    let http = |engine: &EngineConfig| HttpSettings {
+        name: engine.name.clone(),
+        timeout: config.engine_timeout(engine),
+        suspension: config.suspension(),
+    };
+    let unusable = |engine: &EngineConfig, e: &dyn std::fmt::Display| StartError::Engine {
+        name: engine.name.clone(),
+        reason: e.to_string(),
+    };
     let mut slots = Vec::with_capacity(config.engines.len());
     for engine in &config.engines {
         let timeout = config.engine_timeout(engine);
@@ -235,41 +244,35 @@ async fn open_search(
             )),
             EngineKind::Mediawiki => Arc::new(
                 MediaWiki::new(
-                    &HttpSettings {
-                        name: engine.name.clone(),
-                        timeout,
-                        suspension: config.suspension(),
-                    },
-                    engine.base_url.clone().expect("validated"),
+                    &http(engine),
+                    engine.base_url().expect("validated"),
                     engine.article_url.clone(),
                 )
-                .map_err(|e| StartError::Engine {
-                    name: engine.name.clone(),
-                    reason: e.to_string(),
-                })?,
+                .map_err(|e| unusable(engine, &e))?,
             ),
             EngineKind::Google => {
-                let key_env = engine.key_env.clone().expect("validated");
-                let key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
-                if key.is_none() {
-                    tracing::warn!(engine = %engine.name, key_env, "API key not set: the engine will report `auth` errors");
-                }
+                let (key, key_env) = api_key(engine);
                 Arc::new(
                     Google::new(
-                        &HttpSettings {
-                            name: engine.name.clone(),
-                            timeout,
-                            suspension: config.suspension(),
-                        },
+                        &http(engine),
                         engine.base_url().expect("a default"),
                         key,
                         key_env,
                         engine.cx.clone().expect("validated"),
                     )
-                    .map_err(|e| StartError::Engine {
-                        name: engine.name.clone(),
-                        reason: e.to_string(),
-                    })?,
+                    .map_err(|e| unusable(engine, &e))?,
+                )
+            }
+            EngineKind::Brave => {
+                let (key, key_env) = api_key(engine);
+                Arc::new(
+                    Brave::new(
+                        &http(engine),
+                        engine.base_url().expect("a default"),
+                        key,
+                        key_env,
+                    )
+                    .map_err(|e| unusable(engine, &e))?,
                 )
             }
         };
@@ -281,6 +284,18 @@ async fn open_search(
         });
     }
     Ok(Arc::new(Searcher::with_slots(slots)))
+}
+
+/// An engine's API key, read from the environment variable its
+/// configuration names (and that name, for messages). A missing key is not
+/// fatal: the engine reports `auth` errors, and the others serve.
+fn api_key(engine: &EngineConfig) -> (Option<String>, String) {
+    let key_env = engine.key_env.clone().expect("validated");
+    let key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
+    if key.is_none() {
+        tracing::warn!(engine = %engine.name, key_env, "API key not set: the engine will report `auth` errors");
+    }
+    (key, key_env)
 }
 
 /// Opens the index (and fills it with the demo corpus when asked) on the

@@ -152,6 +152,8 @@ pub enum EngineKind {
     Mediawiki,
     /// Google's Custom Search JSON API (`key_env`, `cx`).
     Google,
+    /// The Brave Search API (`key_env`: the subscription token).
+    Brave,
 }
 
 impl EngineKind {
@@ -159,6 +161,7 @@ impl EngineKind {
     pub fn default_base_url(self) -> Option<Url> {
         let url = match self {
             Self::Google => "https://www.googleapis.com/customsearch/v1",
+            Self::Brave => "https://api.search.brave.com/res/v1/web/search",
             Self::Local | Self::Mediawiki => return None,
         };
         Some(Url::parse(url).expect("static URL"))
@@ -513,7 +516,7 @@ impl Config {
                         ));
                     }
                 },
-                EngineKind::Google => {
+                EngineKind::Google | EngineKind::Brave => {
                     if engine.key_env.as_deref().is_none_or(str::is_empty) {
                         return Err(invalid(
                             name,
@@ -521,7 +524,9 @@ impl Config {
                                 .to_owned(),
                         ));
                     }
-                    if engine.cx.as_deref().is_none_or(str::is_empty) {
+                    if engine.kind == EngineKind::Google
+                        && engine.cx.as_deref().is_none_or(str::is_empty)
+                    {
                         return Err(invalid(name, "needs `cx`, the search engine id".to_owned()));
                     }
                 }
