@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use trawl_api::{CursorKey, ResultsService, SearchService};
 use trawl_index::{IndexError, IngestError, LocalIndex, Progress};
 use trawl_results::Results;
-use trawl_search::engines::{Brave, Google, HttpSettings, MediaWiki};
+use trawl_search::engines::{Brave, Google, HackerNews, HttpSettings, MediaWiki, Searxng};
 use trawl_search::{Engine, LocalEngine, Searcher, Slot};
 use trawl_service::clients::{ClientBuildError, HttpResultsClient, HttpSearchClient};
 use trawl_service::health::ReadinessCheck;
@@ -263,6 +263,14 @@ async fn open_search(
                     .map_err(|e| unusable(engine, &e))?,
                 )
             }
+            EngineKind::Hackernews => Arc::new(
+                HackerNews::new(&http(engine), engine.base_url().expect("a default"))
+                    .map_err(|e| unusable(engine, &e))?,
+            ),
+            EngineKind::Searxng => Arc::new(
+                Searxng::new(&http(engine), engine.base_url().expect("validated"))
+                    .map_err(|e| unusable(engine, &e))?,
+            ),
             EngineKind::Brave => {
                 let (key, key_env) = api_key(engine);
                 Arc::new(

@@ -154,6 +154,10 @@ pub enum EngineKind {
     Google,
     /// The Brave Search API (`key_env`: the subscription token).
     Brave,
+    /// Hacker News stories, through Algolia's search API.
+    Hackernews,
+    /// A SearXNG instance (`base_url`: its root; it must serve JSON).
+    Searxng,
 }
 
 impl EngineKind {
@@ -162,7 +166,8 @@ impl EngineKind {
         let url = match self {
             Self::Google => "https://www.googleapis.com/customsearch/v1",
             Self::Brave => "https://api.search.brave.com/res/v1/web/search",
-            Self::Local | Self::Mediawiki => return None,
+            Self::Hackernews => "https://hn.algolia.com/api/v1/search",
+            Self::Local | Self::Mediawiki | Self::Searxng => return None,
         };
         Some(Url::parse(url).expect("static URL"))
     }
@@ -507,15 +512,23 @@ impl Config {
                         ));
                     }
                 }
-                EngineKind::Mediawiki => match &engine.base_url {
-                    Some(url) if matches!(url.scheme(), "http" | "https") => {}
-                    _ => {
+                EngineKind::Mediawiki => {
+                    if engine.base_url.is_none() {
                         return Err(invalid(
                             name,
                             "needs `base_url`, the http(s) URL of the wiki's api.php".to_owned(),
                         ));
                     }
-                },
+                }
+                EngineKind::Searxng => {
+                    if engine.base_url.is_none() {
+                        return Err(invalid(
+                            name,
+                            "needs `base_url`, the http(s) URL of the instance".to_owned(),
+                        ));
+                    }
+                }
+                EngineKind::Hackernews => {}
                 EngineKind::Google | EngineKind::Brave => {
                     if engine.key_env.as_deref().is_none_or(str::is_empty) {
                         return Err(invalid(
@@ -780,7 +793,11 @@ mod tests {
             ),
             (
                 "[[engines]]\nname = \"w\"\ntype = \"mediawiki\"\nbase_url = \"ftp://x/api.php\"\n",
-                "needs `base_url`",
+                "engine `w`: `base_url` must be http:// or https://",
+            ),
+            (
+                "[[engines]]\nname = \"s\"\ntype = \"searxng\"\n",
+                "engine `s`: needs `base_url`, the http(s) URL of the instance",
             ),
             (
                 "[[engines]]\nname = \"a\"\ntype = \"local\"\n[[engines]]\nname = \"a\"\ntype = \"local\"\n",

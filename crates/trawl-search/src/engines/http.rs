@@ -84,6 +84,15 @@ impl Upstream {
         self.status.breaker.snapshot().state == State::Open
     }
 
+    /// Not asked again for `wait`: the API said so in its own words.
+    pub fn suspend(&self, wait: Duration) {
+        self.status.breaker.open_for(wait);
+        tracing::warn!(
+            wait_s = wait.as_secs(),
+            "engine suspended at its API's request"
+        );
+    }
+
     /// GETs `url` and decodes a JSON body; any other answer becomes an
     /// [`EngineError`] through `error_of` (which reads the API's own error
     /// envelope), else by status.

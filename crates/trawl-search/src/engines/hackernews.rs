@@ -1,0 +1,237 @@
+//! Hacker News, through Algolia's search API: `GET /api/v1/search`.
+//!
+//! <https://hn.algolia.com/api>. `query`, the 0-based `page` and
+//! `hitsPerPage` (stories only: `tags=story`); the total is `nbHits`. The
+//! time range maps to `numericFilters=created_at_i>…`; there is no language
+//! or safe-search filter. The title is read from `_highlightResult` (HTML,
+//! reduced to text) when present; the snippet is the story's points,
+//! comments, author and discussion link. A story without a URL (Ask HN)
+//! links to its discussion.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use trawl_api::{Check, SearchRequest};
+use url::Url;
+
+use super::http::{HttpSettings, Upstream};
+use super::markup::text_with_marks;
+use crate::engine::{Engine, EngineError, EngineHit, EngineResults};
+
+pub struct HackerNews {
+    name: String,
+    base: Url,
+    upstream: Upstream,
+}
+
+impl HackerNews {
+    pub fn new(settings: &HttpSettings, base: Url) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            name: settings.name.clone(),
+            base,
+            upstream: Upstream::new(settings)?,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Response {
+    #[serde(default)]
+    hits: Vec<Hit>,
+    #[serde(rename = "nbHits")]
+    nb_hits: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Hit {
+    #[serde(rename = "objectID")]
+    object_id: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    points: Option<i64>,
+    #[serde(default)]
+    num_comments: Option<i64>,
+    #[serde(default)]
+    author: Option<String>,
+    #[serde(default, rename = "_highlightResult")]
+    highlight: Option<Highlight>,
+}
+
+#[derive(Deserialize)]
+struct Highlight {
+    title: Option<HighlightValue>,
+}
+
+#[derive(Deserialize)]
+struct HighlightValue {
+    value: String,
+}
+
+#[async_trait]
+impl Engine for HackerNews {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "hackernews"
+    }
+
+    async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
+        let mut url = self.base.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("query", request.query.as_str())
+                .append_pair("tags", "story")
+                .append_pair("page", &(request.page - 1).to_string())
+                .append_pair("hitsPerPage", &request.per_page.to_string());
+            if let Some(range) = request.time_range {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
+                let since = now.saturating_sub(range.duration()).as_secs();
+                query.append_pair("numericFilters", &format!("created_at_i>{since}"));
+            }
+        }
+        let response: Response = self.upstream.get_json(url, &[], |_| None).await?;
+        let count = response.hits.len();
+        let hits = response
+            .hits
+            .into_iter()
+            .enumerate()
+            .map(|(i, hit)| {
+                // The highlighted title is HTML; the plain one is text.
+                let title = match hit.highlight.and_then(|h| h.title) {
+                    Some(marked) => text_with_marks(&marked.value, |_| false).0,
+                    None => hit.title.clone().unwrap_or_default(),
+                };
+                let discussion = format!("https://news.ycombinator.com/item?id={}", hit.object_id);
+                let snippet = format!(
+                    "{} points · {} comments · by {} · {}",
+                    hit.points.unwrap_or(0),
+                    hit.num_comments.unwrap_or(0),
+                    hit.author.as_deref().unwrap_or("?"),
+                    discussion
+                );
+                EngineHit {
+                    url: hit.url.filter(|u| !u.is_empty()).unwrap_or(discussion),
+                    title,
+                    snippet,
+                    highlights: Vec::new(),
+                    score: (count - i) as f32,
+                }
+            })
+            .collect();
+        Ok(EngineResults {
+            hits,
+            total: response.nb_hits,
+        })
+    }
+
+    async fn documents(&self) -> Option<u64> {
+        None
+    }
+
+    fn suspended(&self) -> bool {
+        self.upstream.suspended()
+    }
+
+    async fn readiness(&self) -> Check {
+        Check::new(
+            &self.name,
+            !self.upstream.suspended(),
+            self.upstream.status().describe(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::extract::Query as Params;
+    use axum::routing::get;
+    use trawl_api::{Query, TimeRange};
+    use trawl_service::breaker::BreakerSettings;
+
+    use super::*;
+
+    /// Shaped like `hn.algolia.com/api/v1/search?query=rust&tags=story`, trimmed.
+    const STORIES: &str = r#"{"exhaustive":{"nbHits":false,"typo":false},"exhaustiveNbHits":false,"hits":[{"_highlightResult":{"author":{"matchLevel":"none","matchedWords":[],"value":"steveklabnik"},"title":{"fullyHighlighted":false,"matchLevel":"full","matchedWords":["rust"],"value":"Announcing <em>Rust</em> 1.0 &amp; more"},"url":{"matchLevel":"none","matchedWords":[],"value":"http://blog.rust-lang.org/2015/05/15/Rust-1.0.html"}},"_tags":["story","author_steveklabnik","story_9551937"],"author":"steveklabnik","created_at":"2015-05-15T19:09:53Z","created_at_i":1431716993,"num_comments":557,"objectID":"9551937","points":1757,"story_id":9551937,"title":"Announcing Rust 1.0 & more","updated_at":"2024-09-20T10:40:11Z","url":"http://blog.rust-lang.org/2015/05/15/Rust-1.0.html"},{"author":"pg","created_at_i":1,"num_comments":3,"objectID":"121003","points":25,"title":"Ask HN: Is Rust <good>?","url":null}],"hitsPerPage":2,"nbHits":93041,"nbPages":500,"page":1,"params":"query=rust","processingTimeMS":3,"query":"rust"}"#;
+
+    #[tokio::test]
+    async fn asks_for_stories_by_page_and_links_discussions_when_there_is_no_url() {
+        let seen: Arc<Mutex<Vec<HashMap<String, String>>>> = Arc::default();
+        let log = seen.clone();
+        let app = Router::new().route(
+            "/api/v1/search",
+            get(move |Params(params): Params<HashMap<String, String>>| {
+                log.lock().unwrap().push(params);
+                async { ([("content-type", "application/json")], STORIES) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base: Url = format!("http://{}/api/v1/search", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let hn = HackerNews::new(
+            &HttpSettings {
+                name: "hn".into(),
+                timeout: Duration::from_secs(5),
+                suspension: BreakerSettings::default(),
+            },
+            base,
+        )
+        .unwrap();
+        let mut request = SearchRequest {
+            page: 2,
+            per_page: 2,
+            ..SearchRequest::new(Query::parse("rust").unwrap())
+        };
+        request.time_range = Some(TimeRange::Year);
+        let found = hn.search(&request).await.unwrap();
+        let params = seen.lock().unwrap()[0].clone();
+        assert_eq!(params["query"], "rust");
+        assert_eq!(params["tags"], "story");
+        assert_eq!(params["page"], "1", "0-based");
+        assert_eq!(params["hitsPerPage"], "2");
+        let since: u64 = params["numericFilters"]
+            .strip_prefix("created_at_i>")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!((now - since).abs_diff(365 * 86_400) < 60);
+        assert_eq!(found.total, Some(93_041));
+        assert_eq!(found.hits[0].title, "Announcing Rust 1.0 & more");
+        assert_eq!(
+            found.hits[0].url,
+            "http://blog.rust-lang.org/2015/05/15/Rust-1.0.html"
+        );
+        assert!(
+            found.hits[0]
+                .snippet
+                .starts_with("1757 points · 557 comments · by steveklabnik")
+        );
+        assert_eq!(
+            found.hits[1].title, "Ask HN: Is Rust <good>?",
+            "plain text, kept as text"
+        );
+        assert_eq!(
+            found.hits[1].url,
+            "https://news.ycombinator.com/item?id=121003"
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! A SearXNG instance, so trawl can federate with existing installations:
+//! `GET /search?format=json`.
+//!
+//! <https://docs.searxng.org/dev/search_api.html>. The instance must allow
+//! the JSON format (`search.formats` in its settings). `pageno` is 1-based;
+//! the page size is the instance's. `language`, `safesearch=0|1|2` and
+//! `time_range=day|week|month|year` map directly.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use trawl_api::{Check, Keyword, Safe, SearchRequest};
+use url::Url;
+
+use super::http::{HttpSettings, Upstream};
+use super::markup::text_with_marks;
+use crate::engine::{Engine, EngineError, EngineHit, EngineResults};
+
+pub struct Searxng {
+    name: String,
+    search: Url,
+    upstream: Upstream,
+}
+
+impl Searxng {
+    /// `base` is the instance's root, e.g. `https://searx.example.org/`.
+    pub fn new(settings: &HttpSettings, base: Url) -> Result<Self, reqwest::Error> {
+        let mut base = base;
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        Ok(Self {
+            name: settings.name.clone(),
+            search: base.join("search").expect("a relative path joins"),
+            upstream: Upstream::new(settings)?,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Response {
+    #[serde(default)]
+    results: Vec<Result_>,
+    #[serde(default)]
+    number_of_results: f64,
+}
+
+#[derive(Deserialize)]
+struct Result_ {
+    url: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    content: String,
+}
+
+#[async_trait]
+impl Engine for Searxng {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "searxng"
+    }
+
+    async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
+        let mut url = self.search.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("q", request.query.as_str())
+                .append_pair("format", "json")
+                .append_pair("pageno", &request.page.to_string())
+                .append_pair(
+                    "safesearch",
+                    match request.safe {
+                        Safe::Off => "0",
+                        Safe::Moderate => "1",
+                        Safe::Strict => "2",
+                    },
+                );
+            if let Some(lang) = request.lang {
+                query.append_pair("language", lang.as_str());
+            }
+            if let Some(range) = request.time_range {
+                query.append_pair("time_range", range.as_str());
+            }
+        }
+        let response: Response = self
+            .upstream
+            .get_json(url, &[], |answer| {
+                // An instance without the JSON format answers 403 with HTML.
+                (answer.status.as_u16() == 403).then(|| {
+                    EngineError::Auth(
+                        "the instance does not serve format=json (search.formats)".to_owned(),
+                    )
+                })
+            })
+            .await?;
+        let count = response.results.len();
+        let hits = response
+            .results
+            .into_iter()
+            .take(request.per_page as usize)
+            .enumerate()
+            .map(|(i, result)| EngineHit {
+                title: text_with_marks(&result.title, |_| false).0,
+                url: result.url,
+                snippet: text_with_marks(&result.content, |_| false).0,
+                highlights: Vec::new(),
+                score: (count - i) as f32,
+            })
+            .collect();
+        // SearXNG reports 0 when its engines did not say.
+        let total =
+            (response.number_of_results >= 1.0).then_some(response.number_of_results as u64);
+        Ok(EngineResults { hits, total })
+    }
+
+    async fn documents(&self) -> Option<u64> {
+        None
+    }
+
+    fn suspended(&self) -> bool {
+        self.upstream.suspended()
+    }
+
+    async fn readiness(&self) -> Check {
+        Check::new(
+            &self.name,
+            !self.upstream.suspended(),
+            self.upstream.status().describe(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::extract::Query as Params;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use trawl_api::{Lang, Query, TimeRange};
+    use trawl_service::breaker::BreakerSettings;
+
+    use super::*;
+
+    /// Shaped like a SearXNG 2024.x `format=json` answer, trimmed.
+    const ANSWER: &str = r#"{"query":"tantivy","number_of_results":0,"results":[{"url":"https://github.com/quickwit-oss/tantivy","title":"GitHub - quickwit-oss/tantivy","content":"Tantivy is a full-text search engine library inspired by Apache Lucene &amp; written in Rust","engine":"duckduckgo","parsed_url":["https","github.com","/quickwit-oss/tantivy","","",""],"template":"default.html","engines":["duckduckgo","brave"],"positions":[1,2],"score":4.0,"category":"general"},{"url":"https://docs.rs/tantivy","title":"tantivy - Rust <docs>","content":"","engine":"brave","score":1.0}],"answers":[],"corrections":[],"infoboxes":[],"suggestions":[],"unresponsive_engines":[["google","timeout"]]}"#;
+
+    async fn instance(
+        status: u16,
+        body: &'static str,
+    ) -> (Url, Arc<Mutex<Vec<HashMap<String, String>>>>) {
+        let seen: Arc<Mutex<Vec<HashMap<String, String>>>> = Arc::default();
+        let log = seen.clone();
+        let app = Router::new().route(
+            "/searx/search",
+            get(move |Params(params): Params<HashMap<String, String>>| {
+                log.lock().unwrap().push(params);
+                async move {
+                    (
+                        StatusCode::from_u16(status).unwrap(),
+                        [("content-type", "application/json")],
+                        body,
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base: Url = format!("http://{}/searx", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (base, seen)
+    }
+
+    fn engine(base: Url) -> Searxng {
+        Searxng::new(
+            &HttpSettings {
+                name: "searx".into(),
+                timeout: Duration::from_secs(5),
+                suspension: BreakerSettings::default(),
+            },
+            base,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn federates_with_an_instance_mapping_every_option() {
+        let (base, seen) = instance(200, ANSWER).await;
+        let mut request = SearchRequest {
+            page: 3,
+            ..SearchRequest::new(Query::parse("tantivy").unwrap())
+        };
+        request.safe = Safe::Strict;
+        request.lang = Lang::parse_param(Some("fr")).unwrap();
+        request.time_range = TimeRange::parse_param(Some("month")).unwrap();
+        let found = engine(base).search(&request).await.unwrap();
+        let params = seen.lock().unwrap()[0].clone();
+        for (name, value) in [
+            ("q", "tantivy"),
+            ("format", "json"),
+            ("pageno", "3"),
+            ("safesearch", "2"),
+            ("language", "fr"),
+            ("time_range", "month"),
+        ] {
+            assert_eq!(params[name], value, "{name}");
+        }
+        assert_eq!(found.total, None, "0 means unknown");
+        assert_eq!(found.hits.len(), 2);
+        assert_eq!(
+            found.hits[0].snippet,
+            "Tantivy is a full-text search engine library inspired by Apache Lucene & written in Rust"
+        );
+        assert_eq!(found.hits[1].title, "tantivy - Rust");
+    }
+
+    #[tokio::test]
+    async fn an_instance_without_json_says_so() {
+        let (base, _) = instance(403, "<html>403 Forbidden</html>").await;
+        let err = engine(base)
+            .search(&SearchRequest::new(Query::parse("x").unwrap()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "auth");
+        assert!(err.to_string().contains("format=json"), "{err}");
+    }
+}
