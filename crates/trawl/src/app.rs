@@ -8,7 +8,10 @@ use tokio::net::TcpListener;
 use trawl_api::{CursorKey, ResultsService, SearchService};
 use trawl_index::{IndexError, IngestError, LocalIndex, Progress};
 use trawl_results::Results;
-use trawl_search::engines::{Brave, Google, HackerNews, HttpSettings, MediaWiki, Searxng};
+use trawl_search::engines::{
+    Brave, Google, HackerNews, HttpSettings, JsonEngine, MediaWiki, Pointers, Searxng,
+    StackExchange,
+};
 use trawl_search::{Engine, LocalEngine, Searcher, Slot};
 use trawl_service::clients::{ClientBuildError, HttpResultsClient, HttpSearchClient};
 use trawl_service::health::ReadinessCheck;
@@ -271,6 +274,48 @@ async fn open_search(
                 Searxng::new(&http(engine), engine.base_url().expect("validated"))
                     .map_err(|e| unusable(engine, &e))?,
             ),
+            EngineKind::Stackexchange => {
+                let key = engine
+                    .key_env
+                    .is_some()
+                    .then(|| api_key(engine).0)
+                    .flatten();
+                Arc::new(
+                    StackExchange::new(
+                        &http(engine),
+                        engine.base_url().expect("a default"),
+                        engine.site.clone().expect("validated"),
+                        key,
+                    )
+                    .map_err(|e| unusable(engine, &e))?,
+                )
+            }
+            EngineKind::Json => {
+                let key = engine
+                    .key_env
+                    .is_some()
+                    .then(|| api_key(engine).0)
+                    .flatten();
+                let header = engine
+                    .key_header
+                    .clone()
+                    .unwrap_or_else(|| "Authorization".to_owned());
+                Arc::new(
+                    JsonEngine::new(
+                        &http(engine),
+                        engine.url_template.clone().expect("validated"),
+                        Pointers {
+                            results: engine.results_pointer.clone().expect("validated"),
+                            title: engine.title_pointer.clone().expect("validated"),
+                            url: engine.url_pointer.clone().expect("validated"),
+                            snippet: engine.snippet_pointer.clone(),
+                            total: engine.total_pointer.clone(),
+                        },
+                        key.map(|key| (header, key)),
+                    )
+                    .map_err(|e| unusable(engine, &e))?,
+                )
+            }
             EngineKind::Brave => {
                 let (key, key_env) = api_key(engine);
                 Arc::new(

@@ -133,6 +133,30 @@ pub struct EngineConfig {
     /// `google`: the programmable search engine's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cx: Option<String>,
+    /// `stackexchange`: which site, e.g. `stackoverflow`, `superuser`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// `json`: the URL, with `{query}`, `{page}`, `{page0}`, `{offset}`,
+    /// `{per_page}` and `{lang}` placeholders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_template: Option<String>,
+    /// `json`: JSON pointer to the array of results in the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results_pointer: Option<String>,
+    /// `json`: JSON pointers into each result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_pointer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_pointer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snippet_pointer: Option<String>,
+    /// `json`: JSON pointer to the total in the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_pointer: Option<String>,
+    /// `json`: the header that carries the key from `key_env`
+    /// (default `Authorization`; put `Bearer …` in the variable if needed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_header: Option<String>,
 }
 
 fn yes() -> bool {
@@ -158,6 +182,10 @@ pub enum EngineKind {
     Hackernews,
     /// A SearXNG instance (`base_url`: its root; it must serve JSON).
     Searxng,
+    /// A Stack Exchange site (`site`; `key_env` optional).
+    Stackexchange,
+    /// Any JSON search API (`url_template` and `*_pointer`s).
+    Json,
 }
 
 impl EngineKind {
@@ -167,7 +195,8 @@ impl EngineKind {
             Self::Google => "https://www.googleapis.com/customsearch/v1",
             Self::Brave => "https://api.search.brave.com/res/v1/web/search",
             Self::Hackernews => "https://hn.algolia.com/api/v1/search",
-            Self::Local | Self::Mediawiki | Self::Searxng => return None,
+            Self::Stackexchange => "https://api.stackexchange.com/2.3/search/advanced",
+            Self::Local | Self::Mediawiki | Self::Searxng | Self::Json => return None,
         };
         Some(Url::parse(url).expect("static URL"))
     }
@@ -185,6 +214,14 @@ impl EngineConfig {
             article_url: None,
             key_env: None,
             cx: None,
+            site: None,
+            url_template: None,
+            results_pointer: None,
+            title_pointer: None,
+            url_pointer: None,
+            snippet_pointer: None,
+            total_pointer: None,
+            key_header: None,
         }
     }
 
@@ -529,6 +566,37 @@ impl Config {
                     }
                 }
                 EngineKind::Hackernews => {}
+                EngineKind::Json => {
+                    for (field, value) in [
+                        ("url_template", &engine.url_template),
+                        ("results_pointer", &engine.results_pointer),
+                        ("title_pointer", &engine.title_pointer),
+                        ("url_pointer", &engine.url_pointer),
+                    ] {
+                        if value.is_none() {
+                            return Err(invalid(name, format!("needs `{field}`")));
+                        }
+                    }
+                    if !engine
+                        .url_template
+                        .as_deref()
+                        .unwrap_or("")
+                        .contains("{query}")
+                    {
+                        return Err(invalid(
+                            name,
+                            "`url_template` must contain {query}".to_owned(),
+                        ));
+                    }
+                }
+                EngineKind::Stackexchange => {
+                    if engine.site.as_deref().is_none_or(str::is_empty) {
+                        return Err(invalid(
+                            name,
+                            "needs `site`, e.g. \"stackoverflow\"".to_owned(),
+                        ));
+                    }
+                }
                 EngineKind::Google | EngineKind::Brave => {
                     if engine.key_env.as_deref().is_none_or(str::is_empty) {
                         return Err(invalid(
@@ -794,6 +862,18 @@ mod tests {
             (
                 "[[engines]]\nname = \"w\"\ntype = \"mediawiki\"\nbase_url = \"ftp://x/api.php\"\n",
                 "engine `w`: `base_url` must be http:// or https://",
+            ),
+            (
+                "[[engines]]\nname = \"j\"\ntype = \"json\"\nurl_template = \"https://x/?q={query}\"\n",
+                "engine `j`: needs `results_pointer`",
+            ),
+            (
+                "[[engines]]\nname = \"j\"\ntype = \"json\"\nurl_template = \"https://x/\"\nresults_pointer = \"/h\"\ntitle_pointer = \"/t\"\nurl_pointer = \"/u\"\n",
+                "must contain {query}",
+            ),
+            (
+                "[[engines]]\nname = \"so\"\ntype = \"stackexchange\"\n",
+                "engine `so`: needs `site`",
             ),
             (
                 "[[engines]]\nname = \"s\"\ntype = \"searxng\"\n",

@@ -56,6 +56,14 @@ fn wiki(name: &str, base: &Url, enabled: bool) -> EngineConfig {
         article_url: None,
         key_env: None,
         cx: None,
+        site: None,
+        url_template: None,
+        results_pointer: None,
+        title_pointer: None,
+        url_pointer: None,
+        snippet_pointer: None,
+        total_pointer: None,
+        key_header: None,
     }
 }
 

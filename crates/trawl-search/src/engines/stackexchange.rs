@@ -1,0 +1,289 @@
+//! Stack Exchange sites (Stack Overflow, Super User, …):
+//! `GET /2.3/search/advanced`.
+//!
+//! <https://api.stackexchange.com/docs/advanced-search>. `site`, `q`, the
+//! 1-based `page` and `pagesize` (at most 100), by relevance. An optional
+//! key (`key_env`) raises the daily quota. Answers say `backoff` (seconds)
+//! when the client must wait before calling the same method again: the
+//! engine is then suspended that long. Titles arrive HTML-escaped; the
+//! snippet is the question's tags, score and answer count. No language,
+//! safe-search or date filter is mapped (`fromdate` could be; later).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use trawl_api::{Check, SearchRequest};
+use url::Url;
+
+use super::http::{HttpSettings, Upstream};
+use super::markup::text_with_marks;
+use crate::engine::{Engine, EngineError, EngineHit, EngineResults};
+
+const MAX_PAGESIZE: u32 = 100;
+
+pub struct StackExchange {
+    name: String,
+    base: Url,
+    site: String,
+    key: Option<String>,
+    upstream: Upstream,
+}
+
+impl StackExchange {
+    pub fn new(
+        settings: &HttpSettings,
+        base: Url,
+        site: String,
+        key: Option<String>,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            name: settings.name.clone(),
+            base,
+            site,
+            key,
+            upstream: Upstream::new(settings)?,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Response {
+    #[serde(default)]
+    items: Vec<Question>,
+    #[serde(default)]
+    backoff: Option<u64>,
+    #[serde(default)]
+    total: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Question {
+    title: String,
+    link: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    score: i64,
+    #[serde(default)]
+    answer_count: u64,
+    #[serde(default)]
+    is_answered: bool,
+}
+
+/// `{"error_id", "error_message", "error_name"}`, with a 400.
+#[derive(Deserialize)]
+struct ApiError {
+    error_id: u32,
+    #[serde(default)]
+    error_message: String,
+    #[serde(default)]
+    error_name: String,
+}
+
+#[async_trait]
+impl Engine for StackExchange {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "stackexchange"
+    }
+
+    async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
+        let pagesize = request.per_page.min(MAX_PAGESIZE);
+        let mut url = self.base.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("site", &self.site)
+                .append_pair("q", request.query.as_str())
+                .append_pair("page", &request.page.to_string())
+                .append_pair("pagesize", &pagesize.to_string())
+                .append_pair("order", "desc")
+                .append_pair("sort", "relevance");
+            if let Some(key) = &self.key {
+                query.append_pair("key", key);
+            }
+        }
+        let upstream = &self.upstream;
+        let response: Response = upstream
+            .get_json(url, &[], |answer| {
+                let error: ApiError = serde_json::from_slice(&answer.body).ok()?;
+                let message = format!("{} ({})", error.error_message, error.error_name);
+                Some(match error.error_id {
+                    // throttle_violation: "more requests available in N seconds"
+                    502 => {
+                        let wait = error
+                            .error_message
+                            .split_whitespace()
+                            .find_map(|w| w.parse::<u64>().ok())
+                            .unwrap_or(60);
+                        upstream.suspend(Duration::from_secs(wait));
+                        EngineError::RateLimited(message)
+                    }
+                    401..=403 => EngineError::Auth(message),
+                    _ => EngineError::Http {
+                        status: answer.status.as_u16(),
+                        message,
+                    },
+                })
+            })
+            .await?;
+        if let Some(backoff) = response.backoff {
+            self.upstream.suspend(Duration::from_secs(backoff));
+        }
+        let count = response.items.len();
+        let hits = response
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(i, q)| EngineHit {
+                title: text_with_marks(&q.title, |_| false).0,
+                url: q.link,
+                snippet: format!(
+                    "{} · score {} · {} answers{}",
+                    q.tags.join(", "),
+                    q.score,
+                    q.answer_count,
+                    if q.is_answered { " · answered" } else { "" }
+                ),
+                highlights: Vec::new(),
+                score: (count - i) as f32,
+            })
+            .collect();
+        Ok(EngineResults {
+            hits,
+            total: response.total,
+        })
+    }
+
+    async fn documents(&self) -> Option<u64> {
+        None
+    }
+
+    fn suspended(&self) -> bool {
+        self.upstream.suspended()
+    }
+
+    async fn readiness(&self) -> Check {
+        Check::new(
+            &self.name,
+            !self.upstream.suspended(),
+            self.upstream.status().describe(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::extract::Query as Params;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use trawl_api::Query;
+    use trawl_service::breaker::BreakerSettings;
+
+    use super::*;
+
+    /// Shaped like `api.stackexchange.com/2.3/search/advanced?site=stackoverflow&q=…`.
+    const QUESTIONS: &str = r#"{"items":[{"tags":["rust","async-await","tokio"],"owner":{"account_id":1,"reputation":100,"user_id":1,"user_type":"registered","display_name":"a"},"is_answered":true,"view_count":51234,"accepted_answer_id":2,"answer_count":3,"score":87,"last_activity_date":1700000000,"creation_date":1600000000,"question_id":63434977,"content_license":"CC BY-SA 4.0","link":"https://stackoverflow.com/questions/63434977/how-to-use-tokio-join","title":"How can I use tokio::join! with a &quot;Vec&quot; of futures?"}],"has_more":true,"quota_max":300,"quota_remaining":297,"backoff":10}"#;
+    const THROTTLED: &str = r#"{"error_id":502,"error_message":"too many requests from this IP, more requests available in 82643 seconds","error_name":"throttle_violation"}"#;
+
+    async fn api(
+        status: u16,
+        body: &'static str,
+    ) -> (Url, Arc<Mutex<Vec<HashMap<String, String>>>>) {
+        let seen: Arc<Mutex<Vec<HashMap<String, String>>>> = Arc::default();
+        let log = seen.clone();
+        let app = Router::new().route(
+            "/2.3/search/advanced",
+            get(move |Params(params): Params<HashMap<String, String>>| {
+                log.lock().unwrap().push(params);
+                async move {
+                    (
+                        StatusCode::from_u16(status).unwrap(),
+                        [("content-type", "application/json; charset=utf-8")],
+                        body,
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base: Url = format!(
+            "http://{}/2.3/search/advanced",
+            listener.local_addr().unwrap()
+        )
+        .parse()
+        .unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (base, seen)
+    }
+
+    fn engine(base: Url, key: Option<&str>) -> StackExchange {
+        StackExchange::new(
+            &HttpSettings {
+                name: "so".into(),
+                timeout: Duration::from_secs(5),
+                suspension: BreakerSettings::default(),
+            },
+            base,
+            "stackoverflow".into(),
+            key.map(str::to_owned),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn asks_the_site_by_page_and_honours_backoff() {
+        let (base, seen) = api(200, QUESTIONS).await;
+        let so = engine(base, Some("k3y"));
+        let request = SearchRequest {
+            page: 2,
+            per_page: 150,
+            ..SearchRequest::new(Query::parse("tokio join").unwrap())
+        };
+        let found = so.search(&request).await.unwrap();
+        let params = seen.lock().unwrap()[0].clone();
+        for (name, value) in [
+            ("site", "stackoverflow"),
+            ("q", "tokio join"),
+            ("page", "2"),
+            ("pagesize", "100"),
+            ("key", "k3y"),
+        ] {
+            assert_eq!(params[name], value, "{name}");
+        }
+        let hit = &found.hits[0];
+        assert_eq!(
+            hit.title,
+            "How can I use tokio::join! with a \"Vec\" of futures?"
+        );
+        assert_eq!(
+            hit.snippet,
+            "rust, async-await, tokio · score 87 · 3 answers · answered"
+        );
+        // `backoff: 10`: not asked again for 10 s.
+        let EngineError::Suspended { retry_after } = so.search(&request).await.unwrap_err() else {
+            panic!("backoff not honoured");
+        };
+        assert!(retry_after <= Duration::from_secs(10) && retry_after > Duration::from_secs(8));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_throttle_violation_suspends_for_as_long_as_it_says() {
+        let (base, _) = api(400, THROTTLED).await;
+        let so = engine(base, None);
+        let q = SearchRequest::new(Query::parse("x").unwrap());
+        assert_eq!(so.search(&q).await.unwrap_err().kind(), "rate_limited");
+        let EngineError::Suspended { retry_after } = so.search(&q).await.unwrap_err() else {
+            panic!("not suspended");
+        };
+        assert!(retry_after > Duration::from_secs(82_000));
+    }
+}
