@@ -85,8 +85,19 @@ pub struct Server {
 impl Server {
     /// Starts `trawl serve ARGS…` on a free port and waits until it listens.
     pub fn start(trawl: &Path, data_dir: &Path, args: &[&str]) -> anyhow::Result<(Self, Duration)> {
+        Self::start_with(trawl, data_dir, args, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables.
+    pub fn start_with(
+        trawl: &Path,
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<(Self, Duration)> {
         let started = Instant::now();
         let mut child = Command::new(trawl)
+            .envs(env.iter().copied())
             .arg("--data-dir")
             .arg(data_dir)
             .args(["serve", "--no-demo", "--listen", "127.0.0.1:0"])
