@@ -234,4 +234,49 @@ mod tests {
             "https://news.ycombinator.com/item?id=121003"
         );
     }
+
+    #[tokio::test]
+    async fn empty_answers_and_errors() {
+        let answers: Arc<Mutex<Vec<(u16, &'static str)>>> = Arc::new(Mutex::new(vec![
+            (
+                200,
+                r#"{"hits":[],"nbHits":0,"page":0,"nbPages":0,"hitsPerPage":20,"query":"zzqx"}"#,
+            ),
+            (429, r#"{"message":"Too many requests","status":429}"#),
+        ]));
+        let queue = answers.clone();
+        let app = Router::new().route(
+            "/api/v1/search",
+            get(move || {
+                let (status, body) = queue.lock().unwrap().remove(0);
+                async move {
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        [("content-type", "application/json")],
+                        body,
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base: Url = format!("http://{}/api/v1/search", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let hn = HackerNews::new(
+            &HttpSettings {
+                name: "hn".into(),
+                timeout: Duration::from_secs(5),
+                suspension: BreakerSettings::default(),
+            },
+            base,
+        )
+        .unwrap();
+        let q = SearchRequest::new(Query::parse("zzqx").unwrap());
+        let empty = hn.search(&q).await.unwrap();
+        assert!(empty.hits.is_empty());
+        assert_eq!(empty.total, Some(0));
+        assert_eq!(hn.search(&q).await.unwrap_err().kind(), "rate_limited");
+        assert_eq!(hn.search(&q).await.unwrap_err().kind(), "suspended");
+    }
 }

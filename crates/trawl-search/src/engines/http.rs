@@ -64,8 +64,10 @@ impl Upstream {
                 destination,
                 timeout: settings.timeout,
                 max_in_flight: 64,
+                // Not retried: a call may spend quota, and a failure counts
+                // once towards suspension, per request, as in SearXNG.
                 retry: RetrySettings {
-                    retries: 1,
+                    retries: 0,
                     ..RetrySettings::default()
                 },
                 classifier: UPSTREAM_API,

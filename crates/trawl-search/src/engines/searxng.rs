@@ -223,6 +223,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_empty_answer_and_a_broken_one() {
+        let (base, _) = instance(
+            200,
+            r#"{"query":"zzqx","number_of_results":0,"results":[],"answers":[],"unresponsive_engines":[]}"#,
+        )
+        .await;
+        let found = engine(base)
+            .search(&SearchRequest::new(Query::parse("zzqx").unwrap()))
+            .await
+            .unwrap();
+        assert!(found.hits.is_empty());
+        let (base, _) = instance(200, "<!DOCTYPE html><html>…</html>").await;
+        let err = engine(base)
+            .search(&SearchRequest::new(Query::parse("x").unwrap()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "parse");
+    }
+
+    #[tokio::test]
     async fn an_instance_without_json_says_so() {
         let (base, _) = instance(403, "<html>403 Forbidden</html>").await;
         let err = engine(base)

@@ -276,6 +276,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn no_questions_and_a_bad_key() {
+        let (base, _) = api(
+            200,
+            r#"{"items":[],"has_more":false,"quota_max":300,"quota_remaining":296}"#,
+        )
+        .await;
+        let found = engine(base, None)
+            .search(&SearchRequest::new(Query::parse("zzqx").unwrap()))
+            .await
+            .unwrap();
+        assert!(found.hits.is_empty());
+        let (base, _) = api(
+            400,
+            r#"{"error_id":403,"error_message":"`key` is not valid for passed access_token, token not found.","error_name":"access_denied"}"#,
+        )
+        .await;
+        let err = engine(base, Some("bad"))
+            .search(&SearchRequest::new(Query::parse("x").unwrap()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "auth");
+    }
+
+    #[tokio::test]
     async fn a_throttle_violation_suspends_for_as_long_as_it_says() {
         let (base, _) = api(400, THROTTLED).await;
         let so = engine(base, None);

@@ -200,3 +200,52 @@ async fn a_failing_engine_is_suspended_and_reported_not_waited_on() {
     // Partial answers are normal: search stays ready.
     assert_eq!(one.get_json("/readyz", 200).await["ready"], true);
 }
+
+#[tokio::test]
+async fn a_suspended_engine_is_probed_after_its_cooldown_and_serves_again() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let healthy = Arc::new(AtomicBool::new(false));
+    let state = healthy.clone();
+    let app = Router::new().route(
+        "/flaky/w/api.php",
+        get(move || {
+            let ok = state.load(Ordering::SeqCst);
+            async move {
+                if ok {
+                    (StatusCode::OK, WIKI)
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "maintenance")
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base: Url = format!("http://{}/", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let data = fixture_data_dir();
+    let mut config = test_config(data.path());
+    config.search.suspend_after = 2;
+    config.search.suspend_s = 1;
+    config.engines = vec![wiki("flaky", &base, true)];
+    let one = spawn(&config, trawl::Role::All).await;
+    let status = |body: &Value| body["engines"][0]["status"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let body = one.get_json("/v1/search?q=index", 200).await;
+        assert_eq!(status(&body), "error");
+    }
+    let body = one.get_json("/v1/search?q=index", 200).await;
+    assert_eq!(status(&body), "suspended");
+    // The engine is back; after the cooldown one request probes it.
+    healthy.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let body = one.get_json("/v1/search?q=index", 200).await;
+    assert_eq!(status(&body), "ok", "{body}");
+    assert_eq!(body["results"][0]["title"], "Database index");
+    let engines = one.get_json("/v1/engines", 200).await;
+    assert_eq!(engines["engines"][0]["suspended"], false);
+}
