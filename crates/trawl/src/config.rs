@@ -637,6 +637,9 @@ impl Config {
             max_reset_timeout: Duration::from_secs(
                 self.search.suspend_max_s.max(self.search.suspend_s),
             ),
+            // Consecutive failures only, as SearXNG: an engine that fails
+            // now and then is not suspended for its failure rate.
+            min_calls: u32::MAX,
             ..BreakerSettings::default()
         }
     }
