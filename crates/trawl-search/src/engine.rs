@@ -10,7 +10,9 @@ pub trait Engine: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
     async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError>;
     /// Documents the engine holds, when it knows.
-    async fn documents(&self) -> Option<u64>;
+    async fn documents(&self) -> Option<u64> {
+        None
+    }
     /// Whether it is suspended now (not asked until its cooldown passes).
     fn suspended(&self) -> bool {
         false
@@ -24,6 +26,12 @@ pub struct EngineResults {
     pub hits: Vec<EngineHit>,
     /// Matches in all, when the engine knows.
     pub total: Option<u64>,
+}
+
+/// A score for APIs that give ranks, not scores: the first of `count`
+/// hits scores `count`, the last 1, keeping the API's order.
+pub fn positional_score(position: usize, count: usize) -> f32 {
+    (count - position) as f32
 }
 
 #[derive(Debug, Clone, PartialEq)]

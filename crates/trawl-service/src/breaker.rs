@@ -202,7 +202,8 @@ impl CircuitBreaker {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn record(&self, probe: bool, failed: bool) {
+    /// Records an outcome; the state it moved the breaker to, if it did.
+    fn record(&self, probe: bool, failed: bool) -> Option<State> {
         let now = Instant::now();
         let settings = &self.settings;
         let mut inner = self.lock();
@@ -219,15 +220,15 @@ impl CircuitBreaker {
                     .min(settings.max_reset_timeout)
                     .max(settings.reset_timeout);
                 self.open(&mut inner, now);
-            } else {
-                inner.reset_timeout = settings.reset_timeout;
-                inner.phase = Phase::Closed;
+                return Some(State::Open);
             }
-            return;
+            inner.reset_timeout = settings.reset_timeout;
+            inner.phase = Phase::Closed;
+            return Some(State::Closed);
         }
         if !matches!(inner.phase, Phase::Closed) {
             // A call let through before the breaker opened, ending late.
-            return;
+            return None;
         }
         inner.recent.push_back((now, failed));
         while inner
@@ -245,7 +246,9 @@ impl CircuitBreaker {
         if inner.consecutive_failures >= settings.fail_max || rate_exceeded {
             inner.recent.clear();
             self.open(&mut inner, now);
+            return Some(State::Open);
         }
+        None
     }
 
     fn open(&self, inner: &mut Inner, now: Instant) {
@@ -294,14 +297,16 @@ pub struct Permit {
 }
 
 impl Permit {
-    pub fn success(mut self) {
+    /// The call went well; the state the breaker moved to, if it moved.
+    pub fn success(mut self) -> Option<State> {
         self.done = true;
-        self.breaker.record(self.probe, false);
+        self.breaker.record(self.probe, false)
     }
 
-    pub fn failure(mut self) {
+    /// The call failed; the state the breaker moved to, if it moved.
+    pub fn failure(mut self) -> Option<State> {
         self.done = true;
-        self.breaker.record(self.probe, true);
+        self.breaker.record(self.probe, true)
     }
 
     /// Whether this call is the half-open probe.

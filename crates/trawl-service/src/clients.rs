@@ -30,7 +30,8 @@ use url::Url;
 use crate::breaker::{BreakerSettings, CircuitBreaker, State};
 pub use crate::outbound::RetrySettings;
 use crate::outbound::{
-    Answer, Classifier, FetchError, Outbound, Outcome, StackSettings, StackStatus, stack,
+    Answer, Classifier, FetchError, Outbound, Outcome, StackSettings, StackStatus, error_chain,
+    stack,
 };
 
 /// How long a readiness probe of a downstream service may take.
@@ -243,17 +244,6 @@ impl ServiceClient {
             Err(e) => unreachable(format!("cannot reach {}: {}", self.base, error_chain(&e))),
         }
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 /// The search service over HTTP.

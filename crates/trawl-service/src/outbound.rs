@@ -78,7 +78,8 @@ pub struct Classifier {
     pub retryable: fn(&Answer) -> bool,
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and its sources, `: `-separated.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(inner) = source {
@@ -241,29 +242,26 @@ where
         };
         let call = self.inner.call(request);
         Box::pin(async move {
-            let probe = permit.is_probe();
             let outcome = call.await;
+            // (A call the deadline left no time for never gets here: the
+            // deadline layer, outside this one, refuses it.)
             let failed = match &outcome {
                 Ok(answer) => (classifier.failed)(answer),
-                // Our own lack of time is not the destination's failure.
-                Err(e) => !matches!(
-                    e.downcast_ref::<FetchError>(),
-                    Some(FetchError::Timeout(d)) if d.is_zero()
-                ),
+                Err(_) => true,
             };
-            let before = breaker.snapshot().state;
-            if failed {
-                permit.failure();
+            let moved = if failed {
+                permit.failure()
             } else {
-                permit.success();
-            }
-            let after = breaker.snapshot();
-            if after.state != before || probe {
-                if after.state == State::Open {
-                    tracing::warn!(destination, breaker = %after, "circuit opened");
-                } else {
-                    tracing::info!(destination, breaker = %after, "circuit closed");
+                permit.success()
+            };
+            match moved {
+                Some(State::Open) => {
+                    tracing::warn!(destination, breaker = %breaker.snapshot(), "circuit opened")
                 }
+                Some(_) => {
+                    tracing::info!(destination, breaker = %breaker.snapshot(), "circuit closed")
+                }
+                None => {}
             }
             outcome
         })

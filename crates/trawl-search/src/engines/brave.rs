@@ -15,7 +15,7 @@ use url::Url;
 
 use super::http::{HttpSettings, Upstream, by_status};
 use super::markup::text_with_marks;
-use crate::engine::{Engine, EngineError, EngineHit, EngineResults};
+use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 const MAX_COUNT: u32 = 20;
 const MAX_OFFSET: u32 = 9;
@@ -159,15 +159,11 @@ impl Engine for Brave {
                     url: result.url,
                     snippet,
                     highlights,
-                    score: (count - i) as f32,
+                    score: positional_score(i, count),
                 }
             })
             .collect();
         Ok(EngineResults { hits, total: None })
-    }
-
-    async fn documents(&self) -> Option<u64> {
-        None
     }
 
     fn suspended(&self) -> bool {
@@ -175,12 +171,8 @@ impl Engine for Brave {
     }
 
     async fn readiness(&self) -> Check {
-        let ok = self.key.is_some() && !self.upstream.suspended();
-        let detail = match &self.key {
-            None => format!("environment variable {} is not set", self.key_env),
-            Some(_) => self.upstream.status().describe(),
-        };
-        Check::new(&self.name, ok, detail)
+        self.upstream
+            .check(&self.name, self.key.is_none().then_some(&*self.key_env))
     }
 }
 
@@ -195,9 +187,9 @@ mod tests {
     use axum::http::{HeaderMap, StatusCode};
     use axum::routing::get;
     use trawl_api::{Lang, Query};
-    use trawl_service::breaker::BreakerSettings;
 
     use super::*;
+    use crate::engines::testing::{serve, settings};
 
     /// Shaped like a real `/res/v1/web/search` answer, trimmed.
     const RESULTS: &str = r#"{"type":"search","query":{"original":"rust async","more_results_available":true},"mixed":{"type":"mixed","main":[{"type":"web","index":0,"all":false}]},"web":{"type":"search","results":[{"title":"Asynchronous Programming in <strong>Rust</strong>","url":"https://rust-lang.github.io/async-book/","is_source_local":false,"description":"This book aims to be a thorough guide to <strong>asynchronous</strong> programming in <strong>Rust</strong>, from beginner to advanced.","age":"March 3, 2024","language":"en","family_friendly":true},{"title":"Tokio – an async runtime","url":"https://tokio.rs/","description":"Tokio is an <strong>asynchronous</strong> runtime for the <strong>Rust</strong> programming language &amp; more."}],"family_friendly":true}}"#;
@@ -239,22 +231,13 @@ mod tests {
                 },
             ),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!(
-            "http://{}/res/v1/web/search",
-            listener.local_addr().unwrap()
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (url.parse().unwrap(), seen)
+        let url: Url = serve(app, "/res/v1/web/search").await;
+        (url, seen)
     }
 
     fn engine(base: Url, key: Option<&str>) -> Brave {
         Brave::new(
-            &HttpSettings {
-                name: "brave".into(),
-                timeout: Duration::from_secs(5),
-                suspension: BreakerSettings::default(),
-            },
+            &settings("brave"),
             base,
             key.map(str::to_owned),
             "TRAWL_BRAVE_TOKEN".into(),

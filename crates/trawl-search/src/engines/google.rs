@@ -16,7 +16,7 @@ use url::Url;
 
 use super::http::{HttpSettings, Upstream, by_status};
 use super::markup::text_with_marks;
-use crate::engine::{Engine, EngineError, EngineHit, EngineResults};
+use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 /// Results Google serves for one query, at most.
 const MAX_RESULTS: usize = 100;
@@ -179,7 +179,7 @@ impl Engine for Google {
                     url: item.link,
                     snippet,
                     highlights,
-                    score: (count - i) as f32,
+                    score: positional_score(i, count),
                 }
             })
             .collect();
@@ -191,21 +191,13 @@ impl Engine for Google {
         })
     }
 
-    async fn documents(&self) -> Option<u64> {
-        None
-    }
-
     fn suspended(&self) -> bool {
         self.upstream.suspended()
     }
 
     async fn readiness(&self) -> Check {
-        let ok = self.key.is_some() && !self.upstream.suspended();
-        let detail = match &self.key {
-            None => format!("environment variable {} is not set", self.key_env),
-            Some(_) => self.upstream.status().describe(),
-        };
-        Check::new(&self.name, ok, detail)
+        self.upstream
+            .check(&self.name, self.key.is_none().then_some(&*self.key_env))
     }
 }
 
@@ -213,16 +205,15 @@ impl Engine for Google {
 mod tests {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
 
     use axum::Router;
     use axum::extract::Query as Params;
     use axum::http::StatusCode;
     use axum::routing::get;
     use trawl_api::{Lang, Query};
-    use trawl_service::breaker::BreakerSettings;
 
     use super::*;
+    use crate::engines::testing::{serve, settings};
 
     /// Shaped like a real `customsearch/v1` answer (fields trimmed to those
     /// read, plus a few that are not).
@@ -265,19 +256,13 @@ mod tests {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/customsearch/v1", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (url.parse().unwrap(), seen)
+        let url: Url = serve(app, "/customsearch/v1").await;
+        (url, seen)
     }
 
     fn engine(base: Url, key: Option<&str>) -> Google {
         Google::new(
-            &HttpSettings {
-                name: "google".into(),
-                timeout: Duration::from_secs(5),
-                suspension: BreakerSettings::default(),
-            },
+            &settings("google"),
             base,
             key.map(str::to_owned),
             "TRAWL_GOOGLE_KEY".into(),

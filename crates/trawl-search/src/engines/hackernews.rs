@@ -17,7 +17,7 @@ use url::Url;
 
 use super::http::{HttpSettings, Upstream};
 use super::markup::text_with_marks;
-use crate::engine::{Engine, EngineError, EngineHit, EngineResults};
+use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 pub struct HackerNews {
     name: String,
@@ -123,7 +123,7 @@ impl Engine for HackerNews {
                     title,
                     snippet,
                     highlights: Vec::new(),
-                    score: (count - i) as f32,
+                    score: positional_score(i, count),
                 }
             })
             .collect();
@@ -133,20 +133,12 @@ impl Engine for HackerNews {
         })
     }
 
-    async fn documents(&self) -> Option<u64> {
-        None
-    }
-
     fn suspended(&self) -> bool {
         self.upstream.suspended()
     }
 
     async fn readiness(&self) -> Check {
-        Check::new(
-            &self.name,
-            !self.upstream.suspended(),
-            self.upstream.status().describe(),
-        )
+        self.upstream.check(&self.name, None)
     }
 }
 
@@ -154,15 +146,14 @@ impl Engine for HackerNews {
 mod tests {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
 
     use axum::Router;
     use axum::extract::Query as Params;
     use axum::routing::get;
     use trawl_api::{Query, TimeRange};
-    use trawl_service::breaker::BreakerSettings;
 
     use super::*;
+    use crate::engines::testing::{serve, settings};
 
     /// Shaped like `hn.algolia.com/api/v1/search?query=rust&tags=story`, trimmed.
     const STORIES: &str = r#"{"exhaustive":{"nbHits":false,"typo":false},"exhaustiveNbHits":false,"hits":[{"_highlightResult":{"author":{"matchLevel":"none","matchedWords":[],"value":"steveklabnik"},"title":{"fullyHighlighted":false,"matchLevel":"full","matchedWords":["rust"],"value":"Announcing <em>Rust</em> 1.0 &amp; more"},"url":{"matchLevel":"none","matchedWords":[],"value":"http://blog.rust-lang.org/2015/05/15/Rust-1.0.html"}},"_tags":["story","author_steveklabnik","story_9551937"],"author":"steveklabnik","created_at":"2015-05-15T19:09:53Z","created_at_i":1431716993,"num_comments":557,"objectID":"9551937","points":1757,"story_id":9551937,"title":"Announcing Rust 1.0 & more","updated_at":"2024-09-20T10:40:11Z","url":"http://blog.rust-lang.org/2015/05/15/Rust-1.0.html"},{"author":"pg","created_at_i":1,"num_comments":3,"objectID":"121003","points":25,"title":"Ask HN: Is Rust <good>?","url":null}],"hitsPerPage":2,"nbHits":93041,"nbPages":500,"page":1,"params":"query=rust","processingTimeMS":3,"query":"rust"}"#;
@@ -178,20 +169,8 @@ mod tests {
                 async { ([("content-type", "application/json")], STORIES) }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base: Url = format!("http://{}/api/v1/search", listener.local_addr().unwrap())
-            .parse()
-            .unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let hn = HackerNews::new(
-            &HttpSettings {
-                name: "hn".into(),
-                timeout: Duration::from_secs(5),
-                suspension: BreakerSettings::default(),
-            },
-            base,
-        )
-        .unwrap();
+        let base: Url = serve(app, "/api/v1/search").await;
+        let hn = HackerNews::new(&settings("hn"), base).unwrap();
         let mut request = SearchRequest {
             page: 2,
             per_page: 2,
@@ -258,20 +237,8 @@ mod tests {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base: Url = format!("http://{}/api/v1/search", listener.local_addr().unwrap())
-            .parse()
-            .unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let hn = HackerNews::new(
-            &HttpSettings {
-                name: "hn".into(),
-                timeout: Duration::from_secs(5),
-                suspension: BreakerSettings::default(),
-            },
-            base,
-        )
-        .unwrap();
+        let base: Url = serve(app, "/api/v1/search").await;
+        let hn = HackerNews::new(&settings("hn"), base).unwrap();
         let q = SearchRequest::new(Query::parse("zzqx").unwrap());
         let empty = hn.search(&q).await.unwrap();
         assert!(empty.hits.is_empty());

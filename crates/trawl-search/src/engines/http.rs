@@ -10,6 +10,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
+use trawl_api::Check;
 use trawl_service::breaker::{BreakerSettings, CircuitBreaker, State};
 use trawl_service::outbound::{
     Answer, Classifier, FetchError, Outbound, Outcome, RetrySettings, StackSettings, StackStatus,
@@ -84,6 +85,19 @@ impl Upstream {
 
     pub fn suspended(&self) -> bool {
         self.status.breaker.snapshot().state == State::Open
+    }
+
+    /// The engine's readiness: ready unless suspended or without the key it
+    /// needs (`missing_key` names the unset environment variable).
+    pub fn check(&self, name: &str, missing_key: Option<&str>) -> Check {
+        match missing_key {
+            Some(key_env) => Check::new(
+                name,
+                false,
+                format!("environment variable {key_env} is not set"),
+            ),
+            None => Check::new(name, !self.suspended(), self.status.describe()),
+        }
     }
 
     /// Not asked again for `wait`: the API said so in its own words.

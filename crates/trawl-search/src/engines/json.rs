@@ -18,7 +18,7 @@ use url::Url;
 
 use super::http::{HttpSettings, Upstream};
 use super::markup::text_with_marks;
-use crate::engine::{Engine, EngineError, EngineHit, EngineResults};
+use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 /// How to read an answer.
 #[derive(Debug, Clone)]
@@ -167,7 +167,7 @@ impl Engine for JsonEngine {
                     url,
                     snippet,
                     highlights,
-                    score: (count - i) as f32,
+                    score: positional_score(i, count),
                 })
             })
             .collect();
@@ -180,20 +180,12 @@ impl Engine for JsonEngine {
         Ok(EngineResults { hits, total })
     }
 
-    async fn documents(&self) -> Option<u64> {
-        None
-    }
-
     fn suspended(&self) -> bool {
         self.upstream.suspended()
     }
 
     async fn readiness(&self) -> Check {
-        Check::new(
-            &self.name,
-            !self.upstream.suspended(),
-            self.upstream.status().describe(),
-        )
+        self.upstream.check(&self.name, None)
     }
 }
 
@@ -211,6 +203,7 @@ mod tests {
     use trawl_service::breaker::BreakerSettings;
 
     use super::*;
+    use crate::engines::testing::{serve, settings};
 
     /// Shaped like Meilisearch's `GET /indexes/docs/search?q=…&attributesToHighlight=*`.
     const MEILI: &str = r#"{"hits":[{"id":1,"title":"Indexing <basics>","url":"https://docs.example.org/indexing","_formatted":{"id":"1","title":"<em>Indexing</em> &lt;basics&gt;","body":"How <em>indexing</em> works, step by step"}},{"id":2,"title":"No URL here"}],"query":"indexing","processingTimeMs":1,"limit":20,"offset":20,"estimatedTotalHits":41}"#;
@@ -232,16 +225,12 @@ mod tests {
                 },
             ),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let root = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let search: Url = serve(app, "/indexes/docs/search").await;
         let engine = JsonEngine::new(
-            &HttpSettings {
-                name: "meili".into(),
-                timeout: Duration::from_secs(5),
-                suspension: BreakerSettings::default(),
-            },
-            format!("{root}/indexes/docs/search?q={{query}}&offset={{offset}}&limit={{per_page}}&attributesToHighlight=*"),
+            &settings("meili"),
+            format!(
+                "{search}?q={{query}}&offset={{offset}}&limit={{per_page}}&attributesToHighlight=*"
+            ),
             Pointers {
                 results: "/hits".into(),
                 title: "/_formatted/title".into(),

@@ -15,7 +15,7 @@ use url::Url;
 
 use super::http::{HttpSettings, Upstream};
 use super::markup::text_with_marks;
-use crate::engine::{Engine, EngineError, EngineHit, EngineResults};
+use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 /// Largest page the API serves to ordinary clients.
 const MAX_LIMIT: usize = 500;
@@ -168,7 +168,7 @@ impl Engine for MediaWiki {
                     snippet,
                     highlights,
                     // The API gives ranks, not scores.
-                    score: (count - i) as f32,
+                    score: positional_score(i, count),
                 }
             })
             .collect();
@@ -176,10 +176,6 @@ impl Engine for MediaWiki {
             hits,
             total: query.searchinfo.map(|info| info.totalhits),
         })
-    }
-
-    async fn documents(&self) -> Option<u64> {
-        None
     }
 
     fn suspended(&self) -> bool {
@@ -207,9 +203,9 @@ mod tests {
     use axum::response::IntoResponse;
     use axum::routing::get;
     use trawl_api::Query;
-    use trawl_service::breaker::BreakerSettings;
 
     use super::*;
+    use crate::engines::testing::{serve, settings};
 
     /// Shaped like en.wikipedia.org's answer to
     /// `api.php?action=query&list=search&srsearch=rust+compiler&srlimit=2&srprop=snippet&format=json&formatversion=2`.
@@ -249,23 +245,12 @@ mod tests {
                 },
             ),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/w/api.php", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (url.parse().unwrap(), seen)
+        let url: Url = serve(app, "/w/api.php").await;
+        (url, seen)
     }
 
     fn engine(api: Url) -> MediaWiki {
-        MediaWiki::new(
-            &HttpSettings {
-                name: "wiki".into(),
-                timeout: Duration::from_secs(5),
-                suspension: BreakerSettings::default(),
-            },
-            api,
-            None,
-        )
-        .unwrap()
+        MediaWiki::new(&settings("wiki"), api, None).unwrap()
     }
 
     fn request(q: &str, page: u32, per_page: u32) -> SearchRequest {

@@ -18,3 +18,6 @@ pub use json::{JsonEngine, JsonEngineError, Pointers};
 pub use mediawiki::MediaWiki;
 pub use searxng::Searxng;
 pub use stackexchange::StackExchange;
+
+#[cfg(test)]
+mod testing;

@@ -13,7 +13,7 @@ use url::Url;
 
 use super::http::{HttpSettings, Upstream};
 use super::markup::text_with_marks;
-use crate::engine::{Engine, EngineError, EngineHit, EngineResults};
+use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 pub struct Searxng {
     name: String,
@@ -108,7 +108,7 @@ impl Engine for Searxng {
                 url: result.url,
                 snippet: text_with_marks(&result.content, |_| false).0,
                 highlights: Vec::new(),
-                score: (count - i) as f32,
+                score: positional_score(i, count),
             })
             .collect();
         // SearXNG reports 0 when its engines did not say.
@@ -117,20 +117,12 @@ impl Engine for Searxng {
         Ok(EngineResults { hits, total })
     }
 
-    async fn documents(&self) -> Option<u64> {
-        None
-    }
-
     fn suspended(&self) -> bool {
         self.upstream.suspended()
     }
 
     async fn readiness(&self) -> Check {
-        Check::new(
-            &self.name,
-            !self.upstream.suspended(),
-            self.upstream.status().describe(),
-        )
+        self.upstream.check(&self.name, None)
     }
 }
 
@@ -138,16 +130,15 @@ impl Engine for Searxng {
 mod tests {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
 
     use axum::Router;
     use axum::extract::Query as Params;
     use axum::http::StatusCode;
     use axum::routing::get;
     use trawl_api::{Lang, Query, TimeRange};
-    use trawl_service::breaker::BreakerSettings;
 
     use super::*;
+    use crate::engines::testing::{serve, settings};
 
     /// Shaped like a SearXNG 2024.x `format=json` answer, trimmed.
     const ANSWER: &str = r#"{"query":"tantivy","number_of_results":0,"results":[{"url":"https://github.com/quickwit-oss/tantivy","title":"GitHub - quickwit-oss/tantivy","content":"Tantivy is a full-text search engine library inspired by Apache Lucene &amp; written in Rust","engine":"duckduckgo","parsed_url":["https","github.com","/quickwit-oss/tantivy","","",""],"template":"default.html","engines":["duckduckgo","brave"],"positions":[1,2],"score":4.0,"category":"general"},{"url":"https://docs.rs/tantivy","title":"tantivy - Rust <docs>","content":"","engine":"brave","score":1.0}],"answers":[],"corrections":[],"infoboxes":[],"suggestions":[],"unresponsive_engines":[["google","timeout"]]}"#;
@@ -171,24 +162,12 @@ mod tests {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base: Url = format!("http://{}/searx", listener.local_addr().unwrap())
-            .parse()
-            .unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let base: Url = serve(app, "/searx").await;
         (base, seen)
     }
 
     fn engine(base: Url) -> Searxng {
-        Searxng::new(
-            &HttpSettings {
-                name: "searx".into(),
-                timeout: Duration::from_secs(5),
-                suspension: BreakerSettings::default(),
-            },
-            base,
-        )
-        .unwrap()
+        Searxng::new(&settings("searx"), base).unwrap()
     }
 
     #[tokio::test]

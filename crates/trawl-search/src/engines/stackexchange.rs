@@ -18,7 +18,7 @@ use url::Url;
 
 use super::http::{HttpSettings, Upstream};
 use super::markup::text_with_marks;
-use crate::engine::{Engine, EngineError, EngineHit, EngineResults};
+use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 const MAX_PAGESIZE: u32 = 100;
 
@@ -150,7 +150,7 @@ impl Engine for StackExchange {
                     if q.is_answered { " · answered" } else { "" }
                 ),
                 highlights: Vec::new(),
-                score: (count - i) as f32,
+                score: positional_score(i, count),
             })
             .collect();
         Ok(EngineResults {
@@ -159,20 +159,12 @@ impl Engine for StackExchange {
         })
     }
 
-    async fn documents(&self) -> Option<u64> {
-        None
-    }
-
     fn suspended(&self) -> bool {
         self.upstream.suspended()
     }
 
     async fn readiness(&self) -> Check {
-        Check::new(
-            &self.name,
-            !self.upstream.suspended(),
-            self.upstream.status().describe(),
-        )
+        self.upstream.check(&self.name, None)
     }
 }
 
@@ -186,9 +178,9 @@ mod tests {
     use axum::http::StatusCode;
     use axum::routing::get;
     use trawl_api::Query;
-    use trawl_service::breaker::BreakerSettings;
 
     use super::*;
+    use crate::engines::testing::{serve, settings};
 
     /// Shaped like `api.stackexchange.com/2.3/search/advanced?site=stackoverflow&q=…`.
     const QUESTIONS: &str = r#"{"items":[{"tags":["rust","async-await","tokio"],"owner":{"account_id":1,"reputation":100,"user_id":1,"user_type":"registered","display_name":"a"},"is_answered":true,"view_count":51234,"accepted_answer_id":2,"answer_count":3,"score":87,"last_activity_date":1700000000,"creation_date":1600000000,"question_id":63434977,"content_license":"CC BY-SA 4.0","link":"https://stackoverflow.com/questions/63434977/how-to-use-tokio-join","title":"How can I use tokio::join! with a &quot;Vec&quot; of futures?"}],"has_more":true,"quota_max":300,"quota_remaining":297,"backoff":10}"#;
@@ -213,24 +205,13 @@ mod tests {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base: Url = format!(
-            "http://{}/2.3/search/advanced",
-            listener.local_addr().unwrap()
-        )
-        .parse()
-        .unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let base: Url = serve(app, "/2.3/search/advanced").await;
         (base, seen)
     }
 
     fn engine(base: Url, key: Option<&str>) -> StackExchange {
         StackExchange::new(
-            &HttpSettings {
-                name: "so".into(),
-                timeout: Duration::from_secs(5),
-                suspension: BreakerSettings::default(),
-            },
+            &settings("so"),
             base,
             "stackoverflow".into(),
             key.map(str::to_owned),
