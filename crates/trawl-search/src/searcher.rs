@@ -97,9 +97,9 @@ type Outcome = (
 impl SearchService for Searcher {
     async fn search(&self, request: &SearchRequest) -> Result<SearchResponse, ServiceError> {
         let selected = self.select(&request.engines)?;
-        // No engine may run past the request's own deadline.
-        // No engine may run past the request's own deadline.
-        let left = trawl_service::deadline::remaining();
+        // No engine may run past the request's own deadline, less the time
+        // to answer with what the others found.
+        let left = trawl_service::deadline::for_work();
         let mut tasks = JoinSet::new();
         for position in selected {
             let slot = &self.slots[position];

@@ -5,7 +5,7 @@
 //! | layer | from | what it does |
 //! |---|---|---|
 //! | [`RetryPolicy`] | `tower::retry` with its `TpsBudget` | retries what the classifier calls retryable, with jittered exponential backoff, never past the deadline, and only while retries stay within the budget (a fifth of the calls by default) |
-//! | [`DeadlineLayer`] | trawl | gives each attempt the sooner of the configured timeout and the request's deadline less a margin, sends that budget in `trawl-budget-ms`, and makes no attempt once nothing is left |
+//! | [`DeadlineLayer`] | trawl | gives each attempt the sooner of the configured timeout and the request's deadline less a [margin](deadline::margin), sends that less another margin in `trawl-budget-ms` (so the callee gives up first and its answer still arrives), and makes no attempt once nothing is left |
 //! | bulkhead | `tower::load_shed` over `tower::limit::ConcurrencyLimit` | at most `max_in_flight` calls to the destination; one more fails at once |
 //! | [`BreakerLayer`] | trawl ([`crate::breaker`]) | refuses calls at once while the destination's breaker is open; records each outcome the classifier judges |
 //! | [`Fetch`] | reqwest | the HTTP exchange, with the body read in full |
@@ -35,7 +35,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, Service, ServiceBuilder};
 
 use crate::breaker::{CircuitBreaker, Refused, State};
-use crate::deadline::{self, BUDGET_HEADER, MARGIN};
+use crate::deadline::{self, BUDGET_HEADER};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -172,18 +172,19 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        let window = match deadline::remaining() {
-            Some(left) => left.saturating_sub(MARGIN).min(self.timeout),
-            None => self.timeout,
-        };
-        if window.is_zero() {
+        let window = deadline::for_work().map_or(self.timeout, |w| w.min(self.timeout));
+        // The callee's deadline comes a margin before ours, so that its
+        // answer (a timeout naming whoever it waited for, or its partial
+        // results) reaches us before we give up on it.
+        let budget = window.saturating_sub(deadline::margin(window));
+        if budget.as_millis() == 0 {
             // Whatever it answered would come too late to be used.
             return Box::pin(async { Err(FetchError::Timeout(Duration::ZERO).into()) });
         }
         *request.timeout_mut() = Some(window);
         request.headers_mut().insert(
             BUDGET_HEADER,
-            HeaderValue::from(window.as_millis().min(u128::from(u64::MAX)) as u64),
+            HeaderValue::from(budget.as_millis().min(u128::from(u64::MAX)) as u64),
         );
         Box::pin(self.inner.call(request))
     }
@@ -334,7 +335,7 @@ impl Policy<Request, Answer, BoxError> for RetryPolicy {
             return None;
         }
         let backoff = jittered(self.settings.backoff * 2u32.saturating_pow(self.attempts));
-        if deadline::remaining().is_some_and(|left| left <= backoff + MARGIN) {
+        if deadline::remaining().is_some_and(|left| left <= backoff + deadline::margin(left)) {
             return None;
         }
         if !self.budget.withdraw() {
@@ -608,6 +609,44 @@ mod tests {
         );
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(status.retries.retries.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn the_callee_is_sent_a_budget_that_ends_a_margin_before_the_wait() {
+        let app = Router::new().route(
+            "/",
+            get(|headers: axum::http::HeaderMap| async move {
+                headers[BUDGET_HEADER].to_str().unwrap().to_owned()
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url: reqwest::Url = format!("http://{}/", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (stack, _) = build(8);
+        let budget_sent =
+            |answer: Answer| -> u64 { std::str::from_utf8(&answer.body).unwrap().parse().unwrap() };
+
+        // 400 ms left: wait 360 ms at most, send 324 ms (a tenth kept each
+        // time), less what passed before the call.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(400);
+        let sent = budget_sent(
+            deadline::scope(deadline, call(&stack, &url))
+                .await
+                .ok()
+                .unwrap(),
+        );
+        assert!((300..=324).contains(&sent), "{sent}");
+        // Outside a request the configured timeout (5 s) is the wait.
+        let sent = budget_sent(call(&stack, &url).await.ok().unwrap());
+        assert_eq!(sent, 4_750);
+        // With too little left to be worth calling, no call is made.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(25);
+        assert!(matches!(
+            deadline::scope(deadline, call(&stack, &url)).await,
+            Err(Outcome::Fetch(FetchError::Timeout(t))) if t.is_zero()
+        ));
     }
 
     #[tokio::test]
