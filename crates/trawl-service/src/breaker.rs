@@ -4,7 +4,9 @@
 //!
 //! - **Closed**: calls pass. It opens after `fail_max` consecutive failures,
 //!   or when at least `min_calls` calls in the last `window` failed at
-//!   `failure_rate` or more.
+//!   `failure_rate` or more. The window is kept as counts in tenths of it
+//!   (constant memory and time per call, whatever the traffic), so a call
+//!   leaves it between `window` and 1.1 × `window` after it was made.
 //! - **Open**: calls are refused at once, for `reset_timeout`.
 //! - **Half-open**: after that, exactly one call (the probe) passes; the
 //!   others are still refused. The probe's success closes the breaker, its
@@ -115,8 +117,8 @@ enum Phase {
 struct Inner {
     phase: Phase,
     consecutive_failures: u32,
-    /// Outcomes in the window: when, and whether it failed.
-    recent: VecDeque<(Instant, bool)>,
+    /// Outcomes in the window.
+    recent: Window,
     /// The open period after the next failure.
     reset_timeout: Duration,
 }
@@ -136,7 +138,7 @@ impl CircuitBreaker {
             inner: Mutex::new(Inner {
                 phase: Phase::Closed,
                 consecutive_failures: 0,
-                recent: VecDeque::new(),
+                recent: Window::new(settings.window),
                 reset_timeout: settings.reset_timeout,
             }),
             opened: AtomicU64::new(0),
@@ -230,21 +232,11 @@ impl CircuitBreaker {
             // A call let through before the breaker opened, ending late.
             return None;
         }
-        inner.recent.push_back((now, failed));
-        while inner
-            .recent
-            .front()
-            .is_some_and(|(at, _)| now.duration_since(*at) > settings.window)
-        {
-            inner.recent.pop_front();
-        }
-        let calls = inner.recent.len();
-        let failures = inner.recent.iter().filter(|(_, failed)| *failed).count();
-        let rate_exceeded = calls >= settings.min_calls as usize
+        let (calls, failures) = inner.recent.record(now, failed);
+        let rate_exceeded = calls >= u64::from(settings.min_calls)
             && calls > 0
             && failures as f64 / calls as f64 >= settings.failure_rate;
         if inner.consecutive_failures >= settings.fail_max || rate_exceeded {
-            inner.recent.clear();
             self.open(&mut inner, now);
             return Some(State::Open);
         }
@@ -252,6 +244,7 @@ impl CircuitBreaker {
     }
 
     fn open(&self, inner: &mut Inner, now: Instant) {
+        inner.recent.clear();
         inner.phase = Phase::Open {
             until: now + inner.reset_timeout,
         };
@@ -282,6 +275,70 @@ impl CircuitBreaker {
                 inner.phase = Phase::HalfOpen { probing: false };
             }
         }
+    }
+}
+
+/// Calls and failures over a sliding window, counted in buckets a tenth of
+/// its length wide.
+#[derive(Debug)]
+struct Window {
+    length: Duration,
+    bucket: Duration,
+    /// Oldest first; at most 11.
+    buckets: VecDeque<Bucket>,
+    calls: u64,
+    failures: u64,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    start: Instant,
+    calls: u64,
+    failures: u64,
+}
+
+impl Window {
+    fn new(length: Duration) -> Self {
+        Self {
+            length,
+            bucket: (length / 10).max(Duration::from_millis(1)),
+            buckets: VecDeque::with_capacity(11),
+            calls: 0,
+            failures: 0,
+        }
+    }
+
+    /// Counts one outcome; the calls and failures now in the window.
+    fn record(&mut self, now: Instant, failed: bool) -> (u64, u64) {
+        while let Some(old) = self
+            .buckets
+            .front()
+            .filter(|b| now.duration_since(b.start) > self.length)
+        {
+            self.calls -= old.calls;
+            self.failures -= old.failures;
+            self.buckets.pop_front();
+        }
+        match self.buckets.back_mut() {
+            Some(last) if now.duration_since(last.start) < self.bucket => {
+                last.calls += 1;
+                last.failures += u64::from(failed);
+            }
+            _ => self.buckets.push_back(Bucket {
+                start: now,
+                calls: 1,
+                failures: u64::from(failed),
+            }),
+        }
+        self.calls += 1;
+        self.failures += u64::from(failed);
+        (self.calls, self.failures)
+    }
+
+    fn clear(&mut self) {
+        self.buckets.clear();
+        self.calls = 0;
+        self.failures = 0;
     }
 }
 
@@ -429,6 +486,27 @@ mod tests {
             succeed(&b);
         }
         assert_eq!(b.snapshot().state, State::Closed, "2 of 7 recent failed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_window_counts_in_tenths_and_forgets_what_is_older() {
+        let mut window = Window::new(Duration::from_secs(10));
+        let start = Instant::now();
+        // 100,000 calls over 20 s, a failure every 4th: the last 10 to 11 s
+        // of them count, in at most 11 buckets.
+        for i in 0..100_000u32 {
+            let now = start + Duration::from_micros(u64::from(i) * 200);
+            window.record(now, i % 4 == 0);
+            assert!(window.buckets.len() <= 11);
+        }
+        let (calls, failures) = window.record(start + Duration::from_secs(20), false);
+        assert!((50_000..=55_001).contains(&calls), "{calls}");
+        assert!((12_500..=13_751).contains(&failures), "{failures}");
+        assert_eq!(
+            window.record(start + Duration::from_secs(40), true),
+            (1, 1),
+            "nothing older than the window"
+        );
     }
 
     #[tokio::test(start_paused = true)]
