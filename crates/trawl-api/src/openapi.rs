@@ -21,6 +21,17 @@ const FORBIDDEN: &str = r"\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F";
 pub struct SearchQueryV1;
 /// The query parameters of a v2 search endpoint (`q` or `cursor`, …).
 pub struct SearchQueryV2;
+/// The query parameters of `GET /v1/results`: v1's, answered in JSON, CSV
+/// or RSS.
+pub struct ResultsQuery;
+/// The query parameters of the public API's v1: v1's, answered in JSON,
+/// CSV, RSS or as the HTML page.
+pub struct ApiQueryV1;
+/// The query parameters of the public API's v2, answered in JSON, CSV or
+/// RSS.
+pub struct ApiQueryV2;
+/// Only `format`, among JSON, CSV and RSS.
+pub struct FormatQuery;
 /// The query parameters of the HTML results page.
 pub struct SearchPageQuery;
 /// The query parameters of `/{text}`, whose query is the path.
@@ -28,25 +39,52 @@ pub struct TextPageQuery;
 
 impl IntoParams for SearchQueryV1 {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        search_parameters(Shape::V1, Format::Json)
+        search_parameters(Shape::V1, &[Format::Json])
     }
 }
 
 impl IntoParams for SearchQueryV2 {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        search_parameters(Shape::V2, Format::Json)
+        search_parameters(Shape::V2, &[Format::Json])
+    }
+}
+
+impl IntoParams for ResultsQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        search_parameters(Shape::V1, Format::DATA)
+    }
+}
+
+impl IntoParams for ApiQueryV1 {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        search_parameters(
+            Shape::V1,
+            &[Format::Json, Format::Csv, Format::Rss, Format::Html],
+        )
+    }
+}
+
+impl IntoParams for ApiQueryV2 {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        search_parameters(Shape::V2, Format::DATA)
+    }
+}
+
+impl IntoParams for FormatQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![format_parameter(Format::DATA)]
     }
 }
 
 impl IntoParams for SearchPageQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        search_parameters(Shape::Page, Format::Html)
+        search_parameters(Shape::Page, &[Format::Html])
     }
 }
 
 impl IntoParams for TextPageQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        let mut params = search_parameters(Shape::Page, Format::Html);
+        let mut params = search_parameters(Shape::Page, &[Format::Html]);
         params.retain(|p| p.name != "q");
         params
     }
@@ -59,7 +97,7 @@ enum Shape {
     Page,
 }
 
-fn search_parameters(shape: Shape, format: Format) -> Vec<Parameter> {
+fn search_parameters(shape: Shape, formats: &[Format]) -> Vec<Parameter> {
     let q_description = match shape {
         Shape::V1 => "The query: 1 to 512 characters after trimming, no control characters.",
         Shape::V2 => {
@@ -136,16 +174,35 @@ fn search_parameters(shape: Shape, format: Format) -> Vec<Parameter> {
             .pattern(Some(format!("^({name}(,{name})*)?$")))
             .into(),
     ));
-    params.push(param(
+    params.push(format_parameter(formats));
+    params
+}
+
+fn format_parameter(formats: &[Format]) -> Parameter {
+    let names: Vec<String> = formats
+        .iter()
+        .map(|f| format!("`{}`", f.as_str()))
+        .collect();
+    let description = match formats {
+        [only] => format!(
+            "The answer's format; this endpoint answers in `{}` only.",
+            only.as_str()
+        ),
+        _ => format!(
+            "The answer's format: {} (the first is the default). Without it (or empty), the \
+             `Accept` header chooses among the same; one that admits none of them is answered \
+             `406 not_acceptable`.",
+            names.join(", ")
+        ),
+    };
+    let mut values: Vec<Value> = vec!["".into()];
+    values.extend(formats.iter().map(|f| Value::from(f.as_str())));
+    param(
         "format",
         false,
-        &format!(
-            "The answer's format; this endpoint answers in `{}` only.",
-            format.as_str()
-        ),
-        string().enum_values(Some(["", format.as_str()])).into(),
-    ));
-    params
+        &description,
+        string().enum_values(Some(values)).into(),
+    )
 }
 
 fn param(name: &str, required: bool, description: &str, schema: Schema) -> Parameter {

@@ -48,24 +48,66 @@ pub trait Keyword: Copy + Eq + 'static {
 }
 
 /// What an answer is rendered as. Each endpoint accepts the formats it can
-/// produce: the JSON API `json`, the pages `html`.
+/// produce (the first being its default), asked for by the `format`
+/// parameter or, without one, by the `Accept` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     Json,
+    Csv,
+    Rss,
     Html,
 }
 
 impl Keyword for Format {
     const PARAM: &'static str = "format";
-    const VALUES: &'static [(&'static str, Self)] = &[("json", Self::Json), ("html", Self::Html)];
+    const VALUES: &'static [(&'static str, Self)] = &[
+        ("json", Self::Json),
+        ("csv", Self::Csv),
+        ("rss", Self::Rss),
+        ("html", Self::Html),
+    ];
 }
 
 impl Format {
-    /// Checks a requested format against those an endpoint produces; absent
-    /// means the first of them.
-    pub fn negotiate(raw: Option<&str>, produced: &[Format]) -> Result<Format, InvalidRequest> {
+    /// What the results service and the public API answer in: JSON (the
+    /// default), CSV and RSS 2.0.
+    pub const DATA: &'static [Format] = &[Format::Json, Format::Csv, Format::Rss];
+
+    /// The media type answers in this format carry.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Json => "application/json",
+            Self::Csv => "text/csv; charset=utf-8; header=present",
+            Self::Rss => "application/rss+xml; charset=utf-8",
+            Self::Html => "text/html; charset=utf-8",
+        }
+    }
+
+    /// The media types an `Accept` header may name it by.
+    fn media_types(self) -> &'static [&'static str] {
+        match self {
+            Self::Json => &["application/json"],
+            Self::Csv => &["text/csv"],
+            Self::Rss => &["application/rss+xml"],
+            Self::Html => &["text/html", "application/xhtml+xml"],
+        }
+    }
+
+    /// The format to answer in: the `format` parameter if given (it must
+    /// be one this endpoint produces), else the produced format the
+    /// `Accept` header prefers (by quality; equal qualities and wildcards
+    /// go to the earlier in `produced`), else `produced[0]`. An `Accept`
+    /// header that admits none of them is `not_acceptable`.
+    pub fn negotiate(
+        raw: Option<&str>,
+        accept: Option<&str>,
+        produced: &[Format],
+    ) -> Result<Format, InvalidRequest> {
         let Some(format) = Self::parse_param(raw)? else {
-            return Ok(produced[0]);
+            return match accept.map(str::trim).filter(|a| !a.is_empty()) {
+                Some(accept) => Self::from_accept(accept, produced),
+                None => Ok(produced[0]),
+            };
         };
         if produced.contains(&format) {
             return Ok(format);
@@ -82,6 +124,62 @@ impl Format {
                 names.join(", ")
             ),
         })
+    }
+}
+
+impl Format {
+    fn from_accept(accept: &str, produced: &[Format]) -> Result<Format, InvalidRequest> {
+        let mut best: Option<(Format, f32)> = None;
+        for &format in produced {
+            // The most specific range that matches decides (RFC 9110,
+            // 12.5.1): `text/csv;q=0, */*` refuses CSV.
+            let quality = accept
+                .split(',')
+                .filter_map(|range| {
+                    let mut parts = range.split(';');
+                    let media = parts.next()?.trim().to_ascii_lowercase();
+                    let quality = parts
+                        .filter_map(|p| p.trim().strip_prefix("q="))
+                        .find_map(|q| q.trim().parse::<f32>().ok())
+                        .filter(|q| q.is_finite())
+                        .unwrap_or(1.0)
+                        .clamp(0.0, 1.0);
+                    let (kind, _) = media.split_once('/')?;
+                    let specificity = if media == "*/*" {
+                        1
+                    } else if media.ends_with("/*")
+                        && format
+                            .media_types()
+                            .iter()
+                            .any(|m| m.split_once('/').is_some_and(|(k, _)| k == kind))
+                    {
+                        2
+                    } else if format.media_types().contains(&media.as_str()) {
+                        3
+                    } else {
+                        return None;
+                    };
+                    Some((specificity, quality))
+                })
+                .fold(None, |best: Option<(u8, f32)>, (s, q)| match best {
+                    Some((bs, bq)) if bs > s || (bs == s && bq >= q) => Some((bs, bq)),
+                    _ => Some((s, q)),
+                })
+                .map(|(_, q)| q);
+            if let Some(quality) = quality.filter(|q| *q > 0.0)
+                && best.is_none_or(|(_, b)| quality > b)
+            {
+                best = Some((format, quality));
+            }
+        }
+        best.map(|(format, _)| format)
+            .ok_or_else(|| InvalidRequest::NotAcceptable {
+                produced: produced
+                    .iter()
+                    .map(|f| f.media_types()[0])
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 }
 
@@ -269,15 +367,59 @@ mod tests {
     #[test]
     fn formats_are_checked_against_what_the_endpoint_produces() {
         let json = [Format::Json];
-        assert_eq!(Format::negotiate(None, &json).unwrap(), Format::Json);
+        assert_eq!(Format::negotiate(None, None, &json).unwrap(), Format::Json);
         assert_eq!(
-            Format::negotiate(Some("json"), &json).unwrap(),
+            Format::negotiate(Some("json"), None, &json).unwrap(),
             Format::Json
         );
-        let err = Format::negotiate(Some("html"), &json).unwrap_err();
+        let err = Format::negotiate(Some("html"), None, &json).unwrap_err();
         assert!(err.to_string().contains("answers in `json`"), "{err}");
-        let err = Format::negotiate(Some("xml"), &json).unwrap_err();
+        let err = Format::negotiate(Some("xml"), None, &json).unwrap_err();
         assert_eq!(err.param(), Some("format"));
+        // The parameter wins over the header.
+        assert_eq!(
+            Format::negotiate(Some("csv"), Some("application/rss+xml"), Format::DATA).unwrap(),
+            Format::Csv
+        );
+    }
+
+    #[test]
+    fn without_a_format_the_accept_header_chooses() {
+        let web = [Format::Json, Format::Csv, Format::Rss, Format::Html];
+        let pick =
+            |accept: &str, produced: &[Format]| Format::negotiate(None, Some(accept), produced);
+        assert_eq!(pick("text/csv", &web).unwrap(), Format::Csv);
+        assert_eq!(pick("application/rss+xml", &web).unwrap(), Format::Rss);
+        assert_eq!(pick("*/*", &web).unwrap(), Format::Json, "the default");
+        assert_eq!(pick("", &web).unwrap(), Format::Json);
+        assert_eq!(
+            pick("text/csv;q=0.5, application/rss+xml;q=0.9", &web).unwrap(),
+            Format::Rss
+        );
+        assert_eq!(
+            pick("text/*", &web).unwrap(),
+            Format::Csv,
+            "the first text/ format"
+        );
+        // A browser: HTML where the endpoint makes it, else the default.
+        let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        assert_eq!(pick(browser, &web).unwrap(), Format::Html);
+        assert_eq!(pick(browser, Format::DATA).unwrap(), Format::Json);
+        assert_eq!(
+            pick("application/json;q=0, */*", Format::DATA).unwrap(),
+            Format::Csv
+        );
+        let err = pick("image/png", Format::DATA).unwrap_err();
+        assert_eq!(err.code(), "not_acceptable");
+        assert!(
+            err.to_string()
+                .contains("application/json, text/csv, application/rss+xml"),
+            "{err}"
+        );
+        assert_eq!(
+            pick("text/csv;q=0", Format::DATA).unwrap_err().code(),
+            "not_acceptable"
+        );
     }
 
     #[test]

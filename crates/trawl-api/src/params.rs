@@ -35,6 +35,8 @@ pub enum InvalidRequest {
     InvalidParameter { param: &'static str, reason: String },
     #[error("parameter `cursor` is not valid: {reason}")]
     InvalidCursor { reason: String },
+    #[error("the Accept header admits none of the formats this endpoint answers in: {produced}")]
+    NotAcceptable { produced: String },
 }
 
 impl InvalidRequest {
@@ -46,13 +48,14 @@ impl InvalidRequest {
             Self::DuplicateParameter { .. } => "duplicate_parameter",
             Self::InvalidParameter { .. } => "invalid_parameter",
             Self::InvalidCursor { .. } => "invalid_cursor",
+            Self::NotAcceptable { .. } => "not_acceptable",
         }
     }
 
     /// The parameter at fault, when there is one.
     pub fn param(&self) -> Option<&'static str> {
         match self {
-            Self::MalformedQueryString { .. } => None,
+            Self::MalformedQueryString { .. } | Self::NotAcceptable { .. } => None,
             Self::InvalidCursor { .. } => Some("cursor"),
             Self::MissingParameter { param }
             | Self::DuplicateParameter { param }
@@ -226,18 +229,21 @@ impl SearchRequest {
 
 /// Parses a v2 query string: `q`, `per_page` and the options for a first
 /// page, or the `cursor` from a previous answer (with which any of them that
-/// is given must agree). v2 has no `page` parameter.
+/// is given must agree). v2 has no `page` parameter. Also negotiates the
+/// answer's format among `produced` (see [`Format::negotiate`]).
 pub fn search_request_v2(
     raw: Option<&str>,
+    accept: Option<&str>,
+    produced: &[Format],
     cursors: &crate::cursor::CursorKey,
-) -> Result<SearchRequest, InvalidRequest> {
+) -> Result<(SearchRequest, Format), InvalidRequest> {
     let params = SearchParams {
         page: None,
         ..SearchParams::from_query_string(raw)?
     };
-    params.format(&[Format::Json])?;
+    let format = params.format(accept, produced)?;
     let Some(cursor) = params.cursor.as_deref().filter(|c| !c.is_empty()) else {
-        return SearchRequest::from_params(&params);
+        return Ok((SearchRequest::from_params(&params)?, format));
     };
     let request = cursors.decode(cursor)?;
     // Parameters given beside a cursor must be valid, and agree with it.
@@ -277,7 +283,7 @@ pub fn search_request_v2(
     if given(&params.engines) && parse_engines(params.engines.as_deref())? != request.engines {
         return Err(disagrees("engines"));
     }
-    Ok(request)
+    Ok((request, format))
 }
 
 /// The search parameters as decoded from a query string, before validation.
@@ -320,9 +326,14 @@ impl SearchParams {
         Ok(params)
     }
 
-    /// The format asked for, checked against those the endpoint produces.
-    pub fn format(&self, produced: &[Format]) -> Result<Format, InvalidRequest> {
-        Format::negotiate(self.format.as_deref(), produced)
+    /// The format asked for (by `format`, else by the `Accept` header),
+    /// checked against those the endpoint produces.
+    pub fn format(
+        &self,
+        accept: Option<&str>,
+        produced: &[Format],
+    ) -> Result<Format, InvalidRequest> {
+        Format::negotiate(self.format.as_deref(), accept, produced)
     }
 }
 

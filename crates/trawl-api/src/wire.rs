@@ -82,6 +82,15 @@ pub struct EngineReport {
     /// or `failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<String>,
+    /// The engine's weight in ranking, from configuration (1 when absent):
+    /// the results service multiplies its share of a result's score by it.
+    #[serde(default = "unit_weight")]
+    #[schema(exclusive_minimum = 0.0, default = 1.0)]
+    pub weight: f64,
+}
+
+fn unit_weight() -> f64 {
+    1.0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -142,7 +151,7 @@ pub struct ResultsResponse {
     pub next_page: Option<u32>,
 }
 
-/// One result after cleaning and de-duplication.
+/// One result after cleaning, merging and ranking.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ResultHit {
     /// Plain text, whitespace cleaned.
@@ -162,6 +171,9 @@ pub struct ResultHit {
     /// 1-based position among all results of the query.
     #[schema(minimum = 1)]
     pub rank: u32,
+    /// The merged score results are ordered by: `n × Σ weight / position`
+    /// over the `n` engines that returned it, times its hostname rules'
+    /// factors (docs/results.md). Not the engines' own scores.
     pub score: f32,
 }
 

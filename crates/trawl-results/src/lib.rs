@@ -8,36 +8,50 @@
 //! `GET /v1/results` (calls search) and `POST /v1/results` (manipulates the
 //! body it is given and calls nothing).
 
+mod clean;
+pub mod formats;
 mod pipeline;
+mod rules;
 
-pub use pipeline::{escape_html, manipulate, normalize_url};
+pub use clean::{
+    REDIRECTS, SITE_TRACKING_PARAMETERS, TRACKING_PARAMETERS, TRACKING_PREFIXES, clean_url,
+    dedup_key,
+};
+pub use pipeline::{Pipeline, SNIPPET_CHARS, TITLE_CHARS, escape_html};
+pub use rules::{Action, HostnameRule, HostnameRules};
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use axum::Router;
+use axum::extract::OriginalUri;
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
-use trawl_api::openapi::SearchQueryV1;
+use formats::FeedLinks;
+use trawl_api::openapi::{FormatQuery, ResultsQuery};
 use trawl_api::params::{MAX_PAGE, MAX_PER_PAGE};
 use trawl_api::{
     InvalidRequest, Query, Readiness, ResultsResponse, ResultsService, SearchRequest,
     SearchResponse, SearchService, ServiceError,
 };
 use trawl_service::ApiError;
-use trawl_service::extract::{JsonBody, ValidSearch};
+use trawl_service::extract::{JsonBody, ValidSearchAs, WantedFormat};
 use trawl_service::openapi::{
-    BodyErrorResponses, InternalErrorResponse, InvalidRequestResponse, UpstreamErrorResponses,
+    BodyErrorResponses, InternalErrorResponse, InvalidRequestResponse, NotAcceptableResponse,
+    UpstreamErrorResponses,
 };
 
 /// The in-process results service.
 pub struct Results {
     search: Arc<dyn SearchService>,
+    pipeline: Arc<Pipeline>,
 }
 
 impl Results {
-    pub fn new(search: Arc<dyn SearchService>) -> Self {
-        Self { search }
+    pub fn new(search: Arc<dyn SearchService>, pipeline: Arc<Pipeline>) -> Self {
+        Self { search, pipeline }
     }
 }
 
@@ -45,7 +59,7 @@ impl Results {
 impl ResultsService for Results {
     async fn results(&self, request: &SearchRequest) -> Result<ResultsResponse, ServiceError> {
         let response = self.search.search(request).await?;
-        Ok(manipulate(response))
+        Ok(self.pipeline.manipulate(response))
     }
 
     /// Ready when search is: its checks, as it reports them (over HTTP:
@@ -68,44 +82,84 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     <Api as utoipa::OpenApi>::openapi()
 }
 
-/// `GET /v1/results` over any [`ResultsService`], and `POST /v1/results`.
-pub fn routes(service: Arc<dyn ResultsService>) -> Router {
-    Router::new()
-        .route("/v1/results", get(results).post(manipulate_body))
-        .with_state(service)
+#[derive(Clone)]
+struct ResultsState {
+    service: Arc<dyn ResultsService>,
+    pipeline: Arc<Pipeline>,
 }
 
-/// Searches, then cleans, de-duplicates and highlights the hits.
+/// `GET /v1/results` over any [`ResultsService`], and `POST /v1/results`
+/// through `pipeline` (the same one the service uses).
+pub fn routes(service: Arc<dyn ResultsService>, pipeline: Arc<Pipeline>) -> Router {
+    Router::new()
+        .route("/v1/results", get(results).post(manipulate_body))
+        .with_state(ResultsState { service, pipeline })
+}
+
+/// Searches, then cleans, merges, ranks and highlights the hits; answers
+/// in JSON, CSV or RSS (`format`, else `Accept`).
 #[utoipa::path(get, path = "/v1/results", tag = "results", operation_id = "results",
-    params(SearchQueryV1),
+    params(ResultsQuery),
     responses(
-        (status = 200, description = "The manipulated results.", body = ResultsResponse),
+        (status = 200, description = "The manipulated results.", content(
+            (ResultsResponse = "application/json"),
+            (String = "text/csv"),
+            (String = "application/rss+xml"),
+        )),
         InvalidRequestResponse,
+        NotAcceptableResponse,
         InternalErrorResponse,
         UpstreamErrorResponses,
     ))]
 async fn results(
-    State(service): State<Arc<dyn ResultsService>>,
-    ValidSearch(request): ValidSearch,
-) -> Result<Json<ResultsResponse>, ApiError> {
-    Ok(Json(service.results(&request).await?))
+    State(state): State<ResultsState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    ValidSearchAs(request, format): ValidSearchAs,
+) -> Result<Response, ApiError> {
+    let response = state.service.results(&request).await?;
+    Ok(formats::respond(format, &response, || {
+        FeedLinks::for_request(&headers, &uri.to_string(), &request)
+    }))
 }
 
-/// Cleans, de-duplicates and highlights the hits of the search response it
-/// is given; calls nothing. The query string is not read.
+/// Cleans, merges, ranks and highlights the hits of the search response it
+/// is given; calls nothing. Of the query string only `format` is read.
 #[utoipa::path(post, path = "/v1/results", tag = "results", operation_id = "manipulate",
+    params(FormatQuery),
     request_body(content = SearchResponse, content_type = "application/json",
         description = "A search response, as `GET /v1/search` answers; at most 2 MiB."),
     responses(
-        (status = 200, description = "The manipulated results.", body = ResultsResponse),
+        (status = 200, description = "The manipulated results.", content(
+            (ResultsResponse = "application/json"),
+            (String = "text/csv"),
+            (String = "application/rss+xml"),
+        )),
         BodyErrorResponses,
+        NotAcceptableResponse,
         InternalErrorResponse,
     ))]
 async fn manipulate_body(
+    State(state): State<ResultsState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    WantedFormat(format): WantedFormat,
     JsonBody(body): JsonBody<SearchResponse>,
-) -> Result<Json<ResultsResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     validate(&body)?;
-    Ok(Json(manipulate(body)))
+    let response = state.pipeline.manipulate(body);
+    Ok(formats::respond(format, &response, || {
+        let request = SearchRequest {
+            query: Query::parse(&response.query).expect("validated above"),
+            page: response.page,
+            per_page: response.per_page,
+            safe: Default::default(),
+            time_range: None,
+            lang: None,
+            engines: Vec::new(),
+        };
+        FeedLinks::for_request(&headers, &uri.to_string(), &request)
+    }))
 }
 
 /// The body of `POST /v1/results` obeys the same limits as a query string.
@@ -129,6 +183,20 @@ fn validate(body: &SearchResponse) -> Result<(), InvalidRequest> {
     };
     bounded("page", body.page, MAX_PAGE)?;
     bounded("per_page", body.per_page, MAX_PER_PAGE)?;
+    if let Some(engine) = body
+        .engines
+        .iter()
+        .find(|e| !(e.weight.is_finite() && e.weight > 0.0))
+    {
+        return Err(InvalidRequest::InvalidParameter {
+            param: "weight",
+            reason: format!(
+                "must be a positive number; engine `{}` has {}",
+                engine.name.chars().take(64).collect::<String>(),
+                engine.weight
+            ),
+        });
+    }
     // JSON numbers beyond f32's range arrive as infinity, which JSON cannot
     // carry back out.
     if let Some(hit) = body.results.iter().find(|h| !h.score.is_finite()) {

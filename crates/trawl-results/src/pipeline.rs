@@ -1,7 +1,9 @@
 use std::collections::HashMap;
 
-use trawl_api::{ResultHit, ResultsResponse, SearchHit, SearchResponse};
-use url::Url;
+use trawl_api::{ResultHit, ResultsResponse, SearchResponse};
+
+use crate::clean;
+use crate::rules::{HostnameRules, Verdict};
 
 /// Query terms shorter than this are not highlighted on their own.
 const MIN_TERM_CHARS: usize = 2;
@@ -9,89 +11,245 @@ const MIN_TERM_CHARS: usize = 2;
 /// for the word still to count as a form of the term (`index`/`indexes`).
 const MAX_SUFFIX_CHARS: usize = 3;
 
-/// Cleans, de-duplicates and highlights a search response.
-///
-/// Results keep the order they arrived in; a result whose normalised URL was
-/// already seen is folded into the first one (its engine added to the list,
-/// its `https` URL preferred). Ranks are renumbered from the page's offset.
-pub fn manipulate(response: SearchResponse) -> ResultsResponse {
-    let terms = query_terms(&response.query);
-    let first_rank = (response.page.max(1) - 1) * response.per_page + 1;
-    let mut hits: Vec<ResultHit> = Vec::with_capacity(response.results.len());
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for hit in response.results {
-        let key = normalize_url(&hit.url).unwrap_or_else(|| hit.url.trim().to_owned());
-        if let Some(&existing) = seen.get(&key) {
-            let kept = &mut hits[existing];
-            if !kept.engines.contains(&hit.engine) {
-                kept.engines.push(hit.engine);
-            }
-            if kept.url.starts_with("http://") && hit.url.starts_with("https://") {
-                kept.url = hit.url;
-            }
-            continue;
-        }
-        seen.insert(key, hits.len());
-        hits.push(clean_hit(hit, &terms));
-    }
-    for (hit, rank) in hits.iter_mut().zip(first_rank..) {
-        hit.rank = rank;
-    }
-    let next_page = trawl_api::wire::more_pages(
-        &response.engines,
-        response.page,
-        response.per_page,
-        hits.len(),
-    )
-    .then_some(response.page + 1);
-    ResultsResponse {
-        query: response.query,
-        page: response.page,
-        per_page: response.per_page,
-        results: hits,
-        engines: response.engines,
-        next_page,
+/// Longest snippet kept, in characters; longer ones are cut at a word
+/// boundary and end with `…`.
+pub const SNIPPET_CHARS: usize = 300;
+/// Longest title kept, in characters, cut the same way.
+pub const TITLE_CHARS: usize = 200;
+
+/// The results pipeline, configured: hostname rules and snippet length.
+/// See `docs/results.md` for what each step does and the ranking formula.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    rules: HostnameRules,
+    snippet_chars: usize,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Self::new(HostnameRules::default(), SNIPPET_CHARS)
     }
 }
 
-fn clean_hit(hit: SearchHit, terms: &[String]) -> ResultHit {
-    let (snippet, marks) = clean_marked(&hit.snippet, &hit.highlights);
-    let marks = mark_terms(&snippet, marks, terms);
-    let highlights = ranges(&marks);
-    ResultHit {
-        title: clean_marked(&hit.title, &[]).0,
-        url: hit.url.trim().to_owned(),
-        snippet_html: marked_html(&snippet, &highlights),
-        snippet,
-        highlights,
-        engines: vec![hit.engine],
-        rank: hit.rank,
-        score: hit.score,
+/// One engine's hit for a result, before merging.
+struct Occurrence {
+    engine: String,
+    weight: f64,
+    position: u32,
+    url: String,
+    title: String,
+    snippet: String,
+    highlights: Vec<[usize; 2]>,
+}
+
+impl Occurrence {
+    /// What this occurrence adds to its result's score.
+    fn contribution(&self) -> f64 {
+        self.weight / f64::from(self.position)
     }
 }
 
-/// Normalises a URL for de-duplication: scheme and host lower-cased (the
-/// `url` crate does this), default port dropped, fragment dropped, trailing
-/// slash of the path dropped, and `http`/`https` treated alike. `None` for
-/// text that is not an absolute URL.
-pub fn normalize_url(raw: &str) -> Option<String> {
-    let mut url = Url::parse(raw.trim()).ok()?;
-    url.set_fragment(None);
-    if url.scheme() == "http" {
-        // The same page over http and https is one result.
-        let _ = url.set_scheme("https");
-        if url.port() == Some(443) {
-            let _ = url.set_port(None);
+/// Occurrences of one normalised URL.
+struct Group {
+    key: String,
+    factor: f64,
+    occurrences: Vec<Occurrence>,
+}
+
+impl Pipeline {
+    pub fn new(rules: HostnameRules, snippet_chars: usize) -> Self {
+        Self {
+            rules,
+            snippet_chars: snippet_chars.max(1),
         }
     }
-    if url.path().len() > 1 && url.path().ends_with('/') {
-        let trimmed = url.path().trim_end_matches('/').to_owned();
-        url.set_path(&trimmed);
+
+    /// Cleans, merges, ranks and highlights a search response.
+    ///
+    /// Each hit's URL is cleaned (redirects unwrapped, tracking parameters
+    /// removed) and put through the hostname rules; hits with the same
+    /// normalised URL merge into one result listing every engine. A result
+    /// scores `n × Σ weight(e) / position(e) × factor` over the `n`
+    /// engines that returned it (each at its best position), `factor`
+    /// being the product of the matching boost/demote rules; results are
+    /// ordered by score, then best position, then normalised URL, so the
+    /// order engines answered in does not matter. Ranks are renumbered
+    /// from the page's offset.
+    pub fn manipulate(&self, response: SearchResponse) -> ResultsResponse {
+        let terms = query_terms(&response.query);
+        let first_rank = (response.page.max(1) - 1) * response.per_page + 1;
+        let weight_of = |engine: &str| {
+            response
+                .engines
+                .iter()
+                .find(|e| e.name == engine)
+                .map_or(1.0, |e| e.weight)
+        };
+        let mut groups: Vec<Group> = Vec::with_capacity(response.results.len());
+        let mut seen: HashMap<String, usize> = HashMap::with_capacity(response.results.len());
+        for hit in response.results {
+            let (key, url, factor) = match clean::parse_web(hit.url.trim()) {
+                Some(url) => {
+                    let mut url = clean::clean(url);
+                    let factor = match self.rules.apply(&mut url) {
+                        Verdict::Remove => continue,
+                        Verdict::Keep { factor } => factor,
+                    };
+                    (clean::key_of(&url), String::from(url), factor)
+                }
+                None => {
+                    let text = hit.url.trim().to_owned();
+                    (format!("\0{text}"), text, 1.0)
+                }
+            };
+            let occurrence = Occurrence {
+                weight: weight_of(&hit.engine),
+                engine: hit.engine,
+                position: hit.rank.max(1),
+                url,
+                title: hit.title,
+                snippet: hit.snippet,
+                highlights: hit.highlights,
+            };
+            match seen.get(&key) {
+                Some(&at) => groups[at].occurrences.push(occurrence),
+                None => {
+                    seen.insert(key.clone(), groups.len());
+                    groups.push(Group {
+                        key,
+                        factor,
+                        occurrences: vec![occurrence],
+                    });
+                }
+            }
+        }
+
+        let mut ranked: Vec<(f64, u32, ResultHit, String)> = groups
+            .into_iter()
+            .map(|group| self.merge(group, &terms))
+            .collect();
+        ranked.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| a.1.cmp(&b.1))
+                .then_with(|| a.3.cmp(&b.3))
+        });
+        let hits: Vec<ResultHit> = ranked
+            .into_iter()
+            .zip(first_rank..)
+            .map(|((_, _, mut hit, _), rank)| {
+                hit.rank = rank;
+                hit
+            })
+            .collect();
+        let next_page = trawl_api::wire::more_pages(
+            &response.engines,
+            response.page,
+            response.per_page,
+            hits.len(),
+        )
+        .then_some(response.page + 1);
+        ResultsResponse {
+            query: response.query,
+            page: response.page,
+            per_page: response.per_page,
+            results: hits,
+            engines: response.engines,
+            next_page,
+        }
     }
-    if url.query() == Some("") {
-        url.set_query(None);
+
+    /// One result from a group: (score, best position, hit, key).
+    fn merge(&self, mut group: Group, terms: &[String]) -> (f64, u32, ResultHit, String) {
+        // The order everything below picks in: best contribution first,
+        // then by name and position, then content, so that it never
+        // depends on the order hits arrived in.
+        group.occurrences.sort_by(|a, b| {
+            b.contribution()
+                .total_cmp(&a.contribution())
+                .then_with(|| a.engine.cmp(&b.engine))
+                .then_with(|| a.position.cmp(&b.position))
+                .then_with(|| a.url.cmp(&b.url))
+                .then_with(|| a.title.cmp(&b.title))
+                .then_with(|| a.snippet.cmp(&b.snippet))
+        });
+        let occurrences = &group.occurrences;
+        let mut engines: Vec<String> = Vec::with_capacity(occurrences.len());
+        let mut sum = 0.0;
+        for occurrence in occurrences {
+            // Each engine counts once, at its best position (the first).
+            if !engines.contains(&occurrence.engine) {
+                engines.push(occurrence.engine.clone());
+                sum += occurrence.contribution();
+            }
+        }
+        let score = engines.len() as f64 * sum * group.factor;
+        let best_position = occurrences.iter().map(|o| o.position).min().unwrap_or(1);
+        let url = occurrences
+            .iter()
+            .find(|o| o.url.starts_with("https://"))
+            .unwrap_or(&occurrences[0])
+            .url
+            .clone();
+        let title = occurrences
+            .iter()
+            .map(|o| clean_marked(&o.title, &[]).0)
+            .find(|t| !t.is_empty())
+            .unwrap_or_default();
+        let (title, _) = truncate(title, Vec::new(), TITLE_CHARS);
+        // The longest snippet says the most; the first of equals.
+        let (snippet, marks) = occurrences
+            .iter()
+            .map(|o| clean_marked(&o.snippet, &o.highlights))
+            .reduce(|best, next| {
+                if next.1.len() > best.1.len() {
+                    next
+                } else {
+                    best
+                }
+            })
+            .unwrap_or_default();
+        let (snippet, marks) = truncate(snippet, marks, self.snippet_chars);
+        let marks = mark_terms(&snippet, marks, terms);
+        let highlights = ranges(&marks);
+        let hit = ResultHit {
+            title,
+            url,
+            snippet_html: marked_html(&snippet, &highlights),
+            snippet,
+            highlights,
+            engines,
+            rank: 0,
+            score: score as f32,
+        };
+        (score, best_position, hit, group.key)
     }
-    Some(url.to_string())
+}
+
+/// Cuts `text` (with a mark per character) to at most `max` characters at
+/// the last space before the limit (mid-word only when there is none),
+/// ending it with `…`.
+fn truncate(text: String, mut marks: Vec<bool>, max: usize) -> (String, Vec<bool>) {
+    let chars = text.chars().count();
+    if chars <= max {
+        return (text, marks);
+    }
+    let limit = max.saturating_sub(1).max(1);
+    let cut_byte = text
+        .char_indices()
+        .nth(limit)
+        .map_or(text.len(), |(b, _)| b);
+    let (kept_bytes, kept_chars) = match text[..cut_byte].rfind(' ') {
+        // The limit falls just after a whole word.
+        _ if text[cut_byte..].starts_with(' ') => (cut_byte, limit),
+        Some(space) if space > 0 => (space, text[..space].chars().count()),
+        _ => (cut_byte, limit),
+    };
+    let mut out = text[..kept_bytes].trim_end().to_owned();
+    let kept_chars = kept_chars.min(out.chars().count());
+    out.push('…');
+    marks.truncate(kept_chars);
+    marks.push(false);
+    (out, marks)
 }
 
 /// Lower-cased words of the query, each once, longest first so a longer
@@ -238,19 +396,34 @@ pub fn escape_html(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use trawl_api::{EngineReport, EngineStatus};
+    use regex::Regex;
+    use trawl_api::{EngineReport, EngineStatus, SearchHit};
 
     use super::*;
+    use crate::rules::{Action, HostnameRule};
 
-    fn hit(url: &str, engine: &str, snippet: &str) -> SearchHit {
+    fn hit(url: &str, engine: &str, rank: u32, snippet: &str) -> SearchHit {
         SearchHit {
             title: format!("  Title\n of {url} "),
             url: url.into(),
             snippet: snippet.into(),
             engine: engine.into(),
-            rank: 0,
+            rank,
             score: 1.0,
             highlights: vec![],
+        }
+    }
+
+    fn report(name: &str, weight: f64) -> EngineReport {
+        EngineReport {
+            name: name.into(),
+            status: EngineStatus::Ok,
+            latency_ms: 1.0,
+            results: 3,
+            total: Some(25),
+            error: None,
+            error_kind: None,
+            weight,
         }
     }
 
@@ -260,56 +433,22 @@ mod tests {
             page: 2,
             per_page: 10,
             results,
-            engines: vec![EngineReport {
-                name: "local".into(),
-                status: EngineStatus::Ok,
-                latency_ms: 1.0,
-                results: 3,
-                total: Some(25),
-                error: None,
-                error_kind: None,
-            }],
+            engines: vec![report("local", 1.0), report("web", 1.0)],
         }
     }
 
-    #[test]
-    fn normalisation() {
-        let same = [
-            "https://Example.ORG/a/b",
-            "https://example.org:443/a/b/",
-            "http://example.org/a/b#frag",
-            "HTTP://EXAMPLE.org:80/a/b?",
-        ];
-        for url in same {
-            assert_eq!(
-                normalize_url(url).as_deref(),
-                Some("https://example.org/a/b"),
-                "{url}"
-            );
-        }
-        assert_ne!(
-            normalize_url("https://example.org/a?x=1"),
-            normalize_url("https://example.org/a?x=2")
-        );
-        assert_ne!(
-            normalize_url("https://example.org:8443/a"),
-            normalize_url("https://example.org/a")
-        );
-        assert_eq!(
-            normalize_url("https://example.org/").as_deref(),
-            Some("https://example.org/")
-        );
-        assert_eq!(normalize_url("not a url"), None);
+    fn manipulate(response: SearchResponse) -> ResultsResponse {
+        Pipeline::default().manipulate(response)
     }
 
     #[test]
-    fn duplicates_fold_into_the_first_and_ranks_follow_the_page() {
+    fn duplicates_merge_listing_every_engine_and_prefer_https() {
         let out = manipulate(response(
             "x",
             vec![
-                hit("http://example.org/a/", "local", ""),
-                hit("https://other.org/", "local", ""),
-                hit("https://EXAMPLE.org/a#top", "web", ""),
+                hit("http://example.org/a/?utm_source=x", "local", 11, ""),
+                hit("https://other.org/", "local", 12, ""),
+                hit("https://EXAMPLE.org/a#top", "web", 11, ""),
             ],
         ));
         let urls: Vec<_> = out
@@ -320,12 +459,101 @@ mod tests {
         assert_eq!(
             urls,
             [
-                ("https://EXAMPLE.org/a#top", 11, "local,web".into()),
+                ("https://example.org/a#top", 11, "local,web".into()),
                 ("https://other.org/", 12, "local".into())
             ]
         );
-        assert_eq!(out.results[0].title, "Title of http://example.org/a/");
+        assert_eq!(
+            out.results[0].title,
+            "Title of http://example.org/a/?utm_source=x"
+        );
+        // 2 engines × (1/11 + 1/11)
+        assert!((out.results[0].score - 4.0 / 11.0).abs() < 1e-6);
         assert_eq!(out.next_page, Some(3));
+    }
+
+    #[test]
+    fn agreement_and_position_and_weight_decide_the_order() {
+        let mut r = response(
+            "x",
+            vec![
+                hit("https://solo-first.org/", "local", 1, ""),
+                hit("https://both.org/", "local", 3, ""),
+                hit("https://both.org/", "web", 3, ""),
+                hit("https://heavy.org/", "web", 1, ""),
+            ],
+        );
+        // both: 2 × (1/3 + 1/3) = 1.33; solo-first: 1; heavy: 1 × 3/1 = 3.
+        r.engines[1].weight = 3.0;
+        r.results[2].rank = 3;
+        let order: Vec<_> = manipulate(r.clone())
+            .results
+            .into_iter()
+            .map(|h| h.url)
+            .collect();
+        // both with web at weight 3: 2 × (1/3 + 3/3) = 2.67 < heavy 3.
+        assert_eq!(
+            order,
+            [
+                "https://heavy.org/",
+                "https://both.org/",
+                "https://solo-first.org/"
+            ]
+        );
+        r.engines[1].weight = 1.0;
+        let order: Vec<_> = manipulate(r).results.into_iter().map(|h| h.url).collect();
+        assert_eq!(
+            order,
+            [
+                "https://both.org/",
+                "https://heavy.org/",
+                "https://solo-first.org/"
+            ],
+            "ties (heavy and solo-first, 1.0 each) by best position, then URL"
+        );
+    }
+
+    #[test]
+    fn hostname_rules_remove_rewrite_and_scale() {
+        let rule = |pattern: &str, action| HostnameRule {
+            pattern: Regex::new(pattern).unwrap(),
+            action,
+        };
+        let pipeline = Pipeline::new(
+            HostnameRules::new(vec![
+                rule(
+                    r"^(www\.)?reddit\.com$",
+                    Action::Rewrite("old.reddit.com".into()),
+                ),
+                rule(r"(^|\.)pinterest\.com$", Action::Remove),
+                rule(r"(^|\.)w3schools\.com$", Action::Scale(0.1)),
+                rule(r"(^|\.)wikipedia\.org$", Action::Scale(10.0)),
+            ]),
+            SNIPPET_CHARS,
+        );
+        let out = pipeline.manipulate(response(
+            "x",
+            vec![
+                hit("https://www.w3schools.com/a", "local", 1, ""),
+                hit("https://www.pinterest.com/pin", "local", 2, ""),
+                hit("https://www.reddit.com/r/rust", "local", 3, ""),
+                hit("https://old.reddit.com/r/rust/", "web", 4, ""),
+                hit("https://en.wikipedia.org/wiki/Rust", "web", 5, ""),
+            ],
+        ));
+        let order: Vec<_> = out
+            .results
+            .iter()
+            .map(|h| (h.url.as_str(), h.engines.len()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("https://en.wikipedia.org/wiki/Rust", 1),
+                ("https://old.reddit.com/r/rust", 2),
+                ("https://www.w3schools.com/a", 1),
+            ]
+        );
     }
 
     #[test]
@@ -333,6 +561,7 @@ mod tests {
         let mut with_marks = hit(
             "https://a.org/",
             "local",
+            1,
             "Creating  an\n<b>INDEX</b> & \"indexes\" concurrently in idx",
         );
         with_marks.highlights = vec![[0, 8]];
@@ -355,8 +584,33 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_snippet_is_kept_and_cut_at_a_word_boundary() {
+        let long = "Rust is a language. ".repeat(30);
+        let pipeline = Pipeline::new(HostnameRules::default(), 50);
+        let out = pipeline.manipulate(response(
+            "rust",
+            vec![
+                hit("https://a.org/", "local", 1, "Rust, short"),
+                hit("https://a.org/", "web", 1, &long),
+            ],
+        ));
+        let result = &out.results[0];
+        assert_eq!(
+            result.snippet,
+            "Rust is a language. Rust is a language. Rust is a…"
+        );
+        assert!(result.snippet.chars().count() <= 50);
+        assert_eq!(result.highlights, [[0, 4], [20, 24], [40, 44]]);
+        assert!(result.snippet_html.ends_with("is a…"));
+        // One word longer than the limit is cut inside it.
+        let (cut, marks) = truncate("a".repeat(80), vec![true; 80], 10);
+        assert_eq!((cut.chars().count(), marks.len()), (10, 10));
+        assert!(!marks[9], "the ellipsis is not marked");
+    }
+
+    #[test]
     fn hostile_highlights_are_ignored() {
-        let mut h = hit("https://a.org/", "local", "short");
+        let mut h = hit("https://a.org/", "local", 1, "short");
         h.highlights = vec![[3, 1], [0, 99], [usize::MAX, usize::MAX]];
         let out = manipulate(response("zzz", vec![h]));
         assert!(out.results[0].highlights.is_empty());
@@ -365,8 +619,9 @@ mod tests {
 
     #[test]
     fn no_more_pages_past_the_total() {
-        let mut r = response("x", vec![hit("https://a.org/", "local", "")]);
+        let mut r = response("x", vec![hit("https://a.org/", "local", 1, "")]);
         r.engines[0].total = Some(20);
+        r.engines[1].total = Some(20);
         assert_eq!(manipulate(r).next_page, None);
     }
 }

@@ -98,8 +98,17 @@ async fn search(
 async fn search_v2(
     State(state): State<SearchState>,
     RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> Result<Json<SearchResponseV2>, ApiError> {
-    let request = search_request_v2(query.as_deref(), &state.cursors)?;
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let (request, _) = search_request_v2(
+        query.as_deref(),
+        accept,
+        &[trawl_api::Format::Json],
+        &state.cursors,
+    )?;
     let response = state.service.search(&request).await?;
     Ok(Json(SearchResponseV2::from_v1(
         response,

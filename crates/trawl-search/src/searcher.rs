@@ -138,6 +138,7 @@ impl SearchService for Searcher {
                     total,
                     error,
                     error_kind,
+                    weight: self.slots[position].weight,
                 }
             };
             match outcome {

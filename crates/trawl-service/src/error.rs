@@ -102,6 +102,9 @@ impl ApiError {
 }
 
 fn invalid_request(error: &InvalidRequest) -> Problem {
+    if let InvalidRequest::NotAcceptable { .. } = error {
+        return Problem::new(406, error.code(), "Not acceptable", error.to_string());
+    }
     Problem::new(400, error.code(), "Invalid request", error.to_string()).with_param(error.param())
 }
 

@@ -21,9 +21,46 @@ impl<S: Send + Sync> FromRequestParts<S> for ValidSearch {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let params = SearchParams::from_query_string(parts.uri.query())?;
-        params.format(&[Format::Json])?;
+        params.format(accept(parts), &[Format::Json])?;
         Ok(Self(SearchRequest::from_params(&params)?))
     }
+}
+
+/// A validated [`SearchRequest`] from the query string, and the format to
+/// answer in among [`Format::DATA`] (by `format`, else `Accept`).
+#[derive(Debug, Clone)]
+pub struct ValidSearchAs(pub SearchRequest, pub Format);
+
+impl<S: Send + Sync> FromRequestParts<S> for ValidSearchAs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let params = SearchParams::from_query_string(parts.uri.query())?;
+        let format = params.format(accept(parts), Format::DATA)?;
+        Ok(Self(SearchRequest::from_params(&params)?, format))
+    }
+}
+
+/// The format to answer in among [`Format::DATA`], for an endpoint whose
+/// query string carries nothing else (others in it are ignored).
+#[derive(Debug, Clone, Copy)]
+pub struct WantedFormat(pub Format);
+
+impl<S: Send + Sync> FromRequestParts<S> for WantedFormat {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let params = SearchParams::from_query_string(parts.uri.query())?;
+        Ok(Self(params.format(accept(parts), Format::DATA)?))
+    }
+}
+
+/// The request's `Accept` header, when it is text.
+pub fn accept(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// The search parameters as sent, decoded but not validated, or the reason

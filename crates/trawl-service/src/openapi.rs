@@ -49,6 +49,51 @@ impl IntoResponses for InvalidRequestResponse {
     }
 }
 
+/// `R`'s error responses, for an endpoint that can also answer with the
+/// HTML page (`format=html`): then its errors are the page too, with the
+/// same statuses.
+pub struct OrPage<R>(std::marker::PhantomData<R>);
+
+impl<R: IntoResponses> IntoResponses for OrPage<R> {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        R::responses()
+            .into_iter()
+            .map(|(status, response)| {
+                let response = match response {
+                    RefOr::T(mut response) => {
+                        response.content.insert(
+                            "text/html".to_owned(),
+                            ContentBuilder::new()
+                                .schema(Some(
+                                    utoipa::openapi::ObjectBuilder::new()
+                                        .schema_type(utoipa::openapi::schema::Type::String),
+                                ))
+                                .build()
+                                .into(),
+                        );
+                        RefOr::T(response)
+                    }
+                    other => other,
+                };
+                (status, response)
+            })
+            .collect()
+    }
+}
+
+/// `406`: the `Accept` header admits none of the endpoint's formats.
+pub struct NotAcceptableResponse;
+
+impl IntoResponses for NotAcceptableResponse {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(&[(
+            "406",
+            "Without a `format` parameter, the `Accept` header admits none of the formats this \
+             endpoint answers in (`not_acceptable`); the detail lists them.",
+        )])
+    }
+}
+
 /// `500`: a failure inside the service.
 pub struct InternalErrorResponse;
 

@@ -11,21 +11,23 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRef, Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{FromRef, OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
-use trawl_api::openapi::{SearchPageQuery, SearchQueryV1, SearchQueryV2, TextPageQuery};
+use trawl_api::openapi::{ApiQueryV1, ApiQueryV2, SearchPageQuery, TextPageQuery};
 use trawl_api::params::{SearchParams, search_request_v2};
 use trawl_api::{
-    CursorKey, Format, InvalidRequest, Readiness, ResultsResponse, ResultsResponseV2,
+    CursorKey, Format, InvalidRequest, Keyword, Readiness, ResultsResponse, ResultsResponseV2,
     ResultsService, SearchRequest,
 };
+use trawl_results::formats::{self, FeedLinks};
 use trawl_service::ApiError;
-use trawl_service::extract::{RawSearch, ValidSearch};
+use trawl_service::extract::RawSearch;
 use trawl_service::openapi::{
-    InternalErrorResponse, InvalidRequestResponse, UpstreamErrorResponses,
+    InternalErrorResponse, InvalidRequestResponse, NotAcceptableResponse, OrPage,
+    UpstreamErrorResponses,
 };
 use trawl_service::versioning::{deprecated_v1, document_deprecated_v1};
 
@@ -157,7 +159,8 @@ async fn text_page(
 }
 
 async fn results_page(results: &dyn ResultsService, params: SearchParams) -> Response {
-    if let Err(invalid) = params.format(&[Format::Html]) {
+    // Pages are HTML whatever the Accept header says.
+    if let Err(invalid) = params.format(None, &[Format::Html]) {
         return error_page(&params, &ApiError::from(invalid));
     }
     let request = match SearchRequest::from_params(&params) {
@@ -210,44 +213,104 @@ fn render(status: StatusCode, page: &Page) -> Response {
     }
 }
 
-/// `GET /api/v1/search`: the results as JSON, same as the results service's
-/// `GET /v1/results`. Deprecated: use `GET /api/v2/search`.
+/// The formats of the public API's v1: the data formats and the page.
+const API_V1_FORMATS: &[Format] = &[Format::Json, Format::Csv, Format::Rss, Format::Html];
+
+fn accept(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
+}
+
+/// `GET /api/v1/search`: the results as the results service's
+/// `GET /v1/results` makes them, in JSON, CSV or RSS, or as the HTML page
+/// (`format`, else `Accept`). Deprecated: use `GET /api/v2/search`.
 #[utoipa::path(get, path = "/api/v1/search", tag = "api", operation_id = "api_search_v1",
-    params(SearchQueryV1),
+    params(ApiQueryV1),
     responses(
-        (status = 200, description = "The results, as the results service made them.", body = ResultsResponse),
-        InvalidRequestResponse,
-        InternalErrorResponse,
-        UpstreamErrorResponses,
+        (status = 200, description = "The results, as the results service made them.", content(
+            (ResultsResponse = "application/json"),
+            (String = "text/csv"),
+            (String = "application/rss+xml"),
+            (String = "text/html"),
+        )),
+        OrPage<InvalidRequestResponse>,
+        NotAcceptableResponse,
+        OrPage<InternalErrorResponse>,
+        OrPage<UpstreamErrorResponses>,
     ))]
 async fn api_search(
     State(results): State<Arc<dyn ResultsService>>,
-    ValidSearch(request): ValidSearch,
-) -> Result<Json<ResultsResponse>, ApiError> {
-    Ok(Json(results.results(&request).await?))
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = SearchParams::from_query_string(query.as_deref())?;
+    let format = params.format(accept(&headers), API_V1_FORMATS)?;
+    if format == Format::Html {
+        let params = SearchParams {
+            format: None,
+            ..params
+        };
+        return Ok(results_page(results.as_ref(), params).await);
+    }
+    let request = SearchRequest::from_params(&params)?;
+    let response = results.results(&request).await?;
+    Ok(formats::respond(format, &response, || {
+        FeedLinks::for_request(&headers, &uri.to_string(), &request)
+    }))
 }
 
-/// `GET /api/v2/search`: the same results, paged by cursor.
+/// `GET /api/v2/search`: the same results, paged by cursor, in JSON, CSV
+/// or RSS (`format`, else `Accept`). In CSV and RSS the next page is in a
+/// `Link: <…>; rel="next"` header.
 #[utoipa::path(get, path = "/api/v2/search", tag = "api", operation_id = "api_search_v2",
-    params(SearchQueryV2),
+    params(ApiQueryV2),
     responses(
         (status = 200, description = "The results, and the cursor of the next page when there is one.",
-            body = ResultsResponseV2),
+            content(
+                (ResultsResponseV2 = "application/json"),
+                (String = "text/csv"),
+                (String = "application/rss+xml"),
+            )),
         InvalidRequestResponse,
+        NotAcceptableResponse,
         InternalErrorResponse,
         UpstreamErrorResponses,
     ))]
 async fn api_search_v2(
     State(state): State<WebState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Json<ResultsResponseV2>, ApiError> {
-    let request = search_request_v2(query.as_deref(), &state.cursors)?;
-    let response = state.results.results(&request).await?;
-    Ok(Json(ResultsResponseV2::from_v1(
-        response,
-        &request,
+) -> Result<Response, ApiError> {
+    let (request, format) = search_request_v2(
+        query.as_deref(),
+        accept(&headers),
+        Format::DATA,
         &state.cursors,
-    )))
+    )?;
+    let response = state.results.results(&request).await?;
+    if format == Format::Json {
+        return Ok(Json(ResultsResponseV2::from_v1(
+            response,
+            &request,
+            &state.cursors,
+        ))
+        .into_response());
+    }
+    let mut answer = formats::respond(format, &response, || {
+        FeedLinks::for_request(&headers, &uri.to_string(), &request)
+    });
+    let next = ResultsResponseV2::from_v1(response, &request, &state.cursors).next_cursor;
+    if let Some(cursor) = next {
+        let link = format!(
+            "</api/v2/search?cursor={cursor}&format={}>; rel=\"next\"",
+            format.as_str()
+        );
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            answer.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(answer)
 }
 
 /// The pages' style sheet.

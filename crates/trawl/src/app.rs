@@ -60,6 +60,8 @@ pub enum StartError {
     Engine { name: String, reason: String },
     #[error("start-up task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// A bound, ready-to-run server for one role.
@@ -81,9 +83,11 @@ impl Application {
         let (routes, readiness) = match role {
             Role::All => {
                 let search = open_search(config, progress).await?;
-                let results: Arc<dyn ResultsService> = Arc::new(Results::new(search.clone()));
+                let pipeline = Arc::new(config.pipeline()?);
+                let results: Arc<dyn ResultsService> =
+                    Arc::new(Results::new(search.clone(), pipeline.clone()));
                 let routes = trawl_search::routes(search, cursors.clone())
-                    .merge(trawl_results::routes(results.clone()))
+                    .merge(trawl_results::routes(results.clone(), pipeline))
                     .merge(trawl_web::routes(results.clone(), cursors));
                 (routes, web_readiness(results))
             }
@@ -99,11 +103,13 @@ impl Application {
                     config.services.search_url.clone(),
                     config.search_client(),
                 )?;
-                let results: Arc<dyn ResultsService> = Arc::new(Results::new(Arc::new(client)));
+                let pipeline = Arc::new(config.pipeline()?);
+                let results: Arc<dyn ResultsService> =
+                    Arc::new(Results::new(Arc::new(client), pipeline.clone()));
                 let readiness = readiness_of(results.clone(), |r| {
                     Box::pin(async move { r.readiness().await })
                 });
-                (trawl_results::routes(results), readiness)
+                (trawl_results::routes(results, pipeline), readiness)
             }
             Role::Web => {
                 let client = HttpResultsClient::new(

@@ -33,7 +33,54 @@ pub struct Config {
     /// The engines, in the order they are reported. Declaring any replaces
     /// the default (the local index alone).
     pub engines: Vec<EngineConfig>,
+    pub results: ResultsConfig,
     pub log: LogConfig,
+}
+
+/// What the results service does to results (docs/results.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResultsConfig {
+    /// Longest snippet, in characters; longer ones are cut at a word.
+    pub snippet_chars: usize,
+    /// Hostname rules, applied in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hostnames: Vec<HostnameRuleConfig>,
+}
+
+impl Default for ResultsConfig {
+    fn default() -> Self {
+        Self {
+            snippet_chars: trawl_results::SNIPPET_CHARS,
+            hostnames: Vec::new(),
+        }
+    }
+}
+
+/// One `[[results.hostnames]]` rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostnameRuleConfig {
+    /// Regular expression (Rust `regex` syntax) over the lower-cased host.
+    #[serde(rename = "match")]
+    pub pattern: String,
+    pub action: HostnameAction,
+    /// For `rewrite`: the new host; `$1`… refer to the pattern's groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+    /// For `boost` (default 2, must be > 1) and `demote` (default 0.5,
+    /// between 0 and 1): what the score is multiplied by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostnameAction {
+    Remove,
+    Rewrite,
+    Boost,
+    Demote,
 }
 
 /// What each service takes in.
@@ -253,6 +300,7 @@ impl Default for Config {
             services: ServicesConfig::default(),
             search: SearchConfig::default(),
             engines: vec![EngineConfig::local()],
+            results: ResultsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -341,6 +389,12 @@ pub enum ConfigError {
     OutOfRange {
         field: &'static str,
         range: &'static str,
+    },
+    #[error("results.hostnames rule {number} (`{pattern}`): {message}")]
+    HostnameRule {
+        number: usize,
+        pattern: String,
+        message: String,
     },
 }
 
@@ -476,6 +530,13 @@ impl Config {
             return Err(ConfigError::ZeroTimeout { field });
         }
         self.validate_engines()?;
+        if !(20..=5_000).contains(&self.results.snippet_chars) {
+            return Err(ConfigError::OutOfRange {
+                field: "results.snippet_chars",
+                range: "20 to 5000",
+            });
+        }
+        self.pipeline()?;
         if self.services.retry_budget_percent > 100 {
             return Err(ConfigError::OutOfRange {
                 field: "services.retry_budget_percent",
@@ -684,6 +745,60 @@ impl Config {
 
     pub fn index_dir(&self) -> PathBuf {
         self.data_dir().join("index")
+    }
+
+    /// The results pipeline this configuration describes (hostname rules
+    /// compiled).
+    pub fn pipeline(&self) -> Result<trawl_results::Pipeline, ConfigError> {
+        use trawl_results::{Action, HostnameRule, HostnameRules, Pipeline};
+        let mut rules = Vec::with_capacity(self.results.hostnames.len());
+        for (i, rule) in self.results.hostnames.iter().enumerate() {
+            let invalid = |message: String| ConfigError::HostnameRule {
+                number: i + 1,
+                pattern: rule.pattern.clone(),
+                message,
+            };
+            let pattern = regex::RegexBuilder::new(&rule.pattern)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| invalid(format!("not a valid regular expression: {e}")))?;
+            let action = match (rule.action, &rule.replacement, rule.factor) {
+                (HostnameAction::Rewrite, Some(replacement), None) => {
+                    Action::Rewrite(replacement.clone())
+                }
+                (HostnameAction::Rewrite, None, _) => {
+                    return Err(invalid("`rewrite` needs a `replacement`".into()));
+                }
+                (HostnameAction::Remove, None, None) => Action::Remove,
+                (HostnameAction::Boost, None, factor) => {
+                    let factor = factor.unwrap_or(2.0);
+                    if !(factor.is_finite() && factor > 1.0) {
+                        return Err(invalid("a `boost` factor must be greater than 1".into()));
+                    }
+                    Action::Scale(factor)
+                }
+                (HostnameAction::Demote, None, factor) => {
+                    let factor = factor.unwrap_or(0.5);
+                    if !(factor > 0.0 && factor < 1.0) {
+                        return Err(invalid(
+                            "a `demote` factor must be between 0 and 1 (exclusive)".into(),
+                        ));
+                    }
+                    Action::Scale(factor)
+                }
+                (_, Some(_), _) => {
+                    return Err(invalid("only `rewrite` takes a `replacement`".into()));
+                }
+                (_, None, Some(_)) => {
+                    return Err(invalid("only `boost` and `demote` take a `factor`".into()));
+                }
+            };
+            rules.push(HostnameRule { pattern, action });
+        }
+        Ok(Pipeline::new(
+            HostnameRules::new(rules),
+            self.results.snippet_chars,
+        ))
     }
 
     pub fn search_client(&self) -> ClientSettings {

@@ -71,12 +71,6 @@ fn bad_query_strings() -> Vec<(String, u16, &'static str, Option<&'static str>)>
             "invalid_parameter",
             Some("format"),
         ),
-        (
-            "q=x&format=html".into(),
-            400,
-            "invalid_parameter",
-            Some("format"),
-        ),
     ]
 }
 
