@@ -148,7 +148,12 @@ pub struct ThreeApps {
 }
 
 pub async fn spawn_three(data_dir: &Path) -> ThreeApps {
-    let config = test_config(data_dir);
+    spawn_three_with(&test_config(data_dir)).await
+}
+
+/// Three servers from one configuration, each pointed at the next.
+pub async fn spawn_three_with(config: &Config) -> ThreeApps {
+    let config = config.clone();
     let search = spawn(&config, Role::Search).await;
     let mut results_config = config.clone();
     results_config.services.search_url = Url::parse(&search.address).unwrap();

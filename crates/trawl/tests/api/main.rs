@@ -13,5 +13,6 @@ mod helpers;
 mod modes;
 mod options;
 mod resilience;
+mod results;
 mod snapshots;
 mod v2;
