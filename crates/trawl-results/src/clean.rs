@@ -143,21 +143,29 @@ pub(crate) fn parse_web(raw: &str) -> Option<Url> {
 
 /// [`clean_url`] on a parsed URL.
 pub(crate) fn clean(mut url: Url) -> Url {
+    let mut changed = false;
     for _ in 0..MAX_UNWRAP {
         match unwrap_redirect(&url) {
-            Some(target) => url = target,
+            Some(target) => {
+                url = target;
+                changed = true;
+            }
             None => break,
         }
     }
-    strip_tracking(&mut url);
+    changed |= strip_tracking(&mut url);
     if let Some(fragment) = url.fragment()
         && let Some(at) = fragment.find(":~:")
     {
         let kept = fragment[..at].to_owned();
         url.set_fragment((!kept.is_empty()).then_some(&kept));
+        changed = true;
     }
-    // What the URL standard makes of its own serialisation can differ from
-    // what it parsed the first time (e.g. a path that only became
+    if !changed {
+        return url;
+    }
+    // What the URL standard makes of its own serialisation after a change
+    // can differ from the changed URL (e.g. a path that only became
     // ambiguous once a part was removed): settle it, so cleaning twice
     // changes nothing.
     match Url::parse(url.as_str()) {
@@ -227,9 +235,10 @@ fn is_tracking(name: &str, site: &[&str]) -> bool {
         || site.contains(&lower.as_str())
 }
 
-fn strip_tracking(url: &mut Url) {
+/// Whether it removed anything.
+fn strip_tracking(url: &mut Url) -> bool {
     let Some(query) = url.query() else {
-        return;
+        return false;
     };
     let host = url.host_str().unwrap_or_default();
     let site: &[&str] = SITE_TRACKING_PARAMETERS
@@ -252,10 +261,11 @@ fn strip_tracking(url: &mut Url) {
         })
         .collect();
     if !removed {
-        return;
+        return false;
     }
     let kept = kept.join("&");
     url.set_query((!kept.is_empty()).then_some(&kept));
+    true
 }
 
 #[cfg(test)]

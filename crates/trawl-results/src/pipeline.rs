@@ -265,23 +265,35 @@ fn query_terms(query: &str) -> Vec<String> {
 }
 
 /// Maximal runs of alphanumeric characters, with their char offset.
-fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    let mut out = Vec::new();
-    let mut start: Option<(usize, usize)> = None; // (char offset, byte offset)
-    for (chars, (byte, c)) in text.char_indices().enumerate() {
-        match (c.is_alphanumeric(), start) {
-            (true, None) => start = Some((chars, byte)),
-            (false, Some((offset, begin))) => {
-                out.push((offset, &text[begin..byte]));
-                start = None;
+fn words(text: &str) -> Words<'_> {
+    Words {
+        text,
+        chars: text.char_indices().enumerate(),
+    }
+}
+
+struct Words<'a> {
+    text: &'a str,
+    chars: std::iter::Enumerate<std::str::CharIndices<'a>>,
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = (usize, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (offset, begin) = loop {
+            let (at, (byte, c)) = self.chars.next()?;
+            if c.is_alphanumeric() {
+                break (at, byte);
             }
-            _ => {}
+        };
+        for (_, (byte, c)) in self.chars.by_ref() {
+            if !c.is_alphanumeric() {
+                return Some((offset, &self.text[begin..byte]));
+            }
         }
+        Some((offset, &self.text[begin..]))
     }
-    if let Some((offset, begin)) = start {
-        out.push((offset, &text[begin..]));
-    }
-    out.into_iter()
 }
 
 fn is_form_of(word: &str, term: &str) -> bool {
@@ -301,17 +313,21 @@ fn is_form_of(word: &str, term: &str) -> bool {
 /// Collapses whitespace runs to one space, trims, and drops control
 /// characters, carrying a per-character mark through the change.
 fn clean_marked(text: &str, highlights: &[[usize; 2]]) -> (String, Vec<bool>) {
-    let chars: Vec<char> = text.chars().collect();
-    let mut marked = vec![false; chars.len()];
-    for &[start, end] in highlights {
-        if start < end && end <= chars.len() {
-            marked[start..end].iter_mut().for_each(|m| *m = true);
+    // Marks by input character, only when there are any.
+    let mut marked = Vec::new();
+    if !highlights.is_empty() {
+        let chars = text.chars().count();
+        marked = vec![false; chars];
+        for &[start, end] in highlights {
+            if start < end && end <= chars {
+                marked[start..end].iter_mut().for_each(|m| *m = true);
+            }
         }
     }
     let mut out = String::with_capacity(text.len());
-    let mut marks = Vec::with_capacity(chars.len());
+    let mut marks = Vec::with_capacity(text.len());
     let mut pending_space = false;
-    for (c, mark) in chars.into_iter().zip(marked) {
+    for (i, c) in text.chars().enumerate() {
         if c.is_whitespace() {
             pending_space = !out.is_empty();
             continue;
@@ -319,6 +335,7 @@ fn clean_marked(text: &str, highlights: &[[usize; 2]]) -> (String, Vec<bool>) {
         if c.is_control() {
             continue;
         }
+        let mark = marked.get(i).copied().unwrap_or(false);
         if pending_space {
             out.push(' ');
             // A space between two marked characters stays inside the mark.
@@ -335,8 +352,11 @@ fn mark_terms(text: &str, mut marks: Vec<bool>, terms: &[String]) -> Vec<bool> {
     if terms.is_empty() {
         return marks;
     }
+    // One buffer for every word's lower-case form.
+    let mut lower = String::new();
     for (offset, word) in words(text) {
-        let lower = word.to_lowercase();
+        lower.clear();
+        lower.extend(word.chars().flat_map(char::to_lowercase));
         if terms.iter().any(|term| is_form_of(&lower, term)) {
             let len = word.chars().count();
             marks[offset..offset + len]
@@ -364,32 +384,43 @@ fn ranges(marks: &[bool]) -> Vec<[usize; 2]> {
 }
 
 fn marked_html(text: &str, highlights: &[[usize; 2]]) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut html = String::with_capacity(text.len() + highlights.len() * 13);
-    let mut at = 0;
-    for &[start, end] in highlights {
-        html.push_str(&escape_html(&chars[at..start].iter().collect::<String>()));
-        html.push_str("<mark>");
-        html.push_str(&escape_html(&chars[start..end].iter().collect::<String>()));
-        html.push_str("</mark>");
-        at = end;
+    let mut html = String::with_capacity(text.len() + highlights.len() * 13 + 16);
+    let mut next = highlights.iter().peekable();
+    let mut open = false;
+    for (i, c) in text.chars().enumerate() {
+        if open && next.peek().is_some_and(|[_, end]| *end == i) {
+            html.push_str("</mark>");
+            open = false;
+            next.next();
+        }
+        if !open && next.peek().is_some_and(|[start, _]| *start == i) {
+            html.push_str("<mark>");
+            open = true;
+        }
+        escape_char_into(&mut html, c);
     }
-    html.push_str(&escape_html(&chars[at..].iter().collect::<String>()));
+    if open {
+        html.push_str("</mark>");
+    }
     html
+}
+
+fn escape_char_into(out: &mut String, c: char) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&#39;"),
+        c => out.push(c),
+    }
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+        escape_char_into(&mut out, c);
     }
     out
 }
