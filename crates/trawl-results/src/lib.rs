@@ -150,13 +150,9 @@ async fn manipulate_body(
     let response = state.pipeline.manipulate(body);
     Ok(formats::respond(format, &response, || {
         let request = SearchRequest {
-            query: Query::parse(&response.query).expect("validated above"),
             page: response.page,
             per_page: response.per_page,
-            safe: Default::default(),
-            time_range: None,
-            lang: None,
-            engines: Vec::new(),
+            ..SearchRequest::new(Query::parse(&response.query).expect("validated above"))
         };
         FeedLinks::for_request(&headers, &uri.to_string(), &request)
     }))

@@ -100,12 +100,9 @@ async fn search_v2(
     RawQuery(query): RawQuery,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<SearchResponseV2>, ApiError> {
-    let accept = headers
-        .get(axum::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok());
     let (request, _) = search_request_v2(
         query.as_deref(),
-        accept,
+        trawl_service::extract::accept(&headers),
         &[trawl_api::Format::Json],
         &state.cursors,
     )?;

@@ -21,7 +21,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ValidSearch {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let params = SearchParams::from_query_string(parts.uri.query())?;
-        params.format(accept(parts), &[Format::Json])?;
+        params.format(accept(&parts.headers), &[Format::Json])?;
         Ok(Self(SearchRequest::from_params(&params)?))
     }
 }
@@ -36,7 +36,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ValidSearchAs {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let params = SearchParams::from_query_string(parts.uri.query())?;
-        let format = params.format(accept(parts), Format::DATA)?;
+        let format = params.format(accept(&parts.headers), Format::DATA)?;
         Ok(Self(SearchRequest::from_params(&params)?, format))
     }
 }
@@ -51,14 +51,13 @@ impl<S: Send + Sync> FromRequestParts<S> for WantedFormat {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let params = SearchParams::from_query_string(parts.uri.query())?;
-        Ok(Self(params.format(accept(parts), Format::DATA)?))
+        Ok(Self(params.format(accept(&parts.headers), Format::DATA)?))
     }
 }
 
 /// The request's `Accept` header, when it is text.
-pub fn accept(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
+pub fn accept(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
 }

@@ -24,7 +24,7 @@ use trawl_api::{
 };
 use trawl_results::formats::{self, FeedLinks};
 use trawl_service::ApiError;
-use trawl_service::extract::RawSearch;
+use trawl_service::extract::{RawSearch, accept};
 use trawl_service::openapi::{
     InternalErrorResponse, InvalidRequestResponse, NotAcceptableResponse, OrPage,
     UpstreamErrorResponses,
@@ -215,10 +215,6 @@ fn render(status: StatusCode, page: &Page) -> Response {
 
 /// The formats of the public API's v1: the data formats and the page.
 const API_V1_FORMATS: &[Format] = &[Format::Json, Format::Csv, Format::Rss, Format::Html];
-
-fn accept(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
-}
 
 /// `GET /api/v1/search`: the results as the results service's
 /// `GET /v1/results` makes them, in JSON, CSV or RSS, or as the HTML page

@@ -9,7 +9,7 @@ use trawl_api::{CursorKey, ResultsService, SearchService};
 use trawl_index::{IndexError, IngestError, LocalIndex, Progress};
 use trawl_results::Results;
 use trawl_search::engines::{
-    Brave, Google, HackerNews, HttpSettings, JsonEngine, MediaWiki, Pointers, Searxng,
+    ApiKey, Brave, Google, HackerNews, HttpSettings, JsonEngine, MediaWiki, Pointers, Searxng,
     StackExchange,
 };
 use trawl_search::{Engine, LocalEngine, Searcher, Slot};
@@ -259,19 +259,15 @@ async fn open_search(
                 )
                 .map_err(|e| unusable(engine, &e))?,
             ),
-            EngineKind::Google => {
-                let (key, key_env) = api_key(engine);
-                Arc::new(
-                    Google::new(
-                        &http(engine),
-                        engine.base_url().expect("a default"),
-                        key,
-                        key_env,
-                        engine.cx.clone().expect("validated"),
-                    )
-                    .map_err(|e| unusable(engine, &e))?,
+            EngineKind::Google => Arc::new(
+                Google::new(
+                    &http(engine),
+                    engine.base_url().expect("a default"),
+                    api_key(engine),
+                    engine.cx.clone().expect("validated"),
                 )
-            }
+                .map_err(|e| unusable(engine, &e))?,
+            ),
             EngineKind::Hackernews => Arc::new(
                 HackerNews::new(&http(engine), engine.base_url().expect("a default"))
                     .map_err(|e| unusable(engine, &e))?,
@@ -284,7 +280,7 @@ async fn open_search(
                 let key = engine
                     .key_env
                     .is_some()
-                    .then(|| api_key(engine).0)
+                    .then(|| api_key(engine).into_value())
                     .flatten();
                 Arc::new(
                     StackExchange::new(
@@ -300,7 +296,7 @@ async fn open_search(
                 let key = engine
                     .key_env
                     .is_some()
-                    .then(|| api_key(engine).0)
+                    .then(|| api_key(engine).into_value())
                     .flatten();
                 let header = engine
                     .key_header
@@ -322,18 +318,14 @@ async fn open_search(
                     .map_err(|e| unusable(engine, &e))?,
                 )
             }
-            EngineKind::Brave => {
-                let (key, key_env) = api_key(engine);
-                Arc::new(
-                    Brave::new(
-                        &http(engine),
-                        engine.base_url().expect("a default"),
-                        key,
-                        key_env,
-                    )
-                    .map_err(|e| unusable(engine, &e))?,
+            EngineKind::Brave => Arc::new(
+                Brave::new(
+                    &http(engine),
+                    engine.base_url().expect("a default"),
+                    api_key(engine),
                 )
-            }
+                .map_err(|e| unusable(engine, &e))?,
+            ),
         };
         slots.push(Slot {
             engine: built,
@@ -348,13 +340,13 @@ async fn open_search(
 /// An engine's API key, read from the environment variable its
 /// configuration names (and that name, for messages). A missing key is not
 /// fatal: the engine reports `auth` errors, and the others serve.
-fn api_key(engine: &EngineConfig) -> (Option<String>, String) {
+fn api_key(engine: &EngineConfig) -> ApiKey {
     let key_env = engine.key_env.clone().expect("validated");
     let key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
     if key.is_none() {
         tracing::warn!(engine = %engine.name, key_env, "API key not set: the engine will report `auth` errors");
     }
-    (key, key_env)
+    ApiKey::new(key, key_env)
 }
 
 /// Opens the index (and fills it with the demo corpus when asked) on the

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use trawl_api::{Check, Safe, SearchRequest, TimeRange};
 use url::Url;
 
-use super::http::{HttpSettings, Upstream, by_status};
+use super::http::{ApiKey, HttpSettings, Upstream, by_status};
 use super::markup::text_with_marks;
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
@@ -23,23 +23,16 @@ const MAX_OFFSET: u32 = 9;
 pub struct Brave {
     name: String,
     base: Url,
-    key: Option<String>,
-    key_env: String,
+    key: ApiKey,
     upstream: Upstream,
 }
 
 impl Brave {
-    pub fn new(
-        settings: &HttpSettings,
-        base: Url,
-        key: Option<String>,
-        key_env: String,
-    ) -> Result<Self, reqwest::Error> {
+    pub fn new(settings: &HttpSettings, base: Url, key: ApiKey) -> Result<Self, reqwest::Error> {
         Ok(Self {
             name: settings.name.clone(),
             base,
             key,
-            key_env,
             upstream: Upstream::new(settings)?,
         })
     }
@@ -100,12 +93,7 @@ impl Engine for Brave {
     }
 
     async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
-        let Some(key) = &self.key else {
-            return Err(EngineError::Auth(format!(
-                "environment variable {} is not set",
-                self.key_env
-            )));
-        };
+        let key = self.key.get()?;
         let count = request.per_page.min(MAX_COUNT);
         // Pages of `count`: the request's offset, rounded down.
         let offset = request.offset() as u32 / count;
@@ -144,7 +132,7 @@ impl Engine for Brave {
         }
         let response: Response = self
             .upstream
-            .get_json(url, &[("x-subscription-token", key.clone())], error_of)
+            .get_json(url, &[("x-subscription-token", key.to_owned())], error_of)
             .await?;
         let results = response.web.map(|w| w.results).unwrap_or_default();
         let count = results.len();
@@ -171,8 +159,7 @@ impl Engine for Brave {
     }
 
     async fn readiness(&self) -> Check {
-        self.upstream
-            .check(&self.name, self.key.is_none().then_some(&*self.key_env))
+        self.upstream.check(&self.name, Some(&self.key))
     }
 }
 
@@ -239,8 +226,7 @@ mod tests {
         Brave::new(
             &settings("brave"),
             base,
-            key.map(str::to_owned),
-            "TRAWL_BRAVE_TOKEN".into(),
+            ApiKey::new(key.map(str::to_owned), "TRAWL_BRAVE_TOKEN"),
         )
         .unwrap()
     }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use trawl_api::{Check, Safe, SearchRequest, TimeRange};
 use url::Url;
 
-use super::http::{HttpSettings, Upstream, by_status};
+use super::http::{ApiKey, HttpSettings, Upstream, by_status};
 use super::markup::text_with_marks;
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
@@ -27,8 +27,7 @@ pub struct Google {
     name: String,
     base: Url,
     /// `None`: the configured environment variable is not set.
-    key: Option<String>,
-    key_env: String,
+    key: ApiKey,
     cx: String,
     upstream: Upstream,
 }
@@ -37,15 +36,13 @@ impl Google {
     pub fn new(
         settings: &HttpSettings,
         base: Url,
-        key: Option<String>,
-        key_env: String,
+        key: ApiKey,
         cx: String,
     ) -> Result<Self, reqwest::Error> {
         Ok(Self {
             name: settings.name.clone(),
             base,
             key,
-            key_env,
             cx,
             upstream: Upstream::new(settings)?,
         })
@@ -118,12 +115,7 @@ impl Engine for Google {
     }
 
     async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
-        let Some(key) = &self.key else {
-            return Err(EngineError::Auth(format!(
-                "environment variable {} is not set",
-                self.key_env
-            )));
-        };
+        let key = self.key.get()?;
         let offset = request.offset();
         if offset >= MAX_RESULTS {
             return Ok(EngineResults::default());
@@ -196,8 +188,7 @@ impl Engine for Google {
     }
 
     async fn readiness(&self) -> Check {
-        self.upstream
-            .check(&self.name, self.key.is_none().then_some(&*self.key_env))
+        self.upstream.check(&self.name, Some(&self.key))
     }
 }
 
@@ -264,8 +255,7 @@ mod tests {
         Google::new(
             &settings("google"),
             base,
-            key.map(str::to_owned),
-            "TRAWL_GOOGLE_KEY".into(),
+            ApiKey::new(key.map(str::to_owned), "TRAWL_GOOGLE_KEY"),
             "0123456789abcdef0".into(),
         )
         .unwrap()

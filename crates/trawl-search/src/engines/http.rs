@@ -88,14 +88,10 @@ impl Upstream {
     }
 
     /// The engine's readiness: ready unless suspended or without the key it
-    /// needs (`missing_key` names the unset environment variable).
-    pub fn check(&self, name: &str, missing_key: Option<&str>) -> Check {
-        match missing_key {
-            Some(key_env) => Check::new(
-                name,
-                false,
-                format!("environment variable {key_env} is not set"),
-            ),
+    /// needs.
+    pub fn check(&self, name: &str, key: Option<&ApiKey>) -> Check {
+        match key.and_then(|key| key.get().err()) {
+            Some(missing) => Check::new(name, false, missing.to_string()),
             None => Check::new(name, !self.suspended(), self.status.describe()),
         }
     }
@@ -172,5 +168,35 @@ pub fn by_status(answer: &Answer) -> EngineError {
         401 | 403 => EngineError::Auth(message),
         429 => EngineError::RateLimited(message),
         status => EngineError::Http { status, message },
+    }
+}
+
+/// An API key, read from its environment variable at start; `None` when the
+/// variable was not set.
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    value: Option<String>,
+    env: String,
+}
+
+impl ApiKey {
+    pub fn new(value: Option<String>, env: impl Into<String>) -> Self {
+        Self {
+            value,
+            env: env.into(),
+        }
+    }
+
+    /// The key, or the `auth` error an engine that needs it reports
+    /// without calling.
+    pub fn get(&self) -> Result<&str, EngineError> {
+        self.value.as_deref().ok_or_else(|| {
+            EngineError::Auth(format!("environment variable {} is not set", self.env))
+        })
+    }
+
+    /// The key, for engines to which it is optional.
+    pub fn into_value(self) -> Option<String> {
+        self.value
     }
 }

@@ -50,20 +50,8 @@ fn wiki(name: &str, base: &Url, enabled: bool) -> EngineConfig {
         name: name.to_owned(),
         kind: EngineKind::Mediawiki,
         enabled,
-        weight: 1.0,
-        timeout_ms: None,
         base_url: Some(base.join(&format!("{name}/w/api.php")).unwrap()),
-        article_url: None,
-        key_env: None,
-        cx: None,
-        site: None,
-        url_template: None,
-        results_pointer: None,
-        title_pointer: None,
-        url_pointer: None,
-        snippet_pointer: None,
-        total_pointer: None,
-        key_header: None,
+        ..EngineConfig::local()
     }
 }
 
