@@ -12,6 +12,7 @@ mod clean;
 pub mod formats;
 mod pipeline;
 mod rules;
+mod text;
 
 pub use clean::{
     REDIRECTS, SITE_TRACKING_PARAMETERS, TRACKING_PARAMETERS, TRACKING_PREFIXES, clean_url,

@@ -4,12 +4,7 @@ use trawl_api::{ResultHit, ResultsResponse, SearchResponse};
 
 use crate::clean;
 use crate::rules::{HostnameRules, Verdict};
-
-/// Query terms shorter than this are not highlighted on their own.
-const MIN_TERM_CHARS: usize = 2;
-/// How many trailing characters may differ between a query term and a word
-/// for the word still to count as a form of the term (`index`/`indexes`).
-const MAX_SUFFIX_CHARS: usize = 3;
+use crate::text::{self, Term};
 
 /// Longest snippet kept, in characters; longer ones are cut at a word
 /// boundary and end with `…`.
@@ -76,7 +71,7 @@ impl Pipeline {
     /// order engines answered in does not matter. Ranks are renumbered
     /// from the page's offset.
     pub fn manipulate(&self, response: SearchResponse) -> ResultsResponse {
-        let terms = query_terms(&response.query);
+        let terms = text::query_terms(&response.query);
         let first_rank = (response.page.max(1) - 1) * response.per_page + 1;
         let weight_of = |engine: &str| {
             response
@@ -159,7 +154,7 @@ impl Pipeline {
     }
 
     /// One result from a group: (score, best position, hit, key).
-    fn merge(&self, mut group: Group, terms: &[String]) -> (f64, u32, ResultHit, String) {
+    fn merge(&self, mut group: Group, terms: &[Term]) -> (f64, u32, ResultHit, String) {
         // The order everything below picks in: best contribution first,
         // then by name and position, then content, so that it never
         // depends on the order hits arrived in.
@@ -192,30 +187,24 @@ impl Pipeline {
             .clone();
         let title = occurrences
             .iter()
-            .map(|o| clean_marked(&o.title, &[]).0)
-            .find(|t| !t.is_empty())
+            .map(|o| text::clean(&o.title, &[]))
+            .find(|t| t.chars > 0)
             .unwrap_or_default();
-        let (title, _) = truncate(title, Vec::new(), TITLE_CHARS);
+        let title = text::truncate(title, TITLE_CHARS).text;
         // The longest snippet says the most; the first of equals.
-        let (snippet, marks) = occurrences
+        let snippet = occurrences
             .iter()
-            .map(|o| clean_marked(&o.snippet, &o.highlights))
-            .reduce(|best, next| {
-                if next.1.len() > best.1.len() {
-                    next
-                } else {
-                    best
-                }
-            })
+            .map(|o| text::clean(&o.snippet, &o.highlights))
+            .reduce(|best, next| if next.chars > best.chars { next } else { best })
             .unwrap_or_default();
-        let (snippet, marks) = truncate(snippet, marks, self.snippet_chars);
-        let marks = mark_terms(&snippet, marks, terms);
-        let highlights = ranges(&marks);
+        let mut snippet = text::truncate(snippet, self.snippet_chars);
+        text::mark_terms(&mut snippet, terms);
+        let highlights = snippet.ranges();
         let hit = ResultHit {
             title,
             url,
-            snippet_html: marked_html(&snippet, &highlights),
-            snippet,
+            snippet_html: text::marked_html(&snippet.text, &highlights),
+            snippet: snippet.text,
             highlights,
             engines,
             rank: 0,
@@ -225,203 +214,10 @@ impl Pipeline {
     }
 }
 
-/// Cuts `text` (with a mark per character) to at most `max` characters at
-/// the last space before the limit (mid-word only when there is none),
-/// ending it with `…`.
-fn truncate(text: String, mut marks: Vec<bool>, max: usize) -> (String, Vec<bool>) {
-    let chars = text.chars().count();
-    if chars <= max {
-        return (text, marks);
-    }
-    let limit = max.saturating_sub(1).max(1);
-    let cut_byte = text
-        .char_indices()
-        .nth(limit)
-        .map_or(text.len(), |(b, _)| b);
-    let (kept_bytes, kept_chars) = match text[..cut_byte].rfind(' ') {
-        // The limit falls just after a whole word.
-        _ if text[cut_byte..].starts_with(' ') => (cut_byte, limit),
-        Some(space) if space > 0 => (space, text[..space].chars().count()),
-        _ => (cut_byte, limit),
-    };
-    let mut out = text[..kept_bytes].trim_end().to_owned();
-    let kept_chars = kept_chars.min(out.chars().count());
-    out.push('…');
-    marks.truncate(kept_chars);
-    marks.push(false);
-    (out, marks)
-}
-
-/// Lower-cased words of the query, each once, longest first so a longer
-/// term wins where two overlap.
-fn query_terms(query: &str) -> Vec<String> {
-    let mut terms: Vec<String> = words(query)
-        .map(|(_, word)| word.to_lowercase())
-        .filter(|word| word.chars().count() >= MIN_TERM_CHARS)
-        .collect();
-    terms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-    terms.dedup();
-    terms
-}
-
-/// Maximal runs of alphanumeric characters, with their char offset.
-fn words(text: &str) -> Words<'_> {
-    Words {
-        text,
-        chars: text.char_indices().enumerate(),
-    }
-}
-
-struct Words<'a> {
-    text: &'a str,
-    chars: std::iter::Enumerate<std::str::CharIndices<'a>>,
-}
-
-impl<'a> Iterator for Words<'a> {
-    type Item = (usize, &'a str);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let (offset, begin) = loop {
-            let (at, (byte, c)) = self.chars.next()?;
-            if c.is_alphanumeric() {
-                break (at, byte);
-            }
-        };
-        for (_, (byte, c)) in self.chars.by_ref() {
-            if !c.is_alphanumeric() {
-                return Some((offset, &self.text[begin..byte]));
-            }
-        }
-        Some((offset, &self.text[begin..]))
-    }
-}
-
-fn is_form_of(word: &str, term: &str) -> bool {
-    if word == term {
-        return true;
-    }
-    let (short, long) = if word.len() < term.len() {
-        (word, term)
-    } else {
-        (term, word)
-    };
-    short.chars().count() >= 3
-        && long.starts_with(short)
-        && long.chars().count() - short.chars().count() <= MAX_SUFFIX_CHARS
-}
-
-/// Collapses whitespace runs to one space, trims, and drops control
-/// characters, carrying a per-character mark through the change.
-fn clean_marked(text: &str, highlights: &[[usize; 2]]) -> (String, Vec<bool>) {
-    // Marks by input character, only when there are any.
-    let mut marked = Vec::new();
-    if !highlights.is_empty() {
-        let chars = text.chars().count();
-        marked = vec![false; chars];
-        for &[start, end] in highlights {
-            if start < end && end <= chars {
-                marked[start..end].iter_mut().for_each(|m| *m = true);
-            }
-        }
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut marks = Vec::with_capacity(text.len());
-    let mut pending_space = false;
-    for (i, c) in text.chars().enumerate() {
-        if c.is_whitespace() {
-            pending_space = !out.is_empty();
-            continue;
-        }
-        if c.is_control() {
-            continue;
-        }
-        let mark = marked.get(i).copied().unwrap_or(false);
-        if pending_space {
-            out.push(' ');
-            // A space between two marked characters stays inside the mark.
-            marks.push(mark && marks.last() == Some(&true));
-            pending_space = false;
-        }
-        out.push(c);
-        marks.push(mark);
-    }
-    (out, marks)
-}
-
-fn mark_terms(text: &str, mut marks: Vec<bool>, terms: &[String]) -> Vec<bool> {
-    if terms.is_empty() {
-        return marks;
-    }
-    // One buffer for every word's lower-case form.
-    let mut lower = String::new();
-    for (offset, word) in words(text) {
-        lower.clear();
-        lower.extend(word.chars().flat_map(char::to_lowercase));
-        if terms.iter().any(|term| is_form_of(&lower, term)) {
-            let len = word.chars().count();
-            marks[offset..offset + len]
-                .iter_mut()
-                .for_each(|m| *m = true);
-        }
-    }
-    marks
-}
-
-fn ranges(marks: &[bool]) -> Vec<[usize; 2]> {
-    let mut out = Vec::new();
-    let mut start = None;
-    for (i, &mark) in marks.iter().chain(std::iter::once(&false)).enumerate() {
-        match (mark, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                out.push([s, i]);
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-fn marked_html(text: &str, highlights: &[[usize; 2]]) -> String {
-    let mut html = String::with_capacity(text.len() + highlights.len() * 13 + 16);
-    let mut next = highlights.iter().peekable();
-    let mut open = false;
-    for (i, c) in text.chars().enumerate() {
-        if open && next.peek().is_some_and(|[_, end]| *end == i) {
-            html.push_str("</mark>");
-            open = false;
-            next.next();
-        }
-        if !open && next.peek().is_some_and(|[start, _]| *start == i) {
-            html.push_str("<mark>");
-            open = true;
-        }
-        escape_char_into(&mut html, c);
-    }
-    if open {
-        html.push_str("</mark>");
-    }
-    html
-}
-
-fn escape_char_into(out: &mut String, c: char) {
-    match c {
-        '&' => out.push_str("&amp;"),
-        '<' => out.push_str("&lt;"),
-        '>' => out.push_str("&gt;"),
-        '"' => out.push_str("&quot;"),
-        '\'' => out.push_str("&#39;"),
-        c => out.push(c),
-    }
-}
-
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        escape_char_into(&mut out, c);
-    }
+    text::escape_into(&mut out, text);
     out
 }
 
@@ -633,10 +429,6 @@ mod tests {
         assert!(result.snippet.chars().count() <= 50);
         assert_eq!(result.highlights, [[0, 4], [20, 24], [40, 44]]);
         assert!(result.snippet_html.ends_with("is a…"));
-        // One word longer than the limit is cut inside it.
-        let (cut, marks) = truncate("a".repeat(80), vec![true; 80], 10);
-        assert_eq!((cut.chars().count(), marks.len()), (10, 10));
-        assert!(!marks[9], "the ellipsis is not marked");
     }
 
     #[test]

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::task::JoinSet;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use trawl_api::{
     EngineInfo, EngineReport, EngineStatus, EnginesResponse, InvalidRequest, Readiness, SearchHit,
     SearchRequest, SearchResponse, SearchService, ServiceError,
@@ -100,22 +100,25 @@ impl SearchService for Searcher {
         // No engine may run past the request's own deadline, less the time
         // to answer with what the others found.
         let left = trawl_service::deadline::for_work();
-        let mut tasks = JoinSet::new();
-        for position in selected {
-            let slot = &self.slots[position];
-            let timeout = left.map_or(slot.timeout, |left| left.min(slot.timeout));
-            let (engine, request) = (slot.engine.clone(), request.clone());
-            tasks.spawn(async move {
-                let started = Instant::now();
-                let outcome = tokio::time::timeout(timeout, engine.search(&request)).await;
-                (position, outcome, started.elapsed(), timeout)
-            });
-        }
-        let mut outcomes: Vec<Outcome> = Vec::with_capacity(tasks.len());
-        while let Some(joined) = tasks.join_next().await {
-            outcomes.push(
-                joined.map_err(|e| ServiceError::Internal(format!("engine task failed: {e}")))?,
-            );
+        // The engines run concurrently inside this request's task rather
+        // than as tasks of their own: nothing to hand over between
+        // threads, the request's deadline scope reaches them, and when the
+        // request is dropped their calls are dropped with it.
+        let mut pending: FuturesUnordered<_> = selected
+            .into_iter()
+            .map(|position| {
+                let slot = &self.slots[position];
+                let timeout = left.map_or(slot.timeout, |left| left.min(slot.timeout));
+                async move {
+                    let started = Instant::now();
+                    let outcome = tokio::time::timeout(timeout, slot.engine.search(request)).await;
+                    (position, outcome, started.elapsed(), timeout)
+                }
+            })
+            .collect();
+        let mut outcomes: Vec<Outcome> = Vec::with_capacity(pending.len());
+        while let Some(outcome) = pending.next().await {
+            outcomes.push(outcome);
         }
         // Report in configuration order, whatever order engines answered in.
         outcomes.sort_by_key(|(position, ..)| *position);
