@@ -228,9 +228,7 @@ pub(crate) fn marked_html(text: &str, highlights: &[[usize; 2]]) -> String {
         if ascii {
             return char_offset.min(text.len());
         }
-        let byte = bytes
-            .nth(char_offset - seen_chars)
-            .unwrap_or(text.len());
+        let byte = bytes.nth(char_offset - seen_chars).unwrap_or(text.len());
         seen_chars = char_offset + 1;
         byte
     };
@@ -545,6 +543,9 @@ mod tests {
             "<mark>Creating</mark> an &lt;b&gt;<mark>INDEX</mark>&lt;/b&gt; &amp; &quot;<mark>indexes</mark>&quot; concurrently in idx"
         );
         let cut = truncate(clean(&"a".repeat(80), &[[0, 80]]), 10);
-        assert_eq!((cut.chars, cut.text.chars().count(), cut.ranges()), (10, 10, vec![[0, 9]]));
+        assert_eq!(
+            (cut.chars, cut.text.chars().count(), cut.ranges()),
+            (10, 10, vec![[0, 9]])
+        );
     }
 }

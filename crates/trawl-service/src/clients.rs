@@ -117,6 +117,7 @@ impl ServiceClient {
                 max_in_flight: settings.max_in_flight,
                 retry: settings.retry,
                 classifier: TRAWL_SERVICE,
+                propagate_deadline: true,
             },
             Arc::new(CircuitBreaker::new(settings.breaker)),
         );

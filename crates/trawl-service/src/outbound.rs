@@ -5,7 +5,7 @@
 //! | layer | from | what it does |
 //! |---|---|---|
 //! | [`RetryPolicy`] | `tower::retry` with its `TpsBudget` | retries what the classifier calls retryable, with jittered exponential backoff, never past the deadline, and only while retries stay within the budget (a fifth of the calls by default) |
-//! | [`DeadlineLayer`] | trawl | gives each attempt the sooner of the configured timeout and the request's deadline less a [margin](deadline::margin), sends that less another margin in `trawl-budget-ms` (so the callee gives up first and its answer still arrives), and makes no attempt once nothing is left |
+//! | [`DeadlineLayer`] | trawl | gives each attempt the sooner of the configured timeout and the request's deadline less a [margin](deadline::margin), sends trawl's own services that less another margin in `trawl-budget-ms` (so the callee gives up first and its answer still arrives; not to third-party APIs), and makes no attempt once nothing is left |
 //! | bulkhead | `tower::load_shed` over `tower::limit::ConcurrencyLimit` | at most `max_in_flight` calls to the destination; one more fails at once |
 //! | [`BreakerLayer`] | trawl ([`crate::breaker`]) | refuses calls at once while the destination's breaker is open; records each outcome the classifier judges |
 //! | [`Fetch`] | reqwest | the HTTP exchange, with the body read in full |
@@ -140,6 +140,8 @@ impl Service<Request> for Fetch {
 #[derive(Debug, Clone, Copy)]
 pub struct DeadlineLayer {
     pub timeout: Duration,
+    /// Sends the budget in `trawl-budget-ms`.
+    pub propagate: bool,
 }
 
 impl<S> Layer<S> for DeadlineLayer {
@@ -148,6 +150,7 @@ impl<S> Layer<S> for DeadlineLayer {
         Deadline {
             inner,
             timeout: self.timeout,
+            propagate: self.propagate,
         }
     }
 }
@@ -156,6 +159,7 @@ impl<S> Layer<S> for DeadlineLayer {
 pub struct Deadline<S> {
     inner: S,
     timeout: Duration,
+    propagate: bool,
 }
 
 impl<S> Service<Request> for Deadline<S>
@@ -182,10 +186,12 @@ where
             return Box::pin(async { Err(FetchError::Timeout(Duration::ZERO).into()) });
         }
         *request.timeout_mut() = Some(window);
-        request.headers_mut().insert(
-            BUDGET_HEADER,
-            HeaderValue::from(budget.as_millis().min(u128::from(u64::MAX)) as u64),
-        );
+        if self.propagate {
+            request.headers_mut().insert(
+                BUDGET_HEADER,
+                HeaderValue::from(budget.as_millis().min(u128::from(u64::MAX)) as u64),
+            );
+        }
         Box::pin(self.inner.call(request))
     }
 }
@@ -382,6 +388,9 @@ pub struct StackSettings {
     pub max_in_flight: usize,
     pub retry: RetrySettings,
     pub classifier: Classifier,
+    /// Whether to send the budget in `trawl-budget-ms`: for trawl's own
+    /// services; a third-party API is not told about our deadlines.
+    pub propagate_deadline: bool,
 }
 
 /// What a destination's stack reports.
@@ -427,6 +436,7 @@ pub fn stack(
         .layer(RetryLayer::new(policy))
         .layer(DeadlineLayer {
             timeout: settings.timeout,
+            propagate: settings.propagate_deadline,
         })
         .map_err(move |e: BoxError| -> BoxError {
             if e.is::<tower::load_shed::error::Overloaded>() {
@@ -525,6 +535,7 @@ mod tests {
                     budget_ratio: 0.2,
                 },
                 classifier: TRAWL_SERVICE,
+                propagate_deadline: true,
             },
             Arc::new(CircuitBreaker::new(BreakerSettings::default())),
         )

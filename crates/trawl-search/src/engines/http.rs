@@ -72,6 +72,8 @@ impl Upstream {
                     ..RetrySettings::default()
                 },
                 classifier: UPSTREAM_API,
+                // Our deadlines are nobody else's business.
+                propagate_deadline: false,
             },
             Arc::new(CircuitBreaker::new(settings.suspension)),
         );

@@ -226,7 +226,14 @@ mod tests {
             get(
                 move |Params(params): Params<HashMap<String, String>>, headers: HeaderMap| {
                     let mut log = log.lock().unwrap();
-                    let agent = headers["user-agent"].to_str().unwrap().to_owned();
+                    let mut agent = headers["user-agent"].to_str().unwrap().to_owned();
+                    // Our own headers are not sent upstream.
+                    for own in headers
+                        .keys()
+                        .filter(|name| name.as_str().starts_with("trawl-"))
+                    {
+                        agent.push_str(&format!(" (and {own})"));
+                    }
                     log.push((params, agent));
                     let (status, body, retry_after) =
                         answers[(log.len() - 1).min(answers.len() - 1)];
@@ -279,6 +286,7 @@ mod tests {
             assert_eq!(params[name], value, "{name}");
         }
         assert!(agent.starts_with("trawl/"), "{agent}");
+        assert!(!agent.contains("(and trawl-"), "{agent}");
         assert_eq!(found.total, Some(4811));
         let root = api.as_str().trim_end_matches("/w/api.php");
         let first = &found.hits[0];
