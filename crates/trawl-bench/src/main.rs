@@ -11,6 +11,7 @@ mod collections;
 mod fanout;
 mod load;
 mod metrics;
+mod passthrough;
 mod process;
 mod quality;
 mod seed;
@@ -48,6 +49,10 @@ struct Args {
     /// The shared data folder [default: ../shared/data beside the repository]
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Serve the seed comparison's pass-through floor, forwarding to this
+    /// upstream URL (the seed section starts it; not for use by hand)
+    #[arg(long, hide = true)]
+    passthrough: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -117,6 +122,9 @@ struct Startup {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(upstream) = args.passthrough {
+        return passthrough::serve(upstream);
+    }
     let data = match &args.data {
         Some(d) => d.clone(),
         None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")),

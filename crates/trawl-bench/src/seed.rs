@@ -28,7 +28,11 @@ pub struct Peer {
 pub struct SeedFigures {
     pub connections: usize,
     pub seconds: u64,
+    /// The seed first, then trawl.
     pub peers: Vec<Peer>,
+    /// What this machine allows, measured the same way: the mock alone,
+    /// and a pass-through that forwards to it without doing anything.
+    pub floors: Vec<Peer>,
 }
 
 /// The tools the comparison needs, or why they are missing.
@@ -310,12 +314,67 @@ pub async fn run(
     web.stop()?;
     results.stop()?;
     search.stop()?;
+
+    // The floors: the same load on the mock itself, and through a server
+    // of trawl's parts that forwards without doing anything.
+    let mut floors = Vec::new();
+    let mock_paths: Vec<String> = paths
+        .iter()
+        .map(|p| p.replace("/api/v1/search?", "/customsearch/v1?"))
+        .collect();
+    floors.push(
+        measure(
+            "the mock alone (nginx)",
+            &format!("http://127.0.0.1:{mock_port}"),
+            &mock_paths,
+            &[],
+            connections,
+            duration,
+        )
+        .await,
+    );
+    let (passthrough, address) = start_passthrough(&mock_url)?;
+    floors.push(
+        measure(
+            "pass-through (axum + reqwest, no work)",
+            &format!("http://{address}"),
+            &paths,
+            &[passthrough.0.id()],
+            connections,
+            duration,
+        )
+        .await,
+    );
+    drop(passthrough);
     drop(mock);
     Ok(Ok(SeedFigures {
         connections,
         seconds: duration.as_secs(),
         peers: figures,
+        floors,
     }))
+}
+
+/// This binary's pass-through floor, forwarding to `upstream`.
+fn start_passthrough(upstream: &str) -> anyhow::Result<(Guard, SocketAddr)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--passthrough", upstream])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .spawn()
+        .context("cannot start the pass-through")?;
+    let stdout = child.stdout.take().expect("piped");
+    let guard = Guard(child);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+    let address = line
+        .trim()
+        .strip_prefix("listening ")
+        .and_then(|a| a.parse().ok())
+        .with_context(|| format!("the pass-through said {line:?}"))?;
+    Ok((guard, address))
 }
 
 pub fn print(result: &Result<SeedFigures, String>) {
@@ -349,6 +408,24 @@ pub fn print(result: &Result<SeedFigures, String>) {
         );
     }
     let seed = &f.peers[0];
+    println!(
+        "\nWhat this machine allows, the same load in the same run: the mock by itself, and a server of trawl's parts (tokio, hyper via axum, reqwest) that forwards to it and returns its body untouched.\n"
+    );
+    println!(
+        "| floor | req/s | p50 | p99 | errors | vs seed: throughput | p99 |\n|---|---:|---:|---:|---:|---:|---:|"
+    );
+    for p in &f.floors {
+        println!(
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.1}× | {:.3}× |",
+            p.name,
+            p.run.throughput(),
+            p.run.quantile_ms(0.5),
+            p.run.quantile_ms(0.99),
+            p.run.errors + p.run.shed,
+            p.run.throughput() / seed.run.throughput(),
+            p.run.quantile_ms(0.99) / seed.run.quantile_ms(0.99),
+        );
+    }
     println!("\n| trawl vs seed | throughput | p99 | memory (PSS loaded) |\n|---|---:|---:|---:|");
     for p in &f.peers[1..] {
         println!(

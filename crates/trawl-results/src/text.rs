@@ -92,6 +92,19 @@ pub(crate) fn clean(text: &str, highlights: &[[usize; 2]]) -> Marked {
             }
         }
     }
+    if is_clean_ascii(text) {
+        // Most text arrives clean: one copy, and the marks as they are.
+        let marks = if marked.contains(&true) {
+            marked
+        } else {
+            Vec::new()
+        };
+        return Marked {
+            text: text.to_owned(),
+            chars: text.len(),
+            marks,
+        };
+    }
     let mut out = Marked {
         text: String::with_capacity(text.len()),
         chars: 0,
@@ -297,6 +310,22 @@ impl<'a> Iterator for Words<'a> {
     }
 }
 
+/// Printable ASCII with single spaces between words and none at either
+/// end: what [`clean`] would return unchanged.
+fn is_clean_ascii(text: &str) -> bool {
+    // As if preceded by a space, so that a leading one fails.
+    let mut after_space = true;
+    for &byte in text.as_bytes() {
+        match byte {
+            b' ' if after_space => return false,
+            b' ' => after_space = true,
+            0x21..=0x7e => after_space = false,
+            _ => return false,
+        }
+    }
+    !after_space || text.is_empty()
+}
+
 fn char_count(text: &str) -> usize {
     if text.is_ascii() {
         text.len()
@@ -488,6 +517,8 @@ mod tests {
                 Just("日本語".to_owned()),
                 Just(" ".to_owned()),
                 Just("  \n\t".to_owned()),
+                Just("\t".to_owned()),
+                Just("\n".to_owned()),
                 Just("\u{a0}".to_owned()),
                 Just("\u{1}".to_owned()),
                 Just("\u{85}".to_owned()),

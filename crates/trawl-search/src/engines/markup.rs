@@ -15,19 +15,33 @@ pub fn text_with_marks(html: &str, is_mark: impl Fn(&str) -> bool) -> (String, V
     let mut open: Vec<Option<usize>> = Vec::new();
     let mut pending_space = false;
     let mut rest = html;
+    // Appends `s` with its whitespace runs collapsed, a word at a time.
     let push = |s: &str, text: &mut String, chars: &mut usize, pending: &mut bool| {
-        for c in s.chars() {
-            if c.is_whitespace() {
+        let mut rest = s;
+        while !rest.is_empty() {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            if end > 0 {
+                if *pending {
+                    text.push(' ');
+                    *chars += 1;
+                    *pending = false;
+                }
+                let word = &rest[..end];
+                text.push_str(word);
+                *chars += if word.is_ascii() {
+                    word.len()
+                } else {
+                    word.chars().count()
+                };
+            }
+            rest = &rest[end..];
+            let space = rest
+                .find(|c: char| !c.is_whitespace())
+                .unwrap_or(rest.len());
+            if space > 0 {
                 *pending = *chars > 0;
-                continue;
             }
-            if *pending {
-                text.push(' ');
-                *chars += 1;
-                *pending = false;
-            }
-            text.push(c);
-            *chars += 1;
+            rest = &rest[space..];
         }
     };
     while !rest.is_empty() {
