@@ -11,7 +11,10 @@ use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{RefOr, Required};
 
 use crate::options::{Format, Keyword, LANGUAGES, MAX_ENGINE_NAME, MAX_ENGINES, Safe, TimeRange};
-use crate::params::{DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, MAX_QUERY_CHARS};
+use crate::params::{
+    DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, MAX_QUERY_CHARS, MAX_TIMEOUT_MS, MIN_TIMEOUT_MS,
+    TIMEOUT_PARAM,
+};
 
 /// Characters a query may not contain: control characters other than tab,
 /// line feed and carriage return (which count as spaces).
@@ -172,6 +175,23 @@ fn search_parameters(shape: Shape, formats: &[Format]) -> Vec<Parameter> {
         ),
         string()
             .pattern(Some(format!("^({name}(,{name})*)?$")))
+            .into(),
+    ));
+    params.push(param(
+        TIMEOUT_PARAM,
+        false,
+        "Answer within this many milliseconds, with whatever the engines found by then (those \
+         that had not answered are reported as `timeout`). Shortens the service's own request \
+         timeout, never lengthens it; at least 100 (time for the services to pass the request \
+         along and answer). Empty means the service's.",
+        AnyOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(MIN_TIMEOUT_MS))
+                    .maximum(Some(MAX_TIMEOUT_MS)),
+            )
+            .item(string().max_length(Some(0)))
             .into(),
     ));
     params.push(format_parameter(formats));

@@ -369,6 +369,45 @@ pub(crate) fn truncate(s: &str, max_chars: usize) -> String {
     }
 }
 
+/// Query parameter by which any request may ask for a shorter deadline
+/// than the service's own request timeout, in whole milliseconds.
+pub const TIMEOUT_PARAM: &str = "timeout_ms";
+/// Least `timeout_ms` accepted: time for three services to pass the
+/// request along and answer, with whatever engines managed, without a
+/// deadline of their own running out first.
+pub const MIN_TIMEOUT_MS: u32 = 100;
+/// Largest `timeout_ms` accepted (an hour; the service's own request
+/// timeout bounds every request anyway).
+pub const MAX_TIMEOUT_MS: u32 = 3_600_000;
+
+/// The `timeout_ms` a raw query string asks for, if any.
+pub fn timeout_param(raw: Option<&str>) -> Result<Option<std::time::Duration>, InvalidRequest> {
+    let Some(raw) = raw.filter(|raw| raw.contains(TIMEOUT_PARAM)) else {
+        return Ok(None);
+    };
+    let mut given = None;
+    for (name, value) in parse_query_string(raw)? {
+        if name == TIMEOUT_PARAM && given.replace(value).is_some() {
+            return Err(InvalidRequest::DuplicateParameter {
+                param: TIMEOUT_PARAM,
+            });
+        }
+    }
+    match given.filter(|value| !value.is_empty()) {
+        None => Ok(None),
+        Some(value) => {
+            let ms = parse_bounded(
+                TIMEOUT_PARAM,
+                Some(&value),
+                MIN_TIMEOUT_MS,
+                MAX_TIMEOUT_MS,
+                0,
+            )?;
+            Ok(Some(std::time::Duration::from_millis(u64::from(ms))))
+        }
+    }
+}
+
 /// Splits and strictly decodes an `application/x-www-form-urlencoded` string.
 pub fn parse_query_string(raw: &str) -> Result<Vec<(String, String)>, InvalidRequest> {
     raw.split('&')
@@ -444,6 +483,39 @@ mod tests {
     fn defaults_and_empty_values() {
         let request = parse("q=x&page=&per_page=").unwrap();
         assert_eq!((request.page, request.per_page), (1, DEFAULT_PER_PAGE));
+    }
+
+    #[test]
+    fn a_request_may_ask_for_a_shorter_timeout() {
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(timeout_param(None), Ok(None));
+        assert_eq!(timeout_param(Some("q=timeout_ms")), Ok(None));
+        assert_eq!(timeout_param(Some("q=a&timeout_ms=")), Ok(None));
+        assert_eq!(timeout_param(Some("q=a&timeout_ms=800")), Ok(Some(ms(800))));
+        assert_eq!(
+            timeout_param(Some("timeout_ms=3600000")),
+            Ok(Some(ms(3_600_000)))
+        );
+        assert_eq!(timeout_param(Some("timeout_ms=100")), Ok(Some(ms(100))));
+        for bad in [
+            "0",
+            "99",
+            "-5",
+            "1.5",
+            "+900",
+            "3600001",
+            "9999999999",
+            "soon",
+        ] {
+            let error = timeout_param(Some(&format!("q=a&timeout_ms={bad}"))).unwrap_err();
+            assert_eq!(
+                (error.code(), error.param()),
+                ("invalid_parameter", Some("timeout_ms")),
+                "{bad}"
+            );
+        }
+        let error = timeout_param(Some("timeout_ms=5&timeout_ms=6")).unwrap_err();
+        assert_eq!(error.code(), "duplicate_parameter");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Deadlines: every request has one, and it travels with the work.
 //!
-//! A request's deadline is the sooner of the service's own request timeout
-//! and the budget its caller sent in the [`BUDGET_HEADER`] (milliseconds
-//! left, relative, so clocks need not agree). [`enforce`] sets it for the
+//! A request's deadline is the sooner of the service's own request timeout,
+//! the budget its caller sent in the [`BUDGET_HEADER`] (milliseconds left,
+//! relative, so clocks need not agree), and the `timeout_ms` query
+//! parameter by which any client may ask for less. [`enforce`] sets it for the
 //! handler's task ([`remaining`] reads it), answers `504 deadline_exceeded`
 //! when it passes, and refuses at once a request whose budget is already
 //! spent. Work started inside a request gets [`for_work`]: what is left
@@ -98,7 +99,15 @@ pub async fn enforce(State(timeout): State<Duration>, request: Request, next: Ne
             .into_response();
         }
     };
-    let allowed = budget.map_or(timeout, |b| b.min(timeout));
+    // A request may ask for less than the service allows, by parameter.
+    let asked = match trawl_api::params::timeout_param(request.uri().query()) {
+        Ok(asked) => asked,
+        Err(invalid) => return ApiError::from(invalid).into_response(),
+    };
+    let allowed = [budget, asked]
+        .into_iter()
+        .flatten()
+        .fold(timeout, Duration::min);
     if allowed.is_zero() {
         return ApiError::DeadlineExceeded { budget: allowed }.into_response();
     }

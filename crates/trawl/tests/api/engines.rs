@@ -163,6 +163,66 @@ async fn engines_answer_in_parallel_by_the_deadline_with_each_ones_status() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_may_ask_for_less_time_than_the_engines_get() {
+    let base = wikis().await;
+    let data = fixture_data_dir();
+    let mut config = test_config(data.path());
+    // The engines may take 3 s (the default); this client will not wait.
+    config.engines = vec![wiki("fast", &base, true), wiki("hung", &base, true)];
+    let three = spawn_three_with(&config).await;
+
+    for path in [
+        "/api/v1/search?q=database+index&timeout_ms=600",
+        "/api/v2/search?timeout_ms=600&q=database+index",
+    ] {
+        let started = Instant::now();
+        let body = three.web.get_json(path, 200).await;
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < Duration::from_millis(600),
+            "{path}: answered by the 600 ms asked for, through three processes: {elapsed:?}"
+        );
+        let statuses: Vec<(&str, &str)> = body["engines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["name"].as_str().unwrap(), e["status"].as_str().unwrap()))
+            .collect();
+        assert_eq!(statuses, [("fast", "ok"), ("hung", "timeout")], "{path}");
+        assert_eq!(body["results"][0]["title"], "Database index", "{path}");
+    }
+    // The least a client may ask for still gets an answer, if an empty one.
+    let body = three
+        .web
+        .get_json("/api/v1/search?q=database+index&timeout_ms=100", 200)
+        .await;
+    assert_eq!(
+        (&body["engines"][1]["name"], &body["engines"][1]["status"]),
+        (&"hung".into(), &"timeout".into()),
+        "{body}"
+    );
+    // Each service takes the parameter, and refuses what it cannot use.
+    let body = three
+        .search
+        .get_json("/v1/search?q=database+index&timeout_ms=300", 200)
+        .await;
+    assert_eq!(body["engines"][1]["status"], "timeout");
+    for (app, path) in [
+        (&three.web, "/api/v1/search?q=a&timeout_ms=0"),
+        (&three.web, "/search?q=a&timeout_ms=99"),
+        (&three.results, "/v1/results?q=a&timeout_ms=1.5"),
+        (&three.search, "/v1/search?q=a&timeout_ms=soon"),
+    ] {
+        let problem = app.get_json(path, 400).await;
+        assert_eq!(
+            (&problem["code"], &problem["param"]),
+            (&"invalid_parameter".into(), &"timeout_ms".into()),
+            "{path}: {problem}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_failing_engine_is_suspended_and_reported_not_waited_on() {
     let base = wikis().await;
