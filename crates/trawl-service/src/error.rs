@@ -164,13 +164,16 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A problem document as a response.
+/// A problem document as a response. The [`Problem`] also rides along as
+/// a response extension, so that a role whose clients read pages can show
+/// it as one (see [`server::ProblemPage`](crate::server::ProblemPage)).
 pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
     let body = serde_json::to_vec(problem).expect("a problem document always serialises");
     let mut response = (status, body).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response.extensions_mut().insert(problem.clone());
     response
 }
 

@@ -12,14 +12,15 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::Response;
 use axum::http::header;
-use axum::middleware;
+use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{BoxError, ServiceBuilder};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
-use trawl_api::Check;
+use trawl_api::{Check, Problem};
 use utoipa::openapi::OpenApi;
 
 use crate::ApiError;
@@ -49,6 +50,17 @@ impl Default for ServerSettings {
     }
 }
 
+/// Shows a problem as a page, for the requests a role answers with pages
+/// (`None` for the others, which keep the problem document). Applied to
+/// the problems the service's own layers answer with before any handler
+/// runs — shedding, deadlines, a bad `trawl-budget-ms` or `timeout_ms` —
+/// so that a browser gets a page, not JSON, when the service is busy.
+pub type ProblemPage = Arc<
+    dyn Fn(&axum::http::Method, &axum::http::Uri, &Problem) -> Option<Response<axum::body::Body>>
+        + Send
+        + Sync,
+>;
+
 /// Adds to a service's routes: load shedding and deadlines (not on the
 /// health endpoints, which must answer when the service is busiest), health
 /// endpoints, the service's OpenAPI document at `/openapi.json`, problem
@@ -62,6 +74,7 @@ pub fn app(
     readiness: ReadinessCheck,
     openapi: &OpenApi,
     settings: ServerSettings,
+    pages: Option<ProblemPage>,
 ) -> Router {
     let document: Bytes = crate::openapi::render(openapi).into();
     let shed = Arc::new(AtomicU64::new(0));
@@ -81,8 +94,34 @@ pub fn app(
                     }
                 }))
                 .load_shed()
-                .concurrency_limit(settings.max_in_flight),
+                // One limit for the whole service: `Router::layer` gives
+                // each route its own copy of a layer, and a plain
+                // concurrency limit would count each route apart.
+                .layer(GlobalConcurrencyLimitLayer::new(settings.max_in_flight)),
         );
+    let protected = match pages {
+        None => protected,
+        Some(page) => protected.layer(middleware::from_fn(move |request: Request, next: Next| {
+            let page = page.clone();
+            async move {
+                let (method, uri) = (request.method().clone(), request.uri().clone());
+                let response = next.run(request).await;
+                let Some(problem) = response.extensions().get::<Problem>() else {
+                    return response;
+                };
+                match page(&method, &uri, problem) {
+                    Some(mut page) => {
+                        if let Some(after) = response.headers().get(header::RETRY_AFTER) {
+                            page.headers_mut()
+                                .insert(header::RETRY_AFTER, after.clone());
+                        }
+                        page
+                    }
+                    None => response,
+                }
+            }
+        })),
+    };
     let readiness: ReadinessCheck = Arc::new(move || {
         let (check, shed) = (readiness.clone(), shed.clone());
         Box::pin(async move {
@@ -205,7 +244,7 @@ mod tests {
         let openapi = utoipa::openapi::OpenApi::default();
         let server = tokio::spawn(serve(
             listener,
-            app(routes, readiness, &openapi, ServerSettings::default()),
+            app(routes, readiness, &openapi, ServerSettings::default(), None),
             async move {
                 stopped.notified().await;
             },

@@ -12,15 +12,15 @@ use std::sync::Arc;
 use askama::Template;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRef, OriginalUri, Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use trawl_api::openapi::{ApiQueryV1, ApiQueryV2, SearchPageQuery, TextPageQuery};
 use trawl_api::params::{SearchParams, search_request_v2};
 use trawl_api::{
-    CursorKey, Format, InvalidRequest, Keyword, Readiness, ResultsResponse, ResultsResponseV2,
-    ResultsService, SearchRequest,
+    CursorKey, Format, InvalidRequest, Keyword, Problem, Readiness, ResultsResponse,
+    ResultsResponseV2, ResultsService, SearchRequest,
 };
 use trawl_results::formats::{self, FeedLinks};
 use trawl_service::ApiError;
@@ -187,16 +187,50 @@ async fn results_page(results: &dyn ResultsService, params: SearchParams) -> Res
 
 /// The page with the form pre-filled from `form` and the error above it.
 fn error_page(form: &SearchParams, error: &ApiError) -> Response {
-    let prefill = form.q.clone().unwrap_or_default();
     let problem = error.problem();
-    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if status.is_server_error() {
+    if problem.status >= 500 {
         tracing::error!(%error, "page failed");
     }
+    problem_page_with(form, problem)
+}
+
+fn problem_page_with(form: &SearchParams, problem: Problem) -> Response {
+    let prefill = form.q.clone().unwrap_or_default();
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     render(
         status,
         &Page::new(prefill, form, None, Some(ErrorView::from(problem))),
     )
+}
+
+/// The page for a problem the server's own layers answered a page request
+/// with (shed, out of time, a bad `timeout_ms`): the form, pre-filled from
+/// the request as far as it can be read, and the message; `None` for
+/// requests that are not for a page. See [`trawl_service::server::ProblemPage`].
+pub fn problem_page(method: &Method, uri: &Uri, problem: &Problem) -> Option<Response> {
+    let path = uri.path();
+    let segment = path.strip_prefix('/').filter(|rest| !rest.contains('/'))?;
+    // `/`, `/search` and `/{text}`, which take any other single segment.
+    let not_pages = [
+        "livez",
+        "readyz",
+        "openapi.json",
+        "favicon.ico",
+        "robots.txt",
+    ];
+    let is_page = *method == Method::GET && !not_pages.contains(&segment);
+    if !is_page {
+        return None;
+    }
+    let mut form = SearchParams::from_query_string(uri.query()).unwrap_or_default();
+    if !segment.is_empty() && segment != "search" {
+        form.q = percent_encoding::percent_decode_str(segment)
+            .decode_utf8()
+            .ok()
+            .map(|text| text.into_owned());
+    }
+    let page = problem_page_with(&form, problem.clone());
+    Some(security_headers_now(page))
 }
 
 fn render(status: StatusCode, page: &Page) -> Response {
@@ -348,7 +382,11 @@ async fn robots() -> impl IntoResponse {
 
 /// Pages load nothing from elsewhere, run no script, cannot be framed, and
 /// do not tell result sites what was searched for.
-async fn security_headers(mut response: Response) -> Response {
+async fn security_headers(response: Response) -> Response {
+    security_headers_now(response)
+}
+
+fn security_headers_now(mut response: Response) -> Response {
     let headers = response.headers_mut();
     let set = [
         (

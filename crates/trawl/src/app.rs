@@ -132,7 +132,18 @@ impl Application {
                 })?;
         Ok(Self {
             listener,
-            router: trawl_service::server::app(routes, readiness, &openapi(role), config.server()),
+            router: trawl_service::server::app(
+                routes,
+                readiness,
+                &openapi(role),
+                config.server(),
+                // Browsers get pages for the server's own refusals too.
+                matches!(role, Role::All | Role::Web).then(|| {
+                    let page: trawl_service::server::ProblemPage =
+                        Arc::new(trawl_web::problem_page);
+                    page
+                }),
+            ),
             role,
         })
     }

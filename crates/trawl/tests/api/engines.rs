@@ -192,6 +192,16 @@ async fn a_request_may_ask_for_less_time_than_the_engines_get() {
         assert_eq!(statuses, [("fast", "ok"), ("hung", "timeout")], "{path}");
         assert_eq!(body["results"][0]["title"], "Database index", "{path}");
     }
+    // A page says so in the page, with the form filled in.
+    let (status, html) = three
+        .web
+        .get_html("/search?q=rust+book&timeout_ms=99")
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("timeout_ms") && html.contains(r#"value="rust book""#),
+        "{html}"
+    );
     // The least a client may ask for still gets an answer, if an empty one.
     let body = three
         .web
@@ -210,7 +220,6 @@ async fn a_request_may_ask_for_less_time_than_the_engines_get() {
     assert_eq!(body["engines"][1]["status"], "timeout");
     for (app, path) in [
         (&three.web, "/api/v1/search?q=a&timeout_ms=0"),
-        (&three.web, "/search?q=a&timeout_ms=99"),
         (&three.results, "/v1/results?q=a&timeout_ms=1.5"),
         (&three.search, "/v1/search?q=a&timeout_ms=soon"),
     ] {

@@ -361,3 +361,60 @@ async fn past_its_limit_a_service_sheds_requests_at_once_and_health_still_answer
         format!("at most 2 requests in flight; {shed} shed since start")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_web_service_sheds_page_requests_with_a_page() {
+    let data = fixture_data_dir();
+    let chain = chain(data.path(), |config| {
+        config.server.max_in_flight = 2;
+    })
+    .await;
+    chain
+        .proxy
+        .set(Fault::Delay(Duration::from_millis(600)))
+        .await;
+    let mut requests = tokio::task::JoinSet::new();
+    for path in ["/search?q=index", "/create%20index"].repeat(4) {
+        let (client, url) = (chain.web.client.clone(), chain.web.url(path));
+        requests.spawn(async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            (path, status, headers, response.text().await.unwrap())
+        });
+    }
+    let (mut shed, mut served) = (0, 0);
+    while let Some(joined) = requests.join_next().await {
+        let (path, status, headers, body) = joined.unwrap();
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}: {status} {body}"
+        );
+        assert!(headers.contains_key("content-security-policy"), "{path}");
+        if status == 503 {
+            shed += 1;
+            assert_eq!(headers["retry-after"], "1", "{path}");
+            assert!(body.contains("limit of requests in flight"), "{body}");
+            let prefilled = if path.starts_with("/search") {
+                "index"
+            } else {
+                "create index"
+            };
+            assert!(body.contains(&format!(r#"value="{prefilled}""#)), "{body}");
+        } else {
+            assert_eq!(status, 200, "{path}: {body}");
+            served += 1;
+        }
+    }
+    // One limit for the service, whichever pages are asked for.
+    assert_eq!((served, shed), (2, 6));
+    // The API keeps answering with problem documents.
+    let problem = chain
+        .web
+        .get_json("/api/v1/search?q=a&timeout_ms=0", 400)
+        .await;
+    assert_eq!(problem["param"], "timeout_ms");
+}
