@@ -37,6 +37,8 @@ pub enum ServiceError {
     Upstream {
         service: &'static str,
         problem: Problem,
+        /// The callee's `Retry-After`, passed on with its problem.
+        retry_after: Option<Duration>,
     },
     /// The callee could not be reached, said it cannot serve, or is not
     /// being called for a while (its circuit breaker is open).

@@ -155,7 +155,7 @@ impl ServiceClient {
             Ok(answer) => answer,
             Err(error) => return Err(self.failure(Outcome::from(error))),
         };
-        let (status, bytes) = (answer.status, answer.body);
+        let (status, bytes, retry_after) = (answer.status, answer.body, answer.retry_after);
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| ServiceError::BadGateway {
                 service: self.service,
@@ -166,6 +166,7 @@ impl ServiceClient {
             Ok(problem) => Err(ServiceError::Upstream {
                 service: self.service,
                 problem,
+                retry_after,
             }),
             Err(_) if status == StatusCode::SERVICE_UNAVAILABLE => Err(ServiceError::Unavailable {
                 service: self.service,

@@ -95,7 +95,10 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             Self::Overloaded => Some(std::time::Duration::from_secs(1)),
-            Self::Service(ServiceError::Unavailable { retry_after, .. }) => *retry_after,
+            Self::Service(
+                ServiceError::Unavailable { retry_after, .. }
+                | ServiceError::Upstream { retry_after, .. },
+            ) => *retry_after,
             _ => None,
         }
     }
@@ -153,6 +156,15 @@ impl IntoResponse for ApiError {
             tracing::debug!(error = %self, code = %problem.code, "request refused");
         }
         let mut response = problem_response(status, &problem);
+        self.add_retry_after(&mut response);
+        response
+    }
+}
+
+impl ApiError {
+    /// Adds `Retry-After` to an answer to this error (a problem document or
+    /// a page), when it is one that passes.
+    pub fn add_retry_after(&self, response: &mut Response) {
         if let Some(after) = self.retry_after() {
             // Whole seconds, rounded up: `Retry-After: 0` would invite a storm.
             let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
@@ -160,7 +172,6 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
-        response
     }
 }
 

@@ -191,7 +191,9 @@ fn error_page(form: &SearchParams, error: &ApiError) -> Response {
     if problem.status >= 500 {
         tracing::error!(%error, "page failed");
     }
-    problem_page_with(form, problem)
+    let mut page = problem_page_with(form, problem);
+    error.add_retry_after(&mut page);
+    page
 }
 
 fn problem_page_with(form: &SearchParams, problem: Problem) -> Response {

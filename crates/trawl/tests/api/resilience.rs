@@ -418,3 +418,60 @@ async fn a_busy_web_service_sheds_page_requests_with_a_page() {
         .await;
     assert_eq!(problem["param"], "timeout_ms");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_service_further_in_passes_on_when_to_come_back() {
+    let data = fixture_data_dir();
+    let config = test_config(data.path());
+    let search = spawn(&config, trawl::Role::Search).await;
+    let proxy = FaultProxy::start(address_of(&search)).await;
+    proxy.set(Fault::Delay(Duration::from_millis(600))).await;
+    let mut results_config = config.clone();
+    results_config.services.search_url = proxy.url();
+    results_config.server.max_in_flight = 1;
+    let results = spawn(&results_config, trawl::Role::Results).await;
+    let mut web_config = config.clone();
+    web_config.services.results_url = Url::parse(&results.address).unwrap();
+    web_config.services.retries = 0;
+    let web = spawn(&web_config, trawl::Role::Web).await;
+
+    let mut requests = tokio::task::JoinSet::new();
+    for path in ["/api/v1/search?q=index", "/search?q=index"].repeat(2) {
+        let (client, url) = (web.client.clone(), web.url(path));
+        requests.spawn(async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            (path, status, headers, response.text().await.unwrap())
+        });
+    }
+    let mut served = 0;
+    while let Some(joined) = requests.join_next().await {
+        let (path, status, headers, body) = joined.unwrap();
+        if status == 200 {
+            served += 1;
+            continue;
+        }
+        // Refused by results, the one busy service: web passes its problem
+        // on, and its Retry-After with it, on the API and on the page.
+        assert_eq!(status, 503, "{path}: {body}");
+        assert_eq!(
+            headers.get("retry-after").map(|v| v.to_str().unwrap()),
+            Some("1"),
+            "{path}: {headers:?}"
+        );
+        assert!(
+            body.contains("limit of requests in flight"),
+            "{path}: {body}"
+        );
+        let html = headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html");
+        assert_eq!(html, path.starts_with("/search"), "{path}");
+    }
+    assert_eq!(served, 1);
+    drop(web);
+    drop(results);
+    drop(search);
+}
