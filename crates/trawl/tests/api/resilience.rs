@@ -475,3 +475,42 @@ async fn a_busy_service_further_in_passes_on_when_to_come_back() {
     drop(results);
     drop(search);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_index_searches_starts_no_threads() {
+    let data = fixture_data_dir();
+    let one = spawn(&test_config(data.path()), trawl::Role::All).await;
+    one.get_json("/v1/search?q=index", 200).await;
+    let threads = || -> usize {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let before = threads();
+    let words = [
+        "index", "vacuum", "table", "python", "lock", "join", "query", "page",
+    ];
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..96 {
+        let path = format!(
+            "/v1/search?q={}+{}",
+            words[i % words.len()],
+            words[(i * 3 + 1) % words.len()]
+        );
+        let (client, url) = (one.client.clone(), one.url(&path));
+        requests.spawn(async move { client.get(url).send().await.unwrap().status().as_u16() });
+    }
+    while let Some(status) = requests.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    // The index has its own search threads from the start: a burst of
+    // searches queues for them instead of starting threads (tokio's
+    // blocking pool started 28 to 70 here, one per search in flight).
+    let started = threads().saturating_sub(before);
+    assert_eq!(started, 0, "threads started for 96 searches at once");
+}
