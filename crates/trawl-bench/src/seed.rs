@@ -377,6 +377,18 @@ fn start_passthrough(upstream: &str) -> anyhow::Result<(Guard, SocketAddr)> {
     Ok((guard, address))
 }
 
+/// `name | req/s | p50 | p99 | errors`, the first cells of a row.
+fn load_cells(p: &Peer) -> String {
+    format!(
+        "{} | {:.0} | {:.2} ms | {:.2} ms | {}",
+        p.name,
+        p.run.throughput(),
+        p.run.quantile_ms(0.5),
+        p.run.quantile_ms(0.99),
+        p.run.errors + p.run.shed
+    )
+}
+
 pub fn print(result: &Result<SeedFigures, String>) {
     println!(
         "\n### Against the seed system (`../shared/peers`: Flask seed under gunicorn, Google CSE mock on nginx)\n"
@@ -397,12 +409,8 @@ pub fn print(result: &Result<SeedFigures, String>) {
     );
     for p in &f.peers {
         println!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.1} MiB | {:.1} MiB |",
-            p.name,
-            p.run.throughput(),
-            p.run.quantile_ms(0.5),
-            p.run.quantile_ms(0.99),
-            p.run.errors + p.run.shed,
+            "| {} | {:.1} MiB | {:.1} MiB |",
+            load_cells(p),
             p.idle_pss_mib,
             p.loaded_pss_mib
         );
@@ -416,12 +424,8 @@ pub fn print(result: &Result<SeedFigures, String>) {
     );
     for p in &f.floors {
         println!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.1}× | {:.3}× |",
-            p.name,
-            p.run.throughput(),
-            p.run.quantile_ms(0.5),
-            p.run.quantile_ms(0.99),
-            p.run.errors + p.run.shed,
+            "| {} | {:.1}× | {:.3}× |",
+            load_cells(p),
             p.run.throughput() / seed.run.throughput(),
             p.run.quantile_ms(0.99) / seed.run.quantile_ms(0.99),
         );

@@ -78,7 +78,7 @@ pub fn routes(results: Arc<dyn ResultsService>, cursors: CursorKey) -> Router {
         .route("/robots.txt", get(robots))
         .route("/{text}", get(text_page))
         .with_state(WebState { results, cursors })
-        .layer(middleware::map_response(security_headers))
+        .layer(middleware::map_response(|r| async { security_headers(r) }))
 }
 
 /// The web service is ready when the results service is: its checks, as
@@ -232,7 +232,7 @@ pub fn problem_page(method: &Method, uri: &Uri, problem: &Problem) -> Option<Res
             .map(|text| text.into_owned());
     }
     let page = problem_page_with(&form, problem.clone());
-    Some(security_headers_now(page))
+    Some(security_headers(page))
 }
 
 fn render(status: StatusCode, page: &Page) -> Response {
@@ -384,11 +384,7 @@ async fn robots() -> impl IntoResponse {
 
 /// Pages load nothing from elsewhere, run no script, cannot be framed, and
 /// do not tell result sites what was searched for.
-async fn security_headers(response: Response) -> Response {
-    security_headers_now(response)
-}
-
-fn security_headers_now(mut response: Response) -> Response {
+fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     let set = [
         (

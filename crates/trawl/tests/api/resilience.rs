@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 use url::Url;
 
@@ -19,15 +20,24 @@ struct Chain {
     web: TestApp,
 }
 
-async fn chain(data: &std::path::Path, configure: impl Fn(&mut trawl::Config)) -> Chain {
-    let mut config = test_config(data);
-    configure(&mut config);
-    let search = spawn(&config, trawl::Role::Search).await;
+/// Search behind the fault proxy, results and web; `configure` sets up
+/// each role's configuration.
+async fn chain(
+    data: &std::path::Path,
+    configure: impl Fn(&mut trawl::Config, trawl::Role),
+) -> Chain {
+    let base = test_config(data);
+    let config = |role| {
+        let mut config = base.clone();
+        configure(&mut config, role);
+        config
+    };
+    let search = spawn(&config(trawl::Role::Search), trawl::Role::Search).await;
     let proxy = FaultProxy::start(address_of(&search)).await;
-    let mut results_config = config.clone();
+    let mut results_config = config(trawl::Role::Results);
     results_config.services.search_url = proxy.url();
     let results = spawn(&results_config, trawl::Role::Results).await;
-    let mut web_config = config.clone();
+    let mut web_config = config(trawl::Role::Web);
     web_config.services.results_url = Url::parse(&results.address).unwrap();
     let web = spawn(&web_config, trawl::Role::Web).await;
     Chain {
@@ -36,6 +46,25 @@ async fn chain(data: &std::path::Path, configure: impl Fn(&mut trawl::Config)) -
         results,
         web,
     }
+}
+
+/// GETs `paths` on `app` all at once: path, status, headers and body of
+/// each answer, in the order they came.
+async fn burst(
+    app: &TestApp,
+    paths: &[&'static str],
+) -> Vec<(&'static str, u16, HeaderMap, String)> {
+    let mut requests = tokio::task::JoinSet::new();
+    for &path in paths {
+        let (client, url) = (app.client.clone(), app.url(path));
+        requests.spawn(async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            (path, status, headers, response.text().await.unwrap())
+        });
+    }
+    requests.join_all().await
 }
 
 fn address_of(app: &TestApp) -> std::net::SocketAddr {
@@ -59,7 +88,7 @@ async fn with_search_slow_or_silent_every_answer_arrives_by_its_deadline() {
     let data = fixture_data_dir();
     // The breaker would turn timeouts into fast refusals: not this test's
     // subject.
-    let chain = chain(data.path(), |config| {
+    let chain = chain(data.path(), |config, _| {
         config.services.breaker.fail_max = 1_000;
         config.services.breaker.min_calls = 1_000;
     })
@@ -140,7 +169,7 @@ async fn with_search_slow_or_silent_every_answer_arrives_by_its_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_breaker_opens_after_fail_max_fails_fast_and_closes_after_a_probe() {
     let data = fixture_data_dir();
-    let chain = chain(data.path(), |config| {
+    let chain = chain(data.path(), |config, _| {
         config.services.breaker.fail_max = 3;
         config.services.breaker.reset_timeout_s = 1;
     })
@@ -229,7 +258,7 @@ async fn load(web: &TestApp, workers: usize, duration: Duration) -> Vec<(u16, Du
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_killed_under_load_degrades_the_pages_then_everything_recovers_without_leaks() {
     let data = fixture_data_dir();
-    let mut chain = chain(data.path(), |config| {
+    let mut chain = chain(data.path(), |config, _| {
         config.services.breaker.reset_timeout_s = 1;
     })
     .await;
@@ -299,7 +328,7 @@ async fn search_killed_under_load_degrades_the_pages_then_everything_recovers_wi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_its_limit_a_service_sheds_requests_at_once_and_health_still_answers() {
     let data = fixture_data_dir();
-    let chain = chain(data.path(), |config| {
+    let chain = chain(data.path(), |config, _| {
         config.server.max_in_flight = 2;
     })
     .await;
@@ -365,7 +394,7 @@ async fn past_its_limit_a_service_sheds_requests_at_once_and_health_still_answer
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_web_service_sheds_page_requests_with_a_page() {
     let data = fixture_data_dir();
-    let chain = chain(data.path(), |config| {
+    let chain = chain(data.path(), |config, _| {
         config.server.max_in_flight = 2;
     })
     .await;
@@ -373,19 +402,13 @@ async fn a_busy_web_service_sheds_page_requests_with_a_page() {
         .proxy
         .set(Fault::Delay(Duration::from_millis(600)))
         .await;
-    let mut requests = tokio::task::JoinSet::new();
-    for path in ["/search?q=index", "/create%20index"].repeat(4) {
-        let (client, url) = (chain.web.client.clone(), chain.web.url(path));
-        requests.spawn(async move {
-            let response = client.get(url).send().await.unwrap();
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            (path, status, headers, response.text().await.unwrap())
-        });
-    }
+    let answers = burst(
+        &chain.web,
+        &["/search?q=index", "/create%20index"].repeat(4),
+    )
+    .await;
     let (mut shed, mut served) = (0, 0);
-    while let Some(joined) = requests.join_next().await {
-        let (path, status, headers, body) = joined.unwrap();
+    for (path, status, headers, body) in answers {
         assert!(
             headers["content-type"]
                 .to_str()
@@ -422,32 +445,20 @@ async fn a_busy_web_service_sheds_page_requests_with_a_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_service_further_in_passes_on_when_to_come_back() {
     let data = fixture_data_dir();
-    let config = test_config(data.path());
-    let search = spawn(&config, trawl::Role::Search).await;
-    let proxy = FaultProxy::start(address_of(&search)).await;
-    proxy.set(Fault::Delay(Duration::from_millis(600))).await;
-    let mut results_config = config.clone();
-    results_config.services.search_url = proxy.url();
-    results_config.server.max_in_flight = 1;
-    let results = spawn(&results_config, trawl::Role::Results).await;
-    let mut web_config = config.clone();
-    web_config.services.results_url = Url::parse(&results.address).unwrap();
-    web_config.services.retries = 0;
-    let web = spawn(&web_config, trawl::Role::Web).await;
+    let chain = chain(data.path(), |config, role| match role {
+        trawl::Role::Results => config.server.max_in_flight = 1,
+        trawl::Role::Web => config.services.retries = 0,
+        _ => {}
+    })
+    .await;
+    chain
+        .proxy
+        .set(Fault::Delay(Duration::from_millis(600)))
+        .await;
 
-    let mut requests = tokio::task::JoinSet::new();
-    for path in ["/api/v1/search?q=index", "/search?q=index"].repeat(2) {
-        let (client, url) = (web.client.clone(), web.url(path));
-        requests.spawn(async move {
-            let response = client.get(url).send().await.unwrap();
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            (path, status, headers, response.text().await.unwrap())
-        });
-    }
+    let paths = ["/api/v1/search?q=index", "/search?q=index"].repeat(2);
     let mut served = 0;
-    while let Some(joined) = requests.join_next().await {
-        let (path, status, headers, body) = joined.unwrap();
+    for (path, status, headers, body) in burst(&chain.web, &paths).await {
         if status == 200 {
             served += 1;
             continue;
@@ -471,9 +482,6 @@ async fn a_busy_service_further_in_passes_on_when_to_come_back() {
         assert_eq!(html, path.starts_with("/search"), "{path}");
     }
     assert_eq!(served, 1);
-    drop(web);
-    drop(results);
-    drop(search);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
