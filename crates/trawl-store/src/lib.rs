@@ -1,0 +1,186 @@
+//! trawl's store: the state the indexer keeps — jobs and their payloads,
+//! API keys, and the rows of the embedded job queue — behind one trait,
+//! [`Store`], with SQLite (the embedded default, a file in the data
+//! directory) and PostgreSQL (the distributed mode) behind it.
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver wherever the
+//! two dialects agree, and name the few places they differ ([`Backend`]):
+//! the DDL of the migrations, and row locking when a queue message is
+//! claimed. The one test suite (`tests/store.rs`) runs over both.
+//!
+//! The schema is versioned ([`migrations`]): opening a store applies the
+//! migrations it lacks, and refuses a database whose schema is newer than
+//! this binary knows ([`StoreError::NewerSchema`]).
+//!
+//! Times are Unix milliseconds ([`Millis`]) given by the caller, so that
+//! every process of a deployment judges leases by the same rule.
+//! This crate knows nothing of HTTP, of the index or of the wire format.
+
+mod migrations;
+mod records;
+mod sql;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use async_trait::async_trait;
+
+pub use migrations::SCHEMA_VERSION;
+pub use records::{
+    Cancel, Finish, Inserted, JobCounts, JobKind, JobRecord, JobState, KeyRecord, Millis, NewJob,
+    NewKey, QueueStats, QueuedMessage, Start,
+};
+pub use sql::{SqlStore, StoreSettings};
+
+/// Which database holds the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgresql",
+        }
+    }
+}
+
+/// Why the store could not do what it was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is busy: worth trying again.
+    #[error("the {backend} store is unavailable: {reason}")]
+    Unavailable {
+        backend: &'static str,
+        reason: String,
+    },
+    /// The database holds a schema this binary does not know.
+    #[error(
+        "the database's schema is version {found}, newer than the version {known} this trawl knows; \
+         upgrade trawl (a newer trawl migrated it), or point it at another database"
+    )]
+    NewerSchema { found: i64, known: i64 },
+    /// A migration failed; the database is left at the last version that
+    /// applied whole.
+    #[error("migrating the store to version {version} failed: {reason}")]
+    Migration { version: i64, reason: String },
+    /// The URL names no database trawl can use.
+    #[error("{0}")]
+    BadUrl(String),
+    /// A row that cannot be read back: a bug, or a database edited by hand.
+    #[error("the store holds a row it cannot read: {0}")]
+    Corrupt(String),
+    /// A name that must be unique is taken.
+    #[error("{0} already exists")]
+    Duplicate(String),
+    /// Any other failure of a statement.
+    #[error("the {backend} store failed: {reason}")]
+    Failed {
+        backend: &'static str,
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The store. Every method is one transaction: it happens whole or not at
+/// all, whatever else runs at the same time, in this process or another.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    // ---- API keys -------------------------------------------------------
+
+    /// Adds a key; its name must be unused ([`StoreError::Duplicate`]).
+    async fn insert_key(&self, key: NewKey) -> Result<KeyRecord>;
+    /// The key with this public prefix, revoked or not.
+    async fn key_by_prefix(&self, prefix: &str) -> Result<Option<KeyRecord>>;
+    /// Every key, oldest first.
+    async fn keys(&self) -> Result<Vec<KeyRecord>>;
+    /// Revokes the key with this name or prefix; `None` when there is none.
+    /// Revoking a revoked key changes nothing.
+    async fn revoke_key(&self, name_or_prefix: &str, at: Millis) -> Result<Option<KeyRecord>>;
+    /// Records that the key was used.
+    async fn key_used(&self, id: i64, at: Millis) -> Result<()>;
+
+    // ---- jobs -------------------------------------------------------------
+
+    /// Adds a job with its payload, state `queued` and not yet published.
+    /// When the same key already submitted a job with the same idempotency
+    /// key, nothing is added and that job is returned instead.
+    async fn insert_job(&self, job: NewJob) -> Result<Inserted>;
+    /// Marks a job as handed to the queue: only now may it be listed.
+    async fn set_published(&self, id: i64) -> Result<()>;
+    /// Removes a job that never reached the queue, with its payload.
+    async fn discard_unpublished(&self, id: i64) -> Result<()>;
+    /// Removes jobs that never reached the queue and were created before
+    /// `before` (their submitters were told it failed).
+    async fn purge_unpublished(&self, before: Millis) -> Result<u64>;
+    async fn job(&self, id: i64) -> Result<Option<JobRecord>>;
+    /// Published jobs, newest first, with ids below `before`, in `state`.
+    async fn jobs(
+        &self,
+        state: Option<JobState>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>>;
+    /// Cancels a job if it is still queued.
+    async fn cancel_job(&self, id: i64, at: Millis) -> Result<Cancel>;
+    /// A worker takes the job: `queued` becomes `running`, one more
+    /// attempt, leased to `lease_until`. A finished job is left as it is.
+    async fn start_job(&self, id: i64, lease_until: Millis, at: Millis) -> Result<Start>;
+    /// The documents (or ids) of a job, as submitted.
+    async fn payload(&self, id: i64) -> Result<Option<Vec<u8>>>;
+    /// A running job's progress; extends its lease.
+    async fn progress(&self, id: i64, done: u64, lease_until: Millis) -> Result<()>;
+    /// Ends a run of a job: succeeded, failed (for good), or back to
+    /// `queued` for another attempt. A terminal state drops the payload.
+    async fn finish_job(&self, id: i64, finish: Finish, at: Millis) -> Result<()>;
+    /// Running jobs whose lease ran out (their worker is gone) go back to
+    /// `queued`; how many.
+    async fn requeue_expired(&self, at: Millis) -> Result<u64>;
+    /// How many jobs are in each state, and when the oldest queued one was
+    /// created.
+    async fn job_counts(&self) -> Result<JobCounts>;
+
+    // ---- the embedded queue -----------------------------------------------
+
+    /// Appends a message for `job_id` to `queue`, deliverable from
+    /// `visible_at`.
+    async fn push_message(&self, queue: &str, job_id: i64, visible_at: Millis) -> Result<i64>;
+    /// Leases the oldest deliverable message of `queue` to `owner` until
+    /// `lease_until`: one whose time has come and whose lease, if any, has
+    /// run out. No two owners hold the same message at once.
+    async fn claim_message(
+        &self,
+        queue: &str,
+        owner: &str,
+        at: Millis,
+        lease_until: Millis,
+    ) -> Result<Option<QueuedMessage>>;
+    /// Extends `owner`'s lease; `false` when it no longer holds it.
+    async fn extend_message(&self, id: i64, owner: &str, lease_until: Millis) -> Result<bool>;
+    /// Removes a message (acknowledged).
+    async fn delete_message(&self, id: i64) -> Result<()>;
+    /// Releases a message for another delivery from `visible_at`.
+    async fn delay_message(&self, id: i64, visible_at: Millis, error: &str) -> Result<()>;
+    /// Moves a message to the dead letters of its queue.
+    async fn bury_message(&self, id: i64, error: &str) -> Result<()>;
+    /// Releases every lease on `queue`'s messages: what a worker does when
+    /// it becomes the only one, so that a dead predecessor's leases do not
+    /// hold its work back.
+    async fn release_messages(&self, queue: &str) -> Result<u64>;
+    async fn queue_stats(&self, queue: &str, at: Millis) -> Result<QueueStats>;
+}

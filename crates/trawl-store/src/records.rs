@@ -1,0 +1,224 @@
+//! What the store holds, as Rust values.
+
+/// Unix time in milliseconds.
+pub type Millis = i64;
+
+/// A key to add. The key itself is never stored: only its public prefix
+/// (to find it) and a hash (to check it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKey {
+    pub name: String,
+    pub prefix: String,
+    pub hash: Vec<u8>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub hash: Vec<u8>,
+    pub created_at: Millis,
+    pub last_used_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+}
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// Adds or replaces documents.
+    Documents,
+    /// Removes documents by id.
+    Delete,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Documents => "documents",
+            Self::Delete => "delete",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "documents" => Some(Self::Documents),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// Where a job is in its life: `queued` → `running` → `succeeded` or
+/// `failed`, or `queued` → `cancelled`. A run that fails goes back to
+/// `queued` until its attempts are spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub const ALL: [Self; 5] = [
+        Self::Queued,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Nothing more will happen to it.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// A job to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub kind: JobKind,
+    /// The key that submitted it.
+    pub key_id: Option<i64>,
+    /// The submitter's `Idempotency-Key`, unique per key.
+    pub idempotency_key: Option<String>,
+    /// A hash of the submitted request, to tell a retry from a different
+    /// request reusing an idempotency key.
+    pub fingerprint: Vec<u8>,
+    pub max_attempts: u32,
+    /// Documents (or ids) in the payload.
+    pub total: u64,
+    /// Documents refused at the door (with `skip_bad`).
+    pub skipped: u64,
+    /// The refused documents and why, as a JSON array (the store does not
+    /// look inside).
+    pub errors: String,
+    /// Documents refused in all (`errors` may list fewer).
+    pub errors_total: u64,
+    pub payload: Vec<u8>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub id: i64,
+    pub kind: JobKind,
+    pub state: JobState,
+    pub key_id: Option<i64>,
+    pub fingerprint: Vec<u8>,
+    pub published: bool,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub total: u64,
+    pub done: u64,
+    pub added: u64,
+    pub replaced: u64,
+    pub skipped: u64,
+    pub deleted: u64,
+    pub errors: String,
+    pub errors_total: u64,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub started_at: Option<Millis>,
+    pub finished_at: Option<Millis>,
+    /// Until when its worker holds it, while it runs.
+    pub lease_until: Option<Millis>,
+}
+
+impl JobRecord {
+    pub(crate) fn kind_from(text: &str) -> Option<JobKind> {
+        JobKind::parse(text)
+    }
+}
+
+/// What [`Store::insert_job`](crate::Store::insert_job) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    New(JobRecord),
+    /// The same key submitted a job with this idempotency key before.
+    Existing(JobRecord),
+}
+
+/// What [`Store::cancel_job`](crate::Store::cancel_job) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancel {
+    Cancelled(JobRecord),
+    /// It is running or finished: too late.
+    TooLate(JobRecord),
+    NotFound,
+}
+
+/// What [`Store::start_job`](crate::Store::start_job) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// Now running, its attempts counted.
+    Started(JobRecord),
+    /// Succeeded, failed or cancelled already: nothing to do.
+    Finished(JobRecord),
+    NotFound,
+}
+
+/// How a run of a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    Succeeded {
+        added: u64,
+        replaced: u64,
+        deleted: u64,
+    },
+    /// For good: no attempts left, or it cannot succeed.
+    Failed { error: String },
+    /// Back to `queued` for another attempt.
+    Retry { error: String },
+}
+
+/// Jobs by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    pub queued: u64,
+    pub running: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    /// When the oldest queued job was created.
+    pub oldest_queued_at: Option<Millis>,
+}
+
+/// A message of the embedded queue, leased to its claimant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    pub id: i64,
+    pub job_id: i64,
+    /// Which delivery of the message this is: 1 the first time.
+    pub delivery: u32,
+}
+
+/// How full an embedded queue is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Deliverable now or later, not leased.
+    pub waiting: u64,
+    /// Leased to a worker.
+    pub leased: u64,
+    /// Dead letters.
+    pub dead: u64,
+    /// Age of the oldest waiting or leased message, in milliseconds.
+    pub oldest_ms: Option<u64>,
+}

@@ -1,0 +1,862 @@
+//! [`SqlStore`]: the [`Store`] over SQLite or PostgreSQL, through sqlx's
+//! `Any` driver.
+//!
+//! One rule keeps SQLite's single writer from failing a transaction: a
+//! transaction that writes starts with its write (a deferred transaction
+//! that reads first cannot wait for the write lock when it needs it). The
+//! claim of a queue message is one statement in both databases; PostgreSQL
+//! adds `FOR UPDATE SKIP LOCKED`, so two workers never wait on, or take,
+//! the same row.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, ConnectOptions, Executor, Row};
+
+use crate::migrations::{self, MigrateError};
+use crate::records::*;
+use crate::{Backend, Result, Store, StoreError};
+
+/// Where the store is and how it is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    pub location: Location,
+    /// Connections at most; a caller waits up to `acquire_timeout` for one.
+    pub max_connections: u32,
+    /// Longest wait for a connection, including making one: what a caller
+    /// waits at most when the database is down.
+    pub acquire_timeout: Duration,
+    /// PostgreSQL's `statement_timeout`.
+    pub statement_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file, created if missing.
+    Sqlite(PathBuf),
+    /// `postgres://` or `postgresql://` URL (or `sqlite:` for a file by URL).
+    Url(String),
+}
+
+impl StoreSettings {
+    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
+        Self {
+            location: Location::Sqlite(path.into()),
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+
+    pub fn url(url: impl Into<String>) -> Self {
+        Self {
+            location: Location::Url(url.into()),
+            ..Self::sqlite("")
+        }
+    }
+}
+
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    migrated: AtomicBool,
+    migrating: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+const JOB_COLUMNS: &str = "id, kind, state, key_id, fingerprint, published, attempts, \
+    max_attempts, total, done, added, replaced, skipped, deleted, errors, errors_total, \
+    last_error, created_at, started_at, finished_at, lease_until";
+
+const KEY_COLUMNS: &str = "id, name, prefix, hash, created_at, last_used_at, revoked_at";
+
+impl SqlStore {
+    /// Opens the store and brings its schema up to date. Fails with
+    /// [`StoreError::NewerSchema`] when a newer trawl migrated it, and with
+    /// [`StoreError::Unavailable`] when the database cannot be reached (see
+    /// [`connect_lazy`](Self::connect_lazy) for starting anyway).
+    pub async fn open(settings: &StoreSettings) -> Result<Self> {
+        let store = Self::connect_lazy(settings)?;
+        store.ensure_migrated().await?;
+        Ok(store)
+    }
+
+    /// A store that connects when first used: every call migrates first if
+    /// that has not happened yet, so a process started while its database
+    /// was down begins to work when the database comes up.
+    pub fn connect_lazy(settings: &StoreSettings) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = match &settings.location {
+            Location::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::BadUrl(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true);
+                (options.to_url_lossy().to_string(), Backend::Sqlite)
+            }
+            Location::Url(url) => {
+                let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://")
+                {
+                    Backend::Postgres
+                } else if url.starts_with("sqlite:") {
+                    Backend::Sqlite
+                } else {
+                    return Err(StoreError::BadUrl(format!(
+                        "the database URL must start with postgres://, postgresql:// or sqlite:, not {:?}",
+                        url.split(':').next().unwrap_or_default()
+                    )));
+                };
+                (url.clone(), backend)
+            }
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::BadUrl(format!("not a database URL: {e}")))?
+            .disable_statement_logging();
+        let statement_timeout = settings.statement_timeout.as_millis().max(1) as i64;
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(settings.acquire_timeout)
+            .idle_timeout(Duration::from_secs(300))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    match backend {
+                        // A writer waits for the lock rather than failing.
+                        Backend::Sqlite => {
+                            conn.execute("PRAGMA busy_timeout = 5000").await?;
+                            // Every acknowledged write is on disk.
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                        }
+                        Backend::Postgres => {
+                            conn.execute(
+                                format!("SET statement_timeout = {statement_timeout}").as_str(),
+                            )
+                            .await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(options);
+        Ok(Self {
+            pool,
+            backend,
+            migrated: AtomicBool::new(false),
+            migrating: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Closes the connections.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn ensure_migrated(&self) -> Result<()> {
+        if self.migrated.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _one_at_a_time = self.migrating.lock().await;
+        if self.migrated.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+        match migrations::migrate(&mut conn, self.backend, now()).await {
+            Ok(_) => {
+                self.migrated.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(MigrateError::Store(e)) => Err(e),
+            Err(MigrateError::Sql(e)) => Err(self.error(e)),
+        }
+    }
+
+    fn error(&self, error: sqlx::Error) -> StoreError {
+        classify(self.backend, error)
+    }
+
+    fn corrupt(error: sqlx::Error) -> StoreError {
+        StoreError::Corrupt(error.to_string())
+    }
+
+    async fn fetch_job(&self, id: i64) -> Result<Option<JobRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM trawl_jobs WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+}
+
+/// Unix time now, in milliseconds.
+fn now() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+/// Which failures are worth retrying: the database unreachable, busy, or
+/// shutting down; a broken connection.
+fn classify(backend: Backend, error: sqlx::Error) -> StoreError {
+    let unavailable = |reason: String| StoreError::Unavailable {
+        backend: backend.name(),
+        reason,
+    };
+    match &error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => unavailable(match &error {
+            sqlx::Error::PoolTimedOut => "no connection could be made in time".to_owned(),
+            other => other.to_string(),
+        }),
+        sqlx::Error::Configuration(e) => StoreError::BadUrl(e.to_string()),
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let transient = match backend {
+                // SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
+                Backend::Sqlite => code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)),
+                // Connection exceptions, insufficient resources, operator
+                // intervention (shutdown), serialization failures and
+                // deadlocks, and a cancelled statement (its timeout).
+                Backend::Postgres => ["08", "53", "57", "40"].iter().any(|c| code.starts_with(c)),
+            };
+            if transient {
+                unavailable(db.message().to_owned())
+            } else {
+                StoreError::Failed {
+                    backend: backend.name(),
+                    reason: db.message().to_owned(),
+                }
+            }
+        }
+        other => StoreError::Failed {
+            backend: backend.name(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn unsigned(value: i64) -> u64 {
+    value.max(0) as u64
+}
+
+fn signed(value: u64) -> i64 {
+    value.min(i64::MAX as u64) as i64
+}
+
+fn job_from_row(row: &AnyRow) -> Result<JobRecord> {
+    let get_i64 = |name: &str| row.try_get::<i64, _>(name).map_err(SqlStore::corrupt);
+    let get_opt = |name: &str| {
+        row.try_get::<Option<i64>, _>(name)
+            .map_err(SqlStore::corrupt)
+    };
+    let kind: String = row.try_get("kind").map_err(SqlStore::corrupt)?;
+    let state: String = row.try_get("state").map_err(SqlStore::corrupt)?;
+    Ok(JobRecord {
+        id: get_i64("id")?,
+        kind: JobRecord::kind_from(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("job kind {kind:?}")))?,
+        state: JobState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("job state {state:?}")))?,
+        key_id: get_opt("key_id")?,
+        fingerprint: row.try_get("fingerprint").map_err(SqlStore::corrupt)?,
+        published: get_i64("published")? != 0,
+        attempts: get_i64("attempts")?.clamp(0, i64::from(u32::MAX)) as u32,
+        max_attempts: get_i64("max_attempts")?.clamp(0, i64::from(u32::MAX)) as u32,
+        total: unsigned(get_i64("total")?),
+        done: unsigned(get_i64("done")?),
+        added: unsigned(get_i64("added")?),
+        replaced: unsigned(get_i64("replaced")?),
+        skipped: unsigned(get_i64("skipped")?),
+        deleted: unsigned(get_i64("deleted")?),
+        errors: row.try_get("errors").map_err(SqlStore::corrupt)?,
+        errors_total: unsigned(get_i64("errors_total")?),
+        last_error: row.try_get("last_error").map_err(SqlStore::corrupt)?,
+        created_at: get_i64("created_at")?,
+        started_at: get_opt("started_at")?,
+        finished_at: get_opt("finished_at")?,
+        lease_until: get_opt("lease_until")?,
+    })
+}
+
+fn key_from_row(row: &AnyRow) -> Result<KeyRecord> {
+    Ok(KeyRecord {
+        id: row.try_get("id").map_err(SqlStore::corrupt)?,
+        name: row.try_get("name").map_err(SqlStore::corrupt)?,
+        prefix: row.try_get("prefix").map_err(SqlStore::corrupt)?,
+        hash: row.try_get("hash").map_err(SqlStore::corrupt)?,
+        created_at: row.try_get("created_at").map_err(SqlStore::corrupt)?,
+        last_used_at: row.try_get("last_used_at").map_err(SqlStore::corrupt)?,
+        revoked_at: row.try_get("revoked_at").map_err(SqlStore::corrupt)?,
+    })
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.ensure_migrated().await?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn insert_key(&self, key: NewKey) -> Result<KeyRecord> {
+        self.ensure_migrated().await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO trawl_keys (name, prefix, hash, created_at) VALUES ($1, $2, $3, $4) \
+             RETURNING {KEY_COLUMNS}"
+        ))
+        .bind(&key.name)
+        .bind(&key.prefix)
+        .bind(&key.hash)
+        .bind(key.created_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Duplicate(format!("a key named {:?}", key.name))
+            }
+            _ => self.error(e),
+        })?;
+        key_from_row(&row)
+    }
+
+    async fn key_by_prefix(&self, prefix: &str) -> Result<Option<KeyRecord>> {
+        self.ensure_migrated().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM trawl_keys WHERE prefix = $1"
+        ))
+        .bind(prefix)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn keys(&self) -> Result<Vec<KeyRecord>> {
+        self.ensure_migrated().await?;
+        let rows = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM trawl_keys ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn revoke_key(&self, name_or_prefix: &str, at: Millis) -> Result<Option<KeyRecord>> {
+        self.ensure_migrated().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE trawl_keys SET revoked_at = COALESCE(revoked_at, $1) \
+             WHERE name = $2 OR prefix = $2 RETURNING {KEY_COLUMNS}"
+        ))
+        .bind(at)
+        .bind(name_or_prefix)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn key_used(&self, id: i64, at: Millis) -> Result<()> {
+        self.ensure_migrated().await?;
+        sqlx::query("UPDATE trawl_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn insert_job(&self, job: NewJob) -> Result<Inserted> {
+        self.ensure_migrated().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO trawl_jobs (kind, state, key_id, idempotency_key, fingerprint, \
+             max_attempts, total, skipped, errors, errors_total, created_at) \
+             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(job.kind.as_str())
+        .bind(job.key_id)
+        .bind(&job.idempotency_key)
+        .bind(&job.fingerprint)
+        .bind(i64::from(job.max_attempts))
+        .bind(signed(job.total))
+        .bind(signed(job.skipped))
+        .bind(&job.errors)
+        .bind(signed(job.errors_total))
+        .bind(job.created_at)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let Some(row) = inserted else {
+            let existing = sqlx::query(&format!(
+                "SELECT {JOB_COLUMNS} FROM trawl_jobs WHERE key_id = $1 AND idempotency_key = $2"
+            ))
+            .bind(job.key_id)
+            .bind(&job.idempotency_key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+            tx.rollback().await.map_err(|e| self.error(e))?;
+            return Ok(Inserted::Existing(job_from_row(&existing)?));
+        };
+        let record = job_from_row(&row)?;
+        sqlx::query("INSERT INTO trawl_job_payloads (job_id, body) VALUES ($1, $2)")
+            .bind(record.id)
+            .bind(job.payload)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(Inserted::New(record))
+    }
+
+    async fn set_published(&self, id: i64) -> Result<()> {
+        self.ensure_migrated().await?;
+        sqlx::query("UPDATE trawl_jobs SET published = 1 WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn discard_unpublished(&self, id: i64) -> Result<()> {
+        self.ensure_migrated().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let deleted = sqlx::query("DELETE FROM trawl_jobs WHERE id = $1 AND published = 0")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        if deleted.rows_affected() > 0 {
+            sqlx::query("DELETE FROM trawl_job_payloads WHERE job_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn purge_unpublished(&self, before: Millis) -> Result<u64> {
+        self.ensure_migrated().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        sqlx::query(
+            "DELETE FROM trawl_job_payloads WHERE job_id IN \
+             (SELECT id FROM trawl_jobs WHERE published = 0 AND created_at < $1)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let deleted = sqlx::query("DELETE FROM trawl_jobs WHERE published = 0 AND created_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(deleted.rows_affected())
+    }
+
+    async fn job(&self, id: i64) -> Result<Option<JobRecord>> {
+        self.ensure_migrated().await?;
+        self.fetch_job(id).await
+    }
+
+    async fn jobs(
+        &self,
+        state: Option<JobState>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>> {
+        self.ensure_migrated().await?;
+        let mut sql = format!("SELECT {JOB_COLUMNS} FROM trawl_jobs WHERE published = 1");
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if state.is_some() {
+            sql.push_str(&format!(" AND state = ${}", next()));
+        }
+        if before.is_some() {
+            sql.push_str(&format!(" AND id < ${}", next()));
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", next()));
+        let mut query = sqlx::query(&sql);
+        if let Some(state) = state {
+            query = query.bind(state.as_str());
+        }
+        if let Some(before) = before {
+            query = query.bind(before);
+        }
+        let rows = query
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn cancel_job(&self, id: i64, at: Millis) -> Result<Cancel> {
+        self.ensure_migrated().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let cancelled = sqlx::query(&format!(
+            "UPDATE trawl_jobs SET state = 'cancelled', finished_at = $1, lease_until = NULL \
+             WHERE id = $2 AND state = 'queued' AND published = 1 RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(at)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        if let Some(row) = cancelled {
+            sqlx::query("DELETE FROM trawl_job_payloads WHERE job_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+            tx.commit().await.map_err(|e| self.error(e))?;
+            return Ok(Cancel::Cancelled(job_from_row(&row)?));
+        }
+        tx.rollback().await.map_err(|e| self.error(e))?;
+        Ok(match self.fetch_job(id).await? {
+            Some(job) if job.published => Cancel::TooLate(job),
+            _ => Cancel::NotFound,
+        })
+    }
+
+    async fn start_job(&self, id: i64, lease_until: Millis, at: Millis) -> Result<Start> {
+        self.ensure_migrated().await?;
+        // `running` too: a message is delivered to one worker at a time, so
+        // a running job delivered again lost its worker.
+        let started = sqlx::query(&format!(
+            "UPDATE trawl_jobs SET state = 'running', attempts = attempts + 1, done = 0, \
+             started_at = $1, lease_until = $2 \
+             WHERE id = $3 AND state IN ('queued', 'running') RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(at)
+        .bind(lease_until)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        if let Some(row) = started {
+            return Ok(Start::Started(job_from_row(&row)?));
+        }
+        Ok(match self.fetch_job(id).await? {
+            Some(job) => Start::Finished(job),
+            None => Start::NotFound,
+        })
+    }
+
+    async fn payload(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        self.ensure_migrated().await?;
+        let row = sqlx::query("SELECT body FROM trawl_job_payloads WHERE job_id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        row.map(|row| row.try_get::<Vec<u8>, _>(0).map_err(Self::corrupt))
+            .transpose()
+    }
+
+    async fn progress(&self, id: i64, done: u64, lease_until: Millis) -> Result<()> {
+        self.ensure_migrated().await?;
+        sqlx::query(
+            "UPDATE trawl_jobs SET done = $1, lease_until = $2 \
+             WHERE id = $3 AND state = 'running'",
+        )
+        .bind(signed(done))
+        .bind(lease_until)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn finish_job(&self, id: i64, finish: Finish, at: Millis) -> Result<()> {
+        self.ensure_migrated().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        // A job the reaper put back in the queue while this run went on is
+        // still this run's to finish; a finished one is left alone.
+        let open = "id = $1 AND state IN ('queued', 'running')";
+        let terminal = match &finish {
+            Finish::Succeeded {
+                added,
+                replaced,
+                deleted,
+            } => {
+                sqlx::query(&format!(
+                    "UPDATE trawl_jobs SET state = 'succeeded', added = $2, replaced = $3, \
+                     deleted = $4, done = total, finished_at = $5, lease_until = NULL WHERE {open}"
+                ))
+                .bind(id)
+                .bind(signed(*added))
+                .bind(signed(*replaced))
+                .bind(signed(*deleted))
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+                true
+            }
+            Finish::Failed { error } => {
+                sqlx::query(&format!(
+                    "UPDATE trawl_jobs SET state = 'failed', last_error = $2, finished_at = $3, \
+                     lease_until = NULL WHERE {open}"
+                ))
+                .bind(id)
+                .bind(error)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+                true
+            }
+            Finish::Retry { error } => {
+                sqlx::query(&format!(
+                    "UPDATE trawl_jobs SET state = 'queued', last_error = $2, lease_until = NULL \
+                     WHERE {open}"
+                ))
+                .bind(id)
+                .bind(error)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+                false
+            }
+        };
+        if terminal {
+            sqlx::query("DELETE FROM trawl_job_payloads WHERE job_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn requeue_expired(&self, at: Millis) -> Result<u64> {
+        self.ensure_migrated().await?;
+        let done = sqlx::query(
+            "UPDATE trawl_jobs SET state = 'queued', lease_until = NULL \
+             WHERE state = 'running' AND lease_until < $1",
+        )
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn job_counts(&self) -> Result<JobCounts> {
+        self.ensure_migrated().await?;
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n, MIN(created_at) AS oldest FROM trawl_jobs \
+             WHERE published = 1 GROUP BY state",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        let mut counts = JobCounts::default();
+        for row in rows {
+            let state: String = row.try_get("state").map_err(Self::corrupt)?;
+            let n = unsigned(row.try_get::<i64, _>("n").map_err(Self::corrupt)?);
+            match JobState::parse(&state) {
+                Some(JobState::Queued) => {
+                    counts.queued = n;
+                    counts.oldest_queued_at = row.try_get("oldest").map_err(Self::corrupt)?;
+                }
+                Some(JobState::Running) => counts.running = n,
+                Some(JobState::Succeeded) => counts.succeeded = n,
+                Some(JobState::Failed) => counts.failed = n,
+                Some(JobState::Cancelled) => counts.cancelled = n,
+                None => return Err(StoreError::Corrupt(format!("job state {state:?}"))),
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn push_message(&self, queue: &str, job_id: i64, visible_at: Millis) -> Result<i64> {
+        self.ensure_migrated().await?;
+        let row = sqlx::query(
+            "INSERT INTO trawl_queue (queue, job_id, visible_at, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(queue)
+        .bind(job_id)
+        .bind(visible_at)
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        row.try_get(0).map_err(Self::corrupt)
+    }
+
+    async fn claim_message(
+        &self,
+        queue: &str,
+        owner: &str,
+        at: Millis,
+        lease_until: Millis,
+    ) -> Result<Option<QueuedMessage>> {
+        self.ensure_migrated().await?;
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        let row = sqlx::query(&format!(
+            "UPDATE trawl_queue SET lease_owner = $1, lease_until = $2, deliveries = deliveries + 1 \
+             WHERE id = (SELECT id FROM trawl_queue WHERE queue = $3 AND dead = 0 \
+               AND visible_at <= $4 AND (lease_until IS NULL OR lease_until <= $4) \
+               ORDER BY id LIMIT 1{lock}) \
+             RETURNING id, job_id, deliveries"
+        ))
+        .bind(owner)
+        .bind(lease_until)
+        .bind(queue)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        row.map(|row| {
+            Ok(QueuedMessage {
+                id: row.try_get("id").map_err(Self::corrupt)?,
+                job_id: row.try_get("job_id").map_err(Self::corrupt)?,
+                delivery: row
+                    .try_get::<i64, _>("deliveries")
+                    .map_err(Self::corrupt)?
+                    .clamp(0, i64::from(u32::MAX)) as u32,
+            })
+        })
+        .transpose()
+    }
+
+    async fn extend_message(&self, id: i64, owner: &str, lease_until: Millis) -> Result<bool> {
+        self.ensure_migrated().await?;
+        let done = sqlx::query(
+            "UPDATE trawl_queue SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND dead = 0",
+        )
+        .bind(lease_until)
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_message(&self, id: i64) -> Result<()> {
+        self.ensure_migrated().await?;
+        sqlx::query("DELETE FROM trawl_queue WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn delay_message(&self, id: i64, visible_at: Millis, error: &str) -> Result<()> {
+        self.ensure_migrated().await?;
+        sqlx::query(
+            "UPDATE trawl_queue SET visible_at = $1, lease_owner = NULL, lease_until = NULL, \
+             last_error = $2 WHERE id = $3",
+        )
+        .bind(visible_at)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn bury_message(&self, id: i64, error: &str) -> Result<()> {
+        self.ensure_migrated().await?;
+        sqlx::query(
+            "UPDATE trawl_queue SET dead = 1, lease_owner = NULL, lease_until = NULL, \
+             last_error = $1 WHERE id = $2",
+        )
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn release_messages(&self, queue: &str) -> Result<u64> {
+        self.ensure_migrated().await?;
+        let done = sqlx::query(
+            "UPDATE trawl_queue SET lease_owner = NULL, lease_until = NULL \
+             WHERE queue = $1 AND lease_owner IS NOT NULL AND dead = 0",
+        )
+        .bind(queue)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn queue_stats(&self, queue: &str, at: Millis) -> Result<QueueStats> {
+        self.ensure_migrated().await?;
+        let row = sqlx::query(
+            "SELECT \
+               COALESCE(SUM(CASE WHEN dead = 0 AND (lease_until IS NULL OR lease_until <= $1) \
+                 THEN 1 ELSE 0 END), 0) AS waiting, \
+               COALESCE(SUM(CASE WHEN dead = 0 AND lease_until > $1 THEN 1 ELSE 0 END), 0) AS leased, \
+               COALESCE(SUM(CASE WHEN dead = 1 THEN 1 ELSE 0 END), 0) AS dead, \
+               MIN(CASE WHEN dead = 0 THEN created_at END) AS oldest \
+             FROM trawl_queue WHERE queue = $2",
+        )
+        .bind(at)
+        .bind(queue)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        let count = |name: &str| {
+            row.try_get::<i64, _>(name)
+                .map(unsigned)
+                .map_err(Self::corrupt)
+        };
+        let oldest: Option<i64> = row.try_get("oldest").map_err(Self::corrupt)?;
+        Ok(QueueStats {
+            waiting: count("waiting")?,
+            leased: count("leased")?,
+            dead: count("dead")?,
+            oldest_ms: oldest.map(|created| unsigned(at - created)),
+        })
+    }
+}
