@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::jobs::{Accepted, Batch, DocumentError, IdempotencyKey, Job, JobsPage, JobsQuery};
 use crate::params::{InvalidRequest, SearchRequest};
 use crate::wire::{EnginesResponse, Problem, Readiness, ResultsResponse, SearchResponse};
 
@@ -21,6 +22,30 @@ pub trait SearchService: Send + Sync + 'static {
 #[async_trait]
 pub trait ResultsService: Send + Sync + 'static {
     async fn results(&self, request: &SearchRequest) -> Result<ResultsResponse, ServiceError>;
+    async fn readiness(&self) -> Readiness;
+}
+
+/// API clients → indexer: the write API. The in-process implementation
+/// (trawl-indexer) is what the indexer's handlers call; the HTTP client
+/// (trawl-service) is what `trawl index add --remote` uses. The handlers
+/// authenticate the caller; `submitter` is the key they found (the HTTP
+/// client sends its key instead, and the server finds it).
+#[async_trait]
+pub trait IndexerService: Send + Sync + 'static {
+    /// Checks a batch and queues a job for its documents; nothing of a
+    /// refused batch is queued.
+    async fn submit(&self, batch: Batch, submitter: Option<i64>) -> Result<Accepted, ServiceError>;
+    /// Queues a job that removes the document with this id.
+    async fn delete(
+        &self,
+        id: &str,
+        idempotency_key: Option<IdempotencyKey>,
+        submitter: Option<i64>,
+    ) -> Result<Accepted, ServiceError>;
+    async fn job(&self, id: i64) -> Result<Job, ServiceError>;
+    async fn jobs(&self, query: &JobsQuery) -> Result<JobsPage, ServiceError>;
+    /// Cancels a queued job; [`ServiceError::Conflict`] once it runs.
+    async fn cancel(&self, id: i64) -> Result<Job, ServiceError>;
     async fn readiness(&self) -> Readiness;
 }
 
@@ -61,6 +86,49 @@ pub enum ServiceError {
         service: &'static str,
         reason: String,
     },
+    /// Something the service depends on (its store, its queue) cannot be
+    /// reached; the request did nothing.
+    #[error("{dependency} is unavailable: {reason}")]
+    Dependency {
+        dependency: String,
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// A batch whose body cannot be read as the format it claims: nothing of
+    /// it was taken.
+    #[error("the batch is not valid {format}: {reason}")]
+    MalformedBatch {
+        format: &'static str,
+        line: u64,
+        column: u64,
+        reason: String,
+    },
+    /// Documents that cannot be indexed (the first [`MAX_LISTED_ERRORS`]
+    /// listed; `total` counts all): nothing of the batch was taken.
+    ///
+    /// [`MAX_LISTED_ERRORS`]: crate::jobs::MAX_LISTED_ERRORS
+    #[error("{total} documents of the batch cannot be indexed")]
+    InvalidDocuments {
+        errors: Vec<DocumentError>,
+        total: u64,
+    },
+    /// A batch with no documents in it.
+    #[error("the batch holds no documents")]
+    EmptyBatch,
+    /// A batch with more documents than one job may hold.
+    #[error("the batch holds more than {limit} documents; split it")]
+    TooManyDocuments { limit: usize },
+    /// An idempotency key used before, for a different request.
+    #[error(
+        "the Idempotency-Key was used for a different request; use a new key for a new request"
+    )]
+    IdempotencyKeyReused,
+    /// No such thing: `what` names it.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the thing's state.
+    #[error("{0}")]
+    Conflict(String),
     /// A failure inside the service itself.
     #[error("internal error: {0}")]
     Internal(String),

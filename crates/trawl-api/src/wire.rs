@@ -275,6 +275,10 @@ pub struct Problem {
     /// The request parameter at fault, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub param: Option<String>,
+    /// For a refused batch of documents: each bad document and why (at
+    /// most 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<crate::jobs::DocumentError>>,
 }
 
 impl Problem {
@@ -286,6 +290,7 @@ impl Problem {
             detail: detail.into(),
             code: code.to_owned(),
             param: None,
+            errors: None,
         }
     }
 

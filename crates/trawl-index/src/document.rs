@@ -1,6 +1,11 @@
+use serde::{Deserialize, Serialize};
 use tantivy::time::OffsetDateTime;
 use tantivy::time::format_description::well_known::Rfc3339;
 use url::Url;
+
+/// Longest id, in bytes: an id is one term of the index, and a term has a
+/// limit.
+pub const MAX_ID_BYTES: usize = 1024;
 
 /// A document as the index stores it. Its `id` is unique in the index: adding
 /// a document with an existing id replaces the old one.
@@ -19,6 +24,8 @@ pub struct Document {
 pub enum InvalidDocument {
     #[error("`id` must not be empty")]
     EmptyId,
+    #[error("`id` is longer than {MAX_ID_BYTES} bytes")]
+    LongId,
     #[error("`url` {0:?} is not an absolute URL")]
     BadUrl(String),
     #[error("`url` {0:?} must use http, https or file")]
@@ -43,6 +50,9 @@ impl Document {
         if id.trim().is_empty() {
             return Err(InvalidDocument::EmptyId);
         }
+        if id.len() > MAX_ID_BYTES {
+            return Err(InvalidDocument::LongId);
+        }
         let parsed = Url::parse(&url).map_err(|_| InvalidDocument::BadUrl(url.clone()))?;
         if !ALLOWED_SCHEMES.contains(&parsed.scheme()) {
             return Err(InvalidDocument::UnsafeUrlScheme(url));
@@ -57,11 +67,80 @@ impl Document {
         })
     }
 
+    /// Reads one document in trawl's JSON format, as a line of a JSONL file
+    /// or an element of a batch holds it: `{"id", "title", "url", "body",
+    /// "published"?}` (`id` a string or an integer; other fields ignored).
+    /// The error names what is wrong, and where in `json` when it is
+    /// syntax.
+    pub fn from_json(json: &str) -> Result<Self, String> {
+        let record: Record = serde_json::from_str(json).map_err(|e| {
+            // serde_json's message ends with " at line L column C": for a
+            // one-line record only the column is news.
+            let message = e.to_string();
+            match message.rsplit_once(" at line 1 column ") {
+                Some((what, column)) => format!("{what} (column {column})"),
+                None => message,
+            }
+        })?;
+        let id = match record.id {
+            RecordId::Text(id) => id,
+            RecordId::Number(n) => n.to_string(),
+        };
+        Self::new(
+            id,
+            record.title,
+            record.url,
+            record.body,
+            record.published.as_deref(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// The document in the same format, on one line (no line break):
+    /// [`from_json`](Self::from_json) reads it back as it is.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            id: &'a str,
+            title: &'a str,
+            url: &'a str,
+            body: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            published: Option<&'a str>,
+        }
+        serde_json::to_string(&Line {
+            id: &self.id,
+            title: &self.title,
+            url: &self.url,
+            body: &self.body,
+            published: self.published.as_deref(),
+        })
+        .expect("strings always serialise")
+    }
+
     pub(crate) fn published_datetime(&self) -> Option<OffsetDateTime> {
         self.published
             .as_deref()
             .and_then(|p| OffsetDateTime::parse(p, &Rfc3339).ok())
     }
+}
+
+/// A document in trawl's JSON format, before it is checked.
+#[derive(Deserialize)]
+struct Record {
+    id: RecordId,
+    title: String,
+    url: String,
+    body: String,
+    #[serde(default)]
+    published: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RecordId {
+    Text(String),
+    Number(i64),
 }
 
 /// Normalises an RFC 3339 timestamp or a bare `YYYY-MM-DD` date to RFC 3339 UTC.
@@ -117,5 +196,29 @@ mod tests {
             Document::new(" ".into(), "t".into(), "http://x/".into(), "b".into(), None),
             Err(InvalidDocument::EmptyId)
         ));
+        assert!(matches!(
+            Document::new("i".repeat(1025), "t".into(), "http://x/".into(), "b".into(), None),
+            Err(InvalidDocument::LongId)
+        ));
+    }
+
+    #[test]
+    fn json_reads_back_what_it_writes() {
+        let doc = Document::from_json(
+            r#"{"id": 7, "title": "T \"q\"", "url": "https://x.org/a", "body": "b\nc", "published": "2024-02-29", "extra": [1]}"#,
+        )
+        .unwrap();
+        assert_eq!((doc.id.as_str(), doc.title.as_str()), ("7", "T \"q\""));
+        assert_eq!(doc.published.as_deref(), Some("2024-02-29T00:00:00Z"));
+        let line = doc.to_json();
+        assert!(!line.contains('\n'), "{line}");
+        assert_eq!(Document::from_json(&line).unwrap(), doc);
+        assert_eq!(
+            Document::from_json(r#"{"id":"1","title":"t","body":"b"}"#).unwrap_err(),
+            "missing field `url` (column 33)"
+        );
+        assert!(Document::from_json(r#"{"id":"1","title":"t","url":"javascript:x","body":""}"#)
+            .unwrap_err()
+            .contains("must use http, https or file"));
     }
 }

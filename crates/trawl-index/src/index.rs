@@ -178,6 +178,24 @@ impl LocalIndex {
             path: dir.to_owned(),
             source,
         })?;
+        Self::open_inner(dir, ranking, true)
+    }
+
+    /// Opens an index that exists, for searching only: nothing is created,
+    /// and no writer is taken. Fails with [`IndexError::Missing`] when
+    /// there is no index in `dir` yet. Commits made by the index's writer
+    /// in another process become visible within about half a second
+    /// (tantivy watches `meta.json`).
+    pub fn open_read_only(dir: &Path) -> Result<Self, IndexError> {
+        if !dir.join("meta.json").is_file() {
+            return Err(IndexError::Missing {
+                path: dir.to_owned(),
+            });
+        }
+        Self::open_inner(dir, Ranking::default(), false)
+    }
+
+    fn open_inner(dir: &Path, ranking: Ranking, create: bool) -> Result<Self, IndexError> {
         let tantivy_err = |source| IndexError::Tantivy {
             path: dir.to_owned(),
             source,
@@ -185,7 +203,20 @@ impl LocalIndex {
         let (schema, fields) = schema(ranking);
         let directory =
             MmapDirectory::open(dir).map_err(|e| tantivy_err(tantivy::TantivyError::from(e)))?;
-        let index = match Index::open_or_create(directory, schema) {
+        let opened = if create {
+            Index::open_or_create(directory, schema)
+        } else {
+            Index::open(directory).and_then(|index| {
+                if index.schema() == schema {
+                    Ok(index)
+                } else {
+                    Err(tantivy::TantivyError::SchemaError(
+                        "the index was made with other fields".to_owned(),
+                    ))
+                }
+            })
+        };
+        let index = match opened {
             Ok(index) => index,
             Err(tantivy::TantivyError::SchemaError(_)) => {
                 return Err(IndexError::IncompatibleSchema {
@@ -197,8 +228,9 @@ impl LocalIndex {
         index
             .tokenizers()
             .register(ranking.analyzer_name(), ranking.analyzer());
-        // Picks up commits made by other processes (`trawl index add` while
-        // `trawl serve` runs); our own commits reload explicitly.
+        // Picks up commits made by other processes (the indexer, or
+        // `trawl index add`, while `trawl serve --role search` runs); our own
+        // commits reload explicitly.
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::OnCommitWithDelay)
@@ -440,6 +472,7 @@ impl LocalIndex {
         Ok(IndexWriter {
             index: self,
             inner,
+            committed: self.reader.searcher(),
             pending_ids: HashSet::new(),
         })
     }
@@ -447,11 +480,14 @@ impl LocalIndex {
 
 /// A batch of changes. Nothing is visible to searches until [`commit`]
 /// succeeds; dropping the writer without committing discards the batch.
+/// The writer holds the index's lock until it is dropped, across commits.
 ///
 /// [`commit`]: IndexWriter::commit
 pub struct IndexWriter<'a> {
     index: &'a LocalIndex,
     inner: tantivy::IndexWriter,
+    /// The index as of the last commit: whether an id is there already.
+    committed: tantivy::Searcher,
     pending_ids: HashSet<String>,
 }
 
@@ -462,11 +498,22 @@ pub struct CommitSummary {
     pub upserted: u64,
 }
 
+/// What [`IndexWriter::upsert`] did with a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    /// Its id was new.
+    Added,
+    /// It replaces a document with the same id (committed, or earlier in
+    /// this batch).
+    Replaced,
+}
+
 impl IndexWriter<'_> {
     /// Adds a document, replacing any with the same id (including one added
     /// earlier in this batch).
-    pub fn upsert(&mut self, doc: Document) -> Result<(), IndexError> {
+    pub fn upsert(&mut self, doc: Document) -> Result<Upserted, IndexError> {
         let fields = self.index.fields;
+        let existed = self.pending_ids.contains(&doc.id) || self.committed_has(&doc.id)?;
         self.inner
             .delete_term(Term::from_field_text(fields.id, &doc.id));
         let mut tdoc = TantivyDocument::default();
@@ -483,14 +530,43 @@ impl IndexWriter<'_> {
             .add_document(tdoc)
             .map_err(|e| self.index.err(e))?;
         self.pending_ids.insert(doc.id);
-        Ok(())
+        Ok(if existed {
+            Upserted::Replaced
+        } else {
+            Upserted::Added
+        })
     }
 
-    /// Removes the document with this id, if there is one.
-    pub fn remove(&mut self, id: &str) {
+    /// Removes the document with this id; whether there was one (committed,
+    /// or added earlier in this batch).
+    pub fn remove(&mut self, id: &str) -> Result<bool, IndexError> {
+        let existed = self.pending_ids.remove(id) || self.committed_has(id)?;
         self.inner
             .delete_term(Term::from_field_text(self.index.fields.id, id));
-        self.pending_ids.remove(id);
+        Ok(existed)
+    }
+
+    /// Whether the last commit holds a document with this id.
+    fn committed_has(&self, id: &str) -> Result<bool, IndexError> {
+        let term = Term::from_field_text(self.index.fields.id, id);
+        for segment in self.committed.segment_readers() {
+            let postings = segment
+                .inverted_index(self.index.fields.id)
+                .map_err(|e| self.index.err(e))?
+                .read_postings(&term, IndexRecordOption::Basic)
+                .map_err(|e| self.index.err(e.into()))?;
+            if let Some(mut postings) = postings {
+                use tantivy::DocSet;
+                let mut doc = postings.doc();
+                while doc != tantivy::TERMINATED {
+                    if !segment.is_deleted(doc) {
+                        return Ok(true);
+                    }
+                    doc = postings.advance();
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Distinct ids added so far in this batch.
@@ -499,17 +575,32 @@ impl IndexWriter<'_> {
     }
 
     /// Makes the whole batch visible at once, and to this process's searches
-    /// immediately.
-    pub fn commit(mut self) -> Result<CommitSummary, IndexError> {
+    /// immediately. The writer stays usable for the next batch.
+    pub fn commit(&mut self) -> Result<CommitSummary, IndexError> {
         let index = self.index;
         self.inner.commit().map_err(|e| index.err(e))?;
+        index.reader.reload().map_err(|e| index.err(e))?;
+        self.committed = index.reader.searcher();
+        let upserted = self.pending_ids.len() as u64;
+        self.pending_ids.clear();
+        Ok(CommitSummary { upserted })
+    }
+
+    /// Waits for the segment merges that commits started, then lets the
+    /// lock go: what a one-off writer (`trawl index add`) does last, so the
+    /// index it leaves has few segments. Uncommitted changes are discarded.
+    pub fn finish(self) -> Result<(), IndexError> {
+        let index = self.index;
         self.inner
             .wait_merging_threads()
-            .map_err(|e| index.err(e))?;
-        index.reader.reload().map_err(|e| index.err(e))?;
-        Ok(CommitSummary {
-            upserted: self.pending_ids.len() as u64,
-        })
+            .map_err(|e| index.err(e))
+    }
+
+    /// Discards everything since the last commit.
+    pub fn rollback(&mut self) -> Result<(), IndexError> {
+        self.inner.rollback().map_err(|e| self.index.err(e))?;
+        self.pending_ids.clear();
+        Ok(())
     }
 }
 
@@ -742,7 +833,8 @@ mod tests {
             writer.commit().unwrap();
             assert!(index.contains("a").unwrap());
             let mut writer = index.writer().unwrap();
-            writer.remove("a");
+            assert!(writer.remove("a").unwrap());
+            assert!(!writer.remove("never-there").unwrap());
             writer.commit().unwrap();
             assert!(!index.contains("a").unwrap());
         }
@@ -762,6 +854,64 @@ mod tests {
         assert_eq!(index.num_docs(), 0);
         index.writer().unwrap().commit().unwrap();
         assert_eq!(index.num_docs(), 0);
+    }
+
+    #[test]
+    fn upserts_say_what_they_replaced_and_one_writer_commits_batch_after_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = LocalIndex::open_or_create(dir.path()).unwrap();
+        let mut writer = index.writer().unwrap();
+        assert_eq!(writer.upsert(doc("a", "one", "x")).unwrap(), Upserted::Added);
+        assert_eq!(writer.upsert(doc("a", "one again", "x")).unwrap(), Upserted::Replaced);
+        assert_eq!(writer.upsert(doc("b", "two", "x")).unwrap(), Upserted::Added);
+        assert_eq!(writer.commit().unwrap().upserted, 2);
+        assert_eq!(index.num_docs(), 2);
+        // The same writer, a second batch, against what was committed.
+        assert_eq!(writer.upsert(doc("b", "two, new", "x")).unwrap(), Upserted::Replaced);
+        assert_eq!(writer.upsert(doc("c", "three", "x")).unwrap(), Upserted::Added);
+        assert!(writer.remove("a").unwrap());
+        writer.rollback().unwrap();
+        assert_eq!(index.num_docs(), 2, "a rolled back batch leaves nothing");
+        assert_eq!(writer.upsert(doc("c", "three", "x")).unwrap(), Upserted::Added);
+        assert!(writer.remove("a").unwrap());
+        assert!(!writer.remove("a").unwrap(), "gone already in this batch");
+        writer.commit().unwrap();
+        writer.finish().unwrap();
+        let ids: Vec<String> = index.documents().unwrap().into_iter().map(|d| d.id).collect();
+        assert_eq!(ids, ["b", "c"]);
+    }
+
+    #[test]
+    fn a_read_only_index_never_creates_one_and_sees_another_process_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        assert!(matches!(
+            LocalIndex::open_read_only(&path),
+            Err(IndexError::Missing { .. })
+        ));
+        assert!(!path.exists(), "nothing was created");
+        let writer_side = LocalIndex::open_or_create(&path).unwrap();
+        let reader_side = LocalIndex::open_read_only(&path).unwrap();
+        assert_eq!(reader_side.num_docs(), 0);
+        let mut writer = writer_side.writer().unwrap();
+        writer.upsert(doc("a", "one", "x")).unwrap();
+        writer.commit().unwrap();
+        // tantivy polls meta.json about twice a second.
+        let seen = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            reader_side.num_docs() == 1
+        });
+        assert!(seen, "the reader never saw the commit");
+        let other = Ranking {
+            stop_words: true,
+            ..Ranking::default()
+        };
+        let stopped = tempfile::tempdir().unwrap();
+        drop(LocalIndex::open_with(stopped.path(), other).unwrap());
+        assert!(matches!(
+            LocalIndex::open_read_only(stopped.path()),
+            Err(IndexError::IncompatibleSchema { .. })
+        ));
     }
 
     #[test]

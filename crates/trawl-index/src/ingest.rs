@@ -11,10 +11,9 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
-use serde::Deserialize;
 use url::Url;
 
-use crate::document::{Document, InvalidDocument};
+use crate::document::Document;
 use crate::error::IndexError;
 use crate::extract::{Extracted, extract_html, extract_markdown, extract_text};
 use crate::glob::Glob;
@@ -89,11 +88,28 @@ pub enum IngestError {
     UnmappablePath { path: PathBuf },
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// The sink could not take a document.
+    #[error("{0}")]
+    Sink(String),
 }
 
-/// Reads every path into the writer's batch. The caller commits.
+/// Where ingested documents go: the index's writer (the caller commits), or
+/// anything else that takes documents one at a time, such as the batches
+/// `trawl index add --remote` sends to an indexer.
+pub trait Sink {
+    fn put(&mut self, doc: Document) -> Result<(), IngestError>;
+}
+
+impl Sink for IndexWriter<'_> {
+    fn put(&mut self, doc: Document) -> Result<(), IngestError> {
+        self.upsert(doc)?;
+        Ok(())
+    }
+}
+
+/// Reads every path into the sink.
 pub fn ingest(
-    writer: &mut IndexWriter<'_>,
+    sink: &mut dyn Sink,
     paths: &[PathBuf],
     options: &IngestOptions,
     progress: &dyn Progress,
@@ -108,17 +124,17 @@ pub fn ingest(
             },
         })?;
         if meta.is_dir() {
-            ingest_folder(writer, path, options, progress, &mut report)?;
+            ingest_folder(sink, path, options, progress, &mut report)?;
         } else {
             match FileKind::of(path) {
                 Some(FileKind::Jsonl) => {
-                    ingest_jsonl(writer, path, options, progress, &mut report)?
+                    ingest_jsonl(sink, path, options, progress, &mut report)?
                 }
                 Some(kind) => {
                     let parent = path.parent().unwrap_or(Path::new(""));
                     progress.start(&path.display().to_string(), 1, Unit::Files);
                     let doc = read_file_document(path, parent, kind, options)?;
-                    writer.upsert(doc)?;
+                    sink.put(doc)?;
                     report.documents += 1;
                     report.files += 1;
                     progress.advance(1);
@@ -154,24 +170,6 @@ impl FileKind {
     }
 }
 
-/// One line of a JSONL file.
-#[derive(Deserialize)]
-struct Record {
-    id: RecordId,
-    title: String,
-    url: String,
-    body: String,
-    #[serde(default)]
-    published: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RecordId {
-    Text(String),
-    Number(i64),
-}
-
 /// Counts bytes as they are read, for progress over compressed files.
 struct Counting<R> {
     inner: R,
@@ -187,7 +185,7 @@ impl<R: Read> Read for Counting<R> {
 }
 
 fn ingest_jsonl(
-    writer: &mut IndexWriter<'_>,
+    sink: &mut dyn Sink,
     path: &Path,
     options: &IngestOptions,
     progress: &dyn Progress,
@@ -202,14 +200,14 @@ fn ingest_jsonl(
     let gzipped = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    ingest_jsonl_reader(writer, path, file, size, gzipped, options, progress, report)
+    ingest_jsonl_reader(sink, path, file, size, gzipped, options, progress, report)
 }
 
 /// Reads JSONL documents from any reader (`label` names it in messages;
 /// `size` is its length in bytes, for progress).
 #[allow(clippy::too_many_arguments)]
 pub fn ingest_jsonl_reader(
-    writer: &mut IndexWriter<'_>,
+    sink: &mut dyn Sink,
     label: &Path,
     reader: impl Read,
     size: u64,
@@ -252,7 +250,7 @@ pub fn ingest_jsonl_reader(
         }
         match parse_record(text) {
             Ok(doc) => {
-                writer.upsert(doc)?;
+                sink.put(doc)?;
                 report.documents += 1;
             }
             Err(reason) if options.skip_bad => {
@@ -280,31 +278,11 @@ pub fn ingest_jsonl_reader(
 
 fn parse_record(line: &[u8]) -> Result<Document, String> {
     let text = std::str::from_utf8(line).map_err(|_| "the line is not valid UTF-8".to_owned())?;
-    let record: Record = serde_json::from_str(text).map_err(|e| {
-        // serde_json's message ends with " at line 1 column N": only the
-        // column is news here.
-        let message = e.to_string();
-        match message.rsplit_once(" at line 1 column ") {
-            Some((what, column)) => format!("{what} (column {column})"),
-            None => message,
-        }
-    })?;
-    let id = match record.id {
-        RecordId::Text(id) => id,
-        RecordId::Number(n) => n.to_string(),
-    };
-    Document::new(
-        id,
-        record.title,
-        record.url,
-        record.body,
-        record.published.as_deref(),
-    )
-    .map_err(|e: InvalidDocument| e.to_string())
+    Document::from_json(text)
 }
 
 fn ingest_folder(
-    writer: &mut IndexWriter<'_>,
+    sink: &mut dyn Sink,
     root: &Path,
     options: &IngestOptions,
     progress: &dyn Progress,
@@ -336,7 +314,7 @@ fn ingest_folder(
     progress.start(&root.display().to_string(), files.len() as u64, Unit::Files);
     for (path, kind) in files {
         let doc = read_file_document(&path, root, kind, options)?;
-        writer.upsert(doc)?;
+        sink.put(doc)?;
         report.documents += 1;
         report.files += 1;
         progress.advance(1);

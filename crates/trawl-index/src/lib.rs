@@ -18,15 +18,15 @@ mod index;
 pub mod ingest;
 mod snippets;
 
-pub use document::{Document, InvalidDocument};
+pub use document::{Document, InvalidDocument, MAX_ID_BYTES};
 pub use error::IndexError;
 pub use extract::{Extracted, extract_html, extract_markdown, extract_text};
 pub use glob::Glob;
 pub use index::{
     CommitSummary, ENGLISH_STOP_WORDS, Filter, Hit, IndexStats, IndexWriter, LocalIndex, Ranking,
-    SearchPage,
+    SearchPage, Upserted,
 };
-pub use ingest::{IngestError, IngestOptions, IngestReport, Progress};
+pub use ingest::{IngestError, IngestOptions, IngestReport, Progress, Sink};
 pub use tantivy::time;
 
 /// Real pages for tests: the first `n` documents of the bundled demo corpus.

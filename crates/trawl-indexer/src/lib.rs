@@ -1,1 +1,57 @@
+//! The indexer service: the write API, API keys, and the worker that is the
+//! index's only writer.
+//!
+//! A batch of documents travels:
+//!
+//! ```text
+//! POST /v1/documents ─▶ check (batch.rs) ─▶ store: job + payload ─▶ queue: message ─▶ 202 + job
+//!                                                                       │
+//!          worker (worker.rs): message ─▶ payload ─▶ index writer ─▶ commit ─▶ job succeeded ─▶ ack
+//! ```
+//!
+//! - [`Indexer`] is the in-process [`IndexerService`](trawl_api::IndexerService):
+//!   it refuses a bad batch at the door (nothing of it queued), records the
+//!   job and its payload in the [`Store`](trawl_store::Store), and publishes
+//!   it to the [`Queue`](trawl_queue::Queue); only then is it acknowledged.
+//! - [`Worker`] consumes the queue on a thread of its own, one indexer at a
+//!   time (a lock file elects it), committing jobs in groups and settling
+//!   their messages only after the commit.
+//! - [`keys`] makes and checks API keys; [`routes`] serves the write API
+//!   behind them.
 
+mod batch;
+mod dependency;
+mod http;
+pub mod keys;
+mod openapi;
+use openapi::BearerKey;
+mod service;
+mod worker;
+
+pub use batch::{Checked, check};
+pub use http::{BATCH_TYPES, routes};
+pub use keys::{Caller, Keys, KeyError, NewApiKey, require_key};
+pub use service::{Indexer, IndexerSettings};
+pub use worker::{Worker, WorkerHandle, WorkerSettings, WorkerState};
+
+/// Unix time now, in milliseconds.
+pub(crate) fn now_millis() -> trawl_store::Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as trawl_store::Millis)
+}
+
+/// The write API's routes, as OpenAPI.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(http::submit, http::delete_document, http::jobs, http::job, http::cancel),
+    components(schemas(trawl_api::jobs::DocumentError)),
+    modifiers(&BearerKey),
+    tags((name = "indexer", description = "The indexer service: documents in, as jobs on a durable queue.")),
+)]
+struct Api;
+
+/// The OpenAPI description of [`routes`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <Api as utoipa::OpenApi>::openapi()
+}

@@ -17,8 +17,10 @@ pub enum ApiError {
     /// The body is JSON of the wrong shape.
     #[error("the request body does not have the expected shape: {0}")]
     InvalidBody(String),
-    #[error("the request body must be JSON, sent with `Content-Type: application/json`")]
-    UnsupportedMediaType,
+    /// The body's `Content-Type` is not one the endpoint reads; `expected`
+    /// says which are.
+    #[error("the request body must be sent with `Content-Type: {expected}`")]
+    UnsupportedMediaType { expected: &'static str },
     #[error("the request body is larger than the {limit} bytes accepted")]
     PayloadTooLarge { limit: usize },
     #[error("no such resource")]
@@ -34,6 +36,12 @@ pub enum ApiError {
     /// Too many requests in flight: this one was shed rather than queued.
     #[error("the service is at its limit of requests in flight; try again shortly")]
     Overloaded,
+    /// No API key, or not as `Authorization: Bearer <key>`.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// An API key that is not (or no longer) valid.
+    #[error("the API key is not valid: it is unknown or was revoked")]
+    Forbidden,
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -56,7 +64,7 @@ impl ApiError {
                 "Invalid request body",
                 self.to_string(),
             ),
-            Self::UnsupportedMediaType => Problem::new(
+            Self::UnsupportedMediaType { .. } => Problem::new(
                 415,
                 "unsupported_media_type",
                 "Unsupported media type",
@@ -86,6 +94,10 @@ impl ApiError {
                 self.to_string(),
             ),
             Self::Overloaded => Problem::new(503, "overloaded", "Overloaded", self.to_string()),
+            Self::Unauthorized(_) => {
+                Problem::new(401, "unauthorized", "Unauthorized", self.to_string())
+            }
+            Self::Forbidden => Problem::new(403, "forbidden", "Forbidden", self.to_string()),
             Self::Service(e) => service_problem(e),
         }
     }
@@ -99,6 +111,10 @@ impl ApiError {
                 ServiceError::Unavailable { retry_after, .. }
                 | ServiceError::Upstream { retry_after, .. },
             ) => *retry_after,
+            // A store or broker coming back takes seconds, not milliseconds.
+            Self::Service(ServiceError::Dependency { retry_after, .. }) => {
+                Some(retry_after.unwrap_or(std::time::Duration::from_secs(2)))
+            }
             _ => None,
         }
     }
@@ -136,6 +152,59 @@ fn service_problem(error: &ServiceError) -> Problem {
             "Bad gateway",
             format!("the {service} service answered with something that is not a valid response"),
         ),
+        ServiceError::Dependency { dependency, .. } => Problem::new(
+            503,
+            "dependency_unavailable",
+            "Dependency unavailable",
+            format!("{dependency} cannot be reached; nothing was done, try again shortly"),
+        ),
+        ServiceError::MalformedBatch {
+            format,
+            line,
+            column,
+            reason,
+        } => Problem::new(
+            400,
+            "malformed_body",
+            "Malformed request body",
+            format!(
+                "the body is not valid {format}: line {line}, column {column}: {reason}; nothing was queued"
+            ),
+        ),
+        ServiceError::InvalidDocuments { errors, total } => {
+            let first = errors
+                .first()
+                .map(|e| format!(": line {}: {}", e.line, e.reason))
+                .unwrap_or_default();
+            let mut problem = Problem::new(
+                422,
+                "invalid_documents",
+                "Invalid documents",
+                format!(
+                    "{total} documents cannot be indexed{first}; nothing was queued \
+                     (`skip_bad=true` queues the others)"
+                ),
+            );
+            problem.errors = Some(errors.clone());
+            problem
+        }
+        ServiceError::EmptyBatch => {
+            Problem::new(422, "empty_batch", "Empty batch", error.to_string())
+        }
+        ServiceError::TooManyDocuments { .. } => Problem::new(
+            413,
+            "too_many_documents",
+            "Too many documents",
+            error.to_string(),
+        ),
+        ServiceError::IdempotencyKeyReused => Problem::new(
+            422,
+            "idempotency_key_reused",
+            "Idempotency key reused",
+            error.to_string(),
+        ),
+        ServiceError::NotFound(what) => Problem::new(404, "not_found", "Not found", what.clone()),
+        ServiceError::Conflict(why) => Problem::new(409, "conflict", "Conflict", why.clone()),
         ServiceError::Internal(_) => Problem::new(
             500,
             "internal",
@@ -157,6 +226,23 @@ impl IntoResponse for ApiError {
         }
         let mut response = problem_response(status, &problem);
         self.add_retry_after(&mut response);
+        match &self {
+            // RFC 6750: how to authenticate; and, for a key that was
+            // refused, that it was the key.
+            Self::Unauthorized(_) => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"trawl\""),
+                );
+            }
+            Self::Forbidden => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"trawl\", error=\"invalid_token\""),
+                );
+            }
+            _ => {}
+        }
         response
     }
 }
@@ -205,7 +291,9 @@ mod tests {
             (ApiError::MalformedBody("x".into()), 400, "malformed_body"),
             (ApiError::InvalidBody("x".into()), 422, "invalid_body"),
             (
-                ApiError::UnsupportedMediaType,
+                ApiError::UnsupportedMediaType {
+                    expected: "application/json",
+                },
                 415,
                 "unsupported_media_type",
             ),

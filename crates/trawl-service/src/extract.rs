@@ -89,7 +89,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             Err(rejection) => Err(match rejection {
                 JsonRejection::JsonDataError(e) => ApiError::InvalidBody(source_text(&e)),
                 JsonRejection::JsonSyntaxError(e) => ApiError::MalformedBody(source_text(&e)),
-                JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+                JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType {
+                    expected: "application/json",
+                },
                 JsonRejection::BytesRejection(_) => ApiError::PayloadTooLarge {
                     limit: BODY_LIMIT_BYTES,
                 },

@@ -243,6 +243,7 @@ fn index(config: &Config, command: IndexCommand) -> anyhow::Result<ExitCode> {
                 }
             };
             let summary = writer.commit()?;
+            writer.finish()?;
             eprintln!(
                 "added {} documents ({} distinct ids) from {} files{}; the index holds {} documents",
                 report.documents,
@@ -267,15 +268,15 @@ fn index(config: &Config, command: IndexCommand) -> anyhow::Result<ExitCode> {
             );
         }
         IndexCommand::Remove { ids } => {
-            let missing: Vec<&String> = ids
-                .iter()
-                .filter(|id| !index.contains(id).unwrap_or(false))
-                .collect();
             let mut writer = index.writer()?;
+            let mut missing = Vec::new();
             for id in &ids {
-                writer.remove(id);
+                if !writer.remove(id)? {
+                    missing.push(id);
+                }
             }
             writer.commit()?;
+            writer.finish()?;
             eprintln!(
                 "removed {} documents; the index holds {}",
                 ids.len() - missing.len(),

@@ -1,0 +1,349 @@
+//! [`Indexer`]: the in-process [`IndexerService`]. It checks batches at the
+//! door, records each job with its payload in the store, and publishes it
+//! to the queue; a job is acknowledged (`202`) only once both hold it.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use trawl_api::jobs::{
+    Accepted, Batch, BatchFormat, DocumentError, IdempotencyKey, Job, JobCounts, JobProgress,
+    JobsPage, JobsQuery, MAX_ID_BYTES, jobs_cursor, rfc3339,
+};
+use trawl_api::{Check, IndexerService, InvalidRequest, Readiness, ServiceError};
+use trawl_queue::Queue;
+use trawl_store::{Cancel, Inserted, JobRecord, NewJob, Store};
+
+use crate::batch::check;
+use crate::worker::WorkerState;
+use crate::{dependency, now_millis};
+
+/// What the indexer accepts, and how long it waits for its dependencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexerSettings {
+    /// Largest request body of `POST /v1/documents`.
+    pub max_body_bytes: usize,
+    /// Bodies being read and checked at once, in bytes: more requests wait
+    /// their turn (within their deadline).
+    pub max_body_bytes_in_flight: usize,
+    /// Most documents one batch may hold.
+    pub max_documents: usize,
+    /// Runs a job may take before it fails for good.
+    pub max_attempts: u32,
+    /// Longest wait for one call to the store or the queue.
+    pub dependency_timeout: Duration,
+}
+
+impl Default for IndexerSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 32 * 1024 * 1024,
+            max_body_bytes_in_flight: 96 * 1024 * 1024,
+            max_documents: trawl_api::jobs::MAX_BATCH_DOCUMENTS,
+            max_attempts: 5,
+            dependency_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// The in-process write API.
+pub struct Indexer {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    settings: IndexerSettings,
+    /// The worker of this process, if it runs one, for readiness.
+    worker: Option<Arc<WorkerState>>,
+}
+
+impl Indexer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn Queue>,
+        settings: IndexerSettings,
+        worker: Option<Arc<WorkerState>>,
+    ) -> Self {
+        Self {
+            store,
+            queue,
+            settings,
+            worker,
+        }
+    }
+
+    pub fn settings(&self) -> IndexerSettings {
+        self.settings
+    }
+
+    /// A call to the store, bounded in time.
+    async fn stored<T>(
+        &self,
+        call: impl Future<Output = trawl_store::Result<T>>,
+    ) -> Result<T, ServiceError> {
+        let timeout = self.settings.dependency_timeout;
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| dependency::timed_out(self.store.as_ref(), timeout))?
+            .map_err(|e| dependency::store(self.store.as_ref(), e))
+    }
+
+    /// Records a job and hands it to the queue, or finds the job an earlier
+    /// request with the same idempotency key made.
+    async fn enqueue(&self, job: NewJob) -> Result<Accepted, ServiceError> {
+        let fingerprint = job.fingerprint.clone();
+        match self.stored(self.store.insert_job(job)).await? {
+            Inserted::New(record) => {
+                self.publish(record.id).await?;
+                Ok(Accepted {
+                    job: wire_job(&JobRecord {
+                        published: true,
+                        ..record
+                    }),
+                    replayed: false,
+                })
+            }
+            Inserted::Existing(record) => {
+                if record.fingerprint != fingerprint {
+                    return Err(ServiceError::IdempotencyKeyReused);
+                }
+                // The first attempt was refused after its job was recorded
+                // (the queue was down): queue it now.
+                if !record.published {
+                    self.publish(record.id).await?;
+                }
+                let now = self.stored(self.store.job(record.id)).await?;
+                Ok(Accepted {
+                    job: wire_job(&now.unwrap_or(record)),
+                    replayed: true,
+                })
+            }
+        }
+    }
+
+    /// Publishes a recorded job. If the queue refuses, the job is taken
+    /// back: nobody will be told it exists, and a retry starts afresh.
+    async fn publish(&self, id: i64) -> Result<(), ServiceError> {
+        let timeout = self.settings.dependency_timeout;
+        let published = match tokio::time::timeout(timeout, self.queue.publish(id)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(dependency::queue(self.queue.as_ref(), e)),
+            Err(_) => Err(dependency::queue(
+                self.queue.as_ref(),
+                trawl_queue::QueueError::Unavailable {
+                    queue: "job",
+                    reason: format!("no confirm within {} ms", timeout.as_millis()),
+                },
+            )),
+        };
+        if let Err(error) = published {
+            tracing::warn!(job = id, %error, "job not queued; refused");
+            let _ = tokio::time::timeout(timeout, self.store.discard_unpublished(id)).await;
+            return Err(error);
+        }
+        self.stored(self.store.set_published(id)).await
+    }
+}
+
+fn fingerprint(parts: &[&[u8]]) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().to_vec()
+}
+
+/// A job as the API shows it.
+pub(crate) fn wire_job(record: &JobRecord) -> Job {
+    use trawl_api::jobs::{JobKind as Kind, JobState as State};
+    Job {
+        id: record.id,
+        kind: match record.kind {
+            trawl_store::JobKind::Documents => Kind::Documents,
+            trawl_store::JobKind::Delete => Kind::Delete,
+        },
+        state: match record.state {
+            trawl_store::JobState::Queued => State::Queued,
+            trawl_store::JobState::Running => State::Running,
+            trawl_store::JobState::Succeeded => State::Succeeded,
+            trawl_store::JobState::Failed => State::Failed,
+            trawl_store::JobState::Cancelled => State::Cancelled,
+        },
+        attempts: record.attempts,
+        max_attempts: record.max_attempts,
+        progress: JobProgress {
+            done: record.done.min(record.total),
+            total: record.total,
+        },
+        counts: JobCounts {
+            added: record.added,
+            replaced: record.replaced,
+            skipped: record.skipped,
+            deleted: record.deleted,
+        },
+        errors: serde_json::from_str::<Vec<DocumentError>>(&record.errors).unwrap_or_default(),
+        errors_total: record.errors_total,
+        last_error: record.last_error.clone(),
+        created_at: rfc3339(record.created_at),
+        started_at: record.started_at.map(rfc3339),
+        finished_at: record.finished_at.map(rfc3339),
+    }
+}
+
+fn store_state(state: trawl_api::jobs::JobState) -> trawl_store::JobState {
+    use trawl_api::jobs::JobState as State;
+    match state {
+        State::Queued => trawl_store::JobState::Queued,
+        State::Running => trawl_store::JobState::Running,
+        State::Succeeded => trawl_store::JobState::Succeeded,
+        State::Failed => trawl_store::JobState::Failed,
+        State::Cancelled => trawl_store::JobState::Cancelled,
+    }
+}
+
+fn no_job(id: i64) -> ServiceError {
+    ServiceError::NotFound(format!("there is no job {id}"))
+}
+
+#[async_trait]
+impl IndexerService for Indexer {
+    async fn submit(&self, batch: Batch, submitter: Option<i64>) -> Result<Accepted, ServiceError> {
+        let format: &[u8] = match batch.format {
+            BatchFormat::Json => b"json",
+            BatchFormat::Ndjson => b"ndjson",
+        };
+        let print = fingerprint(&[
+            b"documents",
+            format,
+            &[u8::from(batch.skip_bad)],
+            &batch.body,
+        ]);
+        let idempotency_key = batch.idempotency_key.clone();
+        let max_documents = self.settings.max_documents;
+        // Work in proportion to the body (up to tens of MiB): off the
+        // async workers.
+        let checked = tokio::task::spawn_blocking(move || check(&batch, max_documents))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("checking a batch failed: {e}")))??;
+        self.enqueue(NewJob {
+            kind: trawl_store::JobKind::Documents,
+            key_id: submitter,
+            idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
+            fingerprint: print,
+            max_attempts: self.settings.max_attempts,
+            total: checked.documents,
+            skipped: checked.errors_total,
+            errors: serde_json::to_string(&checked.errors).expect("errors serialise"),
+            errors_total: checked.errors_total,
+            payload: checked.payload,
+            created_at: now_millis(),
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        id: &str,
+        idempotency_key: Option<IdempotencyKey>,
+        submitter: Option<i64>,
+    ) -> Result<Accepted, ServiceError> {
+        if id.trim().is_empty() || id.len() > MAX_ID_BYTES {
+            return Err(ServiceError::Invalid(InvalidRequest::InvalidParameter {
+                param: "id",
+                reason: format!("must be a document id of 1 to {MAX_ID_BYTES} bytes"),
+            }));
+        }
+        self.enqueue(NewJob {
+            kind: trawl_store::JobKind::Delete,
+            key_id: submitter,
+            idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
+            fingerprint: fingerprint(&[b"delete", id.as_bytes()]),
+            max_attempts: self.settings.max_attempts,
+            total: 1,
+            skipped: 0,
+            errors: "[]".to_owned(),
+            errors_total: 0,
+            payload: id.as_bytes().to_vec(),
+            created_at: now_millis(),
+        })
+        .await
+    }
+
+    async fn job(&self, id: i64) -> Result<Job, ServiceError> {
+        match self.stored(self.store.job(id)).await? {
+            Some(record) if record.published => Ok(wire_job(&record)),
+            _ => Err(no_job(id)),
+        }
+    }
+
+    async fn jobs(&self, query: &JobsQuery) -> Result<JobsPage, ServiceError> {
+        let limit = query.limit.max(1);
+        let mut records = self
+            .stored(
+                self.store
+                    .jobs(query.state.map(store_state), query.before, limit + 1),
+            )
+            .await?;
+        let more = records.len() > limit as usize;
+        records.truncate(limit as usize);
+        Ok(JobsPage {
+            next_cursor: more
+                .then(|| records.last().map(|r| jobs_cursor(r.id)))
+                .flatten(),
+            jobs: records.iter().map(wire_job).collect(),
+        })
+    }
+
+    async fn cancel(&self, id: i64) -> Result<Job, ServiceError> {
+        match self
+            .stored(self.store.cancel_job(id, now_millis()))
+            .await?
+        {
+            Cancel::Cancelled(record) => Ok(wire_job(&record)),
+            Cancel::TooLate(record) => Err(ServiceError::Conflict(format!(
+                "job {id} is {}: only a queued job can be cancelled",
+                record.state.as_str()
+            ))),
+            Cancel::NotFound => Err(no_job(id)),
+        }
+    }
+
+    async fn readiness(&self) -> Readiness {
+        let timeout = self.settings.dependency_timeout;
+        let store = match tokio::time::timeout(timeout, self.store.ping()).await {
+            Ok(Ok(())) => Check::new(
+                "store",
+                true,
+                format!("{} answers", dependency::store_name(self.store.as_ref())),
+            ),
+            Ok(Err(e)) => Check::new("store", false, e.to_string()),
+            Err(_) => Check::new(
+                "store",
+                false,
+                format!(
+                    "{} did not answer within {} ms",
+                    dependency::store_name(self.store.as_ref()),
+                    timeout.as_millis()
+                ),
+            ),
+        };
+        let queue = match tokio::time::timeout(timeout, self.queue.status()).await {
+            Ok(status) => Check::new("queue", status.ok, status.detail),
+            Err(_) => Check::new(
+                "queue",
+                false,
+                format!(
+                    "{} did not answer within {} ms",
+                    dependency::queue_name(self.queue.as_ref()),
+                    timeout.as_millis()
+                ),
+            ),
+        };
+        let mut checks = vec![store, queue];
+        if let Some(worker) = &self.worker {
+            checks.push(worker.check());
+        }
+        Readiness::from_checks(checks)
+    }
+}
