@@ -474,6 +474,7 @@ impl LocalIndex {
             inner,
             committed: self.reader.searcher(),
             pending_ids: HashSet::new(),
+            removed_ids: HashSet::new(),
         })
     }
 }
@@ -489,6 +490,8 @@ pub struct IndexWriter<'a> {
     /// The index as of the last commit: whether an id is there already.
     committed: tantivy::Searcher,
     pending_ids: HashSet<String>,
+    /// Ids removed in this batch (the last commit may still hold them).
+    removed_ids: HashSet<String>,
 }
 
 /// What a committed batch did.
@@ -513,7 +516,8 @@ impl IndexWriter<'_> {
     /// earlier in this batch).
     pub fn upsert(&mut self, doc: Document) -> Result<Upserted, IndexError> {
         let fields = self.index.fields;
-        let existed = self.pending_ids.contains(&doc.id) || self.committed_has(&doc.id)?;
+        let existed = self.pending_ids.contains(&doc.id)
+            || (!self.removed_ids.remove(&doc.id) && self.committed_has(&doc.id)?);
         self.inner
             .delete_term(Term::from_field_text(fields.id, &doc.id));
         let mut tdoc = TantivyDocument::default();
@@ -540,7 +544,9 @@ impl IndexWriter<'_> {
     /// Removes the document with this id; whether there was one (committed,
     /// or added earlier in this batch).
     pub fn remove(&mut self, id: &str) -> Result<bool, IndexError> {
-        let existed = self.pending_ids.remove(id) || self.committed_has(id)?;
+        let existed = self.pending_ids.remove(id)
+            || (!self.removed_ids.contains(id) && self.committed_has(id)?);
+        self.removed_ids.insert(id.to_owned());
         self.inner
             .delete_term(Term::from_field_text(self.index.fields.id, id));
         Ok(existed)
@@ -583,6 +589,7 @@ impl IndexWriter<'_> {
         self.committed = index.reader.searcher();
         let upserted = self.pending_ids.len() as u64;
         self.pending_ids.clear();
+        self.removed_ids.clear();
         Ok(CommitSummary { upserted })
     }
 
@@ -600,6 +607,7 @@ impl IndexWriter<'_> {
     pub fn rollback(&mut self) -> Result<(), IndexError> {
         self.inner.rollback().map_err(|e| self.index.err(e))?;
         self.pending_ids.clear();
+        self.removed_ids.clear();
         Ok(())
     }
 }
@@ -832,6 +840,7 @@ mod tests {
             writer.upsert(doc("b", "two", "x")).unwrap();
             writer.commit().unwrap();
             assert!(index.contains("a").unwrap());
+            drop(writer);
             let mut writer = index.writer().unwrap();
             assert!(writer.remove("a").unwrap());
             assert!(!writer.remove("never-there").unwrap());

@@ -27,6 +27,7 @@ mod openapi;
 use openapi::BearerKey;
 mod service;
 mod worker;
+mod writer;
 
 pub use batch::{Checked, check};
 pub use http::{BATCH_TYPES, routes};

@@ -1,16 +1,17 @@
 //! The worker: the only writer of the index, fed by the queue.
 //!
-//! It runs on a thread of its own (index writes are long, blocking work)
-//! and drives the store and the queue through the runtime's handle. In
-//! order:
+//! Two halves. An async task talks to the store and the queue; a thread of
+//! its own (the [`writer`](crate::writer) thread) owns the index's writer
+//! and does the long, blocking index work the task hands it. In order:
 //!
-//! 1. **Leadership.** It takes an exclusive lock on a file beside the index
-//!    (`indexer.lock`). A second indexer on the same data waits on standby,
-//!    still serving the write API, and takes over when the first dies (the
-//!    system releases a dead process's lock). Becoming the one consumer, it
-//!    releases whatever a dead predecessor held in the queue.
-//! 2. **Group commit.** It takes a message, runs its job into the index's
-//!    writer, takes the next one the queue has ready, and so on up to
+//! 1. **Leadership.** The task takes an exclusive lock on a file in the
+//!    data directory (`indexer.lock`). A second indexer on the same data
+//!    waits on standby, still serving the write API, and takes over when the
+//!    first dies (the system releases a dead process's lock). Becoming the
+//!    one consumer, it releases whatever a dead predecessor held in the
+//!    queue.
+//! 2. **Group commit.** It takes a message, has its job run into the
+//!    writer, takes the next message the queue has ready, and so on up to
 //!    `group_jobs` jobs or `group_documents` documents; then commits once.
 //!    Only after the commit are the jobs marked `succeeded` and their
 //!    messages acknowledged: a crash before that leaves them in the queue,
@@ -20,26 +21,25 @@
 //!    jobs back with a backoff that doubles per attempt, until a job's
 //!    attempts are spent: then it fails and goes to the dead letters.
 //!
-//! A job's lease in the store is extended as it progresses; jobs whose
-//! lease ran out (their worker died) are put back to `queued` by the
-//! reaper, which also drops jobs that never reached the queue.
-//! The writer is dropped after a while without work: memory goes back, and
-//! `trawl index add` may take the lock in between.
+//! While jobs run, their leases (in the store, and in the embedded queue)
+//! are extended every second; jobs whose lease ran out (their worker died)
+//! are put back to `queued` by the reaper, which also drops jobs that never
+//! reached the queue. The writer is dropped after a while without work:
+//! memory goes back, and `trawl index add` may take the lock in between.
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::runtime::Handle;
+use tokio::sync::watch;
 use trawl_api::Check;
-use trawl_index::{Document, IndexError, IndexWriter, LocalIndex, Upserted};
+use trawl_index::LocalIndex;
 use trawl_queue::{Delivery, Queue};
-use trawl_store::{Finish, JobKind, JobRecord, Millis, Start, Store};
+use trawl_store::{Finish, JobRecord, Millis, Start, Store};
 
 use crate::now_millis;
+use crate::writer::{Applied, ApplyError, WriterThread};
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -92,6 +92,11 @@ impl WorkerState {
 
     pub fn check(&self) -> Check {
         let (ok, detail) = self.report.lock().expect("not poisoned").clone();
+        let detail = if detail.is_empty() {
+            "starting".to_owned()
+        } else {
+            detail
+        };
         Check::new(
             "worker",
             ok,
@@ -109,50 +114,39 @@ pub struct Worker {
     queue: Arc<dyn Queue>,
     settings: WorkerSettings,
     state: Arc<WorkerState>,
-    stop: Arc<AtomicBool>,
-    runtime: Handle,
 }
 
-/// The running worker. [`stop`](Self::stop) it before the runtime goes.
+/// The running worker. [`stop`](Self::stop) lets it finish what it does;
+/// dropping the handle (or the runtime) abandons it, and its jobs run
+/// again later.
 pub struct WorkerHandle {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl WorkerHandle {
-    /// Asks the worker to stop after what it is doing (a job cut short is
-    /// rolled back and runs again later), and waits for it.
-    pub async fn stop(mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
+    /// Asks the worker to stop (a job cut short is rolled back, to run
+    /// again later) and waits until it has.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
     }
 }
 
-impl Drop for WorkerHandle {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-    }
-}
-
-/// A job being run in the current group.
+/// A job in the current group.
 struct Running {
     delivery: Delivery,
     job: JobRecord,
-    added: u64,
-    replaced: u64,
-    deleted: u64,
+    applied: Applied,
 }
 
-/// Why a job could not be run into the writer.
-enum Failed {
-    /// This job can never succeed: its payload is unreadable or gone.
-    Job(String),
-    /// Nothing of the group can go on now (the index or the store failed).
-    Group(String),
-    /// The worker is stopping.
-    Stopping,
+/// The worker at work: its task's side, with the writer thread it drives.
+struct Run {
+    worker: Arc<Worker>,
+    writer: WriterThread,
+    stop: watch::Receiver<bool>,
+    /// Tells the writer thread to cut the job it runs short.
+    cancel: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -161,7 +155,6 @@ impl Worker {
         store: Arc<dyn Store>,
         queue: Arc<dyn Queue>,
         settings: WorkerSettings,
-        runtime: Handle,
     ) -> Self {
         Self {
             index,
@@ -169,8 +162,6 @@ impl Worker {
             queue,
             settings,
             state: Arc::new(WorkerState::default()),
-            stop: Arc::new(AtomicBool::new(false)),
-            runtime,
         }
     }
 
@@ -178,40 +169,42 @@ impl Worker {
         self.state.clone()
     }
 
+    /// Starts the worker on the current runtime.
     pub fn spawn(self) -> WorkerHandle {
-        let stop = self.stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("trawl-indexer".to_owned())
-            .spawn(move || self.run())
-            .expect("the indexer's thread starts");
-        WorkerHandle {
-            stop,
-            thread: Some(thread),
-        }
+        let (stop, stopped) = watch::channel(false);
+        let worker = Arc::new(self);
+        let task = tokio::spawn(async move {
+            let cancel = Arc::new(AtomicBool::new(false));
+            let run = Run {
+                writer: WriterThread::start(worker.index.clone(), cancel.clone()),
+                worker,
+                stop: stopped,
+                cancel,
+            };
+            run.run().await;
+        });
+        WorkerHandle { stop, task }
     }
+}
 
+impl Run {
     fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
+        *self.stop.borrow()
     }
 
     /// Sleeps up to `duration`, waking early when asked to stop.
-    fn pause(&self, duration: Duration) {
-        let until = Instant::now() + duration;
-        while !self.stopping() && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
-        }
+    async fn pause(&self, duration: Duration) {
+        let mut stop = self.stop.clone();
+        let _ = tokio::time::timeout(duration, stop.wait_for(|stop| *stop)).await;
     }
 
-    /// Runs a call to the store or the queue, bounded in time.
-    fn call<T, E: std::fmt::Display>(
+    /// A call to the store or the queue, bounded in time.
+    async fn call<T, E: std::fmt::Display>(
         &self,
         call: impl std::future::Future<Output = Result<T, E>>,
     ) -> Result<T, String> {
-        let timeout = self.settings.dependency_timeout;
-        match self
-            .runtime
-            .block_on(async { tokio::time::timeout(timeout, call).await })
-        {
+        let timeout = self.worker.settings.dependency_timeout;
+        match tokio::time::timeout(timeout, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
@@ -219,60 +212,70 @@ impl Worker {
     }
 
     fn lease_until(&self) -> Millis {
-        now_millis() + self.settings.lease.as_millis() as Millis
+        now_millis() + self.worker.settings.lease.as_millis() as Millis
     }
 
-    fn run(self) {
-        let Some(_lock) = self.lead() else { return };
+    fn state(&self) -> &WorkerState {
+        &self.worker.state
+    }
+
+    async fn run(self) {
+        let Some(_lock) = self.lead().await else {
+            return;
+        };
         while !self.stopping() {
-            match self.call(self.queue.take_over()) {
+            match self.call(self.worker.queue.take_over()).await {
                 Ok(()) => break,
                 Err(e) => {
-                    self.state.set(false, format!("cannot take over the queue: {e}"));
-                    self.pause(Duration::from_secs(1));
+                    self.state()
+                        .set(false, format!("cannot take over the queue: {e}"));
+                    self.pause(Duration::from_secs(1)).await;
                 }
             }
         }
-        tracing::info!(queue = self.queue.kind(), "indexer worker running");
-        self.state.set(true, "idle");
-        let index = self.index.clone();
-        let mut writer: Option<IndexWriter<'_>> = None;
+        tracing::info!(queue = self.worker.queue.kind(), "indexer worker running");
+        self.state().set(true, "idle");
         let mut idle_since = Instant::now();
         let mut reaped = Instant::now() - Duration::from_secs(3600);
         while !self.stopping() {
             if reaped.elapsed() >= Duration::from_secs(10) {
-                self.reap();
+                self.reap().await;
                 reaped = Instant::now();
             }
-            match self.call(self.queue.receive(Duration::from_millis(250))) {
+            let mut stop = self.stop.clone();
+            let received = tokio::select! {
+                received = self.call(self.worker.queue.receive(Duration::from_millis(500))) => received,
+                _ = stop.wait_for(|stop| *stop) => break,
+            };
+            match received {
                 Err(e) => {
-                    self.state.set(false, format!("cannot receive from the queue: {e}"));
-                    self.pause(Duration::from_secs(1));
+                    self.state()
+                        .set(false, format!("cannot receive from the queue: {e}"));
+                    self.pause(Duration::from_secs(1)).await;
                 }
                 Ok(None) => {
-                    if writer.is_some() && idle_since.elapsed() >= self.settings.idle_release {
-                        if let Some(w) = writer.take() {
-                            let _ = w.finish();
-                        }
+                    if idle_since.elapsed() >= self.worker.settings.idle_release {
+                        self.writer.release().await;
                     }
                 }
                 Ok(Some(first)) => {
-                    self.group(&index, &mut writer, first);
+                    self.group(first).await;
                     idle_since = Instant::now();
                     if !self.stopping() {
-                        self.state.set(true, "idle");
+                        self.state().set(true, "idle");
                     }
                 }
             }
         }
-        drop(writer);
+        self.cancel.store(true, Ordering::Release);
+        self.writer.release().await;
         tracing::info!("indexer worker stopped");
     }
 
     /// Waits until this process is the one indexer; `None` if asked to stop
     /// first.
-    fn lead(&self) -> Option<File> {
-        let path = &self.settings.lock_path;
+    async fn lead(&self) -> Option<std::fs::File> {
+        let path = self.worker.settings.lock_path.clone();
         let mut told = false;
         loop {
             if self.stopping() {
@@ -282,7 +285,7 @@ impl Worker {
                 .create(true)
                 .truncate(false)
                 .write(true)
-                .open(path)
+                .open(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|file| match file.try_lock() {
                     Ok(()) => Ok(Some(file)),
@@ -301,7 +304,7 @@ impl Worker {
                         tracing::info!(lock = %path.display(), "another indexer holds the index: on standby (writes are still accepted and queued)");
                         told = true;
                     }
-                    self.state.set(
+                    self.state().set(
                         true,
                         format!(
                             "standby: another indexer holds {}; this one takes over when it stops",
@@ -310,97 +313,83 @@ impl Worker {
                     );
                 }
                 Err(e) => {
-                    self.state.set(
-                        false,
-                        format!("cannot lock {}: {e}", path.display()),
-                    );
+                    self.state()
+                        .set(false, format!("cannot lock {}: {e}", path.display()));
                 }
             }
-            self.reap();
-            self.pause(Duration::from_secs(1));
+            self.reap().await;
+            self.pause(Duration::from_secs(1)).await;
         }
     }
 
     /// Jobs whose worker died go back to `queued`; jobs that never reached
     /// the queue, an hour on, go.
-    fn reap(&self) {
+    async fn reap(&self) {
         let now = now_millis();
-        match self.call(self.store.requeue_expired(now)) {
+        match self.call(self.worker.store.requeue_expired(now)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(jobs = n, "queued again: their worker stopped"),
             Err(e) => tracing::debug!(error = %e, "cannot reap jobs now"),
         }
-        let _ = self.call(self.store.purge_unpublished(now - 3_600_000));
+        let _ = self
+            .call(self.worker.store.purge_unpublished(now - 3_600_000))
+            .await;
     }
 
     /// Runs `first` and whatever the queue has ready after it, up to the
     /// group's limits, then commits once and settles every job.
-    fn group<'i>(
-        &self,
-        index: &'i LocalIndex,
-        writer: &mut Option<IndexWriter<'i>>,
-        first: Delivery,
-    ) {
+    async fn group(&self, first: Delivery) {
         let started = Instant::now();
+        let settings = self.worker.settings.clone();
         let mut running: Vec<Running> = Vec::new();
         let mut documents = 0u64;
         let mut next = Some(first);
         while let Some(delivery) = next.take() {
-            let Some(job) = self.start(delivery) else {
-                next = self.ready_next();
-                continue;
-            };
-            documents += job.job.total;
-            running.push(job);
-            if writer.is_none() {
-                match self.open_writer(index, &running) {
-                    Some(w) => *writer = Some(w),
-                    None => return self.abandon(running, "the indexer is stopping"),
+            if let Some(job) = self.start(delivery).await {
+                documents += job.job.total;
+                running.push(job);
+                match self.apply_last(&mut running).await {
+                    Ok(()) => {}
+                    Err(ApplyError::Job(reason)) => {
+                        // Undo the group, drop the culprit, redo the rest.
+                        let culprit = running.pop().expect("pushed above");
+                        documents -= culprit.job.total;
+                        self.settle_failed(culprit, &reason).await;
+                        if let Err(failed) = self.rerun(&mut running).await {
+                            return self.after_failure(running, failed).await;
+                        }
+                    }
+                    Err(failed) => return self.after_failure(running, failed).await,
                 }
             }
-            let w = writer.as_mut().expect("opened above");
-            let last = running.len() - 1;
-            let (others, current) = running.split_at_mut(last);
-            match self.run_job(w, &mut current[0], others) {
-                Ok(()) => {}
-                Err(Failed::Job(reason)) => {
-                    // Undo the group, drop the culprit, redo the rest.
-                    let culprit = running.pop().expect("pushed above");
-                    documents -= culprit.job.total;
-                    if let Err(e) = w.rollback() {
-                        self.settle_failed(culprit, &reason);
-                        return self.retry_all(running, &format!("the index failed: {e}"));
-                    }
-                    self.settle_failed(culprit, &reason);
-                    if let Err(failed) = self.rerun(w, &mut running) {
-                        return self.after_failure(w, running, failed);
-                    }
-                }
-                Err(failed) => return self.after_failure(w, running, failed),
-            }
-            if running.len() < self.settings.group_jobs
-                && documents < self.settings.group_documents
+            if running.len() < settings.group_jobs
+                && documents < settings.group_documents
                 && !self.stopping()
             {
-                next = self.ready_next();
+                next = self
+                    .call(self.worker.queue.receive(Duration::ZERO))
+                    .await
+                    .ok()
+                    .flatten();
             }
         }
         if running.is_empty() {
             return;
         }
-        let w = writer.as_mut().expect("a group has a writer");
-        self.state.set(
+        self.state().set(
             true,
             format!("committing {} jobs, {documents} documents", running.len()),
         );
-        if let Err(e) = w.commit() {
+        if let Err(e) = self.writer.commit().await {
             tracing::error!(error = %e, jobs = running.len(), "commit failed");
-            let _ = w.rollback();
-            return self.retry_all(running, &format!("the index could not commit: {e}"));
+            let _ = self.writer.rollback().await;
+            return self
+                .retry_all(running, &format!("the index could not commit: {e}"))
+                .await;
         }
         let jobs = running.len();
         for job in running {
-            self.settle_succeeded(job);
+            self.settle_succeeded(job).await;
         }
         tracing::info!(
             jobs,
@@ -410,305 +399,265 @@ impl Worker {
         );
     }
 
-    /// The next message the queue has ready now, if any.
-    fn ready_next(&self) -> Option<Delivery> {
-        self.call(self.queue.receive(Duration::ZERO)).ok().flatten()
-    }
-
     /// Takes the delivered job in the store; `None` when there is nothing to
-    /// run (the message settled here).
-    fn start(&self, delivery: Delivery) -> Option<Running> {
-        match self.call(self.store.start_job(
-            delivery.job_id,
-            self.lease_until(),
-            now_millis(),
-        )) {
+    /// run (its message settled here).
+    async fn start(&self, delivery: Delivery) -> Option<Running> {
+        let started = self
+            .call(
+                self.worker
+                    .store
+                    .start_job(delivery.job_id, self.lease_until(), now_millis()),
+            )
+            .await;
+        match started {
             Ok(Start::Started(job)) => {
-                if job.attempts > job.max_attempts.max(1) {
-                    // Its runs keep ending with no word of them (the process
-                    // dies running it): stop trying.
+                let running = Running {
+                    delivery,
+                    job,
+                    applied: Applied::default(),
+                };
+                if running.job.attempts > running.job.max_attempts.max(1) {
+                    // Its runs keep ending with no word of them (the
+                    // process dies running it): stop trying.
                     let reason = format!(
                         "gave up after {} attempts that did not finish",
-                        job.max_attempts
+                        running.job.max_attempts
                     );
-                    self.settle_failed(
-                        Running {
-                            delivery,
-                            job,
-                            added: 0,
-                            replaced: 0,
-                            deleted: 0,
-                        },
-                        &reason,
-                    );
+                    self.settle_failed(running, &reason).await;
                     return None;
                 }
                 tracing::info!(
-                    job = job.id,
-                    attempt = job.attempts,
-                    documents = job.total,
-                    redelivered = delivery.redelivered,
+                    job = running.job.id,
+                    attempt = running.job.attempts,
+                    documents = running.job.total,
+                    redelivered = running.delivery.redelivered,
                     "job started"
                 );
-                Some(Running {
-                    delivery,
-                    job,
-                    added: 0,
-                    replaced: 0,
-                    deleted: 0,
-                })
+                Some(running)
             }
-            // Done already (a message delivered twice), cancelled, or
-            // never acknowledged to anyone: nothing to do.
+            // Done already (a message delivered twice), cancelled, or never
+            // acknowledged to anyone: nothing to do.
             Ok(Start::Finished(_) | Start::NotFound) => {
-                let _ = self.call(self.queue.ack(delivery));
+                let _ = self.call(self.worker.queue.ack(delivery)).await;
                 None
             }
             Err(e) => {
                 tracing::warn!(job = delivery.job_id, error = %e, "cannot start a job: the store failed");
-                let after = self.settings.retry_backoff;
-                let _ = self.call(self.queue.retry(delivery, after, &e));
-                self.state.set(false, format!("cannot reach the store: {e}"));
-                self.pause(Duration::from_millis(500));
+                let after = self.worker.settings.retry_backoff;
+                let _ = self
+                    .call(self.worker.queue.retry(delivery, after, &e))
+                    .await;
+                self.state()
+                    .set(false, format!("cannot reach the store: {e}"));
+                self.pause(Duration::from_millis(500)).await;
                 None
             }
         }
     }
 
-    /// The index's writer, waiting while another process holds it.
-    fn open_writer<'i>(&self, index: &'i LocalIndex, running: &[Running]) -> Option<IndexWriter<'i>> {
-        let mut told = false;
-        loop {
-            if self.stopping() {
-                return None;
-            }
-            match index.writer() {
-                Ok(writer) => return Some(writer),
-                Err(IndexError::Locked { .. }) => {
-                    if !told {
-                        tracing::warn!("another process is writing to the index; jobs wait for it");
-                        told = true;
-                    }
-                    self.state.set(
-                        true,
-                        "waiting for another process (trawl index add?) to finish writing the index",
-                    );
-                }
-                Err(e) => {
-                    self.state.set(false, format!("cannot write the index: {e}"));
-                    tracing::error!(error = %e, "cannot open the index's writer");
-                }
-            }
-            self.keep(running);
-            self.pause(Duration::from_millis(500));
-        }
-    }
-
-    /// Keeps the group's leases: in the queue, and in the store.
-    fn keep(&self, running: &[Running]) {
-        let deliveries: Vec<&Delivery> = running.iter().map(|r| &r.delivery).collect();
-        let _ = self.call(self.queue.keep(&deliveries));
-        for job in running {
-            let _ = self.call(self.store.progress(job.job.id, 0, self.lease_until()));
-        }
-    }
-
-    /// Runs one job's payload into the writer (`others`: the jobs of the
-    /// group before it, whose leases it keeps too).
-    fn run_job(
-        &self,
-        writer: &mut IndexWriter<'_>,
-        job: &mut Running,
-        others: &[Running],
-    ) -> Result<(), Failed> {
-        let id = job.job.id;
-        let payload = match self.call(self.store.payload(id)) {
+    /// Runs the group's last job into the writer.
+    async fn apply_last(&self, running: &mut [Running]) -> Result<(), ApplyError> {
+        let last = running.len() - 1;
+        let (others, current) = running.split_at_mut(last);
+        let job = &mut current[0];
+        let payload = match self.call(self.worker.store.payload(job.job.id)).await {
             Ok(Some(payload)) => payload,
-            Ok(None) => return Err(Failed::Job("its documents are missing from the store".into())),
-            Err(e) => return Err(Failed::Group(format!("cannot read its documents: {e}"))),
-        };
-        job.added = 0;
-        job.replaced = 0;
-        job.deleted = 0;
-        self.state.set(
-            true,
-            format!("running job {id} ({} documents)", job.job.total),
-        );
-        match job.job.kind {
-            JobKind::Delete => {
-                let doc_id = String::from_utf8(payload)
-                    .map_err(|_| Failed::Job("its document id is not UTF-8".into()))?;
-                let existed = writer
-                    .remove(&doc_id)
-                    .map_err(|e| Failed::Group(e.to_string()))?;
-                job.deleted = u64::from(existed);
+            Ok(None) => {
+                return Err(ApplyError::Job(
+                    "its documents are missing from the store".into(),
+                ));
             }
-            JobKind::Documents => {
-                let mut done = 0u64;
-                let mut reported = Instant::now();
-                for (i, line) in payload.split(|b| *b == b'\n').enumerate() {
-                    if line.is_empty() {
+            Err(e) => return Err(ApplyError::Group(format!("cannot read its documents: {e}"))),
+        };
+        self.state().set(
+            true,
+            format!("running job {} ({} documents)", job.job.id, job.job.total),
+        );
+        let progress = Arc::new(AtomicU64::new(0));
+        let apply = self
+            .writer
+            .apply(job.job.kind, payload, progress.clone());
+        tokio::pin!(apply);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                applied = &mut apply => {
+                    job.applied = applied?;
+                    return Ok(());
+                }
+                _ = tick.tick() => {
+                    if self.stopping() {
+                        // Cut short: rolled back, and run again later.
+                        self.cancel.store(true, Ordering::Release);
                         continue;
                     }
-                    let doc = std::str::from_utf8(line)
-                        .map_err(|_| "not UTF-8".to_owned())
-                        .and_then(Document::from_json)
-                        .map_err(|e| {
-                            Failed::Job(format!("its document on line {} is unreadable: {e}", i + 1))
-                        })?;
-                    match writer.upsert(doc).map_err(|e| Failed::Group(e.to_string()))? {
-                        Upserted::Added => job.added += 1,
-                        Upserted::Replaced => job.replaced += 1,
-                    }
-                    done += 1;
-                    if done % 1024 == 0 && reported.elapsed() >= Duration::from_secs(1) {
-                        if self.stopping() {
-                            return Err(Failed::Stopping);
-                        }
-                        let _ = self.call(self.store.progress(id, done, self.lease_until()));
-                        let mut group: Vec<&Delivery> = others.iter().map(|r| &r.delivery).collect();
-                        group.push(&job.delivery);
-                        let _ = self.call(self.queue.keep(&group));
-                        reported = Instant::now();
+                    // Waiting on the index's lock, or writing: either way,
+                    // the group's leases are kept.
+                    let done = progress.load(Ordering::Relaxed);
+                    let _ = self
+                        .call(self.worker.store.progress(job.job.id, done, self.lease_until()))
+                        .await;
+                    let mut group: Vec<&Delivery> = others.iter().map(|r| &r.delivery).collect();
+                    group.push(&job.delivery);
+                    let _ = self.call(self.worker.queue.keep(&group)).await;
+                    for other in others.iter() {
+                        let _ = self
+                            .call(self.worker.store.progress(other.job.id, other.job.total, self.lease_until()))
+                            .await;
                     }
                 }
             }
         }
-        Ok(())
     }
 
-    /// Runs every job of the group again, from its payload (after a
-    /// rollback).
-    fn rerun(&self, writer: &mut IndexWriter<'_>, running: &mut [Running]) -> Result<(), Failed> {
-        for i in 0..running.len() {
-            let (before, rest) = running.split_at_mut(i);
-            match self.run_job(writer, &mut rest[0], before) {
+    /// Runs every job of the group again (after a rollback).
+    async fn rerun(&self, running: &mut Vec<Running>) -> Result<(), ApplyError> {
+        self.writer
+            .rollback()
+            .await
+            .map_err(|e| ApplyError::Group(format!("the index failed: {e}")))?;
+        for i in 1..=running.len() {
+            match self.apply_last(&mut running[..i]).await {
                 Ok(()) => {}
-                Err(Failed::Job(reason)) => {
-                    // Cannot happen twice for a payload read fine before;
-                    // treat it as the group's failure.
-                    return Err(Failed::Group(reason));
-                }
+                // Read fine once: it is the group's trouble now.
+                Err(ApplyError::Job(reason)) => return Err(ApplyError::Group(reason)),
                 Err(other) => return Err(other),
             }
         }
         Ok(())
     }
 
-    fn after_failure(&self, writer: &mut IndexWriter<'_>, running: Vec<Running>, failed: Failed) {
-        let _ = writer.rollback();
+    async fn after_failure(&self, running: Vec<Running>, failed: ApplyError) {
+        let _ = self.writer.rollback().await;
         match failed {
-            Failed::Stopping => self.abandon(running, "the indexer is stopping"),
-            Failed::Group(reason) | Failed::Job(reason) => self.retry_all(running, &reason),
+            ApplyError::Stopping => self.abandon(running, "the indexer is stopping").await,
+            ApplyError::Group(reason) | ApplyError::Job(reason) => {
+                self.retry_all(running, &reason).await
+            }
         }
     }
 
-    /// Puts jobs back as they were, without counting it against them (the
-    /// worker stops): their messages are released for a later run.
-    fn abandon(&self, running: Vec<Running>, reason: &str) {
+    /// Puts jobs back as they were (the worker stops): their messages are
+    /// released for a later run.
+    async fn abandon(&self, running: Vec<Running>, reason: &str) {
         for job in running {
-            let _ = self.call(self.store.finish_job(
-                job.job.id,
-                Finish::Retry {
-                    error: reason.to_owned(),
-                },
-                now_millis(),
-            ));
-            let _ = self.call(self.queue.retry(job.delivery, Duration::ZERO, reason));
+            let _ = self
+                .call(self.worker.store.finish_job(
+                    job.job.id,
+                    Finish::Retry {
+                        error: reason.to_owned(),
+                    },
+                    now_millis(),
+                ))
+                .await;
+            let _ = self
+                .call(self.worker.queue.retry(job.delivery, Duration::ZERO, reason))
+                .await;
         }
     }
 
     /// Each job back to the queue with its backoff, or to the dead letters
     /// when its attempts are spent.
-    fn retry_all(&self, running: Vec<Running>, reason: &str) {
+    async fn retry_all(&self, running: Vec<Running>, reason: &str) {
         tracing::warn!(jobs = running.len(), reason, "jobs failed; retrying later");
-        self.state.set(false, format!("the last group failed: {reason}"));
+        self.state()
+            .set(false, format!("the last group failed: {reason}"));
         for job in running {
             if job.job.attempts >= job.job.max_attempts {
-                self.settle_failed(job, reason);
+                self.settle_failed(job, reason).await;
                 continue;
             }
             let after = self.backoff(job.job.attempts);
-            let _ = self.call(self.store.finish_job(
-                job.job.id,
-                Finish::Retry {
-                    error: reason.to_owned(),
-                },
-                now_millis(),
-            ));
-            let _ = self.call(self.queue.retry(job.delivery, after, reason));
+            let _ = self
+                .call(self.worker.store.finish_job(
+                    job.job.id,
+                    Finish::Retry {
+                        error: reason.to_owned(),
+                    },
+                    now_millis(),
+                ))
+                .await;
+            let _ = self
+                .call(self.worker.queue.retry(job.delivery, after, reason))
+                .await;
         }
     }
 
     /// `retry_backoff × 2^(attempt-1)`, capped, then between half and all
     /// of it at random, so jobs failing together do not retry together.
     fn backoff(&self, attempt: u32) -> Duration {
-        let doubled = self
-            .settings
+        let settings = &self.worker.settings;
+        let doubled = settings
             .retry_backoff
             .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-        let capped = doubled.min(self.settings.retry_backoff_max);
+        let capped = doubled.min(settings.retry_backoff_max);
         let nanos = capped.as_nanos().min(u128::from(u64::MAX)) as u64;
         let random = getrandom::u64().unwrap_or(0);
         Duration::from_nanos(nanos / 2 + random % (nanos / 2 + 1))
     }
 
-    fn settle_failed(&self, job: Running, reason: &str) {
-        tracing::error!(job = job.job.id, attempts = job.job.attempts, reason, "job failed for good");
-        self.retry_store(|| {
-            self.store.finish_job(
-                job.job.id,
-                Finish::Failed {
-                    error: reason.to_owned(),
-                },
-                now_millis(),
-            )
-        });
-        let _ = self.call(self.queue.dead_letter(job.delivery, reason));
+    async fn settle_failed(&self, job: Running, reason: &str) {
+        tracing::error!(
+            job = job.job.id,
+            attempts = job.job.attempts,
+            reason,
+            "job failed for good"
+        );
+        let finish = Finish::Failed {
+            error: reason.to_owned(),
+        };
+        self.record(job.job.id, finish).await;
+        let _ = self
+            .call(self.worker.queue.dead_letter(job.delivery, reason))
+            .await;
     }
 
-    fn settle_succeeded(&self, job: Running) {
-        self.retry_store(|| {
-            self.store.finish_job(
-                job.job.id,
-                Finish::Succeeded {
-                    added: job.added,
-                    replaced: job.replaced,
-                    deleted: job.deleted,
-                },
-                now_millis(),
-            )
-        });
-        self.state.succeeded.fetch_add(1, Ordering::Relaxed);
+    async fn settle_succeeded(&self, job: Running) {
+        let Applied {
+            added,
+            replaced,
+            deleted,
+        } = job.applied;
+        self.record(
+            job.job.id,
+            Finish::Succeeded {
+                added,
+                replaced,
+                deleted,
+            },
+        )
+        .await;
+        self.worker.state.succeeded.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             job = job.job.id,
-            added = job.added,
-            replaced = job.replaced,
-            deleted = job.deleted,
+            added,
+            replaced,
+            deleted,
             "job succeeded"
         );
         // If this is lost, the message comes again and finds the job done.
-        let _ = self.call(self.queue.ack(job.delivery));
+        let _ = self.call(self.worker.queue.ack(job.delivery)).await;
     }
 
-    /// Records an outcome, trying until the store takes it (what is in the
-    /// index must not be reported as undone) or the worker stops (then the
-    /// job runs again, to the same end).
-    fn retry_store<F, Fut>(&self, write: F)
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = trawl_store::Result<()>>,
-    {
+    /// Records how a job ended, trying until the store takes it (what is in
+    /// the index must not be reported as undone) or the worker stops (then
+    /// the job runs again, to the same end).
+    async fn record(&self, id: i64, finish: Finish) {
         let mut wait = Duration::from_millis(100);
         loop {
-            match self.call(write()) {
+            match self
+                .call(self.worker.store.finish_job(id, finish.clone(), now_millis()))
+                .await
+            {
                 Ok(()) => return,
                 Err(e) => {
-                    self.state.set(false, format!("cannot reach the store: {e}"));
+                    self.state()
+                        .set(false, format!("cannot reach the store: {e}"));
                     if self.stopping() {
                         return;
                     }
-                    self.pause(wait);
+                    tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(5));
                 }
             }

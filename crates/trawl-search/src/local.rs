@@ -1,4 +1,6 @@
-use std::sync::{Arc, Mutex, mpsc};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::oneshot;
@@ -26,17 +28,83 @@ const SEARCHERS_PER_CORE: usize = 2;
 /// rating, so `lang` and `safe` do not apply.
 pub struct LocalEngine {
     name: String,
-    index: Arc<LocalIndex>,
+    index: Source,
     searchers: Searchers,
 }
 
+/// Where the engine's index comes from.
+enum Source {
+    /// Open already (the process that writes it, or a replica that found it).
+    Open(Arc<LocalIndex>),
+    /// A search replica's: opened read-only once the indexer has made it.
+    Awaited {
+        dir: PathBuf,
+        opened: OnceLock<Arc<LocalIndex>>,
+        /// The last attempt, so that a missing index is looked for at most
+        /// twice a second.
+        tried: Mutex<Option<(Instant, String)>>,
+    },
+}
+
+/// How often a search replica looks for an index that is not there yet.
+const LOOK_AGAIN: Duration = Duration::from_millis(500);
+
 impl LocalEngine {
     pub fn new(name: impl Into<String>, index: Arc<LocalIndex>) -> Self {
+        Self::with_source(name.into(), Source::Open(index))
+    }
+
+    /// An engine over the index in `dir`, opened read-only: it never
+    /// creates nor writes one. Until the indexer has made it, searches
+    /// report an error and readiness says what is awaited.
+    pub fn read_only(name: impl Into<String>, dir: PathBuf) -> Self {
+        let source = Source::Awaited {
+            dir,
+            opened: OnceLock::new(),
+            tried: Mutex::new(None),
+        };
+        let engine = Self::with_source(name.into(), source);
+        let _ = engine.index();
+        engine
+    }
+
+    fn with_source(name: String, index: Source) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
-            name: name.into(),
+            name,
             index,
             searchers: Searchers::start(SEARCHERS_PER_CORE * cores),
+        }
+    }
+
+    /// The index, opening it now if it is awaited and has appeared.
+    fn index(&self) -> Result<Arc<LocalIndex>, String> {
+        let (dir, opened, tried) = match &self.index {
+            Source::Open(index) => return Ok(index.clone()),
+            Source::Awaited { dir, opened, tried } => (dir, opened, tried),
+        };
+        if let Some(index) = opened.get() {
+            return Ok(index.clone());
+        }
+        let mut tried = tried.lock().expect("not poisoned");
+        if let Some(index) = opened.get() {
+            return Ok(index.clone());
+        }
+        if let Some((at, error)) = tried.as_ref()
+            && at.elapsed() < LOOK_AGAIN
+        {
+            return Err(error.clone());
+        }
+        match LocalIndex::open_read_only(dir) {
+            Ok(index) => {
+                tracing::info!(path = %dir.display(), documents = index.num_docs(), "index open (read-only)");
+                Ok(opened.get_or_init(|| Arc::new(index)).clone())
+            }
+            Err(e) => {
+                let error = e.to_string();
+                *tried = Some((Instant::now(), error.clone()));
+                Err(error)
+            }
         }
     }
 }
@@ -96,7 +164,7 @@ impl Engine for LocalEngine {
     }
 
     async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
-        let index = self.index.clone();
+        let index = self.index().map_err(EngineError::Failed)?;
         let query = request.query.as_str().to_owned();
         let (offset, limit) = (request.offset(), request.per_page as usize);
         let filter = Filter {
@@ -127,20 +195,21 @@ impl Engine for LocalEngine {
     }
 
     async fn documents(&self) -> Option<u64> {
-        Some(self.index.num_docs())
+        self.index().ok().map(|index| index.num_docs())
     }
 
     async fn readiness(&self) -> Check {
-        // Opening the index is what can fail; a LocalEngine only exists once
-        // it is open, so what is left to report is what it holds.
-        Check::new(
-            &self.name,
-            true,
-            format!(
-                "index open at {}, {} documents",
-                self.index.path().display(),
-                self.index.num_docs()
+        match self.index() {
+            Ok(index) => Check::new(
+                &self.name,
+                true,
+                format!(
+                    "index open at {}, {} documents",
+                    index.path().display(),
+                    index.num_docs()
+                ),
             ),
-        )
+            Err(error) => Check::new(&self.name, false, error),
+        }
     }
 }

@@ -21,9 +21,10 @@ use async_trait::async_trait;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
+use trawl_api::jobs::{Accepted, Batch, BatchFormat, IdempotencyKey, Job, JobsPage, JobsQuery};
 use trawl_api::{
-    Check, EnginesResponse, Problem, Readiness, ResultsResponse, ResultsService, SearchRequest,
-    SearchResponse, SearchService, ServiceError,
+    Check, EnginesResponse, IndexerService, Problem, Readiness, ResultsResponse, ResultsService,
+    SearchRequest, SearchResponse, SearchService, ServiceError,
 };
 use url::Url;
 
@@ -54,6 +55,8 @@ pub enum ClientBuildError {
     Scheme(Url),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("the API key holds characters a header cannot carry")]
+    Key,
 }
 
 /// How trawl's own services' answers are judged (see the module docs).
@@ -146,7 +149,14 @@ impl ServiceClient {
         path: &str,
         query: Option<&str>,
     ) -> Result<T, ServiceError> {
-        let mut request = reqwest::Request::new(reqwest::Method::GET, self.url(path, query));
+        let request = reqwest::Request::new(reqwest::Method::GET, self.url(path, query));
+        let answer = self.exchange(request).await?;
+        self.decode(&answer)
+    }
+
+    /// A request through the outbound stack: a success, or the failure in
+    /// terms of the service called (its problem document passed on).
+    async fn exchange(&self, mut request: reqwest::Request) -> Result<Answer, ServiceError> {
         request.headers_mut().insert(
             reqwest::header::ACCEPT,
             reqwest::header::HeaderValue::from_static("application/json"),
@@ -155,14 +165,11 @@ impl ServiceClient {
             Ok(answer) => answer,
             Err(error) => return Err(self.failure(Outcome::from(error))),
         };
-        let (status, bytes, retry_after) = (answer.status, answer.body, answer.retry_after);
+        let (status, bytes, retry_after) = (answer.status, &answer.body, answer.retry_after);
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| ServiceError::BadGateway {
-                service: self.service,
-                reason: format!("undecodable {status} response: {e}"),
-            });
+            return Ok(answer);
         }
-        match serde_json::from_slice::<Problem>(&bytes) {
+        match serde_json::from_slice::<Problem>(bytes) {
             Ok(problem) => Err(ServiceError::Upstream {
                 service: self.service,
                 problem,
@@ -178,6 +185,13 @@ impl ServiceClient {
                 reason: format!("{status} without a problem document"),
             }),
         }
+    }
+
+    fn decode<T: DeserializeOwned>(&self, answer: &Answer) -> Result<T, ServiceError> {
+        serde_json::from_slice(&answer.body).map_err(|e| ServiceError::BadGateway {
+            service: self.service,
+            reason: format!("undecodable {} response: {e}", answer.status),
+        })
     }
 
     fn failure(&self, outcome: Outcome) -> ServiceError {
@@ -295,5 +309,127 @@ impl ResultsService for HttpResultsClient {
 
     async fn readiness(&self) -> Readiness {
         self.0.readiness().await
+    }
+}
+
+/// The indexer's write API over HTTP, with an API key: what
+/// `trawl index add --remote` uses. Submissions carry their
+/// `Idempotency-Key`, so the outbound stack's retries of a call that never
+/// reached the indexer cannot queue a batch twice.
+#[derive(Debug, Clone)]
+pub struct HttpIndexerClient {
+    client: ServiceClient,
+    key: Option<reqwest::header::HeaderValue>,
+}
+
+impl HttpIndexerClient {
+    pub fn new(
+        base: Url,
+        key: Option<&str>,
+        settings: ClientSettings,
+    ) -> Result<Self, ClientBuildError> {
+        let key = key
+            .map(|key| {
+                let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                    .map_err(|_| ClientBuildError::Key)?;
+                value.set_sensitive(true);
+                Ok::<_, ClientBuildError>(value)
+            })
+            .transpose()?;
+        Ok(Self {
+            client: ServiceClient::new("indexer", base, settings)?,
+            key,
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str, query: Option<&str>) -> reqwest::Request {
+        let mut request = reqwest::Request::new(method, self.client.url(path, query));
+        if let Some(key) = &self.key {
+            request
+                .headers_mut()
+                .insert(reqwest::header::AUTHORIZATION, key.clone());
+        }
+        request
+    }
+
+    fn accepted(&self, answer: &Answer) -> Result<Accepted, ServiceError> {
+        Ok(Accepted {
+            job: self.client.decode(answer)?,
+            replayed: answer
+                .headers
+                .get("idempotent-replayed")
+                .is_some_and(|v| v == "true"),
+        })
+    }
+}
+
+fn with_idempotency_key(request: &mut reqwest::Request, key: Option<&IdempotencyKey>) {
+    if let Some(value) = key.and_then(|k| reqwest::header::HeaderValue::from_str(k.as_str()).ok()) {
+        request.headers_mut().insert("idempotency-key", value);
+    }
+}
+
+#[async_trait]
+impl IndexerService for HttpIndexerClient {
+    /// `submitter` is ignored: the indexer knows the caller by its key.
+    async fn submit(&self, batch: Batch, _submitter: Option<i64>) -> Result<Accepted, ServiceError> {
+        let query = batch.skip_bad.then_some("skip_bad=true");
+        let mut request = self.request(reqwest::Method::POST, "v1/documents", query);
+        let content_type = match batch.format {
+            BatchFormat::Json => "application/json",
+            BatchFormat::Ndjson => "application/x-ndjson",
+        };
+        request.headers_mut().insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static(content_type),
+        );
+        with_idempotency_key(&mut request, batch.idempotency_key.as_ref());
+        *request.body_mut() = Some(batch.body.into());
+        let answer = self.client.exchange(request).await?;
+        self.accepted(&answer)
+    }
+
+    async fn delete(
+        &self,
+        id: &str,
+        idempotency_key: Option<IdempotencyKey>,
+        _submitter: Option<i64>,
+    ) -> Result<Accepted, ServiceError> {
+        let path = format!("v1/documents/{}", trawl_api::params::encode_component(id));
+        let mut request = self.request(reqwest::Method::DELETE, &path, None);
+        with_idempotency_key(&mut request, idempotency_key.as_ref());
+        let answer = self.client.exchange(request).await?;
+        self.accepted(&answer)
+    }
+
+    async fn job(&self, id: i64) -> Result<Job, ServiceError> {
+        let request = self.request(reqwest::Method::GET, &format!("v1/jobs/{id}"), None);
+        let answer = self.client.exchange(request).await?;
+        self.client.decode(&answer)
+    }
+
+    async fn jobs(&self, query: &JobsQuery) -> Result<JobsPage, ServiceError> {
+        let mut qs = format!("limit={}", query.limit.max(1));
+        if let Some(state) = query.state {
+            qs.push_str("&state=");
+            qs.push_str(state.as_str());
+        }
+        if let Some(before) = query.before {
+            qs.push_str("&cursor=");
+            qs.push_str(&trawl_api::jobs::jobs_cursor(before));
+        }
+        let request = self.request(reqwest::Method::GET, "v1/jobs", Some(&qs));
+        let answer = self.client.exchange(request).await?;
+        self.client.decode(&answer)
+    }
+
+    async fn cancel(&self, id: i64) -> Result<Job, ServiceError> {
+        let request = self.request(reqwest::Method::DELETE, &format!("v1/jobs/{id}"), None);
+        let answer = self.client.exchange(request).await?;
+        self.client.decode(&answer)
+    }
+
+    async fn readiness(&self) -> Readiness {
+        self.client.readiness().await
     }
 }

@@ -49,6 +49,8 @@ pub struct Answer {
     pub body: Bytes,
     /// The `Retry-After` header, in its delay-seconds form.
     pub retry_after: Option<Duration>,
+    /// Every header of the answer.
+    pub headers: reqwest::header::HeaderMap,
 }
 
 /// Why no answer came.
@@ -118,10 +120,10 @@ impl Service<Request> for Fetch {
                     FetchError::Transport(error_chain(&e))
                 })
             };
-            let response = http.execute(request).await.map_err(failed)?;
+            let mut response = http.execute(request).await.map_err(failed)?;
             let status = response.status();
-            let retry_after = response
-                .headers()
+            let headers = std::mem::take(response.headers_mut());
+            let retry_after = headers
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
@@ -131,6 +133,7 @@ impl Service<Request> for Fetch {
                 status,
                 body,
                 retry_after,
+                headers,
             })
         })
     }

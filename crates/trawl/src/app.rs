@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use tokio::net::TcpListener;
-use trawl_api::{CursorKey, ResultsService, SearchService};
+use trawl_api::{CursorKey, IndexerService, Readiness, ResultsService, SearchService};
 use trawl_index::{IndexError, IngestError, LocalIndex, Progress};
+use trawl_indexer::{Indexer, Keys, Worker, WorkerHandle};
+use trawl_queue::{AmqpQueue, AmqpSettings, EmbeddedSettings, Queue, QueueError, StoreQueue};
+use trawl_store::{SqlStore, Store, StoreError};
 use trawl_results::Results;
 use trawl_search::engines::{
     ApiKey, Brave, Google, HackerNews, HttpSettings, JsonEngine, MediaWiki, Pointers, Searxng,
@@ -30,6 +33,8 @@ pub enum Role {
     Results,
     /// the web pages and public API, calling results over HTTP
     Web,
+    /// the write API and the index's only writer, fed by the job queue
+    Indexer,
 }
 
 impl Role {
@@ -39,8 +44,18 @@ impl Role {
             Self::Search => "search",
             Self::Results => "results",
             Self::Web => "web",
+            Self::Indexer => "indexer",
         }
     }
+
+    /// Every role, for documents and tests.
+    pub const ALL: [Self; 5] = [
+        Self::All,
+        Self::Search,
+        Self::Results,
+        Self::Web,
+        Self::Indexer,
+    ];
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +77,10 @@ pub enum StartError {
     Task(String),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("the job store cannot be used: {0}")]
+    Store(#[from] StoreError),
+    #[error("the job queue cannot be used: {0}")]
+    Queue(#[from] QueueError),
 }
 
 /// A bound, ready-to-run server for one role.
@@ -69,30 +88,55 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     role: Role,
+    /// The indexer's worker, and its store, for the roles that have them.
+    worker: Option<WorkerHandle>,
+    store: Option<Arc<SqlStore>>,
+}
+
+/// What the write path adds to a role: its routes, its readiness, and what
+/// runs behind it.
+struct WritePath {
+    routes: Router,
+    readiness: ReadinessCheck,
+    worker: WorkerHandle,
+    store: Arc<SqlStore>,
+    keys: Arc<Keys>,
 }
 
 impl Application {
-    /// Opens what the role needs (the index, clients to other services),
-    /// indexes the demo corpus on an empty index when enabled, and binds.
+    /// Opens what the role needs (the index, the store and queue, clients
+    /// to other services), indexes the demo corpus on an empty index when
+    /// enabled, starts the indexer's worker where the role has one, and
+    /// binds. Call it within a multi-threaded runtime (the worker and the
+    /// services share it).
     pub async fn build(
         config: &Config,
         role: Role,
         progress: Box<dyn Progress + Send>,
     ) -> Result<Self, StartError> {
         let cursors = cursor_key(config)?;
+        let mut store = None;
+        let mut worker = None;
         let (routes, readiness) = match role {
             Role::All => {
-                let search = open_search(config, progress).await?;
+                let index = Arc::new(open_index(config, progress).await?);
+                let search = open_search(config, LocalIndexAt::Open(index.clone())).await?;
                 let pipeline = Arc::new(config.pipeline()?);
                 let results: Arc<dyn ResultsService> =
                     Arc::new(Results::new(search.clone(), pipeline.clone()));
-                let routes = trawl_search::routes(search, cursors.clone())
+                let write = open_write_path(config, index).await?;
+                let reads = trawl_search::routes(search, cursors.clone())
                     .merge(trawl_results::routes(results.clone(), pipeline))
                     .merge(trawl_web::routes(results.clone(), cursors));
-                (routes, web_readiness(results))
+                let reads = guard_reads(config, reads, &write.keys);
+                let readiness = reads_with_writes(web_readiness(results), write.readiness);
+                store = Some(write.store);
+                worker = Some(write.worker);
+                (reads.merge(write.routes), readiness)
             }
             Role::Search => {
-                let search = open_search(config, progress).await?;
+                let search =
+                    open_search(config, LocalIndexAt::ReadOnly(config.index_dir())).await?;
                 let readiness = readiness_of(search.clone(), |s| {
                     Box::pin(async move { s.readiness().await })
                 });
@@ -117,10 +161,24 @@ impl Application {
                     config.results_client(),
                 )?;
                 let results: Arc<dyn ResultsService> = Arc::new(client);
-                (
-                    trawl_web::routes(results.clone(), cursors),
-                    web_readiness(results),
-                )
+                let mut routes = trawl_web::routes(results.clone(), cursors);
+                if config.auth.require_key_for_reads {
+                    let opened = open_store(config).await?;
+                    let keys = Arc::new(Keys::new(
+                        opened.clone(),
+                        config.indexer_settings().dependency_timeout,
+                    ));
+                    routes = guard_reads(config, routes, &keys);
+                    store = Some(opened);
+                }
+                (routes, web_readiness(results))
+            }
+            Role::Indexer => {
+                let index = Arc::new(open_index(config, progress).await?);
+                let write = open_write_path(config, index).await?;
+                store = Some(write.store);
+                worker = Some(write.worker);
+                (write.routes, write.readiness)
             }
         };
         let listener =
@@ -145,6 +203,8 @@ impl Application {
                 }),
             ),
             role,
+            worker,
+            store,
         })
     }
 
@@ -158,12 +218,21 @@ impl Application {
         self.role
     }
 
-    /// Serves until `shutdown` completes, then drains requests in flight.
+    /// Serves until `shutdown` completes, then drains requests in flight,
+    /// lets the indexer's worker finish (a job it is running is rolled back,
+    /// to run again) and closes the store.
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        trawl_service::server::serve(self.listener, self.router, shutdown).await
+        let served = trawl_service::server::serve(self.listener, self.router, shutdown).await;
+        if let Some(worker) = self.worker {
+            worker.stop().await;
+        }
+        if let Some(store) = self.store {
+            store.close().await;
+        }
+        served
     }
 }
 
@@ -174,12 +243,14 @@ pub fn openapi(role: Role) -> utoipa::openapi::OpenApi {
     match role {
         Role::All => document(
             "trawl",
-            "trawl in one process: the search, results and web services' routes on one port. \
-             Errors are RFC 9457 problem documents (`application/problem+json`); see docs/api.md.",
+            "trawl in one process: the search, results, web and indexer services' routes on one \
+             port. Errors are RFC 9457 problem documents (`application/problem+json`); see \
+             docs/api.md and docs/indexing.md.",
             vec![
                 trawl_search::openapi(),
                 trawl_results::openapi(),
                 trawl_web::openapi(),
+                trawl_indexer::openapi(),
             ],
         ),
         Role::Search => document(
@@ -200,6 +271,13 @@ pub fn openapi(role: Role) -> utoipa::openapi::OpenApi {
              documents (`application/problem+json`); see docs/api.md.",
             vec![trawl_web::openapi()],
         ),
+        Role::Indexer => document(
+            "trawl indexer service",
+            "The write API: batches of documents in, as jobs on a durable queue that this \
+             service, the index's only writer, runs. Every operation needs an API key. Errors \
+             are RFC 9457 problem documents (`application/problem+json`); see docs/indexing.md.",
+            vec![trawl_indexer::openapi()],
+        ),
     }
 }
 
@@ -216,6 +294,103 @@ fn cursor_key(config: &Config) -> Result<CursorKey, StartError> {
         "API v2 cursors are signed with a key of this process; set TRAWL_CURSOR_SECRET to keep them valid across restarts and replicas"
     );
     Ok(CursorKey::from_bytes(bytes))
+}
+
+/// In one process, the write path's checks are reported beside the read
+/// path's, but only the read path decides readiness: searches go on while
+/// the store or the queue is away (writes answer 503 meanwhile).
+fn reads_with_writes(reads: ReadinessCheck, writes: ReadinessCheck) -> ReadinessCheck {
+    Arc::new(move || {
+        let (reads, writes) = (reads.clone(), writes.clone());
+        Box::pin(async move {
+            let (mut readiness, written): (Readiness, Readiness) = tokio::join!(reads(), writes());
+            readiness.checks.extend(written.checks);
+            readiness
+        })
+    })
+}
+
+/// With `auth.require_key_for_reads`, every route of `routes` needs a key.
+fn guard_reads(config: &Config, routes: Router, keys: &Arc<Keys>) -> Router {
+    if !config.auth.require_key_for_reads {
+        return routes;
+    }
+    routes.route_layer(axum::middleware::from_fn_with_state(
+        keys.clone(),
+        trawl_indexer::require_key,
+    ))
+}
+
+/// The store: the configured database, else the SQLite file in the data
+/// directory. A PostgreSQL that cannot be reached yet does not stop the
+/// start: writes answer 503 until it can be, and it is migrated then.
+pub async fn open_store(config: &Config) -> Result<Arc<SqlStore>, StartError> {
+    let settings = config.store_settings();
+    match SqlStore::open(&settings).await {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(error) if error.is_transient() && config.store.database_url.is_some() => {
+            tracing::warn!(%error, "the job store cannot be reached now: writes answer 503 until it can");
+            Ok(Arc::new(SqlStore::connect_lazy(&settings)?))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The store, the queue, the worker on the index, and the write API over
+/// them.
+async fn open_write_path(config: &Config, index: Arc<LocalIndex>) -> Result<WritePath, StartError> {
+    let store = open_store(config).await?;
+    let shared: Arc<dyn Store> = store.clone();
+    let owner = consumer_name();
+    let queue: Arc<dyn Queue> = match &config.queue.amqp_url {
+        Some(url) => Arc::new(AmqpQueue::new(AmqpSettings {
+            url: url.clone(),
+            name: config.queue.name.clone(),
+            prefetch: config.queue.prefetch,
+            connect_timeout: std::time::Duration::from_millis(config.indexer.dependency_timeout_ms),
+            reconnect_after: std::time::Duration::from_secs(1),
+            consumer: owner,
+        })?),
+        None => Arc::new(StoreQueue::new(
+            shared.clone(),
+            EmbeddedSettings {
+                name: config.queue.name.clone(),
+                owner,
+                lease: std::time::Duration::from_secs(config.queue.lease_s),
+                poll: std::time::Duration::from_millis(250),
+            },
+        )),
+    };
+    let worker = Worker::new(index, shared.clone(), queue.clone(), config.worker_settings());
+    let state = worker.state();
+    let worker = worker.spawn();
+    let settings = config.indexer_settings();
+    let indexer: Arc<dyn IndexerService> =
+        Arc::new(Indexer::new(shared.clone(), queue, settings, Some(state)));
+    let keys = Arc::new(Keys::new(shared, settings.dependency_timeout));
+    let readiness = readiness_of(indexer.clone(), |i| {
+        Box::pin(async move { i.readiness().await })
+    });
+    Ok(WritePath {
+        routes: trawl_indexer::routes(indexer, settings, keys.clone()),
+        readiness,
+        worker,
+        store,
+        keys,
+    })
+}
+
+/// Names this process to the queue: host, process and a random part, so
+/// a restarted process is never taken for its predecessor.
+fn consumer_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "trawl".to_owned());
+    let random = getrandom::u32().unwrap_or(0);
+    format!("{host}:{}:{random:08x}", std::process::id())
 }
 
 fn web_readiness(results: Arc<dyn ResultsService>) -> ReadinessCheck {
@@ -235,16 +410,20 @@ fn readiness_of<S: ?Sized + Send + Sync + 'static>(
     Arc::new(move || probe(service.clone()))
 }
 
-/// The configured engines: the local index (opened, and filled with the
-/// demo corpus when asked, when one is declared) and the upstream ones.
+/// The local index an engine searches: open (the process writes it too),
+/// or read-only from a directory the indexer writes.
+enum LocalIndexAt {
+    Open(Arc<LocalIndex>),
+    ReadOnly(std::path::PathBuf),
+}
+
+/// The configured engines: the local index (when one is declared) and the
+/// upstream ones.
 async fn open_search(
     config: &Config,
-    progress: Box<dyn Progress + Send>,
+    local: LocalIndexAt,
 ) -> Result<Arc<dyn SearchService>, StartError> {
-    let local = match config.engines.iter().any(|e| e.kind == EngineKind::Local) {
-        true => Some(Arc::new(open_index(config, progress).await?)),
-        false => None,
-    };
+    let mut local = Some(local);
     let http = |engine: &EngineConfig| HttpSettings {
         name: engine.name.clone(),
         timeout: config.engine_timeout(engine),
@@ -258,10 +437,10 @@ async fn open_search(
     for engine in &config.engines {
         let timeout = config.engine_timeout(engine);
         let built: Arc<dyn Engine> = match engine.kind {
-            EngineKind::Local => Arc::new(LocalEngine::new(
-                &engine.name,
-                local.clone().expect("opened above"),
-            )),
+            EngineKind::Local => match local.take().expect("one local engine, validated") {
+                LocalIndexAt::Open(index) => Arc::new(LocalEngine::new(&engine.name, index)),
+                LocalIndexAt::ReadOnly(dir) => Arc::new(LocalEngine::read_only(&engine.name, dir)),
+            },
             EngineKind::Mediawiki => Arc::new(
                 MediaWiki::new(
                     &http(engine),
@@ -360,8 +539,10 @@ fn api_key(engine: &EngineConfig) -> ApiKey {
     ApiKey::new(key, key_env)
 }
 
-/// Opens the index (and fills it with the demo corpus when asked) on the
-/// blocking pool: it is file I/O and CPU work.
+/// Opens the index for writing, creating it if need be, and fills it with
+/// the demo corpus when asked and it is empty, on the blocking pool (file
+/// I/O and CPU work). When another process is writing the index, the demo
+/// waits for another start.
 async fn open_index(
     config: &Config,
     progress: Box<dyn Progress + Send>,
@@ -370,11 +551,18 @@ async fn open_index(
     let demo = config.demo;
     let index = tokio::task::spawn_blocking(move || -> Result<LocalIndex, StartError> {
         let index = LocalIndex::open_or_create(&dir)?;
-        if demo && let Some(report) = demo::ensure(&index, progress.as_ref())? {
-            tracing::info!(
-                documents = report.documents,
-                "indexed the bundled demo corpus (first start)"
-            );
+        if demo {
+            match demo::ensure(&index, progress.as_ref()) {
+                Ok(Some(report)) => tracing::info!(
+                    documents = report.documents,
+                    "indexed the bundled demo corpus (first start)"
+                ),
+                Ok(None) => {}
+                Err(IngestError::Index(IndexError::Locked { .. })) => tracing::info!(
+                    "another process is writing the index: the demo corpus is not indexed now"
+                ),
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(index)
     })

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use trawl_service::breaker::BreakerSettings;
 use trawl_service::clients::{ClientSettings, RetrySettings};
 use trawl_service::logging::LogFormat;
+use trawl_indexer::{IndexerSettings, WorkerSettings};
 use trawl_service::server::ServerSettings;
+use trawl_store::StoreSettings;
 use url::Url;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,7 +36,76 @@ pub struct Config {
     /// the default (the local index alone).
     pub engines: Vec<EngineConfig>,
     pub results: ResultsConfig,
+    pub store: StoreConfig,
+    pub queue: QueueConfig,
+    pub indexer: IndexerConfig,
+    pub auth: AuthConfig,
     pub log: LogConfig,
+}
+
+/// Where jobs, keys and the embedded queue are kept (docs/indexing.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgres://…` (`TRAWL_DATABASE_URL`, `--database-url`); unset, a
+    /// SQLite file in the data directory (`trawl.db`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// Connections at most.
+    pub max_connections: u32,
+    /// Longest wait for a connection (including making one).
+    pub acquire_timeout_ms: u64,
+    /// PostgreSQL's `statement_timeout`.
+    pub statement_timeout_ms: u64,
+}
+
+/// The job queue (docs/indexing.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// `amqp://…` of a RabbitMQ (`TRAWL_AMQP_URL`, `--amqp-url`); unset,
+    /// the queue is rows of the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amqp_url: Option<String>,
+    /// The queue's name (RabbitMQ adds `NAME.retry` and `NAME.dead`).
+    pub name: String,
+    /// RabbitMQ: messages a consumer holds unacknowledged at most.
+    pub prefetch: u16,
+    /// Embedded: how long a claimed message stays the worker's without news.
+    pub lease_s: u64,
+}
+
+/// The write API and its worker (docs/indexing.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexerConfig {
+    /// Largest body of `POST /v1/documents`.
+    pub max_body_bytes: usize,
+    /// Bodies being read and checked at once, in bytes; more wait.
+    pub max_body_bytes_in_flight: usize,
+    /// Most documents in one batch.
+    pub max_documents: usize,
+    /// Runs a job may take before it fails for good (then dead-lettered).
+    pub max_attempts: u32,
+    /// The first retry's delay; each attempt doubles it (jittered) up to
+    /// `retry_backoff_max_ms`.
+    pub retry_backoff_ms: u64,
+    pub retry_backoff_max_ms: u64,
+    /// Jobs committed to the index together, at most...
+    pub group_jobs: usize,
+    /// ...and documents.
+    pub group_documents: u64,
+    /// Longest wait for one call to the store or the queue.
+    pub dependency_timeout_ms: u64,
+}
+
+/// Who may do what (docs/indexing.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Ask for an API key on searches and pages too (writes always need
+    /// one). Applies to the roles users reach: `all` and `web`.
+    pub require_key_for_reads: bool,
 }
 
 /// What the results service does to results (docs/results.md).
@@ -301,7 +372,60 @@ impl Default for Config {
             search: SearchConfig::default(),
             engines: vec![EngineConfig::local()],
             results: ResultsConfig::default(),
+            store: StoreConfig::default(),
+            queue: QueueConfig::default(),
+            indexer: IndexerConfig::default(),
+            auth: AuthConfig::default(),
             log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        let defaults = StoreSettings::sqlite("");
+        Self {
+            database_url: None,
+            max_connections: defaults.max_connections,
+            acquire_timeout_ms: defaults.acquire_timeout.as_millis() as u64,
+            statement_timeout_ms: defaults.statement_timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            amqp_url: None,
+            name: "trawl.jobs".to_owned(),
+            prefetch: 16,
+            lease_s: 60,
+        }
+    }
+}
+
+impl Default for IndexerConfig {
+    fn default() -> Self {
+        let service = IndexerSettings::default();
+        let worker = WorkerSettings::new(PathBuf::new());
+        Self {
+            max_body_bytes: service.max_body_bytes,
+            max_body_bytes_in_flight: service.max_body_bytes_in_flight,
+            max_documents: service.max_documents,
+            max_attempts: service.max_attempts,
+            retry_backoff_ms: worker.retry_backoff.as_millis() as u64,
+            retry_backoff_max_ms: worker.retry_backoff_max.as_millis() as u64,
+            group_jobs: worker.group_jobs,
+            group_documents: worker.group_documents,
+            dependency_timeout_ms: service.dependency_timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            require_key_for_reads: false,
         }
     }
 }
@@ -390,6 +514,11 @@ pub enum ConfigError {
         field: &'static str,
         range: &'static str,
     },
+    #[error("{field}: {message}")]
+    Url {
+        field: &'static str,
+        message: String,
+    },
     #[error("results.hostnames rule {number} (`{pattern}`): {message}")]
     HostnameRule {
         number: usize,
@@ -407,6 +536,8 @@ pub struct Overrides {
     pub results_url: Option<Url>,
     pub no_demo: bool,
     pub log_format: Option<LogFormat>,
+    pub database_url: Option<String>,
+    pub amqp_url: Option<String>,
 }
 
 impl Config {
@@ -479,6 +610,12 @@ impl Config {
         if let Some(v) = env("TRAWL_LOG") {
             self.log.filter = v;
         }
+        if let Some(v) = env("TRAWL_DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.store.database_url = Some(v);
+        }
+        if let Some(v) = env("TRAWL_AMQP_URL").filter(|v| !v.is_empty()) {
+            self.queue.amqp_url = Some(v);
+        }
         Ok(())
     }
 
@@ -496,6 +633,12 @@ impl Config {
             self.demo = false;
         }
         self.log.format = o.log_format.unwrap_or(self.log.format);
+        if let Some(url) = o.database_url {
+            self.store.database_url = Some(url);
+        }
+        if let Some(url) = o.amqp_url {
+            self.queue.amqp_url = Some(url);
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -548,6 +691,65 @@ impl Config {
                 field: "services.breaker.failure_rate_percent",
                 range: "1 to 100",
             });
+        }
+        self.validate_indexer()
+    }
+
+    fn validate_indexer(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("store.max_connections", u64::from(self.store.max_connections)),
+            ("store.acquire_timeout_ms", self.store.acquire_timeout_ms),
+            ("store.statement_timeout_ms", self.store.statement_timeout_ms),
+            ("queue.prefetch", u64::from(self.queue.prefetch)),
+            ("queue.lease_s", self.queue.lease_s),
+            ("indexer.max_body_bytes", self.indexer.max_body_bytes as u64),
+            ("indexer.max_documents", self.indexer.max_documents as u64),
+            ("indexer.max_attempts", u64::from(self.indexer.max_attempts)),
+            ("indexer.retry_backoff_ms", self.indexer.retry_backoff_ms),
+            ("indexer.group_jobs", self.indexer.group_jobs as u64),
+            ("indexer.group_documents", self.indexer.group_documents),
+            ("indexer.dependency_timeout_ms", self.indexer.dependency_timeout_ms),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, n)| *n == 0) {
+            return Err(ConfigError::ZeroTimeout { field });
+        }
+        if self.indexer.max_body_bytes_in_flight < self.indexer.max_body_bytes {
+            return Err(ConfigError::OutOfRange {
+                field: "indexer.max_body_bytes_in_flight",
+                range: "at least indexer.max_body_bytes",
+            });
+        }
+        if self.queue.name.is_empty() || self.queue.name.len() > 200 {
+            return Err(ConfigError::OutOfRange {
+                field: "queue.name",
+                range: "1 to 200 bytes",
+            });
+        }
+        if let Some(url) = &self.store.database_url
+            && !["postgres://", "postgresql://", "sqlite:"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
+        {
+            return Err(ConfigError::Url {
+                field: "store.database_url (TRAWL_DATABASE_URL)",
+                message: "must start with postgres://, postgresql:// or sqlite:".to_owned(),
+            });
+        }
+        if let Some(url) = &self.queue.amqp_url {
+            if url.starts_with("amqps://") {
+                return Err(ConfigError::Url {
+                    field: "queue.amqp_url (TRAWL_AMQP_URL)",
+                    message: "amqps:// (TLS) is not supported by this build; use amqp:// over a \
+                              private network or a TLS-terminating sidecar"
+                        .to_owned(),
+                });
+            }
+            if !url.starts_with("amqp://") {
+                return Err(ConfigError::Url {
+                    field: "queue.amqp_url (TRAWL_AMQP_URL)",
+                    message: "must start with amqp://".to_owned(),
+                });
+            }
         }
         Ok(())
     }
@@ -747,6 +949,46 @@ impl Config {
         self.data_dir().join("index")
     }
 
+    /// Where the store is: the configured database, else `trawl.db` in the
+    /// data directory.
+    pub fn store_settings(&self) -> StoreSettings {
+        let mut settings = match &self.store.database_url {
+            Some(url) => StoreSettings::url(url),
+            None => StoreSettings::sqlite(self.data_dir().join("trawl.db")),
+        };
+        settings.max_connections = self.store.max_connections;
+        settings.acquire_timeout = Duration::from_millis(self.store.acquire_timeout_ms);
+        settings.statement_timeout = Duration::from_millis(self.store.statement_timeout_ms);
+        settings
+    }
+
+    pub fn indexer_settings(&self) -> IndexerSettings {
+        IndexerSettings {
+            max_body_bytes: self.indexer.max_body_bytes,
+            max_body_bytes_in_flight: self.indexer.max_body_bytes_in_flight,
+            max_documents: self.indexer.max_documents,
+            max_attempts: self.indexer.max_attempts,
+            dependency_timeout: Duration::from_millis(self.indexer.dependency_timeout_ms),
+        }
+    }
+
+    pub fn worker_settings(&self) -> WorkerSettings {
+        WorkerSettings {
+            group_jobs: self.indexer.group_jobs,
+            group_documents: self.indexer.group_documents,
+            lease: Duration::from_secs(self.queue.lease_s),
+            retry_backoff: Duration::from_millis(self.indexer.retry_backoff_ms),
+            retry_backoff_max: Duration::from_millis(
+                self.indexer
+                    .retry_backoff_max_ms
+                    .max(self.indexer.retry_backoff_ms),
+            ),
+            max_attempts: self.indexer.max_attempts,
+            dependency_timeout: Duration::from_millis(self.indexer.dependency_timeout_ms),
+            ..WorkerSettings::new(self.data_dir().join("indexer.lock"))
+        }
+    }
+
     /// The results pipeline this configuration describes (hostname rules
     /// compiled).
     pub fn pipeline(&self) -> Result<trawl_results::Pipeline, ConfigError> {
@@ -835,7 +1077,25 @@ impl Config {
         if shown.cursor_secret.is_some() {
             shown.cursor_secret = Some("****".to_owned());
         }
+        for url in [&mut shown.store.database_url, &mut shown.queue.amqp_url]
+            .into_iter()
+            .flatten()
+        {
+            *url = mask_password(url);
+        }
         toml::to_string(&shown).expect("the configuration always serialises")
+    }
+}
+
+/// A URL with its password, if any, replaced by `****`; text that is not a
+/// URL is masked whole past its scheme, in case it holds one.
+fn mask_password(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) => {
+            mask_credentials(&mut url);
+            url.to_string()
+        }
+        Err(_) => format!("{}://****", raw.split("://").next().unwrap_or("")),
     }
 }
 

@@ -33,5 +33,6 @@ pub fn ensure(
         &mut report,
     )?;
     writer.commit()?;
+    writer.finish()?;
     Ok(Some(report))
 }

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod config;
 pub mod demo;
+pub mod remote;
 
-pub use app::{Application, Role, StartError, openapi};
+pub use app::{Application, Role, StartError, open_store, openapi};
 pub use config::{Config, ConfigError, Overrides};

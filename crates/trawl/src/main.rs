@@ -26,8 +26,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///
 /// Configuration comes from defaults, then the TOML file (--config /
 /// TRAWL_CONFIG), then environment variables (TRAWL_LISTEN, TRAWL_DATA_DIR,
-/// TRAWL_SEARCH_URL, TRAWL_RESULTS_URL, TRAWL_LOG_FORMAT, TRAWL_LOG), then
-/// flags, each overriding the one before.
+/// TRAWL_SEARCH_URL, TRAWL_RESULTS_URL, TRAWL_DATABASE_URL, TRAWL_AMQP_URL,
+/// TRAWL_CURSOR_SECRET, TRAWL_LOG_FORMAT, TRAWL_LOG), then flags, each
+/// overriding the one before.
 #[derive(Debug, Parser)]
 #[command(name = "trawl", version, max_term_width = 100)]
 struct Cli {
@@ -40,6 +41,9 @@ struct Cli {
     /// Log format [env: TRAWL_LOG_FORMAT]
     #[arg(long, global = true, value_parser = ["text", "json"])]
     log_format: Option<String>,
+    /// Database of jobs and keys: postgres://… [default: SQLite in the data directory] [env: TRAWL_DATABASE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,9 +52,12 @@ struct Cli {
 enum Command {
     /// Run trawl: all services in one process (the default), or one role
     Serve(ServeArgs),
-    /// Manage the local index
+    /// Manage the local index, or feed a remote one
     #[command(subcommand)]
     Index(IndexCommand),
+    /// Manage the API keys that writes need
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -79,6 +86,26 @@ struct ServeArgs {
     /// Do not index the bundled demo corpus when the index is empty
     #[arg(long)]
     no_demo: bool,
+    /// RabbitMQ for the job queue: amqp://… [default: the embedded queue] [env: TRAWL_AMQP_URL]
+    #[arg(long, value_name = "URL")]
+    amqp_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a key and print it; it is shown this once (the store keeps a hash)
+    Create {
+        /// What the key is for, e.g. `ci` or `docs-sync`; unique
+        #[arg(long)]
+        name: String,
+    },
+    /// List the keys (names, prefixes and dates; never the keys)
+    List,
+    /// Revoke a key, by name or prefix: requests with it are refused (403)
+    Revoke {
+        #[arg(value_name = "NAME_OR_PREFIX")]
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +116,10 @@ enum IndexCommand {
     /// whose id is already in the index replaces it. The batch becomes visible
     /// at once when it is complete; a malformed line stops it (nothing is added)
     /// unless --skip-bad is given.
+    ///
+    /// With --remote, the documents go to a running indexer's write API in
+    /// batches (each a job), and the command waits for the jobs: it fails if
+    /// one does. The input is checked whole before anything is sent.
     Add {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
@@ -101,6 +132,19 @@ enum IndexCommand {
         /// Leave out folder files matching this pattern (* ** ?); repeatable
         #[arg(long, value_name = "GLOB")]
         exclude: Vec<String>,
+        /// Send to the indexer at this base URL (e.g. http://127.0.0.1:8080/) instead of
+        /// writing the local index
+        #[arg(long, value_name = "URL")]
+        remote: Option<Url>,
+        /// API key for --remote [env: TRAWL_API_KEY]
+        #[arg(long, value_name = "KEY", env = "TRAWL_API_KEY", hide_env_values = true)]
+        key: Option<String>,
+        /// Documents per batch, with --remote
+        #[arg(long, value_name = "N", default_value_t = 5000, requires = "remote")]
+        batch_size: usize,
+        /// Return once the batches are queued, without waiting for the jobs (--remote)
+        #[arg(long, requires = "remote")]
+        no_wait: bool,
     },
     /// Show what the index holds
     Stats,
@@ -154,6 +198,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut overrides = Overrides {
         data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
         log_format: cli.log_format.as_deref().map(|f| {
             if f == "json" {
                 LogFormat::Json
@@ -168,6 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         overrides.search_url = args.search_url.clone();
         overrides.results_url = args.results_url.clone();
         overrides.no_demo = args.no_demo;
+        overrides.amqp_url = args.amqp_url.clone();
     }
     let config_file = cli
         .config
@@ -180,7 +226,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     )?;
     match cli.command {
         Command::Serve(args) => serve(&config, args.role),
+        Command::Index(IndexCommand::Add {
+            paths,
+            base_url,
+            skip_bad,
+            exclude,
+            remote: Some(remote),
+            key,
+            batch_size,
+            no_wait,
+        }) => {
+            let options = IngestOptions {
+                base_url,
+                skip_bad,
+                exclude: exclude.iter().map(|g| Glob::new(g)).collect(),
+            };
+            add_remote(
+                &config,
+                &paths,
+                &options,
+                remote,
+                key,
+                trawl::remote::RemoteOptions {
+                    batch_documents: batch_size.max(1),
+                    wait: !no_wait,
+                    ..Default::default()
+                },
+            )
+        }
         Command::Index(command) => index(&config, command),
+        Command::Keys(command) => keys(&config, command),
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.show());
             Ok(ExitCode::SUCCESS)
@@ -194,9 +269,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn serve(config: &Config, role: Role) -> anyhow::Result<ExitCode> {
     logging::init(config.log.format, &config.log.filter);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         let app = Application::build(
             config,
@@ -225,6 +298,7 @@ fn index(config: &Config, command: IndexCommand) -> anyhow::Result<ExitCode> {
             base_url,
             skip_bad,
             exclude,
+            ..
         } => {
             let options = IngestOptions {
                 base_url,
@@ -299,15 +373,6 @@ fn index(config: &Config, command: IndexCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn export(docs: &[trawl_index::Document], output: &std::path::Path) -> anyhow::Result<()> {
-    #[derive(serde::Serialize)]
-    struct Line<'a> {
-        id: &'a str,
-        title: &'a str,
-        url: &'a str,
-        body: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        published: Option<&'a str>,
-    }
     let file = std::io::BufWriter::new(std::fs::File::create(output)?);
     let gzip = output.extension().is_some_and(|e| e == "gz");
     let mut out: Box<dyn Write> = if gzip {
@@ -319,18 +384,178 @@ fn export(docs: &[trawl_index::Document], output: &std::path::Path) -> anyhow::R
         Box::new(file)
     };
     for doc in docs {
-        let line = Line {
-            id: &doc.id,
-            title: &doc.title,
-            url: &doc.url,
-            body: &doc.body,
-            published: doc.published.as_deref(),
-        };
-        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(doc.to_json().as_bytes())?;
         out.write_all(b"\n")?;
     }
     out.flush()?;
     Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = trawl::open_store(config).await?;
+        let result = keys_command(store.as_ref(), command).await;
+        store.close().await;
+        result
+    })
+}
+
+async fn keys_command(store: &dyn trawl_store::Store, command: KeysCommand) -> anyhow::Result<ExitCode> {
+    let date = |ms: i64| trawl_api::jobs::rfc3339(ms);
+    match command {
+        KeysCommand::Create { name } => {
+            let made = trawl_indexer::keys::create(store, &name).await?;
+            eprintln!(
+                "made key {:?} (prefix {}); it is shown this once, keep it safe:",
+                made.record.name, made.record.prefix
+            );
+            println!("{}", made.key);
+        }
+        KeysCommand::List => {
+            let keys = store.keys().await?;
+            if keys.is_empty() {
+                eprintln!("no keys yet: make one with `trawl keys create --name NAME`");
+            }
+            for key in keys {
+                let state = match key.revoked_at {
+                    Some(at) => format!("revoked {}", date(at)),
+                    None => "active".to_owned(),
+                };
+                let used = key
+                    .last_used_at
+                    .map_or_else(|| "never used".to_owned(), |at| format!("last used {}", date(at)));
+                println!(
+                    "{}\t{}\tcreated {}\t{used}\t{state}",
+                    key.prefix,
+                    key.name,
+                    date(key.created_at)
+                );
+            }
+        }
+        KeysCommand::Revoke { key } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis() as i64;
+            match store.revoke_key(&key, now).await? {
+                Some(record) => eprintln!(
+                    "revoked key {:?} (prefix {}): requests with it are refused from now on",
+                    record.name, record.prefix
+                ),
+                None => {
+                    eprintln!("no key named {key:?} or with that prefix");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn add_remote(
+    config: &Config,
+    paths: &[PathBuf],
+    options: &IngestOptions,
+    remote: Url,
+    key: Option<String>,
+    remote_options: trawl::remote::RemoteOptions,
+) -> anyhow::Result<ExitCode> {
+    let settings = trawl_service::clients::ClientSettings {
+        // A batch of megabytes, and an indexer whose store may be slow.
+        timeout: std::time::Duration::from_secs(120),
+        ..config.results_client()
+    };
+    let client =
+        trawl_service::clients::HttpIndexerClient::new(remote.clone(), key.as_deref(), settings)?;
+    let waiting = ProgressBar::hidden();
+    let on_progress = |finished: usize, done: u64, total: u64| {
+        if waiting.is_hidden() {
+            waiting.set_style(
+                ProgressStyle::with_template(
+                    "indexing [{bar:30}] {pos}/{len} documents ({msg}) ({eta})",
+                )
+                .expect("static template")
+                .progress_chars("=> "),
+            );
+            waiting.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        waiting.set_length(total);
+        waiting.set_position(done);
+        waiting.set_message(format!("{finished} jobs done"));
+    };
+    let mut sent = Vec::new();
+    let outcome = runtime()?.block_on(trawl::remote::add(
+        &client,
+        paths,
+        options,
+        &remote_options,
+        Box::new(ProgressReporter::new("sending")),
+        &on_progress,
+        &mut sent,
+    ));
+    waiting.finish_and_clear();
+    let report = match outcome {
+        Ok(report) => report,
+        Err(error) => {
+            let queued = if sent.is_empty() {
+                "nothing was queued".to_owned()
+            } else {
+                format!(
+                    "{} batches were queued before it stopped (jobs {})",
+                    sent.len(),
+                    sent.iter().map(|j| j.id.to_string()).collect::<Vec<_>>().join(", ")
+                )
+            };
+            bail!("{error}\n{queued}");
+        }
+    };
+    let documents: u64 = report.jobs.iter().map(|j| j.progress.total).sum();
+    if !remote_options.wait {
+        eprintln!(
+            "queued {documents} documents in {} jobs at {remote} (not waiting for them): {}",
+            report.jobs.len(),
+            report.jobs.iter().map(|j| format!("/v1/jobs/{}", j.id)).collect::<Vec<_>>().join(" ")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (added, replaced) = report
+        .jobs
+        .iter()
+        .fold((0, 0), |(a, r), j| (a + j.counts.added, r + j.counts.replaced));
+    let failed = report.unsuccessful();
+    for job in &failed {
+        eprintln!(
+            "job {} {}: {}",
+            job.id,
+            job.state.as_str(),
+            job.last_error.as_deref().unwrap_or("no reason given")
+        );
+    }
+    eprintln!(
+        "sent {documents} documents from {} files in {} jobs{}: {added} added, {replaced} replaced{}",
+        report.read.files,
+        report.jobs.len(),
+        if report.read.skipped > 0 {
+            format!(", skipped {} malformed lines", report.read.skipped)
+        } else {
+            String::new()
+        },
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!("; {} jobs did not succeed", failed.len())
+        }
+    );
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Progress bars on stderr; silent when stderr is not a terminal.

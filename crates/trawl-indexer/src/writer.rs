@@ -1,0 +1,228 @@
+//! The writer thread: it owns the index's writer and does the index work
+//! the worker's task hands it, one command at a time. Index writes are long
+//! and blocking; here they neither stall the async runtime nor depend on it
+//! (when the worker's task goes, the channel closes, uncommitted changes
+//! are dropped, and the thread ends).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use trawl_index::{Document, IndexError, IndexWriter, LocalIndex, Upserted};
+use trawl_store::JobKind;
+
+/// What a job did to the index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Applied {
+    pub added: u64,
+    pub replaced: u64,
+    pub deleted: u64,
+}
+
+/// Why a job could not be run into the writer.
+#[derive(Debug)]
+pub(crate) enum ApplyError {
+    /// This job can never succeed: its payload is unreadable or gone.
+    Job(String),
+    /// Nothing of the group can go on now (the index or the store failed).
+    Group(String),
+    /// The worker is stopping.
+    Stopping,
+}
+
+enum Command {
+    Apply {
+        kind: JobKind,
+        payload: Vec<u8>,
+        progress: Arc<AtomicU64>,
+        reply: oneshot::Sender<Result<Applied, ApplyError>>,
+    },
+    Commit(oneshot::Sender<Result<(), String>>),
+    Rollback(oneshot::Sender<Result<(), String>>),
+    /// Drop the writer (its lock, its memory) once merges are done.
+    Release(oneshot::Sender<()>),
+}
+
+pub(crate) struct WriterThread {
+    commands: mpsc::Sender<Command>,
+}
+
+const GONE: &str = "the index's writer thread stopped";
+
+impl WriterThread {
+    /// `cancel` cuts a job short (it is rolled back by the worker).
+    pub fn start(index: Arc<LocalIndex>, cancel: Arc<AtomicBool>) -> Self {
+        let (commands, received) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("trawl-index-writer".to_owned())
+            .spawn(move || serve(&index, &received, &cancel))
+            .expect("the index writer's thread starts");
+        Self { commands }
+    }
+
+    pub async fn apply(
+        &self,
+        kind: JobKind,
+        payload: Vec<u8>,
+        progress: Arc<AtomicU64>,
+    ) -> Result<Applied, ApplyError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Apply {
+                kind,
+                payload,
+                progress,
+                reply,
+            })
+            .map_err(|_| ApplyError::Group(GONE.to_owned()))?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(ApplyError::Group(GONE.to_owned())))
+    }
+
+    pub async fn commit(&self) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Commit(reply))
+            .map_err(|_| GONE.to_owned())?;
+        answer.await.unwrap_or_else(|_| Err(GONE.to_owned()))
+    }
+
+    pub async fn rollback(&self) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Rollback(reply))
+            .map_err(|_| GONE.to_owned())?;
+        answer.await.unwrap_or_else(|_| Err(GONE.to_owned()))
+    }
+
+    pub async fn release(&self) {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(Command::Release(reply)).is_ok() {
+            let _ = answer.await;
+        }
+    }
+}
+
+fn serve(index: &LocalIndex, commands: &mpsc::Receiver<Command>, cancel: &AtomicBool) {
+    let mut writer: Option<IndexWriter<'_>> = None;
+    while let Ok(command) = commands.recv() {
+        match command {
+            Command::Apply {
+                kind,
+                payload,
+                progress,
+                reply,
+            } => {
+                let result = match open(index, &mut writer, cancel) {
+                    Ok(writer) => apply(writer, kind, &payload, &progress, cancel),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Commit(reply) => {
+                let result = match writer.as_mut() {
+                    Some(w) => w.commit().map(|_| ()).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Rollback(reply) => {
+                let result = match writer.as_mut() {
+                    Some(w) => w.rollback().map_err(|e| e.to_string()),
+                    None => Ok(()),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Release(reply) => {
+                if let Some(w) = writer.take() {
+                    let _ = w.finish();
+                }
+                let _ = reply.send(());
+            }
+        }
+    }
+}
+
+/// The writer, taken now if need be: while another process (`trawl index
+/// add`) holds the index's lock, this waits (the worker keeps its jobs'
+/// leases meanwhile).
+fn open<'w, 'i>(
+    index: &'i LocalIndex,
+    writer: &'w mut Option<IndexWriter<'i>>,
+    cancel: &AtomicBool,
+) -> Result<&'w mut IndexWriter<'i>, ApplyError> {
+    let mut told = false;
+    while writer.is_none() {
+        match index.writer() {
+            Ok(w) => *writer = Some(w),
+            Err(IndexError::Locked { .. }) => {
+                if !told {
+                    tracing::warn!("another process is writing to the index: jobs wait for it");
+                    told = true;
+                }
+                if cancel.load(Ordering::Acquire) {
+                    return Err(ApplyError::Stopping);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(ApplyError::Group(format!("cannot write the index: {e}"))),
+        }
+    }
+    Ok(writer.as_mut().expect("set above"))
+}
+
+fn apply(
+    writer: &mut IndexWriter<'_>,
+    kind: JobKind,
+    payload: &[u8],
+    progress: &AtomicU64,
+    cancel: &AtomicBool,
+) -> Result<Applied, ApplyError> {
+    let mut applied = Applied::default();
+    match kind {
+        JobKind::Delete => {
+            let id = std::str::from_utf8(payload)
+                .map_err(|_| ApplyError::Job("its document id is not UTF-8".into()))?;
+            let existed = writer
+                .remove(id)
+                .map_err(|e| ApplyError::Group(e.to_string()))?;
+            applied.deleted = u64::from(existed);
+            progress.store(1, Ordering::Relaxed);
+        }
+        JobKind::Documents => {
+            let mut done = 0u64;
+            for (i, line) in payload.split(|b| *b == b'\n').enumerate() {
+                if line.is_empty() {
+                    continue;
+                }
+                let doc = std::str::from_utf8(line)
+                    .map_err(|_| "not UTF-8".to_owned())
+                    .and_then(Document::from_json)
+                    .map_err(|e| {
+                        ApplyError::Job(format!(
+                            "its document on line {} is unreadable: {e}",
+                            i + 1
+                        ))
+                    })?;
+                match writer
+                    .upsert(doc)
+                    .map_err(|e| ApplyError::Group(e.to_string()))?
+                {
+                    Upserted::Added => applied.added += 1,
+                    Upserted::Replaced => applied.replaced += 1,
+                }
+                done += 1;
+                if done % 1024 == 0 {
+                    progress.store(done, Ordering::Relaxed);
+                    if cancel.load(Ordering::Acquire) {
+                        return Err(ApplyError::Stopping);
+                    }
+                }
+            }
+            progress.store(done, Ordering::Relaxed);
+        }
+    }
+    Ok(applied)
+}
