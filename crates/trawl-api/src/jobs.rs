@@ -258,7 +258,7 @@ pub struct SubmitParams {
 
 impl JobsQuery {
     /// Parses the raw query string of `GET /v1/jobs` (`state`, `cursor`,
-    /// `limit`; others ignored, an empty value meaning "not given").
+    /// `limit`; others ignored).
     pub fn from_query_string(raw: Option<&str>) -> Result<Self, InvalidRequest> {
         let mut query = Self {
             limit: DEFAULT_JOBS_PER_PAGE,
@@ -274,9 +274,6 @@ impl JobsQuery {
             };
             if std::mem::replace(&mut seen[index], true) {
                 return Err(InvalidRequest::DuplicateParameter { param });
-            }
-            if value.is_empty() {
-                continue;
             }
             match param {
                 "state" => {
@@ -321,7 +318,7 @@ pub fn skip_bad_from_query_string(raw: Option<&str>) -> Result<bool, InvalidRequ
         }
         let parsed = match value.as_str() {
             "true" => true,
-            "false" | "" => false,
+            "false" => false,
             _ => {
                 return Err(InvalidRequest::InvalidParameter {
                     param: "skip_bad",
@@ -405,13 +402,21 @@ mod tests {
             }
         );
         assert_eq!(JobsQuery::from_query_string(None).unwrap().limit, 50);
-        assert_eq!(JobsQuery::from_query_string(Some("state=&limit=")).unwrap().state, None);
-        for bad in ["state=done", "limit=0", "limit=501", "cursor=abc", "state=queued&state=running"] {
+        for bad in [
+            "state=done",
+            "state=",
+            "limit=",
+            "limit=0",
+            "limit=501",
+            "cursor=abc",
+            "state=queued&state=running",
+        ] {
             assert!(JobsQuery::from_query_string(Some(bad)).is_err(), "{bad}");
         }
         assert!(skip_bad_from_query_string(Some("skip_bad=true")).unwrap());
         assert!(!skip_bad_from_query_string(None).unwrap());
         assert!(skip_bad_from_query_string(Some("skip_bad=yes")).is_err());
+        assert!(skip_bad_from_query_string(Some("skip_bad=")).is_err());
         for bad in ["", "has space", "tab\t", "é", &"k".repeat(256)] {
             assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
         }

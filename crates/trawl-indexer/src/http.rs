@@ -65,7 +65,7 @@ pub fn routes(service: Arc<dyn IndexerService>, settings: IndexerSettings, keys:
 /// a retried request return the job of the first instead of a second job.
 #[utoipa::path(post, path = "/v1/documents", tag = "indexer", operation_id = "submit_documents",
     params(SubmitParams,
-        ("Idempotency-Key" = Option<String>, Header,
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
             description = "1 to 255 visible ASCII characters naming this request: a retry with \
                 the same key (and body) gets the same job")),
     request_body(description = "The documents: a JSON array (`application/json`), or one JSON \
@@ -141,7 +141,7 @@ async fn submit(
 /// nothing deleted.
 #[utoipa::path(delete, path = "/v1/documents/{id}", tag = "indexer", operation_id = "delete_document",
     params(("id" = String, Path, description = "The document's id, percent-encoded"),
-        ("Idempotency-Key" = Option<String>, Header,
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
             description = "As for `POST /v1/documents`")),
     security(("api_key" = [])),
     responses(

@@ -168,6 +168,17 @@ pub async fn spawn_three_with(config: &Config) -> ThreeApps {
     }
 }
 
+/// A new API key in the store `config` names (a key the running services
+/// accept).
+pub async fn make_key(config: &Config, name: &str) -> String {
+    let store = trawl::open_store(config).await.expect("the store opens");
+    let made = trawl_indexer::keys::create(store.as_ref(), name)
+        .await
+        .expect("a key is made");
+    store.close().await;
+    made.key
+}
+
 /// An address nothing listens on.
 pub fn closed_address() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
