@@ -392,7 +392,8 @@ mod tests {
             assert_eq!(parse_jobs_cursor(bad), None, "{bad}");
         }
         assert!(IdempotencyKey::parse("3f2a-11ee:batch/7").is_ok());
-        let query = JobsQuery::from_query_string(Some("state=running&cursor=j9&limit=3&x=1")).unwrap();
+        let query =
+            JobsQuery::from_query_string(Some("state=running&cursor=j9&limit=3&x=1")).unwrap();
         assert_eq!(
             query,
             JobsQuery {

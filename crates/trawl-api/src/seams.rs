@@ -61,7 +61,8 @@ pub enum ServiceError {
     #[error("{service} answered {}: {}", problem.status, problem.detail)]
     Upstream {
         service: &'static str,
-        problem: Problem,
+        /// Boxed: a problem document is large, and errors travel often.
+        problem: Box<Problem>,
         /// The callee's `Retry-After`, passed on with its problem.
         retry_after: Option<Duration>,
     },

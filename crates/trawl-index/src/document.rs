@@ -197,7 +197,13 @@ mod tests {
             Err(InvalidDocument::EmptyId)
         ));
         assert!(matches!(
-            Document::new("i".repeat(1025), "t".into(), "http://x/".into(), "b".into(), None),
+            Document::new(
+                "i".repeat(1025),
+                "t".into(),
+                "http://x/".into(),
+                "b".into(),
+                None
+            ),
             Err(InvalidDocument::LongId)
         ));
     }
@@ -217,8 +223,10 @@ mod tests {
             Document::from_json(r#"{"id":"1","title":"t","body":"b"}"#).unwrap_err(),
             "missing field `url` (column 33)"
         );
-        assert!(Document::from_json(r#"{"id":"1","title":"t","url":"javascript:x","body":""}"#)
-            .unwrap_err()
-            .contains("must use http, https or file"));
+        assert!(
+            Document::from_json(r#"{"id":"1","title":"t","url":"javascript:x","body":""}"#)
+                .unwrap_err()
+                .contains("must use http, https or file")
+        );
     }
 }

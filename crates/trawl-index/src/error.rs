@@ -16,9 +16,7 @@ pub enum IndexError {
         "the index at {path} was made by another version of trawl (its fields differ); move it away or remove it and re-index"
     )]
     IncompatibleSchema { path: PathBuf },
-    #[error(
-        "there is no index at {path} yet: the indexer creates it (search replicas never do)"
-    )]
+    #[error("there is no index at {path} yet: the indexer creates it (search replicas never do)")]
     Missing { path: PathBuf },
     #[error("index error at {path}: {source}")]
     Tantivy {

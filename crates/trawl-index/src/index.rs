@@ -598,9 +598,7 @@ impl IndexWriter<'_> {
     /// index it leaves has few segments. Uncommitted changes are discarded.
     pub fn finish(self) -> Result<(), IndexError> {
         let index = self.index;
-        self.inner
-            .wait_merging_threads()
-            .map_err(|e| index.err(e))
+        self.inner.wait_merging_threads().map_err(|e| index.err(e))
     }
 
     /// Discards everything since the last commit.
@@ -870,23 +868,46 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index = LocalIndex::open_or_create(dir.path()).unwrap();
         let mut writer = index.writer().unwrap();
-        assert_eq!(writer.upsert(doc("a", "one", "x")).unwrap(), Upserted::Added);
-        assert_eq!(writer.upsert(doc("a", "one again", "x")).unwrap(), Upserted::Replaced);
-        assert_eq!(writer.upsert(doc("b", "two", "x")).unwrap(), Upserted::Added);
+        assert_eq!(
+            writer.upsert(doc("a", "one", "x")).unwrap(),
+            Upserted::Added
+        );
+        assert_eq!(
+            writer.upsert(doc("a", "one again", "x")).unwrap(),
+            Upserted::Replaced
+        );
+        assert_eq!(
+            writer.upsert(doc("b", "two", "x")).unwrap(),
+            Upserted::Added
+        );
         assert_eq!(writer.commit().unwrap().upserted, 2);
         assert_eq!(index.num_docs(), 2);
         // The same writer, a second batch, against what was committed.
-        assert_eq!(writer.upsert(doc("b", "two, new", "x")).unwrap(), Upserted::Replaced);
-        assert_eq!(writer.upsert(doc("c", "three", "x")).unwrap(), Upserted::Added);
+        assert_eq!(
+            writer.upsert(doc("b", "two, new", "x")).unwrap(),
+            Upserted::Replaced
+        );
+        assert_eq!(
+            writer.upsert(doc("c", "three", "x")).unwrap(),
+            Upserted::Added
+        );
         assert!(writer.remove("a").unwrap());
         writer.rollback().unwrap();
         assert_eq!(index.num_docs(), 2, "a rolled back batch leaves nothing");
-        assert_eq!(writer.upsert(doc("c", "three", "x")).unwrap(), Upserted::Added);
+        assert_eq!(
+            writer.upsert(doc("c", "three", "x")).unwrap(),
+            Upserted::Added
+        );
         assert!(writer.remove("a").unwrap());
         assert!(!writer.remove("a").unwrap(), "gone already in this batch");
         writer.commit().unwrap();
         writer.finish().unwrap();
-        let ids: Vec<String> = index.documents().unwrap().into_iter().map(|d| d.id).collect();
+        let ids: Vec<String> = index
+            .documents()
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
         assert_eq!(ids, ["b", "c"]);
     }
 

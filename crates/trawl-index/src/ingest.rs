@@ -127,9 +127,7 @@ pub fn ingest(
             ingest_folder(sink, path, options, progress, &mut report)?;
         } else {
             match FileKind::of(path) {
-                Some(FileKind::Jsonl) => {
-                    ingest_jsonl(sink, path, options, progress, &mut report)?
-                }
+                Some(FileKind::Jsonl) => ingest_jsonl(sink, path, options, progress, &mut report)?,
                 Some(kind) => {
                     let parent = path.parent().unwrap_or(Path::new(""));
                     progress.start(&path.display().to_string(), 1, Unit::Files);

@@ -124,9 +124,7 @@ fn each_element(body: &[u8], accept: &mut Accept<'_>) -> Result<(), ServiceError
     })?;
     let elements: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
         let reason = match e.classify() {
-            serde_json::error::Category::Data => {
-                "expected a JSON array of documents".to_owned()
-            }
+            serde_json::error::Category::Data => "expected a JSON array of documents".to_owned(),
             _ => strip_position(&e.to_string()),
         };
         ServiceError::MalformedBatch {
@@ -240,8 +238,14 @@ mod tests {
                 .collect::<Vec<_>>(),
             [(2, 2, Some("b")), (3, 4, Some("3"))]
         );
-        assert!(errors[0].reason.contains("missing field `url`"), "{errors:?}");
-        assert!(errors[1].reason.contains("http, https or file"), "{errors:?}");
+        assert!(
+            errors[0].reason.contains("missing field `url`"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].reason.contains("http, https or file"),
+            "{errors:?}"
+        );
 
         // With skip_bad the good ones pass and the bad ones are reported.
         let checked = check(&batch(BatchFormat::Json, &array, true), 10).unwrap();
@@ -254,7 +258,10 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            errors.iter().map(|e| (e.position, e.line)).collect::<Vec<_>>(),
+            errors
+                .iter()
+                .map(|e| (e.position, e.line))
+                .collect::<Vec<_>>(),
             [(2, 2), (4, 5)]
         );
     }
@@ -263,7 +270,9 @@ mod tests {
     fn a_body_that_is_not_an_array_or_holds_nothing_is_refused_whole() {
         for (body, line, column) in [("[{\"id\":1,\n]", 2, 1), ("{\"id\": 1}", 1, 1), ("[", 1, 1)] {
             match check(&batch(BatchFormat::Json, body, true), 10) {
-                Err(ServiceError::MalformedBatch { line: l, column: c, .. }) => {
+                Err(ServiceError::MalformedBatch {
+                    line: l, column: c, ..
+                }) => {
                     assert_eq!((l, c > 0), (line, column > 0), "{body}")
                 }
                 other => panic!("{body}: {other:?}"),
@@ -277,7 +286,11 @@ mod tests {
         };
         assert!(matches!(
             check(&bytes, 10),
-            Err(ServiceError::MalformedBatch { line: 2, column: 1, .. })
+            Err(ServiceError::MalformedBatch {
+                line: 2,
+                column: 1,
+                ..
+            })
         ));
         for (format, body) in [(BatchFormat::Json, "[]"), (BatchFormat::Ndjson, "\n \n")] {
             assert!(matches!(
@@ -294,7 +307,10 @@ mod tests {
 
     #[test]
     fn limits_hold() {
-        let many = (0..11).map(|i| doc(&i.to_string())).collect::<Vec<_>>().join("\n");
+        let many = (0..11)
+            .map(|i| doc(&i.to_string()))
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(matches!(
             check(&batch(BatchFormat::Ndjson, &many, false), 10),
             Err(ServiceError::TooManyDocuments { limit: 10 })
@@ -315,6 +331,10 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(errors[0].id.as_ref().unwrap().len(), 200, "reported ids are cut");
+        assert_eq!(
+            errors[0].id.as_ref().unwrap().len(),
+            200,
+            "reported ids are cut"
+        );
     }
 }

@@ -38,12 +38,20 @@ struct IndexerState {
 /// `POST /v1/documents`, `DELETE /v1/documents/{id}`, `GET /v1/jobs`,
 /// `GET /v1/jobs/{id}` and `DELETE /v1/jobs/{id}` over any
 /// [`IndexerService`], each needing a key that `keys` accepts.
-pub fn routes(service: Arc<dyn IndexerService>, settings: IndexerSettings, keys: Arc<Keys>) -> Router {
+pub fn routes(
+    service: Arc<dyn IndexerService>,
+    settings: IndexerSettings,
+    keys: Arc<Keys>,
+) -> Router {
     let state = IndexerState {
         service,
         settings,
         bodies: Arc::new(Semaphore::new(
-            settings.max_body_bytes_in_flight.max(settings.max_body_bytes) / UNIT + 1,
+            settings
+                .max_body_bytes_in_flight
+                .max(settings.max_body_bytes)
+                / UNIT
+                + 1,
         )),
     };
     Router::new()
@@ -220,7 +228,10 @@ async fn job(State(state): State<IndexerState>, JobId(id): JobId) -> Result<Json
         DependencyResponse,
         InternalErrorResponse,
     ))]
-async fn cancel(State(state): State<IndexerState>, JobId(id): JobId) -> Result<Json<Job>, ApiError> {
+async fn cancel(
+    State(state): State<IndexerState>,
+    JobId(id): JobId,
+) -> Result<Json<Job>, ApiError> {
     Ok(Json(state.service.cancel(id).await?))
 }
 
@@ -249,11 +260,19 @@ fn batch_format(headers: &HeaderMap) -> Result<BatchFormat, ApiError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .ok_or(unsupported)?;
-    let media = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match media.as_str() {
         "application/json" => Ok(BatchFormat::Json),
-        "application/x-ndjson" | "application/ndjson" | "application/jsonl"
-        | "application/x-jsonlines" | "application/jsonlines" => Ok(BatchFormat::Ndjson),
+        "application/x-ndjson"
+        | "application/ndjson"
+        | "application/jsonl"
+        | "application/x-jsonlines"
+        | "application/jsonlines" => Ok(BatchFormat::Ndjson),
         _ => Err(ApiError::UnsupportedMediaType {
             expected: BATCH_TYPES,
         }),

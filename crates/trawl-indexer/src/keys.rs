@@ -83,7 +83,9 @@ fn hash(key: &str) -> Vec<u8> {
 fn prefix_of(key: &str) -> Option<&str> {
     let (prefix, secret) = key.strip_prefix("trawl_")?.split_once('_')?;
     let well_formed = prefix.len() == PREFIX_BYTES * 2
-        && prefix.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         && secret.len() == 43
         && secret
             .bytes()
@@ -113,11 +115,13 @@ impl Keys {
     /// key, 403 for a key that is not (or no longer) valid, 503 when the
     /// store cannot say.
     pub async fn verify(&self, authorization: Option<&HeaderValue>) -> Result<Caller, ApiError> {
-        const HOW: &str =
-            "this endpoint needs an API key, sent as `Authorization: Bearer <key>` (make one with `trawl keys create`)";
+        const HOW: &str = "this endpoint needs an API key, sent as `Authorization: Bearer <key>` (make one with `trawl keys create`)";
         let header = authorization.ok_or(ApiError::Unauthorized(HOW))?;
         let value = header.to_str().map_err(|_| ApiError::Unauthorized(HOW))?;
-        let (scheme, key) = value.trim().split_once(' ').ok_or(ApiError::Unauthorized(HOW))?;
+        let (scheme, key) = value
+            .trim()
+            .split_once(' ')
+            .ok_or(ApiError::Unauthorized(HOW))?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(ApiError::Unauthorized(HOW));
         }
@@ -159,7 +163,11 @@ impl Keys {
 
 /// Middleware: lets a request through only with a valid key, and gives the
 /// handlers its [`Caller`].
-pub async fn require_key(State(keys): State<Arc<Keys>>, mut request: Request, next: Next) -> Response {
+pub async fn require_key(
+    State(keys): State<Arc<Keys>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     match keys
         .verify(request.headers().get(axum::http::header::AUTHORIZATION))
         .await

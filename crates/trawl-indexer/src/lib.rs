@@ -31,7 +31,7 @@ mod writer;
 
 pub use batch::{Checked, check};
 pub use http::{BATCH_TYPES, routes};
-pub use keys::{Caller, Keys, KeyError, NewApiKey, require_key};
+pub use keys::{Caller, KeyError, Keys, NewApiKey, require_key};
 pub use service::{Indexer, IndexerSettings};
 pub use worker::{Worker, WorkerHandle, WorkerSettings, WorkerState};
 

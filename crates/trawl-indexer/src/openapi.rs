@@ -69,10 +69,7 @@ impl IntoResponses for KeyResponses {
                 "No API key (`unauthorized`): send `Authorization: Bearer <key>`. \
                  `WWW-Authenticate` says so too.",
             ),
-            (
-                "403",
-                "The key is unknown or revoked (`forbidden`).",
-            ),
+            ("403", "The key is unknown or revoked (`forbidden`)."),
         ])
     }
 }

@@ -296,10 +296,7 @@ impl IndexerService for Indexer {
     }
 
     async fn cancel(&self, id: i64) -> Result<Job, ServiceError> {
-        match self
-            .stored(self.store.cancel_job(id, now_millis()))
-            .await?
-        {
+        match self.stored(self.store.cancel_job(id, now_millis())).await? {
             Cancel::Cancelled(record) => Ok(wire_job(&record)),
             Cancel::TooLate(record) => Err(ServiceError::Conflict(format!(
                 "job {id} is {}: only a queued job can be cancelled",

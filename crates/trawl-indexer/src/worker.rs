@@ -474,9 +474,7 @@ impl Run {
             format!("running job {} ({} documents)", job.job.id, job.job.total),
         );
         let progress = Arc::new(AtomicU64::new(0));
-        let apply = self
-            .writer
-            .apply(job.job.kind, payload, progress.clone());
+        let apply = self.writer.apply(job.job.kind, payload, progress.clone());
         tokio::pin!(apply);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.tick().await;
@@ -512,7 +510,7 @@ impl Run {
     }
 
     /// Runs every job of the group again (after a rollback).
-    async fn rerun(&self, running: &mut Vec<Running>) -> Result<(), ApplyError> {
+    async fn rerun(&self, running: &mut [Running]) -> Result<(), ApplyError> {
         self.writer
             .rollback()
             .await
@@ -552,7 +550,11 @@ impl Run {
                 ))
                 .await;
             let _ = self
-                .call(self.worker.queue.retry(job.delivery, Duration::ZERO, reason))
+                .call(
+                    self.worker
+                        .queue
+                        .retry(job.delivery, Duration::ZERO, reason),
+                )
                 .await;
         }
     }
@@ -629,13 +631,7 @@ impl Run {
         )
         .await;
         self.worker.state.succeeded.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(
-            job = job.job.id,
-            added,
-            replaced,
-            deleted,
-            "job succeeded"
-        );
+        tracing::info!(job = job.job.id, added, replaced, deleted, "job succeeded");
         // If this is lost, the message comes again and finds the job done.
         let _ = self.call(self.worker.queue.ack(job.delivery)).await;
     }
@@ -647,7 +643,11 @@ impl Run {
         let mut wait = Duration::from_millis(100);
         loop {
             match self
-                .call(self.worker.store.finish_job(id, finish.clone(), now_millis()))
+                .call(
+                    self.worker
+                        .store
+                        .finish_job(id, finish.clone(), now_millis()),
+                )
                 .await
             {
                 Ok(()) => return,

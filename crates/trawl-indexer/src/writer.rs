@@ -214,7 +214,7 @@ fn apply(
                     Upserted::Replaced => applied.replaced += 1,
                 }
                 done += 1;
-                if done % 1024 == 0 {
+                if done.is_multiple_of(1024) {
                     progress.store(done, Ordering::Relaxed);
                     if cancel.load(Ordering::Acquire) {
                         return Err(ApplyError::Stopping);

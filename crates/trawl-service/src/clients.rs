@@ -172,7 +172,7 @@ impl ServiceClient {
         match serde_json::from_slice::<Problem>(bytes) {
             Ok(problem) => Err(ServiceError::Upstream {
                 service: self.service,
-                problem,
+                problem: Box::new(problem),
                 retry_after,
             }),
             Err(_) if status == StatusCode::SERVICE_UNAVAILABLE => Err(ServiceError::Unavailable {
@@ -342,7 +342,12 @@ impl HttpIndexerClient {
         })
     }
 
-    fn request(&self, method: reqwest::Method, path: &str, query: Option<&str>) -> reqwest::Request {
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: Option<&str>,
+    ) -> reqwest::Request {
         let mut request = reqwest::Request::new(method, self.client.url(path, query));
         if let Some(key) = &self.key {
             request
@@ -372,7 +377,11 @@ fn with_idempotency_key(request: &mut reqwest::Request, key: Option<&Idempotency
 #[async_trait]
 impl IndexerService for HttpIndexerClient {
     /// `submitter` is ignored: the indexer knows the caller by its key.
-    async fn submit(&self, batch: Batch, _submitter: Option<i64>) -> Result<Accepted, ServiceError> {
+    async fn submit(
+        &self,
+        batch: Batch,
+        _submitter: Option<i64>,
+    ) -> Result<Accepted, ServiceError> {
         let query = batch.skip_bad.then_some("skip_bad=true");
         let mut request = self.request(reqwest::Method::POST, "v1/documents", query);
         let content_type = match batch.format {

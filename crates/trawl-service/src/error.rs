@@ -129,7 +129,7 @@ fn invalid_request(error: &InvalidRequest) -> Problem {
 
 fn service_problem(error: &ServiceError) -> Problem {
     match error {
-        ServiceError::Upstream { problem, .. } => problem.clone(),
+        ServiceError::Upstream { problem, .. } => problem.as_ref().clone(),
         ServiceError::Invalid(e) => invalid_request(e),
         ServiceError::Unavailable { service, .. } => Problem::new(
             503,

@@ -9,7 +9,6 @@ use trawl_api::{CursorKey, IndexerService, Readiness, ResultsService, SearchServ
 use trawl_index::{IndexError, IngestError, LocalIndex, Progress};
 use trawl_indexer::{Indexer, Keys, Worker, WorkerHandle};
 use trawl_queue::{AmqpQueue, AmqpSettings, EmbeddedSettings, Queue, QueueError, StoreQueue};
-use trawl_store::{SqlStore, Store, StoreError};
 use trawl_results::Results;
 use trawl_search::engines::{
     ApiKey, Brave, Google, HackerNews, HttpSettings, JsonEngine, MediaWiki, Pointers, Searxng,
@@ -18,6 +17,7 @@ use trawl_search::engines::{
 use trawl_search::{Engine, LocalEngine, Searcher, Slot};
 use trawl_service::clients::{ClientBuildError, HttpResultsClient, HttpSearchClient};
 use trawl_service::health::ReadinessCheck;
+use trawl_store::{SqlStore, Store, StoreError};
 
 use crate::config::{Config, EngineConfig, EngineKind};
 use crate::demo;
@@ -361,7 +361,12 @@ async fn open_write_path(config: &Config, index: Arc<LocalIndex>) -> Result<Writ
             },
         )),
     };
-    let worker = Worker::new(index, shared.clone(), queue.clone(), config.worker_settings());
+    let worker = Worker::new(
+        index,
+        shared.clone(),
+        queue.clone(),
+        config.worker_settings(),
+    );
     let state = worker.state();
     let worker = worker.spawn();
     let settings = config.indexer_settings();

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use trawl_indexer::{IndexerSettings, WorkerSettings};
 use trawl_service::breaker::BreakerSettings;
 use trawl_service::clients::{ClientSettings, RetrySettings};
 use trawl_service::logging::LogFormat;
-use trawl_indexer::{IndexerSettings, WorkerSettings};
 use trawl_service::server::ServerSettings;
 use trawl_store::StoreSettings;
 use url::Url;
@@ -100,7 +100,7 @@ pub struct IndexerConfig {
 }
 
 /// Who may do what (docs/indexing.md).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Ask for an API key on searches and pages too (writes always need
@@ -422,14 +422,6 @@ impl Default for IndexerConfig {
     }
 }
 
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self {
-            require_key_for_reads: false,
-        }
-    }
-}
-
 impl Default for ServicesConfig {
     fn default() -> Self {
         Self {
@@ -697,9 +689,15 @@ impl Config {
 
     fn validate_indexer(&self) -> Result<(), ConfigError> {
         let positive = [
-            ("store.max_connections", u64::from(self.store.max_connections)),
+            (
+                "store.max_connections",
+                u64::from(self.store.max_connections),
+            ),
             ("store.acquire_timeout_ms", self.store.acquire_timeout_ms),
-            ("store.statement_timeout_ms", self.store.statement_timeout_ms),
+            (
+                "store.statement_timeout_ms",
+                self.store.statement_timeout_ms,
+            ),
             ("queue.prefetch", u64::from(self.queue.prefetch)),
             ("queue.lease_s", self.queue.lease_s),
             ("indexer.max_body_bytes", self.indexer.max_body_bytes as u64),
@@ -708,7 +706,10 @@ impl Config {
             ("indexer.retry_backoff_ms", self.indexer.retry_backoff_ms),
             ("indexer.group_jobs", self.indexer.group_jobs as u64),
             ("indexer.group_documents", self.indexer.group_documents),
-            ("indexer.dependency_timeout_ms", self.indexer.dependency_timeout_ms),
+            (
+                "indexer.dependency_timeout_ms",
+                self.indexer.dependency_timeout_ms,
+            ),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, n)| *n == 0) {
             return Err(ConfigError::ZeroTimeout { field });

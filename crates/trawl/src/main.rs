@@ -108,6 +108,8 @@ enum KeysCommand {
     },
 }
 
+// Parsed once per run: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum IndexCommand {
     /// Add documents: JSONL files (.jsonl, .jsonl.gz) and folders of HTML, Markdown and text
@@ -137,7 +139,12 @@ enum IndexCommand {
         #[arg(long, value_name = "URL")]
         remote: Option<Url>,
         /// API key for --remote [env: TRAWL_API_KEY]
-        #[arg(long, value_name = "KEY", env = "TRAWL_API_KEY", hide_env_values = true)]
+        #[arg(
+            long,
+            value_name = "KEY",
+            env = "TRAWL_API_KEY",
+            hide_env_values = true
+        )]
         key: Option<String>,
         /// Documents per batch, with --remote
         #[arg(long, value_name = "N", default_value_t = 5000, requires = "remote")]
@@ -406,7 +413,10 @@ fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn keys_command(store: &dyn trawl_store::Store, command: KeysCommand) -> anyhow::Result<ExitCode> {
+async fn keys_command(
+    store: &dyn trawl_store::Store,
+    command: KeysCommand,
+) -> anyhow::Result<ExitCode> {
     let date = |ms: i64| trawl_api::jobs::rfc3339(ms);
     match command {
         KeysCommand::Create { name } => {
@@ -427,9 +437,10 @@ async fn keys_command(store: &dyn trawl_store::Store, command: KeysCommand) -> a
                     Some(at) => format!("revoked {}", date(at)),
                     None => "active".to_owned(),
                 };
-                let used = key
-                    .last_used_at
-                    .map_or_else(|| "never used".to_owned(), |at| format!("last used {}", date(at)));
+                let used = key.last_used_at.map_or_else(
+                    || "never used".to_owned(),
+                    |at| format!("last used {}", date(at)),
+                );
                 println!(
                     "{}\t{}\tcreated {}\t{used}\t{state}",
                     key.prefix,
@@ -508,7 +519,10 @@ fn add_remote(
                 format!(
                     "{} batches were queued before it stopped (jobs {})",
                     sent.len(),
-                    sent.iter().map(|j| j.id.to_string()).collect::<Vec<_>>().join(", ")
+                    sent.iter()
+                        .map(|j| j.id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             };
             bail!("{error}\n{queued}");
@@ -519,14 +533,18 @@ fn add_remote(
         eprintln!(
             "queued {documents} documents in {} jobs at {remote} (not waiting for them): {}",
             report.jobs.len(),
-            report.jobs.iter().map(|j| format!("/v1/jobs/{}", j.id)).collect::<Vec<_>>().join(" ")
+            report
+                .jobs
+                .iter()
+                .map(|j| format!("/v1/jobs/{}", j.id))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let (added, replaced) = report
-        .jobs
-        .iter()
-        .fold((0, 0), |(a, r), j| (a + j.counts.added, r + j.counts.replaced));
+    let (added, replaced) = report.jobs.iter().fold((0, 0), |(a, r), j| {
+        (a + j.counts.added, r + j.counts.replaced)
+    });
     let failed = report.unsuccessful();
     for job in &failed {
         eprintln!(

@@ -172,7 +172,10 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         (
             "indexer",
             &indexer,
-            vec!["--header".to_owned(), format!("Authorization: Bearer {key}")],
+            vec![
+                "--header".to_owned(),
+                format!("Authorization: Bearer {key}"),
+            ],
         ),
     ] {
         let run = tokio::process::Command::new(&st)

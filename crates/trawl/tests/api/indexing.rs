@@ -1,0 +1,574 @@
+//! Feeding trawl over the network: the write API, keys, jobs, and what
+//! search replicas see — the services on port 0, a real store and queue.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use trawl::{Config, Role};
+use trawl_store::Store;
+
+use crate::helpers::*;
+use crate::processes::{Writer, documents, documents_in};
+
+/// A one-process trawl on an empty data directory, and a key for it.
+async fn one_process() -> (tempfile::TempDir, Config, TestApp, Writer) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    let app = spawn(&config, Role::All).await;
+    let key = make_key(&config, "tests").await;
+    let writer = Writer::new(&app.address, &key);
+    (dir, config, app, writer)
+}
+
+fn problem_code(body: &Value) -> &str {
+    body["code"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn written_documents_become_searchable_and_a_retry_with_its_key_is_the_same_job() {
+    let (_dir, config, app, writer) = one_process().await;
+    let docs: Vec<Value> = (0..1000)
+        .map(|i| {
+            json!({"id": format!("n{i}"), "title": format!("Numbat {i}"),
+                   "url": format!("https://numbat.example.org/{i}"),
+                   "body": format!("the numbat eats termites, note {i}")})
+        })
+        .collect();
+    let body = serde_json::to_vec(&docs).unwrap();
+    let send = |key: &'static str, body: Vec<u8>| {
+        writer
+            .post("/v1/documents")
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(body)
+            .send()
+    };
+    let response = send("batch-1", body.clone()).await.unwrap();
+    assert_eq!(response.status(), 202);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(response.headers().get("idempotent-replayed").is_none());
+    let job: Value = response.json().await.unwrap();
+    let id = job["id"].as_i64().unwrap();
+    assert_eq!(location, format!("/v1/jobs/{id}"));
+    assert_eq!(job["state"], "queued");
+    assert_eq!(job["progress"], json!({"done": 0, "total": 1000}));
+
+    let done = writer.succeeded(id).await;
+    assert_eq!(done["attempts"], 1);
+    assert_eq!(done["progress"], json!({"done": 1000, "total": 1000}));
+    assert_eq!(
+        done["counts"],
+        json!({"added": 1000, "replaced": 0, "skipped": 0, "deleted": 0})
+    );
+    for time in ["created_at", "started_at", "finished_at"] {
+        assert!(done[time].as_str().unwrap().ends_with('Z'), "{done}");
+    }
+    let found = app
+        .get_json("/api/v1/search?q=numbat+termites&per_page=3", 200)
+        .await;
+    assert_eq!(found["results"].as_array().unwrap().len(), 3);
+    assert_eq!(documents_in(&app.address).await, 1000);
+
+    // The same request again: the same job, nothing queued twice.
+    let again = send("batch-1", body.clone()).await.unwrap();
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], id);
+    // The key for another request: refused.
+    let mut other = body.clone();
+    other.truncate(other.len() - 1);
+    other.extend_from_slice(
+        b",{\"id\":\"x\",\"title\":\"x\",\"url\":\"https://x.org/\",\"body\":\"x\"}]",
+    );
+    let reused = send("batch-1", other).await.unwrap();
+    assert_eq!(reused.status(), 422);
+    assert_eq!(
+        problem_code(&reused.json().await.unwrap()),
+        "idempotency_key_reused"
+    );
+    let jobs: Value = writer
+        .get("/v1/jobs")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1, "{jobs}");
+
+    // The same documents again, as a new job: replaced, not added.
+    let (status, job) = writer.submit(documents("n", 0, "")).await;
+    assert_eq!((status, problem_code(&job)), (422, "empty_batch"));
+    let ndjson: String = docs.iter().map(|d| format!("{d}\n")).collect();
+    let (status, job) = writer.submit(ndjson).await;
+    assert_eq!(status, 202);
+    let replaced = writer.succeeded(job["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        replaced["counts"],
+        json!({"added": 0, "replaced": 1000, "skipped": 0, "deleted": 0})
+    );
+
+    // Removing one: a job too.
+    let response = writer.delete("/v1/documents/n%37").send().await.unwrap();
+    assert_eq!(response.status(), 202);
+    let job: Value = response.json().await.unwrap();
+    assert_eq!(
+        (job["kind"].as_str(), job["progress"]["total"].as_u64()),
+        (Some("delete"), Some(1))
+    );
+    let deleted = writer.succeeded(job["id"].as_i64().unwrap()).await;
+    assert_eq!(deleted["counts"]["deleted"], 1);
+    assert_eq!(documents_in(&app.address).await, 999);
+    let response = writer.delete("/v1/documents/n7").send().await.unwrap();
+    let again = writer
+        .succeeded(
+            response.json::<Value>().await.unwrap()["id"]
+                .as_i64()
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        again["counts"]["deleted"], 0,
+        "removing it twice removes nothing"
+    );
+    drop(config);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_need_a_valid_key_and_reads_do_not() {
+    let (_dir, config, app, writer) = one_process().await;
+    let no_key = app
+        .client
+        .post(app.url("/v1/documents"))
+        .header("content-type", "application/x-ndjson")
+        .body(documents("k", 1, "key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_key.status(), 401);
+    assert_eq!(
+        no_key.headers()["www-authenticate"],
+        "Bearer realm=\"trawl\""
+    );
+    assert_eq!(no_key.headers()["content-type"], "application/problem+json");
+    assert_eq!(problem_code(&no_key.json().await.unwrap()), "unauthorized");
+    for (header, status) in [
+        ("Basic dXNlcjpwYXNz", 401),
+        ("Bearer", 401),
+        ("Bearer not-a-key", 403),
+        (
+            "Bearer trawl_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            403,
+        ),
+    ] {
+        let response = app
+            .client
+            .get(app.url("/v1/jobs"))
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{header}");
+        let code = if status == 401 {
+            "unauthorized"
+        } else {
+            "forbidden"
+        };
+        assert_eq!(problem_code(&response.json().await.unwrap()), code);
+    }
+    // A real key with one character changed is not it.
+    let mut forged = writer.key.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let response = app
+        .client
+        .get(app.url("/v1/jobs"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(writer.get("/v1/jobs").send().await.unwrap().status(), 200);
+
+    // Revoked: refused from then on.
+    let store = trawl::open_store(&config).await.unwrap();
+    let prefix = writer.key.split('_').nth(1).unwrap().to_owned();
+    store.revoke_key(&prefix, 1).await.unwrap().unwrap();
+    store.close().await;
+    assert_eq!(writer.get("/v1/jobs").send().await.unwrap().status(), 403);
+
+    // Reads stay open.
+    app.get_json("/api/v1/search?q=anything", 200).await;
+    assert_eq!(app.get("/").await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_can_require_a_key_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.auth.require_key_for_reads = true;
+    let app = spawn(&config, Role::All).await;
+    let key = make_key(&config, "reader").await;
+    for path in ["/api/v1/search?q=x", "/v1/search?q=x", "/v1/results?q=x"] {
+        assert_eq!(app.get(path).await.status(), 401, "{path}");
+        let with_key = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(with_key.status(), 200, "{path}");
+    }
+    for open in ["/livez", "/openapi.json"] {
+        assert_eq!(app.get(open).await.status(), 200, "{open}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_batch_is_refused_whole_naming_each_bad_document_and_nothing_is_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.indexer.max_body_bytes = 64 * 1024;
+    config.indexer.max_body_bytes_in_flight = 128 * 1024;
+    config.indexer.max_documents = 50;
+    let app = spawn(&config, Role::All).await;
+    let writer = Writer::new(&app.address, &make_key(&config, "t").await);
+    let post = |content_type: Option<&'static str>, query: &'static str, body: String| {
+        let mut request = writer.post(&format!("/v1/documents{query}")).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let ndjson = Some("application/x-ndjson");
+    let mixed = format!(
+        "{}not json\n\n{{\"id\":\"b\",\"title\":\"t\",\"body\":\"no url\"}}\n{}{{\"id\":\"s\",\"title\":\"t\",\"url\":\"javascript:alert(1)\",\"body\":\"\"}}\n",
+        documents("good", 1, "wombat"),
+        documents("more", 2, "wombat")
+    );
+    let (status, problem) = post(ndjson, "", mixed.clone()).await;
+    assert_eq!((status, problem_code(&problem)), (422, "invalid_documents"));
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("3 documents cannot be indexed: line 2: "),
+        "{problem}"
+    );
+    let named: Vec<(u64, u64, Option<&str>)> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["position"].as_u64().unwrap(),
+                e["line"].as_u64().unwrap(),
+                e["id"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(named, [(2, 2, None), (3, 4, Some("b")), (6, 7, Some("s"))]);
+
+    for (content_type, query, body, status, code) in [
+        (
+            Some("application/json"),
+            "",
+            "[{\"id\": 1,\n  \"title\" \"x\"}]".to_owned(),
+            400,
+            "malformed_body",
+        ),
+        (
+            Some("application/json"),
+            "",
+            "{\"id\": 1}".to_owned(),
+            400,
+            "malformed_body",
+        ),
+        (
+            Some("application/json"),
+            "",
+            "[]".to_owned(),
+            422,
+            "empty_batch",
+        ),
+        (
+            Some("text/plain"),
+            "",
+            documents("a", 1, "x"),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            None,
+            "",
+            documents("a", 1, "x"),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            ndjson,
+            "?skip_bad=maybe",
+            documents("a", 1, "x"),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            ndjson,
+            "",
+            documents("big", 51, "x"),
+            413,
+            "too_many_documents",
+        ),
+        (
+            ndjson,
+            "",
+            documents("huge", 700, "x"),
+            413,
+            "payload_too_large",
+        ),
+    ] {
+        let (got, problem) = post(content_type, query, body).await;
+        assert_eq!((got, problem_code(&problem)), (status, code), "{problem}");
+    }
+    let (_, problem) = post(
+        Some("application/json"),
+        "",
+        "[{\"id\": 1,\n  \"title\" \"x\"}]".to_owned(),
+    )
+    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("line 2, column 11"),
+        "{problem}"
+    );
+    // An invalid Idempotency-Key.
+    let response = writer
+        .post("/v1/documents")
+        .header("content-type", "application/x-ndjson")
+        .header("idempotency-key", "has a space")
+        .body(documents("a", 1, "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        (problem_code(&problem), problem["param"].as_str()),
+        ("invalid_header", Some("Idempotency-Key"))
+    );
+    // A body that announces no length and exceeds the limit.
+    let chunks = futures_util::stream::iter(
+        (0..100).map(|_| Ok::<_, std::io::Error>(documents("c", 10, "chunked"))),
+    );
+    let response = writer
+        .post("/v1/documents")
+        .header("content-type", "application/x-ndjson")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+
+    let jobs: Value = writer
+        .get("/v1/jobs")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs["jobs"], json!([]), "nothing was queued");
+
+    // With skip_bad the good ones go, the bad ones are reported.
+    let (status, job) = post(ndjson, "?skip_bad=true", mixed).await;
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(
+        (
+            job["errors_total"].as_u64(),
+            job["counts"]["skipped"].as_u64()
+        ),
+        (Some(3), Some(3))
+    );
+    assert_eq!(
+        job["errors"][2]["reason"].as_str().unwrap(),
+        "`url` \"javascript:alert(1)\" must use http, https or file"
+    );
+    let done = writer.succeeded(job["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        done["counts"],
+        json!({"added": 3, "replaced": 0, "skipped": 3, "deleted": 0})
+    );
+    assert_eq!(documents_in(&app.address).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_page_by_cursor_and_only_a_queued_job_can_be_cancelled() {
+    let (_dir, config, app, writer) = one_process().await;
+    // Another writer holds the index (as `trawl index add` would): the
+    // first job runs and waits, the others stay queued.
+    let index = trawl_index::LocalIndex::open_or_create(&config.index_dir()).unwrap();
+    let held = index.writer().unwrap();
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let (status, job) = writer
+            .submit(documents(&format!("p{n}"), 3, "platypus"))
+            .await;
+        assert_eq!(status, 202);
+        ids.push(job["id"].as_i64().unwrap());
+    }
+    writer
+        .wait_for(ids[0], Duration::from_secs(30), |j| j["state"] == "running")
+        .await;
+    let page = |query: String| {
+        let request = writer.get(&format!("/v1/jobs{query}")).send();
+        async move {
+            let page: Value = request.await.unwrap().json().await.unwrap();
+            let ids: Vec<i64> = page["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["id"].as_i64().unwrap())
+                .collect();
+            (ids, page["next_cursor"].as_str().map(str::to_owned))
+        }
+    };
+    let (first, cursor) = page("?limit=2".to_owned()).await;
+    assert_eq!(first, [ids[4], ids[3]], "newest first");
+    let (second, cursor) = page(format!("?limit=2&cursor={}", cursor.unwrap())).await;
+    assert_eq!(second, [ids[2], ids[1]]);
+    let (third, cursor) = page(format!("?limit=2&cursor={}", cursor.unwrap())).await;
+    assert_eq!((third, cursor), (vec![ids[0]], None));
+    assert_eq!(page("?state=running".to_owned()).await.0, [ids[0]]);
+    assert_eq!(page("?state=queued".to_owned()).await.0.len(), 4);
+    for (query, code) in [
+        ("?state=done", "invalid_parameter"),
+        ("?cursor=zz", "invalid_cursor"),
+        ("?limit=0", "invalid_parameter"),
+    ] {
+        let response = writer
+            .get(&format!("/v1/jobs{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+        assert_eq!(problem_code(&response.json().await.unwrap()), code);
+    }
+
+    let cancel = |id: String| {
+        let request = writer.delete(&format!("/v1/jobs/{id}")).send();
+        async move {
+            let response = request.await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, cancelled) = cancel(ids[2].to_string()).await;
+    assert_eq!(
+        (status, cancelled["state"].as_str()),
+        (200, Some("cancelled"))
+    );
+    assert!(cancelled["finished_at"].is_string());
+    let (status, problem) = cancel(ids[2].to_string()).await;
+    assert_eq!((status, problem_code(&problem)), (409, "conflict"));
+    let (status, problem) = cancel(ids[0].to_string()).await;
+    assert_eq!((status, problem_code(&problem)), (409, "conflict"));
+    assert!(
+        problem["detail"].as_str().unwrap().contains("is running"),
+        "{problem}"
+    );
+    assert_eq!(cancel("999999".to_owned()).await.0, 404);
+    assert_eq!(cancel("abc".to_owned()).await.0, 400);
+    assert_eq!(writer.get("/v1/jobs/0").send().await.unwrap().status(), 400);
+    assert_eq!(
+        writer.get("/v1/jobs/424242").send().await.unwrap().status(),
+        404
+    );
+
+    drop(held);
+    for (n, id) in ids.iter().enumerate() {
+        if n == 2 {
+            continue;
+        }
+        writer.succeeded(*id).await;
+    }
+    assert_eq!(writer.job(ids[2]).await["state"], "cancelled");
+    assert_eq!(
+        documents_in(&app.address).await,
+        12,
+        "the cancelled job's documents never came"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_replica_never_writes_and_sees_each_commit_of_the_indexer() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    let replicas = [
+        spawn(&config, Role::Search).await,
+        spawn(&config, Role::Search).await,
+    ];
+    let waiting = replicas[0].get("/readyz").await;
+    assert_eq!(waiting.status(), 503);
+    let readiness: Value = waiting.json().await.unwrap();
+    assert!(
+        readiness["checks"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("there is no index"),
+        "{readiness}"
+    );
+    assert!(
+        !config.index_dir().exists(),
+        "a search replica created nothing"
+    );
+    let refused = replicas[0]
+        .client
+        .post(replicas[0].url("/v1/documents"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 404, "search has no write API");
+
+    let indexer = spawn(&config, Role::Indexer).await;
+    let writer = Writer::new(&indexer.address, &make_key(&config, "t").await);
+    let (_, job) = writer.submit(documents("r", 25, "echidna")).await;
+    writer.succeeded(job["id"].as_i64().unwrap()).await;
+    for replica in &replicas {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while documents_in(&replica.address).await != 25 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the replica never saw the commit"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(replica.get("/readyz").await.status(), 200);
+        let found = replica.get_json("/v1/search?q=echidna", 200).await;
+        assert_eq!(found["engines"][0]["total"], 25);
+    }
+    // A second batch is seen as well.
+    let (_, job) = writer.submit(documents("s", 5, "echidna")).await;
+    writer.succeeded(job["id"].as_i64().unwrap()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while documents_in(&replicas[1].address).await != 30 {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ready: Value = indexer.get_json("/readyz", 200).await;
+    let names: Vec<&str> = ready["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["store", "queue", "worker", "load"]);
+}
