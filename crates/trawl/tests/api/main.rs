@@ -6,6 +6,7 @@ mod cli;
 mod contract;
 mod degradation;
 mod demo;
+mod durability;
 mod engines;
 mod escaping;
 mod faults;
