@@ -63,7 +63,25 @@ pub fn routes(
         .route("/v1/jobs", get(jobs))
         .route("/v1/jobs/{id}", get(job).delete(cancel))
         .route_layer(middleware::from_fn_with_state(keys, require_key))
+        .layer(middleware::from_fn(close_after_refusal))
         .with_state(state)
+}
+
+/// A request refused before its body was read whole (no key, a wrong
+/// `Content-Type`, a body over the limit…) leaves the rest of the body
+/// on the connection: the answer says `Connection: close`, so that the
+/// client sends its next request on a new connection instead of one the
+/// server is closing.
+async fn close_after_refusal(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let has_body = request.headers().contains_key(header::CONTENT_LENGTH)
+        || request.headers().contains_key(header::TRANSFER_ENCODING);
+    let mut response = next.run(request).await;
+    if has_body && !response.status().is_success() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Queues a batch of documents: each is added, or replaces the document

@@ -363,18 +363,53 @@ async fn a_bad_batch_is_refused_whole_naming_each_bad_document_and_nothing_is_qu
         (problem_code(&problem), problem["param"].as_str()),
         ("invalid_header", Some("Idempotency-Key"))
     );
-    // A body that announces no length and exceeds the limit.
+    // Bodies over the limit: refused as soon as the declared length shows
+    // it, or once the limit is read. The server answers 413 and closes,
+    // which a client still sending may see as the connection closing first
+    // (`Expect: 100-continue` lets it learn before it sends).
+    let huge = documents("huge", 700, "x");
+    assert!(huge.len() > 64 * 1024);
     let chunks = futures_util::stream::iter(
         (0..100).map(|_| Ok::<_, std::io::Error>(documents("c", 10, "chunked"))),
     );
-    let response = writer
-        .post("/v1/documents")
-        .header("content-type", "application/x-ndjson")
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
+    for body in [
+        reqwest::Body::from(huge),
+        reqwest::Body::wrap_stream(chunks),
+    ] {
+        let sent = writer
+            .post("/v1/documents")
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await;
+        if let Ok(response) = sent {
+            assert_eq!(response.status(), 413);
+            let problem: Value = response.json().await.unwrap();
+            assert_eq!(problem_code(&problem), "payload_too_large");
+        }
+    }
+    let expecting = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
         .await
         .unwrap();
-    assert_eq!(response.status(), 413);
+    let (mut read, mut write) = expecting.into_split();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    write
+        .write_all(
+            format!(
+                "POST /v1/documents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+                 Content-Type: application/x-ndjson\r\nContent-Length: 10000000\r\n\
+                 Expect: 100-continue\r\n\r\n",
+                writer.key
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = read.read(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
 
     let jobs: Value = writer
         .get("/v1/jobs")
