@@ -586,17 +586,14 @@ impl Run {
         }
     }
 
-    /// `retry_backoff × 2^(attempt-1)`, capped, then between half and all
-    /// of it at random, so jobs failing together do not retry together.
     fn backoff(&self, attempt: u32) -> Duration {
         let settings = &self.worker.settings;
-        let doubled = settings
-            .retry_backoff
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-        let capped = doubled.min(settings.retry_backoff_max);
-        let nanos = capped.as_nanos().min(u128::from(u64::MAX)) as u64;
-        let random = getrandom::u64().unwrap_or(0);
-        Duration::from_nanos(nanos / 2 + random % (nanos / 2 + 1))
+        backoff(
+            settings.retry_backoff,
+            settings.retry_backoff_max,
+            attempt,
+            getrandom::u64().unwrap_or(0),
+        )
     }
 
     async fn settle_failed(&self, job: Running, reason: &str) {
@@ -662,5 +659,33 @@ impl Run {
                 }
             }
         }
+    }
+}
+
+/// `first × 2^(attempt-1)`, capped at `max`, then between half and all of
+/// it (by `random`), so jobs failing together do not retry together.
+fn backoff(first: Duration, max: Duration, attempt: u32, random: u64) -> Duration {
+    let doubled = first.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+    let capped = doubled.min(max);
+    let nanos = capped.as_nanos().min(u128::from(u64::MAX)) as u64;
+    Duration::from_nanos(nanos / 2 + random % (nanos / 2 + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_per_attempt_up_to_its_cap_jittered_within_half() {
+        let (first, max) = (Duration::from_secs(1), Duration::from_secs(60));
+        for (attempt, full) in [(1, 1), (2, 2), (3, 4), (6, 32), (7, 60), (40, 60)] {
+            let full = Duration::from_secs(full);
+            for random in [0, 1, 12345, u64::MAX] {
+                let wait = backoff(first, max, attempt, random);
+                assert!(wait >= full / 2 && wait <= full, "{attempt}: {wait:?}");
+            }
+        }
+        assert_eq!(backoff(first, max, 3, 0), Duration::from_secs(2));
+        assert_eq!(backoff(Duration::ZERO, max, 3, 7), Duration::ZERO);
     }
 }

@@ -607,3 +607,315 @@ async fn a_search_replica_never_writes_and_sees_each_commit_of_the_indexer() {
         .collect();
     assert_eq!(names, ["store", "queue", "worker", "load"]);
 }
+
+/// What one submitted batch was.
+#[derive(Debug, Clone)]
+struct Sent {
+    job: i64,
+    ids: Vec<String>,
+    tag: String,
+}
+
+/// 16 clients × 50 batches with overlapping ids, and cancels racing them:
+/// every answer is a 202 (or, for a cancel, 200 or 409); once the queue has
+/// drained, the index holds exactly the ids of the jobs that succeeded,
+/// each document as one of them wrote it, and no job is left unfinished.
+async fn many_writers_at_once(writer: Writer, index_dir: std::path::PathBuf) {
+    const CLIENTS: usize = 16;
+    const BATCHES: usize = 50;
+    const POOL: usize = 200;
+    let writer = std::sync::Arc::new(writer);
+    let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel::<Sent>();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let (writer, sent_tx) = (writer.clone(), sent_tx.clone());
+            tokio::spawn(async move {
+                for batch in 0..BATCHES {
+                    let tag = format!("c{client}b{batch}");
+                    let ids: Vec<String> = (0..10)
+                        .map(|k| format!("id-{}", (client * 7 + batch * 13 + k * 17) % POOL))
+                        .collect();
+                    let ndjson: String = ids
+                        .iter()
+                        .map(|id| {
+                            format!(
+                                "{}\n",
+                                json!({"id": id, "title": id, "url": format!("https://c.example.org/{id}"),
+                                       "body": format!("concurrent {tag}")})
+                            )
+                        })
+                        .collect();
+                    let (status, job) = writer.submit(ndjson).await;
+                    assert_eq!(status, 202, "{job}");
+                    let job = job["id"].as_i64().unwrap();
+                    sent_tx.send(Sent { job, ids, tag }).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(sent_tx);
+    // Cancels every fifth job as it appears, racing the worker.
+    let mut sent = Vec::new();
+    let mut cancelled = std::collections::HashSet::new();
+    let mut too_late = std::collections::HashSet::new();
+    while let Some(batch) = sent_rx.recv().await {
+        if batch.job % 5 == 0 {
+            let response = writer
+                .delete(&format!("/v1/jobs/{}", batch.job))
+                .send()
+                .await
+                .unwrap();
+            match response.status().as_u16() {
+                200 => cancelled.insert(batch.job),
+                409 => too_late.insert(batch.job),
+                other => panic!("cancelling job {}: {other}", batch.job),
+            };
+        }
+        sent.push(batch);
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    assert_eq!(sent.len(), CLIENTS * BATCHES);
+    assert!(!cancelled.is_empty(), "no cancel raced a queued job");
+
+    // Drained: every job finished, as its cancel said.
+    let mut succeeded = Vec::new();
+    let mut added = 0;
+    for batch in &sent {
+        let job = writer
+            .wait_for(batch.job, Duration::from_secs(120), |j| {
+                j["state"] != "queued" && j["state"] != "running"
+            })
+            .await;
+        let state = job["state"].as_str().unwrap();
+        if cancelled.contains(&batch.job) {
+            assert_eq!(state, "cancelled", "{job}");
+        } else {
+            assert_eq!(state, "succeeded", "{job}");
+            added += job["counts"]["added"].as_u64().unwrap();
+            assert_eq!(
+                job["counts"]["added"].as_u64().unwrap()
+                    + job["counts"]["replaced"].as_u64().unwrap(),
+                10
+            );
+            succeeded.push(batch.clone());
+        }
+    }
+    let page: Value = writer
+        .get("/v1/jobs?state=running")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["jobs"], json!([]), "no job is left running");
+
+    let index = trawl_index::LocalIndex::open_read_only(&index_dir).unwrap();
+    let docs = index.documents().unwrap();
+    let held: std::collections::BTreeSet<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+    let expected: std::collections::BTreeSet<&str> = succeeded
+        .iter()
+        .flat_map(|b| b.ids.iter().map(String::as_str))
+        .collect();
+    assert_eq!(held, expected, "exactly the ids of the jobs that succeeded");
+    assert_eq!(
+        added,
+        expected.len() as u64,
+        "each id added once, then replaced"
+    );
+    for doc in &docs {
+        let tag = doc.body.strip_prefix("concurrent ").unwrap();
+        assert!(
+            succeeded
+                .iter()
+                .any(|b| b.tag == tag && b.ids.contains(&doc.id)),
+            "{} holds {tag}, which no succeeded job wrote to it",
+            doc.id
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_writers_at_once_on_the_embedded_store_and_queue() {
+    let (dir, config, _app, writer) = one_process().await;
+    many_writers_at_once(writer, config.index_dir()).await;
+    drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_writers_at_once_on_postgresql_and_rabbitmq() {
+    let Some(schema) = trawl_store::testing::fresh_postgres("many_writers").await else {
+        return;
+    };
+    let Some((queue, amqp)) = trawl_queue::testing::fresh_rabbitmq("many_writers").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.store.database_url = Some(schema.url.clone());
+    config.queue.amqp_url = Some(amqp.url.clone());
+    config.queue.name = amqp.name.clone();
+    let app = spawn(&config, Role::Indexer).await;
+    let writer = Writer::new(&app.address, &make_key(&config, "t").await);
+    many_writers_at_once(writer, config.index_dir()).await;
+    queue.delete_all().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_shown_once_stored_as_hashes_listed_and_revoked() {
+    use crate::processes::trawl;
+    let dir = tempfile::tempdir().unwrap();
+    let made = trawl(dir.path(), &["keys", "create", "--name", "ci"], &[]);
+    assert!(made.status.success());
+    let key = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("trawl_") && key.len() == 62, "{key}");
+    let told = String::from_utf8_lossy(&made.stderr).into_owned();
+    assert!(told.contains("shown this once"), "{told}");
+    let secret = key.rsplit('_').next().unwrap();
+    let stored = std::fs::read(dir.path().join("trawl.db")).unwrap();
+    assert!(
+        !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "the store holds the key itself"
+    );
+    let again = trawl(dir.path(), &["keys", "create", "--name", "ci"], &[]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let listed = trawl(dir.path(), &["keys", "list"], &[]);
+    let listing = String::from_utf8(listed.stdout).unwrap();
+    let prefix = key.split('_').nth(1).unwrap();
+    assert!(
+        listing.starts_with(&format!("{prefix}\tci\tcreated ")),
+        "{listing}"
+    );
+    assert!(listing.contains("never used") && listing.contains("active"));
+    assert!(!listing.contains(secret));
+
+    let server = crate::processes::Trawl::start(dir.path(), &["--no-demo"], &[]);
+    let writer = Writer::new(&server.address, &key);
+    assert_eq!(writer.get("/v1/jobs").send().await.unwrap().status(), 200);
+    let revoked = trawl(dir.path(), &["keys", "revoke", "ci"], &[]);
+    assert!(revoked.status.success());
+    assert_eq!(writer.get("/v1/jobs").send().await.unwrap().status(), 403);
+    let listing = String::from_utf8(trawl(dir.path(), &["keys", "list"], &[]).stdout).unwrap();
+    assert!(
+        listing.contains("last used") && listing.contains("revoked"),
+        "{listing}"
+    );
+    let unknown = trawl(dir.path(), &["keys", "revoke", "nobody"], &[]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(!server.logs().contains(secret), "a key reached the logs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_add_remote_sends_batches_waits_for_the_jobs_and_fails_when_refused() {
+    use crate::processes::{Trawl, create_key, trawl};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Trawl::start(dir.path(), &["--no-demo"], &[]);
+    let key = create_key(dir.path(), &[]);
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("docs.jsonl");
+    std::fs::write(&file, documents("remote", 12_345, "bilby")).unwrap();
+    let file = file.to_str().unwrap();
+    let url = server.address.clone();
+    let sent = trawl(
+        files.path(),
+        &[
+            "index",
+            "add",
+            file,
+            "--remote",
+            &url,
+            "--batch-size",
+            "5000",
+        ],
+        &[("TRAWL_API_KEY", key.as_str())],
+    );
+    let told = String::from_utf8_lossy(&sent.stderr).into_owned();
+    assert!(sent.status.success(), "{told}");
+    assert!(
+        told.contains("sent 12345 documents from 1 files in 3 jobs: 12345 added, 0 replaced"),
+        "{told}"
+    );
+    assert_eq!(documents_in(&server.address).await, 12_345);
+    assert!(
+        !files.path().join("index").exists(),
+        "--remote writes no local index"
+    );
+
+    // A folder, the key by flag.
+    let site = files.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(
+        site.join("page.html"),
+        "<title>Bilby page</title><p>a bilby burrows</p>",
+    )
+    .unwrap();
+    let sent = trawl(
+        files.path(),
+        &[
+            "index",
+            "add",
+            site.to_str().unwrap(),
+            "--base-url",
+            "https://site.example.org/",
+            "--remote",
+            &url,
+            "--key",
+            &key,
+        ],
+        &[],
+    );
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert_eq!(documents_in(&server.address).await, 12_346);
+
+    // A malformed line: nothing is sent.
+    let bad = files.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        format!("{}{{\"id\": \"x\"\n", documents("more", 3, "bilby")),
+    )
+    .unwrap();
+    let refused = trawl(
+        files.path(),
+        &[
+            "index",
+            "add",
+            bad.to_str().unwrap(),
+            "--remote",
+            &url,
+            "--key",
+            &key,
+        ],
+        &[],
+    );
+    let told = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert_eq!(refused.status.code(), Some(1), "{told}");
+    assert!(
+        told.contains("bad.jsonl:4: ") && told.contains("nothing was queued"),
+        "{told}"
+    );
+    // No key, or a bad one: refused, said so.
+    let no_key = trawl(files.path(), &["index", "add", file, "--remote", &url], &[]);
+    assert_eq!(no_key.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&no_key.stderr).contains("needs an API key"));
+    let jobs: Value = Writer::new(&server.address, &key)
+        .get("/v1/jobs?limit=500")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jobs["jobs"].as_array().unwrap().len(),
+        4,
+        "3 batches and the folder"
+    );
+}
