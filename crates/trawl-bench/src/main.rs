@@ -9,6 +9,7 @@
 
 mod collections;
 mod fanout;
+mod feeding;
 mod load;
 mod metrics;
 mod passthrough;
@@ -65,6 +66,8 @@ enum Section {
     Seed,
     /// What asking several engines costs beyond waiting for them.
     Fanout,
+    /// Documents fed through the write API, to searchable.
+    Feeding,
 }
 
 /// Everything measured, for the budget table and the checks.
@@ -75,6 +78,7 @@ struct Figures {
     scifact: Option<quality::Quality>,
     quality: Vec<quality::Quality>,
     indexing: Option<Indexing>,
+    feeding: Option<feeding::Feeding>,
     load: Option<LoadFigures>,
     startup: Option<Startup>,
 }
@@ -142,6 +146,7 @@ fn main() -> anyhow::Result<()> {
             Section::Load,
             Section::Startup,
             Section::Fanout,
+            Section::Feeding,
         ];
         if !args.quick {
             all.push(Section::Seed);
@@ -166,9 +171,12 @@ fn main() -> anyhow::Result<()> {
     if sections.contains(&Section::Quality) {
         run_quality(&data, &mut figures)?;
     }
-    let needs_index = sections
-        .iter()
-        .any(|s| matches!(s, Section::Indexing | Section::Load | Section::Startup));
+    let needs_index = sections.iter().any(|s| {
+        matches!(
+            s,
+            Section::Indexing | Section::Load | Section::Startup | Section::Feeding
+        )
+    });
     if needs_index {
         let work = tempfile::tempdir()?;
         let limit = if args.quick { 10_000 } else { 100_000 };
@@ -198,6 +206,16 @@ fn main() -> anyhow::Result<()> {
             let startup = run_startup(&trawl, &data_dir, if args.quick { 3 } else { 9 })?;
             print_startup(&startup);
             figures.startup = Some(startup);
+        }
+        if sections.contains(&Section::Feeding) {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let jobs = if args.quick { 30 } else { 200 };
+            let result =
+                runtime.block_on(feeding::run(&trawl, &work.path().join("imdb.jsonl"), jobs))?;
+            feeding::print(&result, args.quick);
+            figures.feeding = Some(result);
         }
     }
     if sections.contains(&Section::Fanout) {
@@ -766,6 +784,16 @@ fn print_budgets(f: &Figures) {
             Some(rate >= 20_000.0),
         );
     }
+    if let Some(feeding) = &f.feeding
+        && let Some(embedded) = feeding.cases.first()
+    {
+        let rate = embedded.rate();
+        row(
+            "feeding ≥ 15,000 documents/s, POST to searchable, embedded",
+            format!("{rate:.0} documents/s"),
+            Some(rate >= 15_000.0),
+        );
+    }
     if let Some(q) = &f.scifact {
         row(
             "SciFact nDCG@10 ≥ 0.679",
@@ -847,6 +875,16 @@ fn check(f: &Figures) -> anyhow::Result<()> {
             {
                 problems.push(format!("{name}: no memory figures"));
             }
+        }
+    }
+    if let Some(feeding) = &f.feeding {
+        for case in &feeding.cases {
+            if case.searchable_s <= 0.0 || case.latency_ms.is_empty() || case.documents == 0 {
+                problems.push(format!("feeding, {}: no figures", case.name));
+            }
+        }
+        if feeding.cases.is_empty() {
+            problems.push("feeding measured nothing".into());
         }
     }
     if let Some(s) = &f.startup
