@@ -2,11 +2,12 @@
 //!
 //! Topology, declared by every process that connects (idempotently):
 //!
-//! | queue | what it holds |
+//! | queue or exchange | what it holds |
 //! |---|---|
-//! | `NAME` | jobs to run: durable, persistent messages; a rejected message goes to `NAME.dead` |
-//! | `NAME.retry` | jobs waiting to be tried again: each message expires after its backoff and goes back to `NAME` |
-//! | `NAME.dead` | dead letters: jobs that failed for good, kept for an operator |
+//! | queue `NAME` | jobs to run: durable, persistent messages; a rejected message is dead-lettered to the exchange `NAME.dlx` |
+//! | exchange `NAME.dlx` | the dead-letter exchange (direct, durable): routes `NAME`'s rejected messages to `NAME.dead` |
+//! | queue `NAME.dead` | dead letters: jobs that failed for good, kept for an operator |
+//! | queue `NAME.retry` | jobs waiting to be tried again: each message expires after its backoff and goes back to `NAME` |
 //!
 //! Publishing waits for the broker's confirm, so a message is on the
 //! broker's disk before the job is acknowledged to whoever submitted it. A
@@ -28,11 +29,11 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
-    ConfirmSelectOptions, QueueDeclareOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::uri::{AMQPScheme, AMQPUri};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
 use tokio::sync::Mutex;
 
 use crate::{Delivery, Queue, QueueError, QueueStatus, Tag};
@@ -136,6 +137,10 @@ impl AmqpQueue {
         format!("{}.dead", self.settings.name)
     }
 
+    fn dead_letter_exchange(&self) -> String {
+        format!("{}.dlx", self.settings.name)
+    }
+
     /// The live connection, made now if needed.
     async fn link(&self) -> Result<Link, QueueError> {
         let mut state = self.link.lock().await;
@@ -197,40 +202,58 @@ impl AmqpQueue {
         })
     }
 
-    /// The three queues (see the module's table).
+    /// The queues and the dead-letter exchange (see the module's table).
     async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
         let durable = QueueDeclareOptions::durable();
-        let dead_letters_to = |queue: String| {
+        let dead_letters_to = |exchange: &str, routing_key: &str| {
             let mut arguments = FieldTable::default();
             arguments.insert(
                 "x-dead-letter-exchange".into(),
-                AMQPValue::LongString("".into()),
+                AMQPValue::LongString(exchange.into()),
             );
             arguments.insert(
                 "x-dead-letter-routing-key".into(),
-                AMQPValue::LongString(queue.as_str().into()),
+                AMQPValue::LongString(routing_key.into()),
             );
             arguments
         };
+        let (name, dlx, dead) = (
+            self.settings.name.as_str(),
+            self.dead_letter_exchange(),
+            self.dead_queue(),
+        );
         channel
-            .queue_declare(
-                self.settings.name.as_str().into(),
-                durable,
-                dead_letters_to(self.dead_queue()),
+            .exchange_declare(
+                dlx.as_str().into(),
+                ExchangeKind::Direct,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
             )
             .await?;
+        channel
+            .queue_declare(dead.as_str().into(), durable, FieldTable::default())
+            .await?;
+        channel
+            .queue_bind(
+                dead.as_str().into(),
+                dlx.as_str().into(),
+                dead.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .queue_declare(name.into(), durable, dead_letters_to(&dlx, &dead))
+            .await?;
+        // Expired retries go back to the main queue, by the default exchange.
         channel
             .queue_declare(
                 self.retry_queue().as_str().into(),
                 durable,
-                dead_letters_to(self.settings.name.clone()),
-            )
-            .await?;
-        channel
-            .queue_declare(
-                self.dead_queue().as_str().into(),
-                durable,
-                FieldTable::default(),
+                dead_letters_to("", name),
             )
             .await?;
         Ok(())
@@ -308,8 +331,9 @@ impl AmqpQueue {
         number.trim().parse().ok()
     }
 
-    /// Removes this queue and its retry and dead-letter queues from the
-    /// broker, with whatever they hold (for tests).
+    /// Removes this queue, its retry and dead-letter queues and its
+    /// dead-letter exchange from the broker, with whatever they hold (for
+    /// tests).
     pub async fn delete_all(&self) -> Result<(), QueueError> {
         let link = self.link().await?;
         for queue in [
@@ -322,7 +346,13 @@ impl AmqpQueue {
                 .await
                 .map_err(unavailable)?;
         }
-        Ok(())
+        link.publish
+            .exchange_delete(
+                self.dead_letter_exchange().as_str().into(),
+                Default::default(),
+            )
+            .await
+            .map_err(unavailable)
     }
 
     /// Messages in the dead-letter queue now.
