@@ -60,6 +60,8 @@ pub struct WorkerSettings {
     pub idle_release: Duration,
     /// Longest wait for one call to the store or the queue.
     pub dependency_timeout: Duration,
+    /// How long finished jobs are kept (then removed, with what they say).
+    pub keep_finished: Duration,
 }
 
 impl WorkerSettings {
@@ -74,6 +76,7 @@ impl WorkerSettings {
             max_attempts: 5,
             idle_release: Duration::from_secs(2),
             dependency_timeout: Duration::from_secs(3),
+            keep_finished: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -237,10 +240,15 @@ impl Run {
         self.state().set(true, "idle");
         let mut idle_since = Instant::now();
         let mut reaped = Instant::now() - Duration::from_secs(3600);
+        let mut purged = Instant::now() - Duration::from_secs(7200);
         while !self.stopping() {
             if reaped.elapsed() >= Duration::from_secs(10) {
                 self.reap().await;
                 reaped = Instant::now();
+            }
+            if purged.elapsed() >= Duration::from_secs(3600) {
+                self.purge().await;
+                purged = Instant::now();
             }
             let mut stop = self.stop.clone();
             let received = tokio::select! {
@@ -334,6 +342,23 @@ impl Run {
         let _ = self
             .call(self.worker.store.purge_unpublished(now - 3_600_000))
             .await;
+    }
+
+    /// Removes the jobs that finished longer ago than they are kept.
+    async fn purge(&self) {
+        let keep = self.worker.settings.keep_finished.as_millis() as Millis;
+        match self
+            .call(
+                self.worker
+                    .store
+                    .purge_finished(now_millis().saturating_sub(keep)),
+            )
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "removed finished jobs past their keeping time"),
+            Err(e) => tracing::debug!(error = %e, "cannot remove old jobs now"),
+        }
     }
 
     /// Runs `first` and whatever the queue has ready after it, up to the

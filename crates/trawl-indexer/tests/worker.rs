@@ -94,6 +94,9 @@ impl Store for Flaky {
     async fn requeue_expired(&self, at: Millis) -> Result<u64> {
         self.inner.requeue_expired(at).await
     }
+    async fn purge_finished(&self, before: Millis) -> Result<u64> {
+        self.inner.purge_finished(before).await
+    }
     async fn job_counts(&self) -> Result<JobCounts> {
         self.inner.job_counts().await
     }

@@ -151,6 +151,9 @@ pub trait Store: Send + Sync + 'static {
     /// Running jobs whose lease ran out (their worker is gone) go back to
     /// `queued`; how many.
     async fn requeue_expired(&self, at: Millis) -> Result<u64>;
+    /// Removes finished jobs (succeeded, failed, cancelled) that finished
+    /// before `before`; how many. Their idempotency keys may be used again.
+    async fn purge_finished(&self, before: Millis) -> Result<u64>;
     /// How many jobs are in each state, and when the oldest queued one was
     /// created.
     async fn job_counts(&self) -> Result<JobCounts>;

@@ -61,6 +61,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
             finished_at BIGINT)",
         "CREATE UNIQUE INDEX trawl_jobs_idempotency ON trawl_jobs (key_id, idempotency_key)",
         "CREATE INDEX trawl_jobs_state ON trawl_jobs (state, id)",
+        "CREATE INDEX trawl_jobs_finished ON trawl_jobs (finished_at)",
         "CREATE TABLE trawl_job_payloads (
             job_id BIGINT PRIMARY KEY,
             body BLOB NOT NULL)",
@@ -111,6 +112,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
             finished_at BIGINT)",
         "CREATE UNIQUE INDEX trawl_jobs_idempotency ON trawl_jobs (key_id, idempotency_key)",
         "CREATE INDEX trawl_jobs_state ON trawl_jobs (state, id)",
+        "CREATE INDEX trawl_jobs_finished ON trawl_jobs (finished_at)",
         "CREATE TABLE trawl_job_payloads (
             job_id BIGINT PRIMARY KEY,
             body BYTEA NOT NULL)",

@@ -681,6 +681,19 @@ impl Store for SqlStore {
         Ok(done.rows_affected())
     }
 
+    async fn purge_finished(&self, before: Millis) -> Result<u64> {
+        self.ensure_migrated().await?;
+        let done = sqlx::query(
+            "DELETE FROM trawl_jobs WHERE finished_at < $1 \
+             AND state IN ('succeeded', 'failed', 'cancelled')",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected())
+    }
+
     async fn job_counts(&self) -> Result<JobCounts> {
         self.ensure_migrated().await?;
         let rows = sqlx::query(

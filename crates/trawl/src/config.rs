@@ -97,6 +97,9 @@ pub struct IndexerConfig {
     pub group_documents: u64,
     /// Longest wait for one call to the store or the queue.
     pub dependency_timeout_ms: u64,
+    /// Days finished jobs are kept (then removed; their idempotency keys
+    /// may be used again).
+    pub keep_finished_jobs_days: u64,
 }
 
 /// Who may do what (docs/indexing.md).
@@ -418,6 +421,7 @@ impl Default for IndexerConfig {
             group_jobs: worker.group_jobs,
             group_documents: worker.group_documents,
             dependency_timeout_ms: service.dependency_timeout.as_millis() as u64,
+            keep_finished_jobs_days: worker.keep_finished.as_secs() / 86_400,
         }
     }
 }
@@ -986,6 +990,9 @@ impl Config {
             ),
             max_attempts: self.indexer.max_attempts,
             dependency_timeout: Duration::from_millis(self.indexer.dependency_timeout_ms),
+            keep_finished: Duration::from_secs(
+                self.indexer.keep_finished_jobs_days.saturating_mul(86_400),
+            ),
             ..WorkerSettings::new(self.data_dir().join("indexer.lock"))
         }
     }

@@ -312,7 +312,7 @@ fn index(config: &Config, command: IndexCommand) -> anyhow::Result<ExitCode> {
                 skip_bad,
                 exclude: exclude.iter().map(|g| Glob::new(g)).collect(),
             };
-            let mut writer = index.writer()?;
+            let mut writer = wait_for_writer(&index)?;
             let progress = ProgressReporter::new("adding");
             let report = match trawl_index::ingest::ingest(&mut writer, &paths, &options, &progress)
             {
@@ -349,7 +349,7 @@ fn index(config: &Config, command: IndexCommand) -> anyhow::Result<ExitCode> {
             );
         }
         IndexCommand::Remove { ids } => {
-            let mut writer = index.writer()?;
+            let mut writer = wait_for_writer(&index)?;
             let mut missing = Vec::new();
             for id in &ids {
                 if !writer.remove(id)? {
@@ -377,6 +377,30 @@ fn index(config: &Config, command: IndexCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The index's writer, waiting while another process holds it (a running
+/// trawl's indexer between jobs lets it go within seconds).
+fn wait_for_writer(index: &LocalIndex) -> anyhow::Result<trawl_index::IndexWriter<'_>> {
+    let started = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        match index.writer() {
+            Err(trawl_index::IndexError::Locked { .. })
+                if started.elapsed() < std::time::Duration::from_secs(600) =>
+            {
+                if !told {
+                    eprintln!(
+                        "another process is writing the index (a running trawl indexing its jobs?); \
+                         waiting for it — or send the documents through it with --remote"
+                    );
+                    told = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 fn export(docs: &[trawl_index::Document], output: &std::path::Path) -> anyhow::Result<()> {
