@@ -29,7 +29,7 @@ pub use records::{
     Cancel, Finish, Inserted, JobCounts, JobKind, JobRecord, JobState, KeyRecord, Millis, NewJob,
     NewKey, QueueStats, QueuedMessage, Start,
 };
-pub use sql::{SqlStore, StoreSettings};
+pub use sql::{Location, SqlStore, StoreSettings};
 
 /// Which database holds the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

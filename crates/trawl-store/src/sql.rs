@@ -166,6 +166,16 @@ impl SqlStore {
         self.pool.close().await;
     }
 
+    /// Runs a statement as it is: for tests that need a database in a state
+    /// trawl never makes (a schema from the future, say).
+    #[cfg(feature = "testing")]
+    pub async fn execute_for_tests(&self, statement: &str) {
+        sqlx::query(statement)
+            .execute(&self.pool)
+            .await
+            .expect("the test's statement runs");
+    }
+
     async fn ensure_migrated(&self) -> Result<()> {
         if self.migrated.load(Ordering::Acquire) {
             return Ok(());

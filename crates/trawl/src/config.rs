@@ -1300,6 +1300,80 @@ mod tests {
     }
 
     #[test]
+    fn store_and_queue_urls_are_layered_checked_and_masked() {
+        let vars = env(&[
+            (
+                "TRAWL_DATABASE_URL",
+                "postgres://trawl:hunter2@db:5432/trawl",
+            ),
+            ("TRAWL_AMQP_URL", "amqp://trawl:sw0rdfish@broker:5672/%2f"),
+        ]);
+        let config = Config::load(None, vars, &Overrides::default()).unwrap();
+        let shown = config.show();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("sw0rdfish"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgres://trawl:****@db:5432/trawl"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("amqp://trawl:****@broker:5672/%2f"),
+            "{shown}"
+        );
+        let flags = Overrides {
+            database_url: Some("postgres://flag@db/x".into()),
+            ..Default::default()
+        };
+        let config = Config::load(
+            None,
+            env(&[("TRAWL_DATABASE_URL", "postgres://env@db/x")]),
+            &flags,
+        )
+        .unwrap();
+        assert_eq!(
+            config.store.database_url.as_deref(),
+            Some("postgres://flag@db/x")
+        );
+        assert!(matches!(
+            config.store_settings().location,
+            trawl_store::Location::Url(_)
+        ));
+        let default = Config::load(None, env(&[]), &Overrides::default()).unwrap();
+        assert!(matches!(default.store_settings().location,
+                trawl_store::Location::Sqlite(path) if path.ends_with("trawl.db")));
+        for (var, value, message) in [
+            (
+                "TRAWL_DATABASE_URL",
+                "mysql://x/y",
+                "must start with postgres://",
+            ),
+            ("TRAWL_AMQP_URL", "amqps://broker/", "TLS"),
+            (
+                "TRAWL_AMQP_URL",
+                "http://broker/",
+                "must start with amqp://",
+            ),
+        ] {
+            let err = Config::load(None, env(&[(var, value)]), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains(message), "{value}: {err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("small.toml");
+        std::fs::write(
+            &file,
+            "[indexer]\nmax_body_bytes = 1000\nmax_body_bytes_in_flight = 10\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&file), env(&[]), &Overrides::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("max_body_bytes_in_flight"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn show_masks_passwords_and_parses_back() {
         let flags = Overrides {
             search_url: Some(Url::parse("https://user:hunter2@search.internal/").unwrap()),

@@ -919,3 +919,42 @@ async fn index_add_remote_sends_batches_waits_for_the_jobs_and_fails_when_refuse
         "3 batches and the folder"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_migrated_by_a_newer_trawl_stops_the_start_with_a_clear_message() {
+    use crate::processes::trawl;
+    let dir = tempfile::tempdir().unwrap();
+    let made = trawl(dir.path(), &["keys", "create", "--name", "x"], &[]);
+    assert!(made.status.success());
+    sqlx_newer_schema(&dir.path().join("trawl.db")).await;
+    let started = trawl(
+        dir.path(),
+        &["serve", "--no-demo", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    assert_eq!(started.status.code(), Some(1));
+    let told = String::from_utf8_lossy(&started.stderr);
+    assert!(
+        told.contains("cannot start the all role")
+            && told.contains(&format!(
+                "the database's schema is version {}, newer than the version {} this trawl knows; upgrade trawl",
+                trawl_store::SCHEMA_VERSION + 1,
+                trawl_store::SCHEMA_VERSION
+            )),
+        "{told}"
+    );
+}
+
+/// Marks the SQLite store at `path` as migrated by a future trawl.
+async fn sqlx_newer_schema(path: &std::path::Path) {
+    let store = trawl_store::SqlStore::open(&trawl_store::StoreSettings::sqlite(path))
+        .await
+        .unwrap();
+    store
+        .execute_for_tests(&format!(
+            "INSERT INTO trawl_schema (version, applied_at) VALUES ({}, 0)",
+            trawl_store::SCHEMA_VERSION + 1
+        ))
+        .await;
+    store.close().await;
+}
