@@ -529,6 +529,7 @@ fn add_remote(
         paths,
         options,
         &remote_options,
+        Box::new(ProgressReporter::new("checking")),
         Box::new(ProgressReporter::new("sending")),
         &on_progress,
         &mut sent,

@@ -97,15 +97,18 @@ pub async fn add(
     paths: &[PathBuf],
     ingest_options: &IngestOptions,
     options: &RemoteOptions,
+    checking: Box<dyn Progress + Send>,
     progress: Box<dyn Progress + Send>,
     on_progress: &OnProgress<'_>,
     jobs_so_far: &mut Vec<Job>,
 ) -> Result<RemoteReport, RemoteError> {
     if !ingest_options.skip_bad {
         let (paths, check) = (paths.to_vec(), ingest_options.clone());
-        tokio::task::spawn_blocking(move || ingest(&mut Discard, &paths, &check, &()))
-            .await
-            .map_err(|e| RemoteError::Thread(e.to_string()))??;
+        tokio::task::spawn_blocking(move || {
+            ingest(&mut Discard, &paths, &check, checking.as_ref())
+        })
+        .await
+        .map_err(|e| RemoteError::Thread(e.to_string()))??;
     }
     // The reading thread cuts the documents into batches and hands them
     // over a bounded channel: memory holds a few batches, whatever the
