@@ -529,9 +529,11 @@ fn add_remote(
         paths,
         options,
         &remote_options,
-        Box::new(ProgressReporter::new("checking")),
-        Box::new(ProgressReporter::new("sending")),
-        &on_progress,
+        trawl::remote::Reporters {
+            checking: Box::new(ProgressReporter::new("checking")),
+            sending: Box::new(ProgressReporter::new("sending")),
+            jobs: &on_progress,
+        },
         &mut sent,
     ));
     waiting.finish_and_clear();

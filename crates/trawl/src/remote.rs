@@ -89,6 +89,14 @@ pub enum RemoteError {
 /// Called as jobs progress: jobs finished, documents done, documents in all.
 pub type OnProgress<'a> = dyn Fn(usize, u64, u64) + Send + Sync + 'a;
 
+/// Where progress goes: the check of the input, the sending of it, and
+/// the jobs.
+pub struct Reporters<'a> {
+    pub checking: Box<dyn Progress + Send>,
+    pub sending: Box<dyn Progress + Send>,
+    pub jobs: &'a OnProgress<'a>,
+}
+
 /// Reads `paths` as `trawl index add` does and sends them to `indexer`.
 /// Batches already queued when an error stops it are listed in the
 /// error's message by the caller (`jobs_so_far`).
@@ -97,11 +105,14 @@ pub async fn add(
     paths: &[PathBuf],
     ingest_options: &IngestOptions,
     options: &RemoteOptions,
-    checking: Box<dyn Progress + Send>,
-    progress: Box<dyn Progress + Send>,
-    on_progress: &OnProgress<'_>,
+    reporters: Reporters<'_>,
     jobs_so_far: &mut Vec<Job>,
 ) -> Result<RemoteReport, RemoteError> {
+    let Reporters {
+        checking,
+        sending: progress,
+        jobs: on_progress,
+    } = reporters;
     if !ingest_options.skip_bad {
         let (paths, check) = (paths.to_vec(), ingest_options.clone());
         tokio::task::spawn_blocking(move || {
