@@ -958,3 +958,173 @@ async fn sqlx_newer_schema(path: &std::path::Path) {
         .await;
     store.close().await;
 }
+
+/// The write API's HTTP client (what `--remote` uses) against the real
+/// service: every operation, and the service's refusals passed on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_client_speaks_the_whole_write_api() {
+    use trawl_api::IndexerService;
+    use trawl_api::jobs::{Batch, BatchFormat, IdempotencyKey, JobState, JobsQuery};
+    let (_dir, _config, app, writer) = one_process().await;
+    let client = trawl_service::clients::HttpIndexerClient::new(
+        url::Url::parse(&app.address).unwrap(),
+        Some(&writer.key),
+        test_config(std::path::Path::new("/nowhere")).results_client(),
+    )
+    .unwrap();
+    let batch = |format, body: &str, key: Option<&str>| Batch {
+        body: body.to_owned().into(),
+        format,
+        skip_bad: false,
+        idempotency_key: key.map(|k| IdempotencyKey::parse(k).unwrap()),
+    };
+    let ndjson = documents("h", 4, "dunnart");
+    let first = client
+        .submit(batch(BatchFormat::Ndjson, &ndjson, Some("h-1")), None)
+        .await
+        .unwrap();
+    assert!(!first.replayed);
+    let again = client
+        .submit(batch(BatchFormat::Ndjson, &ndjson, Some("h-1")), None)
+        .await
+        .unwrap();
+    assert_eq!((again.replayed, again.job.id), (true, first.job.id));
+    let json = format!(
+        "[{}]",
+        documents("j", 2, "dunnart").trim_end().replace('\n', ",")
+    );
+    let second = client
+        .submit(batch(BatchFormat::Json, &json, None), None)
+        .await
+        .unwrap();
+    writer.succeeded(second.job.id).await;
+    let job = client.job(first.job.id).await.unwrap();
+    assert_eq!((job.state, job.counts.added), (JobState::Succeeded, 4));
+    let page = client
+        .jobs(&JobsQuery {
+            state: Some(JobState::Succeeded),
+            before: None,
+            limit: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.jobs[0].id, second.job.id);
+    let rest = client
+        .jobs(&JobsQuery {
+            state: None,
+            before: trawl_api::jobs::parse_jobs_cursor(page.next_cursor.as_deref().unwrap()),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [first.job.id]
+    );
+    let deleted = client.delete("h 0/odd", None, None).await.unwrap();
+    assert_eq!(
+        writer.succeeded(deleted.job.id).await["counts"]["deleted"],
+        0
+    );
+    let deleted = client.delete("h-0", None, None).await.unwrap();
+    assert_eq!(
+        writer.succeeded(deleted.job.id).await["counts"]["deleted"],
+        1
+    );
+
+    // Refusals come back as the service's problem documents.
+    let problem = |error: trawl_api::ServiceError| match error {
+        trawl_api::ServiceError::Upstream { problem, .. } => problem,
+        other => panic!("{other:?}"),
+    };
+    let refused = problem(
+        client
+            .submit(batch(BatchFormat::Ndjson, "not json\n", None), None)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (refused.status, refused.code.as_str()),
+        (422, "invalid_documents")
+    );
+    assert_eq!(refused.errors.unwrap()[0].line, 1);
+    let late = problem(client.cancel(first.job.id).await.unwrap_err());
+    assert_eq!((late.status, late.code.as_str()), (409, "conflict"));
+    assert_eq!(problem(client.job(99_999).await.unwrap_err()).status, 404);
+    let anonymous = trawl_service::clients::HttpIndexerClient::new(
+        url::Url::parse(&app.address).unwrap(),
+        None,
+        test_config(std::path::Path::new("/nowhere")).results_client(),
+    )
+    .unwrap();
+    assert_eq!(
+        problem(anonymous.job(first.job.id).await.unwrap_err()).status,
+        401
+    );
+    assert!(client.readiness().await.ready);
+}
+
+/// Two indexers on one data directory: one works, the other waits on
+/// standby (serving the write API) and takes over when the first stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_indexer_stands_by_and_takes_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    let first = spawn(&config, Role::Indexer).await;
+    let second = spawn(&config, Role::Indexer).await;
+    let key = make_key(&config, "t").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let standby = loop {
+        let ready: Value = second.get_json("/readyz", 200).await;
+        let worker = ready["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "worker")
+            .unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if worker.starts_with("standby") {
+            break worker;
+        }
+        assert!(std::time::Instant::now() < deadline, "{worker}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(standby.contains("indexer.lock"), "{standby}");
+    // Written through the one on standby, run by the one at work.
+    let through_second = Writer::new(&second.address, &key);
+    let (_, job) = through_second.submit(documents("a", 3, "kowari")).await;
+    through_second.succeeded(job["id"].as_i64().unwrap()).await;
+    drop(first);
+    let (_, job) = through_second.submit(documents("b", 3, "kowari")).await;
+    through_second.succeeded(job["id"].as_i64().unwrap()).await;
+    let index = trawl_index::LocalIndex::open_read_only(&config.index_dir()).unwrap();
+    assert_eq!(index.num_docs(), 6);
+}
+
+/// `trawl index add` on the machine waits while a running indexer holds
+/// the index, then writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_index_add_waits_for_the_writer_to_be_free() {
+    use crate::processes::trawl;
+    let dir = tempfile::tempdir().unwrap();
+    let index = trawl_index::LocalIndex::open_or_create(&dir.path().join("index")).unwrap();
+    let held = index.writer().unwrap();
+    let file = dir.path().join("docs.jsonl");
+    std::fs::write(&file, documents("w", 5, "wambenger")).unwrap();
+    let path = dir.path().to_owned();
+    let adding =
+        std::thread::spawn(move || trawl(&path, &["index", "add", file.to_str().unwrap()], &[]));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!adding.is_finished(), "it waits for the writer");
+    drop(held);
+    let output = adding.join().unwrap();
+    let told = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{told}");
+    assert!(
+        told.contains("another process is writing the index"),
+        "{told}"
+    );
+    assert!(told.contains("added 5 documents"), "{told}");
+}
