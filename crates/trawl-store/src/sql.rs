@@ -65,7 +65,14 @@ pub struct SqlStore {
     backend: Backend,
     migrated: AtomicBool,
     migrating: tokio::sync::Mutex<()>,
+    /// When the database last could not be reached, and why: for a while
+    /// after, calls fail at once instead of each waiting out the pool's
+    /// acquire timeout.
+    unreachable: std::sync::Mutex<Option<(std::time::Instant, String)>>,
 }
+
+/// How long calls fail at once after the database could not be reached.
+const UNREACHABLE_FOR: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for SqlStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -158,6 +165,7 @@ impl SqlStore {
             backend,
             migrated: AtomicBool::new(false),
             migrating: tokio::sync::Mutex::new(()),
+            unreachable: std::sync::Mutex::new(None),
         })
     }
 
@@ -176,7 +184,21 @@ impl SqlStore {
             .expect("the test's statement runs");
     }
 
+    /// Before every call: fails at once while the database was just found
+    /// unreachable, and migrates if that has not happened yet.
     async fn ensure_migrated(&self) -> Result<()> {
+        if let Some((at, reason)) = self.unreachable.lock().expect("not poisoned").as_ref()
+            && at.elapsed() < UNREACHABLE_FOR
+        {
+            return Err(StoreError::Unavailable {
+                backend: self.backend.name(),
+                reason: format!(
+                    "{reason} ({} ms ago; trying again {} s after)",
+                    at.elapsed().as_millis(),
+                    UNREACHABLE_FOR.as_secs()
+                ),
+            });
+        }
         if self.migrated.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -196,7 +218,21 @@ impl SqlStore {
     }
 
     fn error(&self, error: sqlx::Error) -> StoreError {
-        classify(self.backend, error)
+        // The database not there (rather than busy, or refusing a statement).
+        let unreachable = matches!(
+            error,
+            sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::WorkerCrashed
+        );
+        let error = classify(self.backend, error);
+        if unreachable {
+            *self.unreachable.lock().expect("not poisoned") =
+                Some((std::time::Instant::now(), error.to_string()));
+        }
+        error
     }
 
     fn corrupt(error: sqlx::Error) -> StoreError {

@@ -138,9 +138,16 @@ async fn a_bad_url_and_an_unreachable_server_are_told_apart() {
     settings.acquire_timeout = std::time::Duration::from_millis(500);
     let error = SqlStore::open(&settings).await.unwrap_err();
     assert!(error.is_transient(), "{error}");
-    // Lazily, the store exists and its calls fail the same way.
+    // Lazily, the store exists and its calls fail the same way; once it
+    // knows the server is away, they fail at once for a while.
     let lazy = SqlStore::connect_lazy(&settings).unwrap();
-    assert!(lazy.ping().await.unwrap_err().is_transient());
+    let first = lazy.ping().await.unwrap_err();
+    assert!(first.is_transient(), "{first}");
+    let again = lazy.keys().await.unwrap_err();
+    assert!(
+        again.is_transient() && again.to_string().contains("trying again 1 s after"),
+        "{again}"
+    );
 }
 
 #[tokio::test]
