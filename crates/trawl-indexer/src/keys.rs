@@ -22,7 +22,8 @@ use subtle::ConstantTimeEq;
 use trawl_service::ApiError;
 use trawl_store::{KeyRecord, NewKey, Store, StoreError};
 
-use crate::{dependency, now_millis};
+use crate::dependency;
+use trawl_store::now_millis;
 
 const PREFIX_BYTES: usize = 6;
 const SECRET_BYTES: usize = 32;

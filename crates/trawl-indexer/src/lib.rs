@@ -29,18 +29,10 @@ mod service;
 mod worker;
 mod writer;
 
-pub use batch::{Checked, check};
 pub use http::{BATCH_TYPES, routes};
 pub use keys::{Caller, KeyError, Keys, NewApiKey, require_key};
 pub use service::{Indexer, IndexerSettings};
 pub use worker::{Worker, WorkerHandle, WorkerSettings, WorkerState};
-
-/// Unix time now, in milliseconds.
-pub(crate) fn now_millis() -> trawl_store::Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as trawl_store::Millis)
-}
 
 /// The write API's routes, as OpenAPI.
 #[derive(utoipa::OpenApi)]

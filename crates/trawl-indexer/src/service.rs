@@ -17,8 +17,9 @@ use trawl_queue::Queue;
 use trawl_store::{Cancel, Inserted, JobRecord, NewJob, Store};
 
 use crate::batch::check;
+use crate::dependency;
 use crate::worker::WorkerState;
-use crate::{dependency, now_millis};
+use trawl_store::now_millis;
 
 /// What the indexer accepts, and how long it waits for its dependencies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,10 +73,6 @@ impl Indexer {
         }
     }
 
-    pub fn settings(&self) -> IndexerSettings {
-        self.settings
-    }
-
     /// A call to the store, bounded in time.
     async fn stored<T>(
         &self,
@@ -112,9 +109,8 @@ impl Indexer {
                 if !record.published {
                     self.publish(record.id).await?;
                 }
-                let now = self.stored(self.store.job(record.id)).await?;
                 Ok(Accepted {
-                    job: wire_job(&now.unwrap_or(record)),
+                    job: wire_job(&record),
                     replayed: true,
                 })
             }

@@ -38,8 +38,8 @@ use trawl_index::LocalIndex;
 use trawl_queue::{Delivery, Queue};
 use trawl_store::{Finish, JobRecord, Millis, Start, Store};
 
-use crate::now_millis;
 use crate::writer::{Applied, ApplyError, WriterThread};
+use trawl_store::now_millis;
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -55,7 +55,6 @@ pub struct WorkerSettings {
     /// `retry_backoff_max`.
     pub retry_backoff: Duration,
     pub retry_backoff_max: Duration,
-    pub max_attempts: u32,
     /// Drop the index's writer after this long without work.
     pub idle_release: Duration,
     /// Longest wait for one call to the store or the queue.
@@ -73,7 +72,6 @@ impl WorkerSettings {
             lease: Duration::from_secs(60),
             retry_backoff: Duration::from_secs(1),
             retry_backoff_max: Duration::from_secs(300),
-            max_attempts: 5,
             idle_release: Duration::from_secs(2),
             dependency_timeout: Duration::from_secs(3),
             keep_finished: Duration::from_secs(30 * 24 * 3600),
@@ -565,22 +563,7 @@ impl Run {
     /// released for a later run.
     async fn abandon(&self, running: Vec<Running>, reason: &str) {
         for job in running {
-            let _ = self
-                .call(self.worker.store.finish_job(
-                    job.job.id,
-                    Finish::Retry {
-                        error: reason.to_owned(),
-                    },
-                    now_millis(),
-                ))
-                .await;
-            let _ = self
-                .call(
-                    self.worker
-                        .queue
-                        .retry(job.delivery, Duration::ZERO, reason),
-                )
-                .await;
+            self.requeue(job, Duration::ZERO, reason).await;
         }
     }
 
@@ -593,22 +576,28 @@ impl Run {
         for job in running {
             if job.job.attempts >= job.job.max_attempts {
                 self.settle_failed(job, reason).await;
-                continue;
+            } else {
+                let after = self.backoff(job.job.attempts);
+                self.requeue(job, after, reason).await;
             }
-            let after = self.backoff(job.job.attempts);
-            let _ = self
-                .call(self.worker.store.finish_job(
-                    job.job.id,
-                    Finish::Retry {
-                        error: reason.to_owned(),
-                    },
-                    now_millis(),
-                ))
-                .await;
-            let _ = self
-                .call(self.worker.queue.retry(job.delivery, after, reason))
-                .await;
         }
+    }
+
+    /// A job back to `queued`, its message deliverable again after `after`.
+    async fn requeue(&self, job: Running, after: Duration, reason: &str) {
+        let finish = Finish::Retry {
+            error: reason.to_owned(),
+        };
+        let _ = self
+            .call(
+                self.worker
+                    .store
+                    .finish_job(job.job.id, finish, now_millis()),
+            )
+            .await;
+        let _ = self
+            .call(self.worker.queue.retry(job.delivery, after, reason))
+            .await;
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

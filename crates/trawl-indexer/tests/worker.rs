@@ -97,9 +97,6 @@ impl Store for Flaky {
     async fn purge_finished(&self, before: Millis) -> Result<u64> {
         self.inner.purge_finished(before).await
     }
-    async fn job_counts(&self) -> Result<JobCounts> {
-        self.inner.job_counts().await
-    }
     async fn push_message(&self, queue: &str, job_id: i64, visible_at: Millis) -> Result<i64> {
         self.inner.push_message(queue, job_id, visible_at).await
     }
@@ -186,7 +183,6 @@ async fn rigs(test: &str, failures: u32, max_attempts: u32) -> Vec<Rig> {
         let settings = WorkerSettings {
             retry_backoff: Duration::from_millis(50),
             retry_backoff_max: Duration::from_millis(200),
-            max_attempts,
             ..WorkerSettings::new(dir.path().join("indexer.lock"))
         };
         let worker = Worker::new(index.clone(), shared.clone(), queue.clone(), settings);

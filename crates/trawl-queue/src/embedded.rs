@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
-use trawl_store::{Millis, Store, StoreError};
+use trawl_store::{Millis, Store, StoreError, now_millis};
 
 use crate::{Delivery, Queue, QueueError, QueueStatus, Tag};
 
@@ -56,12 +56,6 @@ impl StoreQueue {
     }
 }
 
-fn now() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
-}
-
 fn unavailable(error: StoreError) -> QueueError {
     if error.is_transient() {
         QueueError::Unavailable {
@@ -81,7 +75,7 @@ impl Queue for StoreQueue {
 
     async fn publish(&self, job_id: i64) -> Result<(), QueueError> {
         self.store
-            .push_message(&self.settings.name, job_id, now())
+            .push_message(&self.settings.name, job_id, now_millis())
             .await
             .map_err(unavailable)?;
         self.published.notify_one();
@@ -93,7 +87,7 @@ impl Queue for StoreQueue {
         loop {
             // Registered before looking, so a publish in between is not missed.
             let published = self.published.notified();
-            let at = now();
+            let at = now_millis();
             let claimed = self
                 .store
                 .claim_message(
@@ -135,7 +129,7 @@ impl Queue for StoreQueue {
         self.store
             .delay_message(
                 Self::tag(&delivery),
-                now() + after.as_millis() as Millis,
+                now_millis() + after.as_millis() as Millis,
                 error,
             )
             .await
@@ -150,7 +144,7 @@ impl Queue for StoreQueue {
     }
 
     async fn keep(&self, deliveries: &[&Delivery]) -> Result<(), QueueError> {
-        let until = self.lease_until(now());
+        let until = self.lease_until(now_millis());
         for delivery in deliveries {
             self.store
                 .extend_message(Self::tag(delivery), &self.settings.owner, until)
@@ -176,7 +170,11 @@ impl Queue for StoreQueue {
     }
 
     async fn status(&self) -> QueueStatus {
-        match self.store.queue_stats(&self.settings.name, now()).await {
+        match self
+            .store
+            .queue_stats(&self.settings.name, now_millis())
+            .await
+        {
             Ok(stats) => QueueStatus {
                 ok: true,
                 detail: format!(

@@ -26,8 +26,8 @@ use async_trait::async_trait;
 
 pub use migrations::SCHEMA_VERSION;
 pub use records::{
-    Cancel, Finish, Inserted, JobCounts, JobKind, JobRecord, JobState, KeyRecord, Millis, NewJob,
-    NewKey, QueueStats, QueuedMessage, Start,
+    Cancel, Finish, Inserted, JobKind, JobRecord, JobState, KeyRecord, Millis, NewJob, NewKey,
+    QueueStats, QueuedMessage, Start,
 };
 pub use sql::{Location, SqlStore, StoreSettings};
 
@@ -92,6 +92,14 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Unix time now, in milliseconds: the clock every caller of the store
+/// reads.
+pub fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
 /// The store. Every method is one transaction: it happens whole or not at
 /// all, whatever else runs at the same time, in this process or another.
 #[async_trait]
@@ -154,9 +162,6 @@ pub trait Store: Send + Sync + 'static {
     /// Removes finished jobs (succeeded, failed, cancelled) that finished
     /// before `before`; how many. Their idempotency keys may be used again.
     async fn purge_finished(&self, before: Millis) -> Result<u64>;
-    /// How many jobs are in each state, and when the oldest queued one was
-    /// created.
-    async fn job_counts(&self) -> Result<JobCounts>;
 
     // ---- the embedded queue -----------------------------------------------
 

@@ -41,7 +41,7 @@ impl JobKind {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         match text {
             "documents" => Some(Self::Documents),
             "delete" => Some(Self::Delete),
@@ -142,12 +142,6 @@ pub struct JobRecord {
     pub lease_until: Option<Millis>,
 }
 
-impl JobRecord {
-    pub(crate) fn kind_from(text: &str) -> Option<JobKind> {
-        JobKind::parse(text)
-    }
-}
-
 /// What [`Store::insert_job`](crate::Store::insert_job) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
@@ -187,18 +181,6 @@ pub enum Finish {
     Failed { error: String },
     /// Back to `queued` for another attempt.
     Retry { error: String },
-}
-
-/// Jobs by state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct JobCounts {
-    pub queued: u64,
-    pub running: u64,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub cancelled: u64,
-    /// When the oldest queued job was created.
-    pub oldest_queued_at: Option<Millis>,
 }
 
 /// A message of the embedded queue, leased to its claimant.

@@ -19,7 +19,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor, Row};
 
 use crate::migrations::{self, MigrateError};
 use crate::records::*;
-use crate::{Backend, Result, Store, StoreError};
+use crate::{Backend, Result, Store, StoreError, now_millis};
 
 /// Where the store is and how it is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +207,7 @@ impl SqlStore {
             return Ok(());
         }
         let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
-        match migrations::migrate(&mut conn, self.backend, now()).await {
+        match migrations::migrate(&mut conn, self.backend, now_millis()).await {
             Ok(_) => {
                 self.migrated.store(true, Ordering::Release);
                 Ok(())
@@ -235,6 +235,16 @@ impl SqlStore {
         error
     }
 
+    /// Drops a job's payload, within the transaction that ends the job.
+    async fn drop_payload(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM trawl_job_payloads WHERE job_id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
     fn corrupt(error: sqlx::Error) -> StoreError {
         StoreError::Corrupt(error.to_string())
     }
@@ -249,13 +259,6 @@ impl SqlStore {
         .map_err(|e| self.error(e))?;
         row.as_ref().map(job_from_row).transpose()
     }
-}
-
-/// Unix time now, in milliseconds.
-fn now() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 /// Which failures are worth retrying: the database unreachable, busy, or
@@ -320,7 +323,7 @@ fn job_from_row(row: &AnyRow) -> Result<JobRecord> {
     let state: String = row.try_get("state").map_err(SqlStore::corrupt)?;
     Ok(JobRecord {
         id: get_i64("id")?,
-        kind: JobRecord::kind_from(&kind)
+        kind: JobKind::parse(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("job kind {kind:?}")))?,
         state: JobState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("job state {state:?}")))?,
@@ -503,11 +506,7 @@ impl Store for SqlStore {
             .await
             .map_err(|e| self.error(e))?;
         if deleted.rows_affected() > 0 {
-            sqlx::query("DELETE FROM trawl_job_payloads WHERE job_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
+            self.drop_payload(&mut tx, id).await?;
         }
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(())
@@ -586,11 +585,7 @@ impl Store for SqlStore {
         .await
         .map_err(|e| self.error(e))?;
         if let Some(row) = cancelled {
-            sqlx::query("DELETE FROM trawl_job_payloads WHERE job_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
+            self.drop_payload(&mut tx, id).await?;
             tx.commit().await.map_err(|e| self.error(e))?;
             return Ok(Cancel::Cancelled(job_from_row(&row)?));
         }
@@ -704,11 +699,7 @@ impl Store for SqlStore {
             }
         };
         if terminal {
-            sqlx::query("DELETE FROM trawl_job_payloads WHERE job_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
+            self.drop_payload(&mut tx, id).await?;
         }
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(())
@@ -740,34 +731,6 @@ impl Store for SqlStore {
         Ok(done.rows_affected())
     }
 
-    async fn job_counts(&self) -> Result<JobCounts> {
-        self.ensure_migrated().await?;
-        let rows = sqlx::query(
-            "SELECT state, COUNT(*) AS n, MIN(created_at) AS oldest FROM trawl_jobs \
-             WHERE published = 1 GROUP BY state",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.error(e))?;
-        let mut counts = JobCounts::default();
-        for row in rows {
-            let state: String = row.try_get("state").map_err(Self::corrupt)?;
-            let n = unsigned(row.try_get::<i64, _>("n").map_err(Self::corrupt)?);
-            match JobState::parse(&state) {
-                Some(JobState::Queued) => {
-                    counts.queued = n;
-                    counts.oldest_queued_at = row.try_get("oldest").map_err(Self::corrupt)?;
-                }
-                Some(JobState::Running) => counts.running = n,
-                Some(JobState::Succeeded) => counts.succeeded = n,
-                Some(JobState::Failed) => counts.failed = n,
-                Some(JobState::Cancelled) => counts.cancelled = n,
-                None => return Err(StoreError::Corrupt(format!("job state {state:?}"))),
-            }
-        }
-        Ok(counts)
-    }
-
     async fn push_message(&self, queue: &str, job_id: i64, visible_at: Millis) -> Result<i64> {
         self.ensure_migrated().await?;
         let row = sqlx::query(
@@ -777,7 +740,7 @@ impl Store for SqlStore {
         .bind(queue)
         .bind(job_id)
         .bind(visible_at)
-        .bind(now())
+        .bind(now_millis())
         .fetch_one(&self.pool)
         .await
         .map_err(|e| self.error(e))?;

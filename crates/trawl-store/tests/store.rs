@@ -447,19 +447,34 @@ async fn a_job_runs_finishes_and_can_be_cancelled_only_while_queued() {
             "{name}"
         );
 
-        let counts = store.job_counts().await.unwrap();
+        let mut counts = Vec::new();
+        for state in JobState::ALL {
+            counts.push(in_state(&store, state).await.len());
+        }
+        assert_eq!(counts, [0, 0, 1, 1, 1], "{name}: queued … cancelled");
+
+        // Finished jobs go once old enough; a queued one never.
+        let waiting = published_job(&store, b"w").await;
+        assert_eq!(store.purge_finished(7).await.unwrap(), 0, "{name}");
         assert_eq!(
-            (
-                counts.queued,
-                counts.running,
-                counts.succeeded,
-                counts.failed,
-                counts.cancelled
-            ),
-            (0, 0, 1, 1, 1),
-            "{name}"
+            store.purge_finished(8).await.unwrap(),
+            1,
+            "{name}: the one that failed at 7"
         );
+        assert_eq!(store.purge_finished(i64::MAX).await.unwrap(), 2, "{name}");
+        let left: Vec<i64> = store
+            .jobs(None, None, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|j| j.id)
+            .collect();
+        assert_eq!(left, [waiting.id], "{name}");
     }
+}
+
+async fn in_state(store: &SqlStore, state: JobState) -> Vec<JobRecord> {
+    store.jobs(Some(state), None, 1_000).await.unwrap()
 }
 
 #[tokio::test]
@@ -478,11 +493,16 @@ async fn running_jobs_whose_lease_ran_out_are_queued_again() {
             store.job(b.id).await.unwrap().unwrap().state,
             JobState::Running
         );
-        let counts = store.job_counts().await.unwrap();
+        let queued = in_state(&store, JobState::Queued).await;
         assert_eq!(
-            (counts.queued, counts.running, counts.oldest_queued_at),
-            (1, 1, Some(1_000))
+            queued
+                .iter()
+                .map(|j| (j.id, j.created_at))
+                .collect::<Vec<_>>(),
+            [(a.id, 1_000)],
+            "{name}"
         );
+        assert_eq!(in_state(&store, JobState::Running).await.len(), 1, "{name}");
     }
 }
 

@@ -988,7 +988,6 @@ impl Config {
                     .retry_backoff_max_ms
                     .max(self.indexer.retry_backoff_ms),
             ),
-            max_attempts: self.indexer.max_attempts,
             dependency_timeout: Duration::from_millis(self.indexer.dependency_timeout_ms),
             keep_finished: Duration::from_secs(
                 self.indexer.keep_finished_jobs_days.saturating_mul(86_400),

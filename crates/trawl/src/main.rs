@@ -474,10 +474,7 @@ async fn keys_command(
             }
         }
         KeysCommand::Revoke { key } => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_millis() as i64;
-            match store.revoke_key(&key, now).await? {
+            match store.revoke_key(&key, trawl_store::now_millis()).await? {
                 Some(record) => eprintln!(
                     "revoked key {:?} (prefix {}): requests with it are refused from now on",
                     record.name, record.prefix

@@ -7,14 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn trawl(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_remove("TRAWL_CONFIG")
-        .env_remove("TRAWL_LISTEN")
-        .output()
-        .expect("trawl runs")
+    crate::processes::trawl(data_dir, args, &[])
 }
 
 fn stderr(output: &Output) -> String {

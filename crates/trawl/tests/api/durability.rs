@@ -139,6 +139,33 @@ async fn servers(
     Some((schema, queue, settings))
 }
 
+/// An indexer on `database_url` and `amqp_url` (its queue `queue`), a
+/// search replica beside it and a key: 10 documents written, and seen.
+async fn deploy(
+    dir: &Path,
+    database_url: &str,
+    amqp_url: &str,
+    queue: &str,
+    word: &str,
+) -> (Trawl, Trawl, Writer) {
+    let config = queue_config(dir, queue);
+    let env = [
+        ("TRAWL_DATABASE_URL", database_url),
+        ("TRAWL_AMQP_URL", amqp_url),
+    ];
+    let indexer = Trawl::start(
+        dir,
+        &["--role", "indexer", "--no-demo", "--config", &config],
+        &env,
+    );
+    let replica = Trawl::start(dir, &["--role", "search"], &[]);
+    let writer = Writer::new(&indexer.address, &create_key(dir, &env[..1]));
+    let (_, job) = writer.submit(documents("before", 10, word)).await;
+    writer.succeeded(job["id"].as_i64().unwrap()).await;
+    holds(&replica.address, 10).await;
+    (indexer, replica, writer)
+}
+
 fn address_of(url: &str) -> SocketAddr {
     let url = url::Url::parse(url).unwrap();
     let host = url.host_str().unwrap();
@@ -223,22 +250,9 @@ async fn with_rabbitmq_gone_writes_answer_503_search_goes_on_and_queued_work_com
     };
     let proxy = FaultProxy::start(address_of(&amqp.url)).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = queue_config(dir.path(), &amqp.name);
     let amqp_url = through(&amqp.url, proxy.addr);
-    let env = [
-        ("TRAWL_DATABASE_URL", schema.url.as_str()),
-        ("TRAWL_AMQP_URL", amqp_url.as_str()),
-    ];
-    let indexer = Trawl::start(
-        dir.path(),
-        &["--role", "indexer", "--no-demo", "--config", &config],
-        &env,
-    );
-    let replica = Trawl::start(dir.path(), &["--role", "search"], &[]);
-    let writer = Writer::new(&indexer.address, &create_key(dir.path(), &env[..1]));
-    let (_, job) = writer.submit(documents("before", 10, "wallaby")).await;
-    writer.succeeded(job["id"].as_i64().unwrap()).await;
-    holds(&replica.address, 10).await;
+    let (indexer, replica, writer) =
+        deploy(dir.path(), &schema.url, &amqp_url, &amqp.name, "wallaby").await;
 
     // Work in the queue when the broker goes: held back by another writer
     // of the index, the first job runs, the second waits in RabbitMQ.
@@ -299,22 +313,9 @@ async fn with_postgresql_gone_writes_answer_503_search_goes_on_and_writes_resume
     };
     let proxy = FaultProxy::start(address_of(&schema.url)).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = queue_config(dir.path(), &amqp.name);
     let database_url = through(&schema.url, proxy.addr);
-    let env = [
-        ("TRAWL_DATABASE_URL", database_url.as_str()),
-        ("TRAWL_AMQP_URL", amqp.url.as_str()),
-    ];
-    let indexer = Trawl::start(
-        dir.path(),
-        &["--role", "indexer", "--no-demo", "--config", &config],
-        &env,
-    );
-    let replica = Trawl::start(dir.path(), &["--role", "search"], &[]);
-    let writer = Writer::new(&indexer.address, &create_key(dir.path(), &env[..1]));
-    let (_, job) = writer.submit(documents("before", 10, "quoll")).await;
-    writer.succeeded(job["id"].as_i64().unwrap()).await;
-    holds(&replica.address, 10).await;
+    let (indexer, replica, writer) =
+        deploy(dir.path(), &database_url, &amqp.url, &amqp.name, "quoll").await;
 
     proxy.set(Fault::Reset).await;
     refused(&writer, "the job store (postgresql)").await;

@@ -324,13 +324,6 @@ async fn a_bad_batch_is_refused_whole_naming_each_bad_document_and_nothing_is_qu
             413,
             "too_many_documents",
         ),
-        (
-            ndjson,
-            "",
-            documents("huge", 700, "x"),
-            413,
-            "payload_too_large",
-        ),
     ] {
         let (got, problem) = post(content_type, query, body).await;
         assert_eq!((got, problem_code(&problem)), (status, code), "{problem}");

@@ -100,6 +100,7 @@ pub fn trawl(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .arg(data_dir)
         .args(args)
         .env_remove("TRAWL_CONFIG")
+        .env_remove("TRAWL_LISTEN")
         .env_remove("TRAWL_DATABASE_URL")
         .env_remove("TRAWL_AMQP_URL")
         .env_remove("TRAWL_API_KEY");
