@@ -27,6 +27,12 @@ use crate::service::IndexerSettings;
 /// bytes.
 const UNIT: usize = 1024;
 
+/// Bytes in [`UNIT`]s, rounded up (at least one: an empty body still holds
+/// a place).
+fn units(bytes: usize) -> usize {
+    bytes.div_ceil(UNIT).max(1)
+}
+
 #[derive(Clone)]
 struct IndexerState {
     service: Arc<dyn IndexerService>,
@@ -46,13 +52,11 @@ pub fn routes(
     let state = IndexerState {
         service,
         settings,
-        bodies: Arc::new(Semaphore::new(
+        bodies: Arc::new(Semaphore::new(units(
             settings
                 .max_body_bytes_in_flight
-                .max(settings.max_body_bytes)
-                / UNIT
-                + 1,
-        )),
+                .max(settings.max_body_bytes),
+        ))),
     };
     Router::new()
         .route(
@@ -134,7 +138,7 @@ async fn submit(
     // its deadline) rather than adding to the memory of all the others.
     let size = declared.map_or(limit, |n| n as usize);
     // At most the semaphore's capacity: `size` is within the body limit.
-    let units = u32::try_from(size / UNIT + 1).unwrap_or(u32::MAX);
+    let units = u32::try_from(units(size)).unwrap_or(u32::MAX);
     let _room = state
         .bodies
         .acquire_many(units)

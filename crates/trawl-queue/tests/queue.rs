@@ -193,3 +193,39 @@ async fn a_retried_message_comes_back_after_its_delay_and_a_dead_letter_stays_de
         under.cleanup().await;
     }
 }
+
+/// A RabbitMQ consumer holds at most `prefetch` unacknowledged messages:
+/// the next waits in the broker until one is settled.
+#[tokio::test]
+async fn a_consumer_holds_no_more_than_its_prefetch() {
+    let Some((cleanup, mut settings)) = fresh_rabbitmq("prefetch").await else {
+        return;
+    };
+    settings.prefetch = 3;
+    let queue = AmqpQueue::new(settings).unwrap();
+    for job in 0..5 {
+        queue.publish(job).await.unwrap();
+    }
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(
+            queue
+                .receive(WAIT)
+                .await
+                .unwrap()
+                .expect("within the prefetch"),
+        );
+    }
+    assert!(
+        queue
+            .receive(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none(),
+        "a fourth is not given while three are held"
+    );
+    queue.ack(held.remove(0)).await.unwrap();
+    let fourth = queue.receive(WAIT).await.unwrap().expect("room again");
+    assert_eq!(fourth.job_id, 3);
+    cleanup.delete_all().await.unwrap();
+}

@@ -514,6 +514,12 @@ async fn jobs_page_by_cursor_and_only_a_queued_job_can_be_cancelled() {
         "{problem}"
     );
     assert_eq!(cancel("999999".to_owned()).await.0, 404);
+    let long_id = writer
+        .delete(&format!("/v1/documents/{}", "i".repeat(2_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(long_id.status(), 400, "an id longer than 1,024 bytes");
     assert_eq!(cancel("abc".to_owned()).await.0, 400);
     assert_eq!(writer.get("/v1/jobs/0").send().await.unwrap().status(), 400);
     assert_eq!(
@@ -1120,4 +1126,58 @@ async fn a_local_index_add_waits_for_the_writer_to_be_free() {
         "{told}"
     );
     assert!(told.contains("added 5 documents"), "{told}");
+}
+
+/// Bodies held at once are bounded: while one request's body (as large as
+/// the limit allows) is being sent, another waits its turn, and goes once
+/// the first is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_held_at_once_are_bounded_and_a_request_waits_its_turn() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.indexer.max_body_bytes = 64 * 1024;
+    config.indexer.max_body_bytes_in_flight = 64 * 1024;
+    let app = spawn(&config, Role::All).await;
+    let writer = Writer::new(&app.address, &make_key(&config, "t").await);
+    // A slow client: a body as large as the limit — the whole room for
+    // bodies — half sent.
+    let mut body = documents("slow", 300, "slowly");
+    let filler = 64 * 1024
+        - body.len()
+        - r#"{"id":"pad","title":"p","url":"https://p.org/","body":""}"#.len()
+        - 1;
+    body.push_str(&format!(
+        "{{\"id\":\"pad\",\"title\":\"p\",\"url\":\"https://p.org/\",\"body\":\"{}\"}}\n",
+        "x".repeat(filler)
+    ));
+    assert_eq!(body.len(), 64 * 1024);
+    let mut slow = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    slow.write_all(
+        format!(
+            "POST /v1/documents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n",
+            writer.key,
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    slow.write_all(first).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let waiting = tokio::spawn({
+        let writer = Writer::new(&writer.base, &writer.key);
+        async move { writer.submit(documents("quick", 2, "quickly")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "it waits while the room is taken");
+    slow.write_all(rest).await.unwrap();
+    let (status, job) = waiting.await.unwrap();
+    assert_eq!(status, 202, "{job}");
+    writer.succeeded(job["id"].as_i64().unwrap()).await;
 }
