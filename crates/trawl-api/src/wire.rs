@@ -78,15 +78,25 @@ pub struct EngineReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The kind of error, when `status` is not `ok`: `timeout`,
-    /// `suspended`, `unreachable`, `auth`, `rate_limited`, `http`, `parse`
-    /// or `failed`.
+    /// `suspended`, `unreachable`, `auth`, `rate_limited` (by the API, or
+    /// by trawl's own cap on calls to it), `http`, `parse`, `too_large`
+    /// (an answer over the size limit) or `failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<String>,
+    /// Results of this engine the results service did not show: without a
+    /// URL, or with one longer than its limit (docs/results.md). Absent
+    /// when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u32,
     /// The engine's weight in ranking, from configuration (1 when absent):
     /// the results service multiplies its share of a result's score by it.
     #[serde(default = "unit_weight")]
     #[schema(exclusive_minimum = 0.0, default = 1.0)]
     pub weight: f64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn unit_weight() -> f64 {

@@ -24,3 +24,20 @@ pub enum IndexError {
         source: tantivy::TantivyError,
     },
 }
+
+impl IndexError {
+    /// What went wrong, without the filesystem path: for answers served on
+    /// a public port (`/readyz`, engine reports). The whole error, path
+    /// included, belongs in the logs.
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            Self::CreateDir { .. } => "the index directory cannot be created",
+            Self::Locked { .. } => "another process is writing to the index",
+            Self::IncompatibleSchema { .. } => {
+                "the index was made by another version of trawl and must be rebuilt"
+            }
+            Self::Missing { .. } => "there is no index yet: the indexer creates it",
+            Self::Tantivy { .. } => "the index cannot be read",
+        }
+    }
+}

@@ -116,8 +116,8 @@ const MAX_UNWRAP: usize = 4;
 
 /// The URL to show: trimmed, parsed (scheme and host lower-cased, default
 /// port dropped, as the WHATWG URL standard serialises it), redirect
-/// wrappers unwrapped, tracking parameters and text-fragment directives
-/// (`#:~:text=`) removed; other parameters keep their order and spelling.
+/// wrappers unwrapped, user-info (`user:password@`), tracking parameters
+/// and text-fragment directives (`#:~:text=`) removed; other parameters keep their order and spelling.
 /// Text that is not an absolute `http`/`https` URL is returned trimmed and
 /// otherwise untouched. Idempotent.
 pub fn clean_url(raw: &str) -> String {
@@ -154,6 +154,14 @@ pub(crate) fn clean(mut url: Url) -> Url {
         }
     }
     changed |= strip_tracking(&mut url);
+    // `https://trusted.example@evil.example/` goes to evil.example: the
+    // user-info is dropped so that what is shown is where the link goes
+    // (and no credentials are published).
+    if !url.username().is_empty() || url.password().is_some() {
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        changed = true;
+    }
     if let Some(fragment) = url.fragment()
         && let Some(at) = fragment.find(":~:")
     {
@@ -316,6 +324,18 @@ mod tests {
             assert_eq!(clean_url(dirty), clean, "{dirty}");
             assert_eq!(clean_url(clean), clean, "idempotent: {clean}");
         }
+    }
+
+    #[test]
+    fn user_info_is_removed_so_the_host_shown_is_the_one_linked() {
+        assert_eq!(
+            clean_url("https://trusted.example@evil.example/x"),
+            "https://evil.example/x"
+        );
+        assert_eq!(
+            clean_url("https://user:secret@Example.org:443/a?b=1"),
+            "https://example.org/a?b=1"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Results as CSV and RSS 2.0 (JSON is serde's; the HTML page is the web
 //! service's). Used by the results service and the web service's API alike.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use trawl_api::{Format, ResultsResponse, SearchRequest};
 
@@ -57,31 +57,16 @@ pub struct FeedLinks {
 }
 
 impl FeedLinks {
-    /// Links on the host the request came to (`Host`, or
-    /// `X-Forwarded-Host` and `X-Forwarded-Proto` behind a proxy), the
-    /// page being that host's `/search` with the same request.
-    pub fn for_request(headers: &HeaderMap, path_and_query: &str, request: &SearchRequest) -> Self {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.split(',').next().unwrap_or_default().trim())
-                .filter(|v| !v.is_empty())
-        };
-        let host = header("x-forwarded-host")
-            .or_else(|| header(header::HOST.as_str()))
-            .filter(|h| {
-                h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-            })
-            .unwrap_or("localhost");
-        let scheme = match header("x-forwarded-proto") {
-            Some("https") => "https",
-            _ => "http",
-        };
+    /// Links on `origin` (scheme, host and any path prefix, as
+    /// [`trawl_service::client`] decided it from the configured public URL,
+    /// a trusted proxy's headers or the address the client connected to —
+    /// never from an unchecked `Host`), the page being its `/search` with
+    /// the same request and the feed `path_and_query` on it.
+    pub fn new(origin: &str, path_and_query: &str, request: &SearchRequest) -> Self {
+        let origin = origin.trim_end_matches('/');
         Self {
-            page: format!("{scheme}://{host}/search?{}", request.to_query_string()),
-            feed: format!("{scheme}://{host}{path_and_query}"),
+            page: format!("{origin}/search?{}", request.to_query_string()),
+            feed: format!("{origin}{path_and_query}"),
         }
     }
 }

@@ -18,7 +18,7 @@ pub use clean::{
     REDIRECTS, SITE_TRACKING_PARAMETERS, TRACKING_PARAMETERS, TRACKING_PREFIXES, clean_url,
     dedup_key,
 };
-pub use pipeline::{Pipeline, SNIPPET_CHARS, TITLE_CHARS, escape_html};
+pub use pipeline::{MAX_URL_BYTES, Pipeline, SNIPPET_CHARS, TITLE_CHARS, escape_html};
 pub use rules::{Action, HostnameRule, HostnameRules};
 
 use std::sync::Arc;
@@ -27,7 +27,6 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::extract::OriginalUri;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use formats::FeedLinks;
@@ -38,6 +37,7 @@ use trawl_api::{
     SearchResponse, SearchService, ServiceError,
 };
 use trawl_service::ApiError;
+use trawl_service::client::Origin;
 use trawl_service::extract::{JsonBody, ValidSearchAs, WantedFormat};
 use trawl_service::openapi::{
     BodyErrorResponses, InternalErrorResponse, InvalidRequestResponse, NotAcceptableResponse,
@@ -115,12 +115,12 @@ pub fn routes(service: Arc<dyn ResultsService>, pipeline: Arc<Pipeline>) -> Rout
 async fn results(
     State(state): State<ResultsState>,
     OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    Origin(origin): Origin,
     ValidSearchAs(request, format): ValidSearchAs,
 ) -> Result<Response, ApiError> {
     let response = state.service.results(&request).await?;
     Ok(formats::respond(format, &response, || {
-        FeedLinks::for_request(&headers, &uri.to_string(), &request)
+        FeedLinks::new(&origin, &uri.to_string(), &request)
     }))
 }
 
@@ -143,7 +143,7 @@ async fn results(
 async fn manipulate_body(
     State(state): State<ResultsState>,
     OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    Origin(origin): Origin,
     WantedFormat(format): WantedFormat,
     JsonBody(body): JsonBody<SearchResponse>,
 ) -> Result<Response, ApiError> {
@@ -155,7 +155,7 @@ async fn manipulate_body(
             per_page: response.per_page,
             ..SearchRequest::new(Query::parse(&response.query).expect("validated above"))
         };
-        FeedLinks::for_request(&headers, &uri.to_string(), &request)
+        FeedLinks::new(&origin, &uri.to_string(), &request)
     }))
 }
 

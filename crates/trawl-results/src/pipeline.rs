@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use trawl_api::{ResultHit, ResultsResponse, SearchResponse};
+use trawl_api::{EngineReport, ResultHit, ResultsResponse, SearchResponse};
 
 use crate::clean;
 use crate::rules::{HostnameRules, Verdict};
@@ -11,6 +11,10 @@ use crate::text::{self, Term};
 pub const SNIPPET_CHARS: usize = 300;
 /// Longest title kept, in characters, cut the same way.
 pub const TITLE_CHARS: usize = 200;
+/// Longest result URL kept, in bytes after cleaning: longer ones are
+/// dropped (browsers and servers balk beyond a few kilobytes, and one
+/// megabyte URL would make every format of the answer a megabyte larger).
+pub const MAX_URL_BYTES: usize = 2048;
 
 /// The results pipeline, configured: hostname rules and snippet length.
 /// See `docs/results.md` for what each step does and the ranking formula.
@@ -18,6 +22,7 @@ pub const TITLE_CHARS: usize = 200;
 pub struct Pipeline {
     rules: HostnameRules,
     snippet_chars: usize,
+    max_url_bytes: usize,
 }
 
 impl Default for Pipeline {
@@ -51,12 +56,35 @@ struct Group {
     occurrences: Vec<Occurrence>,
 }
 
+/// The weight an engine's report gives it (1 when it has none).
+fn weight_of(engines: &[EngineReport], engine: &str) -> f64 {
+    engines
+        .iter()
+        .find(|e| e.name == engine)
+        .map_or(1.0, |e| e.weight)
+}
+
+/// Counts one dropped hit in its engine's report.
+fn count_dropped(engines: &mut [EngineReport], engine: &str) {
+    if let Some(report) = engines.iter_mut().find(|e| e.name == engine) {
+        report.dropped = report.dropped.saturating_add(1);
+    }
+}
+
 impl Pipeline {
     pub fn new(rules: HostnameRules, snippet_chars: usize) -> Self {
         Self {
             rules,
             snippet_chars: snippet_chars.max(1),
+            max_url_bytes: MAX_URL_BYTES,
         }
+    }
+
+    /// Drops results whose URL is longer than `bytes` after cleaning.
+    #[must_use]
+    pub fn with_max_url_bytes(mut self, bytes: usize) -> Self {
+        self.max_url_bytes = bytes.max(1);
+        self
     }
 
     /// Cleans, merges, ranks and highlights a search response.
@@ -73,17 +101,18 @@ impl Pipeline {
     pub fn manipulate(&self, response: SearchResponse) -> ResultsResponse {
         let terms = text::query_terms(&response.query);
         let first_rank = (response.page.max(1) - 1) * response.per_page + 1;
-        let weight_of = |engine: &str| {
-            response
-                .engines
-                .iter()
-                .find(|e| e.name == engine)
-                .map_or(1.0, |e| e.weight)
-        };
+        let mut engines = response.engines;
         let mut groups: Vec<Group> = Vec::with_capacity(response.results.len());
         let mut seen: HashMap<String, usize> = HashMap::with_capacity(response.results.len());
         for hit in response.results {
-            let (key, url, factor) = match clean::parse_web(hit.url.trim()) {
+            // No URL, or one too long to show: not a result (the engine's
+            // report counts it).
+            let raw = hit.url.trim();
+            if raw.is_empty() || raw.len() > self.max_url_bytes.saturating_mul(4) {
+                count_dropped(&mut engines, &hit.engine);
+                continue;
+            }
+            let (key, url, factor) = match clean::parse_web(raw) {
                 Some(url) => {
                     let mut url = clean::clean(url);
                     let factor = match self.rules.apply(&mut url) {
@@ -93,12 +122,16 @@ impl Pipeline {
                     (clean::key_of(&url), String::from(url), factor)
                 }
                 None => {
-                    let text = hit.url.trim().to_owned();
+                    let text = raw.to_owned();
                     (format!("\0{text}"), text, 1.0)
                 }
             };
+            if url.len() > self.max_url_bytes {
+                count_dropped(&mut engines, &hit.engine);
+                continue;
+            }
             let occurrence = Occurrence {
-                weight: weight_of(&hit.engine),
+                weight: weight_of(&engines, &hit.engine),
                 engine: hit.engine,
                 position: hit.rank.max(1),
                 url,
@@ -136,19 +169,15 @@ impl Pipeline {
                 hit
             })
             .collect();
-        let next_page = trawl_api::wire::more_pages(
-            &response.engines,
-            response.page,
-            response.per_page,
-            hits.len(),
-        )
-        .then_some(response.page + 1);
+        let next_page =
+            trawl_api::wire::more_pages(&engines, response.page, response.per_page, hits.len())
+                .then_some(response.page + 1);
         ResultsResponse {
             query: response.query,
             page: response.page,
             per_page: response.per_page,
             results: hits,
-            engines: response.engines,
+            engines,
             next_page,
         }
     }
@@ -251,6 +280,7 @@ mod tests {
             error: None,
             error_kind: None,
             weight,
+            dropped: 0,
         }
     }
 
@@ -266,6 +296,45 @@ mod tests {
 
     fn manipulate(response: SearchResponse) -> ResultsResponse {
         Pipeline::default().manipulate(response)
+    }
+
+    #[test]
+    fn results_without_a_url_or_with_a_huge_one_are_dropped_and_counted() {
+        let huge = format!("https://example.org/{}", "a".repeat(MAX_URL_BYTES));
+        let wrapped_huge = format!("https://example.org/{}", "b".repeat(MAX_URL_BYTES * 8));
+        let out = manipulate(response(
+            "x",
+            vec![
+                hit("https://example.org/kept", "local", 11, ""),
+                hit("   ", "local", 12, ""),
+                hit(&huge, "web", 11, ""),
+                hit(&wrapped_huge, "web", 12, ""),
+                hit("file:///srv/docs/a.txt", "web", 13, ""),
+            ],
+        ));
+        let urls: Vec<&str> = out.results.iter().map(|h| h.url.as_str()).collect();
+        assert_eq!(urls, ["https://example.org/kept", "file:///srv/docs/a.txt"]);
+        let dropped: Vec<u32> = out.engines.iter().map(|e| e.dropped).collect();
+        assert_eq!(dropped, [1, 2]);
+        // Exactly at the limit is kept.
+        let at_limit = format!("https://e.org/{}", "a".repeat(MAX_URL_BYTES - 14));
+        assert_eq!(at_limit.len(), MAX_URL_BYTES);
+        let out = manipulate(response("x", vec![hit(&at_limit, "local", 11, "")]));
+        assert_eq!(out.results.len(), 1);
+    }
+
+    #[test]
+    fn invisible_formatting_leaves_titles_and_snippets() {
+        let mut h = hit(
+            "https://example.org/",
+            "local",
+            11,
+            "RTL \u{202e}gnp.exe and \u{2066}x\u{2069} z\u{200b}w",
+        );
+        h.title = "Invoice \u{202e}fdp.exe".into();
+        let out = manipulate(response("x", vec![h]));
+        assert_eq!(out.results[0].title, "Invoice fdp.exe");
+        assert_eq!(out.results[0].snippet, "RTL gnp.exe and x zw");
     }
 
     #[test]

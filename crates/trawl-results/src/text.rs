@@ -76,7 +76,8 @@ impl Marked {
 }
 
 /// Collapses whitespace runs to one space, trims, and drops control
-/// characters, carrying the engine's `highlights` (character ranges of
+/// characters and invisible formatting ([`trawl_api::text::is_hidden`]:
+/// bidirectional overrides, zero-width spaces), carrying the engine's `highlights` (character ranges of
 /// `text`; invalid ones are ignored) through the change.
 pub(crate) fn clean(text: &str, highlights: &[[usize; 2]]) -> Marked {
     // Marks by input character, only when there are any.
@@ -131,7 +132,7 @@ pub(crate) fn clean(text: &str, highlights: &[[usize; 2]]) -> Marked {
     };
     for (index, (byte, c)) in text.char_indices().enumerate() {
         let space = c.is_whitespace();
-        if !space && !c.is_control() {
+        if !space && !trawl_api::text::is_hidden(c) {
             if run.is_none() {
                 if pending_space {
                     out.text.push(' ');
@@ -377,7 +378,7 @@ mod tests {
                     pending_space = !out.is_empty();
                     continue;
                 }
-                if c.is_control() {
+                if trawl_api::text::is_hidden(c) {
                     continue;
                 }
                 if pending_space {

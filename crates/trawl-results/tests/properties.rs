@@ -140,6 +140,7 @@ fn response(results: Vec<SearchHit>, query: String) -> SearchResponse {
         error: None,
         error_kind: None,
         weight,
+        dropped: 0,
     };
     SearchResponse {
         query,

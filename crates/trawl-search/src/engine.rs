@@ -72,6 +72,10 @@ pub enum EngineError {
     /// Its answer could not be read.
     #[error("unreadable answer: {0}")]
     Parse(String),
+    /// Its answer was larger than the limit (after decompression) and was
+    /// not read further.
+    #[error("answer larger than {0} bytes")]
+    TooLarge(usize),
 }
 
 impl EngineError {
@@ -85,6 +89,7 @@ impl EngineError {
             Self::RateLimited(_) => "rate_limited",
             Self::Http { .. } => "http",
             Self::Parse(_) => "parse",
+            Self::TooLarge(_) => "too_large",
         }
     }
 }

@@ -101,7 +101,10 @@ impl LocalEngine {
                 Ok(opened.get_or_init(|| Arc::new(index)).clone())
             }
             Err(e) => {
-                let error = e.to_string();
+                // The path goes to the log; what is reported (publicly, in
+                // `/readyz` and engine reports) does without it.
+                tracing::warn!(error = %e, "index not available");
+                let error = e.public_message().to_owned();
                 *tried = Some((Instant::now(), error.clone()));
                 Err(error)
             }
@@ -200,14 +203,12 @@ impl Engine for LocalEngine {
 
     async fn readiness(&self) -> Check {
         match self.index() {
+            // No filesystem path: `/readyz` is served on the public port
+            // (the path is in the logs and in `trawl config show`).
             Ok(index) => Check::new(
                 &self.name,
                 true,
-                format!(
-                    "index open at {}, {} documents",
-                    index.path().display(),
-                    index.num_docs()
-                ),
+                format!("index open, {} documents", index.num_docs()),
             ),
             Err(error) => Check::new(&self.name, false, error),
         }

@@ -142,6 +142,7 @@ impl SearchService for Searcher {
                     error,
                     error_kind,
                     weight: self.slots[position].weight,
+                    dropped: 0,
                 }
             };
             match outcome {

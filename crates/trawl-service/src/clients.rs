@@ -110,6 +110,8 @@ impl ServiceClient {
             .timeout(settings.timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
+            // trawl's services never redirect: one that does is not one.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("trawl/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let (outbound, status) = stack(
@@ -121,6 +123,7 @@ impl ServiceClient {
                 retry: settings.retry,
                 classifier: TRAWL_SERVICE,
                 propagate_deadline: true,
+                max_body_bytes: crate::outbound::MAX_BODY_BYTES,
             },
             Arc::new(CircuitBreaker::new(settings.breaker)),
         );
@@ -220,6 +223,10 @@ impl ServiceClient {
                     retry_after: None,
                 }
             }
+            Outcome::Fetch(too_large @ FetchError::TooLarge(_)) => ServiceError::BadGateway {
+                service,
+                reason: too_large.to_string(),
+            },
             Outcome::Other(error) => ServiceError::Internal(format!(
                 "outbound call to {service} failed: {}",
                 error_chain(error.as_ref())

@@ -36,6 +36,13 @@ pub enum ApiError {
     /// Too many requests in flight: this one was shed rather than queued.
     #[error("the service is at its limit of requests in flight; try again shortly")]
     Overloaded,
+    /// The client spent its budget of requests.
+    #[error("too many {budget} requests from this client (bursts of {burst} at most); try again in {} s", retry_after.as_secs().max(1))]
+    RateLimited {
+        budget: &'static str,
+        burst: u32,
+        retry_after: std::time::Duration,
+    },
     /// No API key, or not as `Authorization: Bearer <key>`.
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -94,6 +101,9 @@ impl ApiError {
                 self.to_string(),
             ),
             Self::Overloaded => Problem::new(503, "overloaded", "Overloaded", self.to_string()),
+            Self::RateLimited { .. } => {
+                Problem::new(429, "rate_limited", "Too many requests", self.to_string())
+            }
             Self::Unauthorized(_) => {
                 Problem::new(401, "unauthorized", "Unauthorized", self.to_string())
             }
@@ -107,6 +117,7 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             Self::Overloaded => Some(std::time::Duration::from_secs(1)),
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
             Self::Service(
                 ServiceError::Unavailable { retry_after, .. }
                 | ServiceError::Upstream { retry_after, .. },

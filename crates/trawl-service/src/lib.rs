@@ -7,6 +7,10 @@
 //!   in the same format;
 //! - [`health`]: `/livez` and `/readyz`;
 //! - [`server`]: common middleware, serving, graceful shutdown;
+//! - [`connections`]: the accept loop and its limits on connections;
+//! - [`client`]: who a request is from (trusted proxies) and the origin
+//!   absolute links use; [`rate`]: per-client rate limits;
+//! - [`net`]: where outbound calls may be redirected (public addresses);
 //! - [`clients`]: the HTTP implementations of the service seams, each call
 //!   through the [`outbound`] stack (deadline, bulkhead, circuit breaker
 //!   ([`breaker`]), budgeted retries);
@@ -16,14 +20,18 @@
 //! - [`versioning`]: v1's deprecation headers.
 
 pub mod breaker;
+pub mod client;
 pub mod clients;
+pub mod connections;
 pub mod deadline;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod logging;
+pub mod net;
 pub mod openapi;
 pub mod outbound;
+pub mod rate;
 pub mod server;
 pub mod versioning;
 

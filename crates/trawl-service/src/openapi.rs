@@ -94,6 +94,19 @@ impl IntoResponses for NotAcceptableResponse {
     }
 }
 
+/// `429`: the client spent its budget of requests.
+pub struct RateLimitedResponse;
+
+impl IntoResponses for RateLimitedResponse {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(&[(
+            "429",
+            "This client sent more requests than its budget allows (`rate_limited`); \
+             `Retry-After` says when to try again (docs/security.md).",
+        )])
+    }
+}
+
 /// `500`: a failure inside the service.
 pub struct InternalErrorResponse;
 

@@ -8,7 +8,7 @@
 //! | [`DeadlineLayer`] | trawl | gives each attempt the sooner of the configured timeout and the request's deadline less a [margin](deadline::margin), sends trawl's own services that less another margin in `trawl-budget-ms` (so the callee gives up first and its answer still arrives; not to third-party APIs), and makes no attempt once nothing is left |
 //! | bulkhead | `tower::load_shed` over `tower::limit::ConcurrencyLimit` | at most `max_in_flight` calls to the destination; one more fails at once |
 //! | [`BreakerLayer`] | trawl ([`crate::breaker`]) | refuses calls at once while the destination's breaker is open; records each outcome the classifier judges |
-//! | [`Fetch`] | reqwest | the HTTP exchange, with the body read in full |
+//! | [`Fetch`] | reqwest | the HTTP exchange, with the body read in full up to a size limit counted after decompression |
 //!
 //! tower has no circuit breaker and no deadline propagation; the maintained
 //! breaker crates count failures but do not give a single half-open probe
@@ -68,6 +68,10 @@ pub enum FetchError {
     /// The bulkhead is full.
     #[error("{0} calls already in flight")]
     Busy(usize),
+    /// The answer's body (decompressed) is larger than the limit; the rest
+    /// was not read.
+    #[error("answer larger than {0} bytes")]
+    TooLarge(usize),
 }
 
 /// How the stack judges an outcome.
@@ -92,10 +96,51 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// The innermost service: one HTTP exchange.
+/// The innermost service: one HTTP exchange, its body read as it streams
+/// in and refused beyond `max_body_bytes` (counted after decompression, so
+/// a small compressed answer cannot become a large one in memory).
 #[derive(Debug, Clone)]
 pub struct Fetch {
     http: reqwest::Client,
+    max_body_bytes: usize,
+}
+
+/// Reads a body whole, up to `limit` bytes.
+async fn read_body(response: &mut reqwest::Response, limit: usize) -> Result<Bytes, FetchOrHttp> {
+    // A declared length over the limit is refused before reading any of it
+    // (it is the compressed length when the body is compressed: a lower
+    // bound of what it would take in memory).
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(FetchOrHttp::Fetch(FetchError::TooLarge(limit)));
+    }
+    // One chunk is kept as it is (most answers come in one); more are
+    // joined.
+    let mut first: Option<Bytes> = None;
+    let mut joined = bytes::BytesMut::new();
+    let mut read = 0usize;
+    while let Some(chunk) = response.chunk().await.map_err(FetchOrHttp::Http)? {
+        read = read.saturating_add(chunk.len());
+        if read > limit {
+            return Err(FetchOrHttp::Fetch(FetchError::TooLarge(limit)));
+        }
+        match first.take() {
+            None if joined.is_empty() => first = Some(chunk),
+            Some(earlier) => {
+                joined.extend_from_slice(&earlier);
+                joined.extend_from_slice(&chunk);
+            }
+            None => joined.extend_from_slice(&chunk),
+        }
+    }
+    Ok(first.unwrap_or_else(|| joined.freeze()))
+}
+
+enum FetchOrHttp {
+    Fetch(FetchError),
+    Http(reqwest::Error),
 }
 
 impl Service<Request> for Fetch {
@@ -109,6 +154,7 @@ impl Service<Request> for Fetch {
 
     fn call(&mut self, request: Request) -> Self::Future {
         let http = self.http.clone();
+        let max_body_bytes = self.max_body_bytes;
         let timeout = request.timeout().copied().unwrap_or_default();
         Box::pin(async move {
             let failed = |e: reqwest::Error| -> BoxError {
@@ -128,7 +174,11 @@ impl Service<Request> for Fetch {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let body = response.bytes().await.map_err(failed)?;
+            let body = match read_body(&mut response, max_body_bytes).await {
+                Ok(body) => body,
+                Err(FetchOrHttp::Http(e)) => return Err(failed(e)),
+                Err(FetchOrHttp::Fetch(e)) => return Err(Box::new(e)),
+            };
             Ok(Answer {
                 status,
                 body,
@@ -394,7 +444,15 @@ pub struct StackSettings {
     /// Whether to send the budget in `trawl-budget-ms`: for trawl's own
     /// services; a third-party API is not told about our deadlines.
     pub propagate_deadline: bool,
+    /// Largest answer body read, after decompression; a larger one fails
+    /// the call with [`FetchError::TooLarge`].
+    pub max_body_bytes: usize,
 }
+
+/// The default for [`StackSettings::max_body_bytes`]: a page of results
+/// from any API is far smaller, and trawl's own services answer less
+/// (their output is bounded by the results per page and field limits).
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// What a destination's stack reports.
 #[derive(Debug, Clone)]
@@ -455,7 +513,10 @@ pub fn stack(
             classifier: settings.classifier,
             destination: settings.destination,
         })
-        .service(Fetch { http });
+        .service(Fetch {
+            http,
+            max_body_bytes: settings.max_body_bytes,
+        });
     (
         BoxCloneSyncService::new(service),
         StackStatus {
@@ -539,6 +600,7 @@ mod tests {
                 },
                 classifier: TRAWL_SERVICE,
                 propagate_deadline: true,
+                max_body_bytes: MAX_BODY_BYTES,
             },
             Arc::new(CircuitBreaker::new(BreakerSettings::default())),
         )

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::Response;
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -24,6 +24,8 @@ use trawl_api::{Check, Problem};
 use utoipa::openapi::OpenApi;
 
 use crate::ApiError;
+use crate::client::ProxySettings;
+use crate::connections::ConnectionLimits;
 use crate::deadline;
 use crate::health::{self, ReadinessCheck};
 
@@ -31,7 +33,7 @@ use crate::health::{self, ReadinessCheck};
 pub const BODY_LIMIT_BYTES: usize = 2 * 1024 * 1024;
 
 /// Limits on what a service takes in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerSettings {
     /// Longest a request may take; a caller's `trawl-budget-ms` can only
     /// shorten it.
@@ -39,6 +41,8 @@ pub struct ServerSettings {
     /// Requests served at once; one more is shed with `503` and
     /// `Retry-After` instead of queued.
     pub max_in_flight: usize,
+    /// Which peers' forwarding headers are believed, and the public URL.
+    pub proxies: ProxySettings,
 }
 
 impl Default for ServerSettings {
@@ -46,6 +50,7 @@ impl Default for ServerSettings {
         Self {
             request_timeout: Duration::from_secs(10),
             max_in_flight: 256,
+            proxies: ProxySettings::default(),
         }
     }
 }
@@ -73,15 +78,16 @@ pub fn app(
     routes: Router,
     readiness: ReadinessCheck,
     openapi: &OpenApi,
-    settings: ServerSettings,
+    settings: &ServerSettings,
     pages: Option<ProblemPage>,
 ) -> Router {
+    let (max_in_flight, request_timeout) = (settings.max_in_flight, settings.request_timeout);
     let document: Bytes = crate::openapi::render(openapi).into();
     let shed = Arc::new(AtomicU64::new(0));
     let counted = shed.clone();
     let protected = routes
         .layer(middleware::from_fn_with_state(
-            settings.request_timeout,
+            request_timeout,
             deadline::enforce,
         ))
         .layer(
@@ -97,8 +103,9 @@ pub fn app(
                 // One limit for the whole service: `Router::layer` gives
                 // each route its own copy of a layer, and a plain
                 // concurrency limit would count each route apart.
-                .layer(GlobalConcurrencyLimitLayer::new(settings.max_in_flight)),
+                .layer(GlobalConcurrencyLimitLayer::new(max_in_flight)),
         );
+
     let protected = match pages {
         None => protected,
         Some(page) => protected.layer(middleware::from_fn(move |request: Request, next: Next| {
@@ -131,7 +138,7 @@ pub fn app(
                 true,
                 format!(
                     "at most {} requests in flight; {} shed since start",
-                    settings.max_in_flight,
+                    max_in_flight,
                     shed.load(Ordering::Relaxed)
                 ),
             ));
@@ -144,6 +151,11 @@ pub fn app(
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(settings.proxies.clone()),
+            crate::client::resolve,
+        ))
+        .layer(middleware::map_response(|r| async { security_headers(r) }))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
@@ -174,15 +186,38 @@ pub(crate) async fn openapi_json(document: Bytes) -> impl IntoResponse {
 }
 
 /// Serves until `shutdown` completes, then stops accepting connections and
-/// waits for the requests in flight to finish.
+/// waits for the requests in flight to finish; see [`crate::connections`]
+/// for the limits on connections.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::connections::serve(listener, app, limits, shutdown).await
+}
+
+/// The headers every response of every role carries: nothing is loaded
+/// from elsewhere, no script runs, no page can be framed, no answer is
+/// sniffed into another type, and result sites are not told what was
+/// searched for. A handler's own value for one of them is kept.
+pub fn security_headers(mut response: Response<axum::body::Body>) -> Response<axum::body::Body> {
+    let headers = response.headers_mut();
+    let set = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    for (name, value) in set {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    response
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -244,7 +279,14 @@ mod tests {
         let openapi = utoipa::openapi::OpenApi::default();
         let server = tokio::spawn(serve(
             listener,
-            app(routes, readiness, &openapi, ServerSettings::default(), None),
+            app(
+                routes,
+                readiness,
+                &openapi,
+                &ServerSettings::default(),
+                None,
+            ),
+            ConnectionLimits::default(),
             async move {
                 stopped.notified().await;
             },

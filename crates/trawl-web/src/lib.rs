@@ -24,10 +24,11 @@ use trawl_api::{
 };
 use trawl_results::formats::{self, FeedLinks};
 use trawl_service::ApiError;
+use trawl_service::client::Origin;
 use trawl_service::extract::{RawSearch, accept};
 use trawl_service::openapi::{
     InternalErrorResponse, InvalidRequestResponse, NotAcceptableResponse, OrPage,
-    UpstreamErrorResponses,
+    RateLimitedResponse, UpstreamErrorResponses,
 };
 use trawl_service::versioning::{deprecated_v1, document_deprecated_v1};
 
@@ -78,7 +79,6 @@ pub fn routes(results: Arc<dyn ResultsService>, cursors: CursorKey) -> Router {
         .route("/robots.txt", get(robots))
         .route("/{text}", get(text_page))
         .with_state(WebState { results, cursors })
-        .layer(middleware::map_response(|r| async { security_headers(r) }))
 }
 
 /// The web service is ready when the results service is: its checks, as
@@ -103,6 +103,8 @@ async fn home() -> Response {
         (status = 200, description = "The results, under the form.", content_type = "text/html", body = String),
         (status = 400, description = "The form, pre-filled, and what is wrong with the request.",
             content_type = "text/html", body = String),
+        (status = 429, description = "The form and a message: this client sent more requests than \
+            its budget allows; `Retry-After` says when to try again.", content_type = "text/html", body = String),
         (status = "5XX", description = "The form and a readable message: a service behind this one \
             failed (502, 503, 504) or this one did (500).", content_type = "text/html", body = String),
     ))]
@@ -121,13 +123,19 @@ async fn search_page(
 #[utoipa::path(get, path = "/{text}", tag = "pages", operation_id = "text_page",
     params(
         ("text" = String, Path, description = "The query, as one path segment: `/postgres%20vacuum`. \
-            A `q` in the query string is ignored."),
+            A `q` in the query string is ignored. A segment that looks like a probe for a file \
+            (a dot-file, an extension such as `.php` or `.xml`, `wp-…`, `metrics`, `.well-known`) \
+            is not a search: `404`, and no engine is asked."),
         TextPageQuery,
     ),
     responses(
         (status = 200, description = "The results, under the form.", content_type = "text/html", body = String),
+        (status = 404, description = "Not a search: a probe for a file (`not_found`).",
+            content_type = "application/problem+json", body = trawl_api::Problem),
         (status = 400, description = "The form, pre-filled, and what is wrong with the request.",
             content_type = "text/html", body = String),
+        (status = 429, description = "The form and a message: this client sent more requests than \
+            its budget allows; `Retry-After` says when to try again.", content_type = "text/html", body = String),
         (status = "5XX", description = "The form and a readable message: a service behind this one \
             failed (502, 503, 504) or this one did (500).", content_type = "text/html", body = String),
     ))]
@@ -136,6 +144,12 @@ async fn text_page(
     text: Result<Path<String>, PathRejection>,
     RawSearch(params): RawSearch,
 ) -> Response {
+    if let Ok(Path(text)) = &text
+        && !looks_like_search(text)
+    {
+        // A scanner's probe, not a search: no engine is asked.
+        return ApiError::NotFound.into_response();
+    }
     let Ok(Path(text)) = text else {
         let invalid = InvalidRequest::MalformedQueryString {
             reason: "the path is not valid percent-encoded UTF-8".to_owned(),
@@ -156,6 +170,67 @@ async fn text_page(
         }
     };
     results_page(results.as_ref(), params).await
+}
+
+/// Extensions that make a path a probe for a file, not a search: scripts,
+/// configuration, backups, markup and images. (Not `js`, `py` or `md`:
+/// `/node.js` is a fair query.)
+const PROBE_EXTENSIONS: &[&str] = &[
+    "php", "php3", "php4", "php5", "php7", "phtml", "asp", "aspx", "ashx", "jsp", "jspx", "cgi",
+    "pl", "env", "ini", "conf", "cfg", "config", "bak", "old", "orig", "save", "swp", "sql", "db",
+    "sqlite", "log", "xml", "json", "yml", "yaml", "toml", "txt", "html", "htm", "shtml", "action",
+    "do", "dll", "exe", "sh", "bat", "cmd", "git", "svn", "zip", "tar", "gz", "tgz", "rar", "7z",
+    "ico", "png", "jpg", "jpeg", "gif", "svg", "webp", "map", "woff", "woff2",
+];
+
+/// First segments that are never searches: well-known paths, admin
+/// consoles and the software scanners look for.
+const PROBE_NAMES: &[&str] = &[
+    ".well-known",
+    "metrics",
+    "cgi-bin",
+    "admin",
+    "administrator",
+    "phpmyadmin",
+    "pma",
+    "actuator",
+    "server-status",
+    "server-info",
+    "owa",
+    "autodiscover",
+    "telescope",
+    "boaform",
+    "hnap1",
+    "api",
+    "v1",
+    "v2",
+    "static",
+    "livez",
+    "readyz",
+    "healthz",
+    "xmlrpc",
+];
+
+/// Whether `/{text}` reads as a search rather than a probe for a file: no
+/// dot-file, no extension of [`PROBE_EXTENSIONS`], no first word of
+/// [`PROBE_NAMES`] and nothing starting `wp-` (WordPress). The rest is
+/// a `404` without asking any engine (docs/security.md).
+pub fn looks_like_search(text: &str) -> bool {
+    let text = text.trim();
+    let lower = text.to_ascii_lowercase();
+    if lower.is_empty() {
+        // Not a probe: the query's own check says what is wrong.
+        return true;
+    }
+    if lower.starts_with('.') || lower.starts_with("wp-") {
+        return false;
+    }
+    if PROBE_NAMES.contains(&lower.as_str()) {
+        return false;
+    }
+    lower
+        .rsplit_once('.')
+        .is_none_or(|(_, extension)| !PROBE_EXTENSIONS.contains(&extension.trim()))
 }
 
 async fn results_page(results: &dyn ResultsService, params: SearchParams) -> Response {
@@ -220,7 +295,9 @@ pub fn problem_page(method: &Method, uri: &Uri, problem: &Problem) -> Option<Res
         "favicon.ico",
         "robots.txt",
     ];
-    let is_page = *method == Method::GET && !not_pages.contains(&segment);
+    let is_page = *method == Method::GET
+        && !not_pages.contains(&segment)
+        && (segment.is_empty() || segment == "search" || looks_like_search(segment));
     if !is_page {
         return None;
     }
@@ -231,8 +308,7 @@ pub fn problem_page(method: &Method, uri: &Uri, problem: &Problem) -> Option<Res
             .ok()
             .map(|text| text.into_owned());
     }
-    let page = problem_page_with(&form, problem.clone());
-    Some(security_headers(page))
+    Some(problem_page_with(&form, problem.clone()))
 }
 
 fn render(status: StatusCode, page: &Page) -> Response {
@@ -265,6 +341,7 @@ const API_V1_FORMATS: &[Format] = &[Format::Json, Format::Csv, Format::Rss, Form
             (String = "text/html"),
         )),
         OrPage<InvalidRequestResponse>,
+        OrPage<RateLimitedResponse>,
         NotAcceptableResponse,
         OrPage<InternalErrorResponse>,
         OrPage<UpstreamErrorResponses>,
@@ -272,6 +349,7 @@ const API_V1_FORMATS: &[Format] = &[Format::Json, Format::Csv, Format::Rss, Form
 async fn api_search(
     State(results): State<Arc<dyn ResultsService>>,
     OriginalUri(uri): OriginalUri,
+    Origin(origin): Origin,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -287,7 +365,7 @@ async fn api_search(
     let request = SearchRequest::from_params(&params)?;
     let response = results.results(&request).await?;
     Ok(formats::respond(format, &response, || {
-        FeedLinks::for_request(&headers, &uri.to_string(), &request)
+        FeedLinks::new(&origin, &uri.to_string(), &request)
     }))
 }
 
@@ -304,6 +382,7 @@ async fn api_search(
                 (String = "application/rss+xml"),
             )),
         InvalidRequestResponse,
+        RateLimitedResponse,
         NotAcceptableResponse,
         InternalErrorResponse,
         UpstreamErrorResponses,
@@ -311,6 +390,7 @@ async fn api_search(
 async fn api_search_v2(
     State(state): State<WebState>,
     OriginalUri(uri): OriginalUri,
+    Origin(origin): Origin,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -330,7 +410,7 @@ async fn api_search_v2(
         .into_response());
     }
     let mut answer = formats::respond(format, &response, || {
-        FeedLinks::for_request(&headers, &uri.to_string(), &request)
+        FeedLinks::new(&origin, &uri.to_string(), &request)
     });
     let next = ResultsResponseV2::from_v1(response, &request, &state.cursors).next_cursor;
     if let Some(cursor) = next {
@@ -382,21 +462,40 @@ async fn robots() -> impl IntoResponse {
     )
 }
 
-/// Pages load nothing from elsewhere, run no script, cannot be framed, and
-/// do not tell result sites what was searched for.
-fn security_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    let set = [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-        ),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-    ];
-    for (name, value) in set {
-        headers.insert(name, HeaderValue::from_static(value));
+#[cfg(test)]
+mod tests {
+    use super::looks_like_search;
+
+    #[test]
+    fn scanner_probes_are_not_searches() {
+        for probe in [
+            ".env",
+            ".git",
+            "wp-login.php",
+            "wp-admin",
+            "metrics",
+            "opensearch.xml",
+            "sitemap.xml",
+            "index.html",
+            "config.json",
+            "backup.sql",
+            "admin",
+            ".well-known",
+            "apple-touch-icon.png",
+            "xmlrpc.php",
+            "shell.PHP",
+        ] {
+            assert!(!looks_like_search(probe), "{probe}");
+        }
+        for search in [
+            "postgres vacuum",
+            "node.js",
+            "rust 1.89",
+            "main.py",
+            "what is a .env file",
+            "3.14",
+        ] {
+            assert!(looks_like_search(search), "{search}");
+        }
     }
-    response
 }

@@ -129,11 +129,16 @@ impl ResultsView {
             href.push_str(&request.options_query_string());
             href
         };
-        let total: Option<u64> = response.engines.iter().map(|e| e.total).sum();
-        let summary = match total {
-            Some(1) => format!("1 result · page {}", response.page),
-            Some(n) => format!("{n} results · page {}", response.page),
-            None => format!("Page {}", response.page),
+        // Engines' totals overlap (one page is found by several) and are
+        // estimates themselves: added up (without overflowing), they are
+        // only an order of magnitude, and said to be.
+        let totals: Vec<u64> = response.engines.iter().filter_map(|e| e.total).collect();
+        let total = totals.iter().fold(0u64, |sum, t| sum.saturating_add(*t));
+        let summary = match (totals.len(), total) {
+            (0, _) => format!("Page {}", response.page),
+            (1, 1) => format!("1 result · page {}", response.page),
+            (1, n) => format!("{n} results · page {}", response.page),
+            (_, n) => format!("About {n} results · page {}", response.page),
         };
         Self {
             summary,
@@ -164,9 +169,9 @@ impl ResultsView {
 
 impl From<ResultHit> for HitView {
     fn from(hit: ResultHit) -> Self {
-        let followable = ["http://", "https://"]
-            .iter()
-            .any(|s| hit.url.to_ascii_lowercase().starts_with(s));
+        // Only what parses as an absolute http(s) URL with a host is a link.
+        let followable = url::Url::parse(&hit.url)
+            .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some());
         Self {
             display_url: display_url(&hit.url),
             href: followable.then(|| hit.url.clone()),
@@ -178,6 +183,16 @@ impl From<ResultHit> for HitView {
 }
 
 fn display_url(url: &str) -> String {
+    let visible: String;
+    let url = if url.chars().any(trawl_api::text::is_hidden) {
+        visible = url
+            .chars()
+            .filter(|c| !trawl_api::text::is_hidden(*c))
+            .collect();
+        visible.as_str()
+    } else {
+        url
+    };
     let bare = url.split_once("://").map_or(url, |(_, rest)| rest);
     let bare = bare.strip_prefix("www.").unwrap_or(bare);
     match bare.char_indices().nth(90) {
@@ -252,6 +267,8 @@ mod tests {
         assert!(HitView::from(hit("https://example.org/")).href.is_some());
         assert!(HitView::from(hit("javascript:alert(1)")).href.is_none());
         assert!(HitView::from(hit("file:///etc/passwd")).href.is_none());
+        assert!(HitView::from(hit("https://")).href.is_none());
+        assert!(HitView::from(hit("https://exa mple.org/")).href.is_none());
         assert_eq!(
             HitView::from(hit("https://www.example.org/a")).display_url,
             "example.org/a"

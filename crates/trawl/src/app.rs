@@ -11,11 +11,11 @@ use trawl_indexer::{Indexer, Keys, Worker, WorkerHandle};
 use trawl_queue::{AmqpQueue, AmqpSettings, EmbeddedSettings, Queue, QueueError, StoreQueue};
 use trawl_results::Results;
 use trawl_search::engines::{
-    ApiKey, Brave, Google, HackerNews, HttpSettings, JsonEngine, MediaWiki, Pointers, Searxng,
-    StackExchange,
+    ApiKey, Brave, Google, HackerNews, JsonEngine, MediaWiki, Pointers, Searxng, StackExchange,
 };
 use trawl_search::{Engine, LocalEngine, Searcher, Slot};
 use trawl_service::clients::{ClientBuildError, HttpResultsClient, HttpSearchClient};
+use trawl_service::connections::ConnectionLimits;
 use trawl_service::health::ReadinessCheck;
 use trawl_store::{SqlStore, Store, StoreError};
 
@@ -86,6 +86,7 @@ pub enum StartError {
 /// A bound, ready-to-run server for one role.
 pub struct Application {
     listener: TcpListener,
+    connections: ConnectionLimits,
     router: Router,
     role: Role,
     /// The indexer's worker, and its store, for the roles that have them.
@@ -129,6 +130,7 @@ impl Application {
                     .merge(trawl_results::routes(results.clone(), pipeline))
                     .merge(trawl_web::routes(results.clone(), cursors));
                 let reads = guard_reads(config, reads, &write.keys);
+                let reads = trawl_service::rate::layer(reads, config.rate_limits());
                 let readiness = reads_with_writes(web_readiness(results), write.readiness);
                 store = Some(write.store);
                 worker = Some(write.worker);
@@ -161,7 +163,12 @@ impl Application {
                     config.results_client(),
                 )?;
                 let results: Arc<dyn ResultsService> = Arc::new(client);
-                let mut routes = trawl_web::routes(results.clone(), cursors);
+                // Rate limits per client where clients call: the roles
+                // behind web see only their own services' addresses.
+                let mut routes = trawl_service::rate::layer(
+                    trawl_web::routes(results.clone(), cursors),
+                    config.rate_limits(),
+                );
                 if config.auth.require_key_for_reads {
                     let opened = open_store(config).await?;
                     let keys = Arc::new(Keys::new(
@@ -190,11 +197,12 @@ impl Application {
                 })?;
         Ok(Self {
             listener,
+            connections: config.connections(),
             router: trawl_service::server::app(
                 routes,
                 readiness,
                 &openapi(role),
-                config.server(),
+                &config.server(),
                 // Browsers get pages for the server's own refusals too.
                 matches!(role, Role::All | Role::Web).then(|| {
                     let page: trawl_service::server::ProblemPage =
@@ -225,7 +233,9 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let served = trawl_service::server::serve(self.listener, self.router, shutdown).await;
+        let served =
+            trawl_service::server::serve(self.listener, self.router, self.connections, shutdown)
+                .await;
         if let Some(worker) = self.worker {
             worker.stop().await;
         }
@@ -429,11 +439,7 @@ async fn open_search(
     local: LocalIndexAt,
 ) -> Result<Arc<dyn SearchService>, StartError> {
     let mut local = Some(local);
-    let http = |engine: &EngineConfig| HttpSettings {
-        name: engine.name.clone(),
-        timeout: config.engine_timeout(engine),
-        suspension: config.suspension(),
-    };
+    let http = |engine: &EngineConfig| config.engine_http(engine);
     let unusable = |engine: &EngineConfig, e: &dyn std::fmt::Display| StartError::Engine {
         name: engine.name.clone(),
         reason: e.to_string(),

@@ -7,8 +7,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use trawl_indexer::{IndexerSettings, WorkerSettings};
 use trawl_service::breaker::BreakerSettings;
+use trawl_service::client::ProxySettings;
 use trawl_service::clients::{ClientSettings, RetrySettings};
+use trawl_service::connections::ConnectionLimits;
 use trawl_service::logging::LogFormat;
+use trawl_service::rate::{Budget, RateSettings};
 use trawl_service::server::ServerSettings;
 use trawl_store::StoreSettings;
 use url::Url;
@@ -40,6 +43,7 @@ pub struct Config {
     pub queue: QueueConfig,
     pub indexer: IndexerConfig,
     pub auth: AuthConfig,
+    pub rate_limits: RateLimitConfig,
     pub log: LogConfig,
 }
 
@@ -117,6 +121,9 @@ pub struct AuthConfig {
 pub struct ResultsConfig {
     /// Longest snippet, in characters; longer ones are cut at a word.
     pub snippet_chars: usize,
+    /// Longest result URL kept, in bytes after cleaning; results with
+    /// longer ones are dropped (and counted in the engine's report).
+    pub max_url_bytes: usize,
     /// Hostname rules, applied in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hostnames: Vec<HostnameRuleConfig>,
@@ -126,6 +133,7 @@ impl Default for ResultsConfig {
     fn default() -> Self {
         Self {
             snippet_chars: trawl_results::SNIPPET_CHARS,
+            max_url_bytes: trawl_results::MAX_URL_BYTES,
             hostnames: Vec::new(),
         }
     }
@@ -157,7 +165,7 @@ pub enum HostnameAction {
     Demote,
 }
 
-/// What each service takes in.
+/// What each service takes in (docs/security.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
@@ -165,6 +173,41 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// Requests served at once; more are shed with 503 and `Retry-After`.
     pub max_in_flight: usize,
+    /// Connections open at once; beyond it, accepting pauses (lowered at
+    /// start to fit the file-descriptor limit).
+    pub max_connections: usize,
+    /// From a connection opening, or its previous response, to the end of
+    /// the next request's headers.
+    pub header_read_timeout_ms: u64,
+    /// A connection on which nothing moves for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// Largest request line and headers together (431, or 414 for the
+    /// line alone).
+    pub max_header_bytes: usize,
+    /// The URL people reach trawl at, e.g. `https://search.example.org`:
+    /// absolute links (RSS) are built on it (`TRAWL_PUBLIC_URL`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<Url>,
+    /// Networks (CIDR) of the reverse proxies in front of trawl: only
+    /// their `Forwarded` / `X-Forwarded-*` headers are read.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Per-client rate limits on the public roles (`all`, `web`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Page requests a minute per client, sustained (0: no limit).
+    pub pages_per_minute: u32,
+    /// Page requests a client may make at once.
+    pub pages_burst: u32,
+    /// API requests (`/api/…`, `/v1/…`) a minute per client (0: no limit).
+    pub api_per_minute: u32,
+    pub api_burst: u32,
+    /// Clients (CIDR) never limited: monitoring, your own scripts.
+    pub exempt: Vec<ipnet::IpNet>,
+    /// Clients tracked at once; beyond it new ones share one budget.
+    pub max_clients: usize,
 }
 
 /// The circuit breaker on each service-to-service destination.
@@ -219,6 +262,12 @@ pub struct SearchConfig {
     pub suspend_s: u64,
     /// ...up to this.
     pub suspend_max_s: u64,
+    /// Largest answer read from an engine, after decompression, unless the
+    /// engine sets its own; larger is that engine's error.
+    pub max_answer_bytes: usize,
+    /// Calls a minute to each upstream engine at most, from this process,
+    /// unless the engine sets its own (0: no cap).
+    pub engine_calls_per_minute: u32,
 }
 
 /// One engine, as declared by `[[engines]]`.
@@ -239,6 +288,15 @@ pub struct EngineConfig {
     /// Its own limit, instead of `search.engine_timeout_ms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Its own limit on an answer's size, instead of
+    /// `search.max_answer_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_answer_bytes: Option<usize>,
+    /// Its own cap on calls a minute, instead of
+    /// `search.engine_calls_per_minute` (0: no cap). Set it from the API's
+    /// quota: Google's free tier allows 100 queries a day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls_per_minute: Option<u32>,
     /// Where its API is (every upstream engine has one, so that it can be
     /// pointed at a mirror, a proxy or a test double).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -331,6 +389,8 @@ impl EngineConfig {
             enabled: true,
             weight: 1.0,
             timeout_ms: None,
+            max_answer_bytes: None,
+            calls_per_minute: None,
             base_url: None,
             article_url: None,
             key_env: None,
@@ -379,6 +439,7 @@ impl Default for Config {
             queue: QueueConfig::default(),
             indexer: IndexerConfig::default(),
             auth: AuthConfig::default(),
+            rate_limits: RateLimitConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -446,9 +507,30 @@ impl Default for ServicesConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         let defaults = ServerSettings::default();
+        let connections = ConnectionLimits::default();
         Self {
             request_timeout_ms: defaults.request_timeout.as_millis() as u64,
             max_in_flight: defaults.max_in_flight,
+            max_connections: connections.max_connections,
+            header_read_timeout_ms: connections.header_read_timeout.as_millis() as u64,
+            idle_timeout_ms: connections.idle_timeout.as_millis() as u64,
+            max_header_bytes: connections.max_header_bytes,
+            public_url: None,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        let defaults = RateSettings::default();
+        Self {
+            pages_per_minute: defaults.pages.per_minute,
+            pages_burst: defaults.pages.burst,
+            api_per_minute: defaults.api.per_minute,
+            api_burst: defaults.api.burst,
+            exempt: defaults.exempt,
+            max_clients: defaults.max_clients,
         }
     }
 }
@@ -473,6 +555,8 @@ impl Default for SearchConfig {
             suspend_after: 5,
             suspend_s: 60,
             suspend_max_s: 3_600,
+            max_answer_bytes: trawl_service::outbound::MAX_BODY_BYTES,
+            engine_calls_per_minute: trawl_search::engines::DEFAULT_CALLS_PER_MINUTE,
         }
     }
 }
@@ -600,6 +684,9 @@ impl Config {
                 }
             };
         }
+        if let Some(v) = env("TRAWL_PUBLIC_URL").filter(|v| !v.is_empty()) {
+            self.server.public_url = Some(parse("TRAWL_PUBLIC_URL", v)?);
+        }
         if let Some(v) = env("TRAWL_CURSOR_SECRET") {
             self.cursor_secret = Some(v);
         }
@@ -654,6 +741,20 @@ impl Config {
             ("search.engine_timeout_ms", self.search.engine_timeout_ms),
             ("server.request_timeout_ms", self.server.request_timeout_ms),
             ("server.max_in_flight", self.server.max_in_flight as u64),
+            ("server.max_connections", self.server.max_connections as u64),
+            (
+                "server.header_read_timeout_ms",
+                self.server.header_read_timeout_ms,
+            ),
+            ("server.idle_timeout_ms", self.server.idle_timeout_ms),
+            (
+                "search.max_answer_bytes",
+                self.search.max_answer_bytes as u64,
+            ),
+            (
+                "rate_limits.max_clients",
+                self.rate_limits.max_clients as u64,
+            ),
             ("services.max_in_flight", self.services.max_in_flight as u64),
             (
                 "services.breaker.fail_max",
@@ -669,6 +770,31 @@ impl Config {
             return Err(ConfigError::ZeroTimeout { field });
         }
         self.validate_engines()?;
+        if !(8 * 1024..=1024 * 1024).contains(&self.server.max_header_bytes) {
+            return Err(ConfigError::OutOfRange {
+                field: "server.max_header_bytes",
+                range: "8192 to 1048576",
+            });
+        }
+        if let Some(url) = &self.server.public_url
+            && (!matches!(url.scheme(), "http" | "https")
+                || url.host_str().is_none()
+                || url.query().is_some()
+                || url.fragment().is_some())
+        {
+            return Err(ConfigError::Url {
+                field: "server.public_url (TRAWL_PUBLIC_URL)",
+                message: "must be an http(s) URL with a host and no query or fragment, e.g. \
+                          https://search.example.org"
+                    .to_owned(),
+            });
+        }
+        if !(256..=65_536).contains(&self.results.max_url_bytes) {
+            return Err(ConfigError::OutOfRange {
+                field: "results.max_url_bytes",
+                range: "256 to 65536",
+            });
+        }
         if !(20..=5_000).contains(&self.results.snippet_chars) {
             return Err(ConfigError::OutOfRange {
                 field: "results.snippet_chars",
@@ -793,6 +919,12 @@ impl Config {
                     "`weight` must be a positive number".to_owned(),
                 ));
             }
+            if engine.max_answer_bytes == Some(0) {
+                return Err(invalid(
+                    name,
+                    "`max_answer_bytes` must be greater than 0".to_owned(),
+                ));
+            }
             if engine.timeout_ms == Some(0) {
                 return Err(invalid(
                     name,
@@ -912,10 +1044,60 @@ impl Config {
         }
     }
 
+    /// What a role's server takes in.
     pub fn server(&self) -> ServerSettings {
         ServerSettings {
             request_timeout: Duration::from_millis(self.server.request_timeout_ms),
             max_in_flight: self.server.max_in_flight,
+            proxies: ProxySettings {
+                trusted: self.server.trusted_proxies.clone(),
+                public_url: self.server.public_url.clone(),
+            },
+        }
+    }
+
+    /// The per-client rate limits of the routes anyone may call.
+    pub fn rate_limits(&self) -> RateSettings {
+        let r = &self.rate_limits;
+        RateSettings {
+            pages: Budget {
+                per_minute: r.pages_per_minute,
+                burst: r.pages_burst,
+            },
+            api: Budget {
+                per_minute: r.api_per_minute,
+                burst: r.api_burst,
+            },
+            exempt: r.exempt.clone(),
+            max_clients: r.max_clients,
+        }
+    }
+
+    /// The limits on each server's connections.
+    pub fn connections(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.server.max_connections,
+            header_read_timeout: Duration::from_millis(self.server.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.server.idle_timeout_ms),
+            max_header_bytes: self.server.max_header_bytes,
+            ..ConnectionLimits::default()
+        }
+    }
+
+    /// How an upstream engine is called.
+    pub fn engine_http(&self, engine: &EngineConfig) -> trawl_search::engines::HttpSettings {
+        trawl_search::engines::HttpSettings {
+            name: engine.name.clone(),
+            timeout: self.engine_timeout(engine),
+            suspension: self.suspension(),
+            max_body_bytes: engine
+                .max_answer_bytes
+                .unwrap_or(self.search.max_answer_bytes),
+            calls_per_minute: std::num::NonZeroU32::new(
+                engine
+                    .calls_per_minute
+                    .unwrap_or(self.search.engine_calls_per_minute),
+            ),
         }
     }
 
@@ -1044,10 +1226,10 @@ impl Config {
             };
             rules.push(HostnameRule { pattern, action });
         }
-        Ok(Pipeline::new(
-            HostnameRules::new(rules),
-            self.results.snippet_chars,
-        ))
+        Ok(
+            Pipeline::new(HostnameRules::new(rules), self.results.snippet_chars)
+                .with_max_url_bytes(self.results.max_url_bytes),
+        )
     }
 
     pub fn search_client(&self) -> ClientSettings {

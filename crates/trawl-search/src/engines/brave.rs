@@ -29,11 +29,12 @@ pub struct Brave {
 
 impl Brave {
     pub fn new(settings: &HttpSettings, base: Url, key: ApiKey) -> Result<Self, reqwest::Error> {
+        let upstream = Upstream::new(settings, &base)?;
         Ok(Self {
             name: settings.name.clone(),
             base,
             key,
-            upstream: Upstream::new(settings)?,
+            upstream,
         })
     }
 }

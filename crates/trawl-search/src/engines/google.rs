@@ -39,12 +39,13 @@ impl Google {
         key: ApiKey,
         cx: String,
     ) -> Result<Self, reqwest::Error> {
+        let upstream = Upstream::new(settings, &base)?;
         Ok(Self {
             name: settings.name.clone(),
             base,
             key,
             cx,
-            upstream: Upstream::new(settings)?,
+            upstream,
         })
     }
 }

@@ -27,10 +27,11 @@ pub struct HackerNews {
 
 impl HackerNews {
     pub fn new(settings: &HttpSettings, base: Url) -> Result<Self, reqwest::Error> {
+        let upstream = Upstream::new(settings, &base)?;
         Ok(Self {
             name: settings.name.clone(),
             base,
-            upstream: Upstream::new(settings)?,
+            upstream,
         })
     }
 }

@@ -4,17 +4,20 @@
 //! circuit breaker that is the engine's suspension), with a classifier for
 //! third-party APIs.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use governor::Quota;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 use trawl_api::Check;
 use trawl_service::breaker::{BreakerSettings, CircuitBreaker, State};
+use trawl_service::net;
 use trawl_service::outbound::{
-    Answer, Classifier, FetchError, Outbound, Outcome, RetrySettings, StackSettings, StackStatus,
-    stack,
+    Answer, Classifier, FetchError, MAX_BODY_BYTES, Outbound, Outcome, RetrySettings,
+    StackSettings, StackStatus, stack,
 };
 use url::Url;
 
@@ -41,21 +44,50 @@ pub struct HttpSettings {
     pub name: String,
     pub timeout: Duration,
     pub suspension: BreakerSettings,
+    /// Largest answer read, after decompression; a larger one is the
+    /// engine's error.
+    pub max_body_bytes: usize,
+    /// Calls a minute to the API from this process at most, whoever asks
+    /// (protecting a paid quota); `None` for no cap.
+    pub calls_per_minute: Option<NonZeroU32>,
 }
+
+impl HttpSettings {
+    /// Settings with the defaults for everything but the name and timeout.
+    pub fn new(name: impl Into<String>, timeout: Duration) -> Self {
+        Self {
+            name: name.into(),
+            timeout,
+            suspension: BreakerSettings::default(),
+            max_body_bytes: MAX_BODY_BYTES,
+            calls_per_minute: NonZeroU32::new(DEFAULT_CALLS_PER_MINUTE),
+        }
+    }
+}
+
+/// The default cap on calls a minute to one engine.
+pub const DEFAULT_CALLS_PER_MINUTE: u32 = 600;
+
+type Cap = governor::DefaultDirectRateLimiter;
 
 /// An upstream API behind the outbound stack.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     outbound: Outbound,
     status: StackStatus,
+    cap: Option<(Arc<Cap>, u32)>,
 }
 
 impl Upstream {
-    pub fn new(settings: &HttpSettings) -> Result<Self, reqwest::Error> {
+    /// `home` is the API's configured address: redirects from it are
+    /// followed only to public addresses (`trawl_service::net`).
+    pub fn new(settings: &HttpSettings, home: &Url) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(2).min(settings.timeout))
             .pool_idle_timeout(Duration::from_secs(90))
+            .redirect(net::redirect_policy(net::MAX_REDIRECTS))
+            .dns_resolver(net::PublicResolver::trusting([home]))
             .build()?;
         // Leaked once per configured engine, for the stack's log fields.
         let destination: &'static str = Box::leak(settings.name.clone().into_boxed_str());
@@ -74,10 +106,34 @@ impl Upstream {
                 classifier: UPSTREAM_API,
                 // Our deadlines are nobody else's business.
                 propagate_deadline: false,
+                max_body_bytes: settings.max_body_bytes,
             },
             Arc::new(CircuitBreaker::new(settings.suspension)),
         );
-        Ok(Self { outbound, status })
+        let cap = settings.calls_per_minute.map(|per_minute| {
+            (
+                Arc::new(governor::RateLimiter::direct(Quota::per_minute(per_minute))),
+                per_minute.get(),
+            )
+        });
+        Ok(Self {
+            outbound,
+            status,
+            cap,
+        })
+    }
+
+    /// Takes one call from the cap, or says the cap is reached.
+    fn spend(&self) -> Result<(), EngineError> {
+        match &self.cap {
+            Some((cap, per_minute)) if cap.check().is_err() => {
+                tracing::warn!(per_minute, "engine call cap reached: not calling");
+                Err(EngineError::RateLimited(format!(
+                    "trawl's cap of {per_minute} calls a minute to this engine is reached"
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The suspension state and counters, for `/v1/engines` and `/readyz`.
@@ -127,6 +183,7 @@ impl Upstream {
                 .map_err(|_| EngineError::Failed(format!("header {name} has an invalid value")))?;
             map.insert(HeaderName::from_static(name), value);
         }
+        self.spend()?;
         let answer =
             self.outbound
                 .clone()
@@ -143,6 +200,7 @@ impl Upstream {
                     Outcome::Fetch(busy @ FetchError::Busy(_)) => {
                         EngineError::Failed(busy.to_string())
                     }
+                    Outcome::Fetch(FetchError::TooLarge(limit)) => EngineError::TooLarge(limit),
                     Outcome::Other(e) => EngineError::Failed(e.to_string()),
                 })?;
         if answer.status.as_u16() == 429 {

@@ -63,11 +63,11 @@ impl JsonEngine {
             return Err(JsonEngineError::NoQuery);
         }
         let probe = fill(&template, "q", 1, 10, "");
-        match Url::parse(&probe) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+        let home = match Url::parse(&probe) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => url,
             Ok(url) => return Err(JsonEngineError::BadTemplate(url.scheme().to_owned())),
             Err(e) => return Err(JsonEngineError::BadTemplate(e.to_string())),
-        }
+        };
         for pointer in [&pointers.results, &pointers.title, &pointers.url]
             .into_iter()
             .chain(pointers.snippet.as_ref())
@@ -86,7 +86,7 @@ impl JsonEngine {
             template,
             pointers,
             key,
-            upstream: Upstream::new(settings)?,
+            upstream: Upstream::new(settings, &home)?,
         })
     }
 }
@@ -200,7 +200,6 @@ mod tests {
     use axum::http::HeaderMap;
     use axum::routing::get;
     use trawl_api::Query;
-    use trawl_service::breaker::BreakerSettings;
 
     use super::*;
     use crate::engines::testing::{serve, settings};
@@ -262,11 +261,7 @@ mod tests {
 
     #[test]
     fn templates_and_pointers_are_checked() {
-        let settings = HttpSettings {
-            name: "x".into(),
-            timeout: Duration::from_secs(1),
-            suspension: BreakerSettings::default(),
-        };
+        let settings = HttpSettings::new("x", Duration::from_secs(1));
         let pointers = || Pointers {
             results: "/hits".into(),
             title: "/t".into(),

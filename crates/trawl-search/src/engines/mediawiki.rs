@@ -67,11 +67,12 @@ impl MediaWiki {
                 ),
             }
         });
+        let upstream = Upstream::new(settings, &api)?;
         Ok(Self {
             name: settings.name.clone(),
             api,
             article,
-            upstream: Upstream::new(settings)?,
+            upstream,
         })
     }
 

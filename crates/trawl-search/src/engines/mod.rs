@@ -13,7 +13,7 @@ mod stackexchange;
 pub use brave::Brave;
 pub use google::Google;
 pub use hackernews::HackerNews;
-pub use http::{ApiKey, HttpSettings, USER_AGENT, Upstream};
+pub use http::{ApiKey, DEFAULT_CALLS_PER_MINUTE, HttpSettings, USER_AGENT, Upstream};
 pub use json::{JsonEngine, JsonEngineError, Pointers};
 pub use mediawiki::MediaWiki;
 pub use searxng::Searxng;

@@ -31,7 +31,7 @@ impl Searxng {
         Ok(Self {
             name: settings.name.clone(),
             search: base.join("search").expect("a relative path joins"),
-            upstream: Upstream::new(settings)?,
+            upstream: Upstream::new(settings, &base)?,
         })
     }
 }

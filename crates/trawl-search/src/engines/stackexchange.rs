@@ -37,12 +37,13 @@ impl StackExchange {
         site: String,
         key: Option<String>,
     ) -> Result<Self, reqwest::Error> {
+        let upstream = Upstream::new(settings, &base)?;
         Ok(Self {
             name: settings.name.clone(),
             base,
             site,
             key,
-            upstream: Upstream::new(settings)?,
+            upstream,
         })
     }
 }

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use trawl_service::breaker::BreakerSettings;
 use url::Url;
 
 use super::http::HttpSettings;
@@ -17,9 +16,5 @@ pub async fn serve(app: axum::Router, path: &str) -> Url {
 
 /// An engine's settings: a 5 s timeout and the default suspension.
 pub fn settings(name: &str) -> HttpSettings {
-    HttpSettings {
-        name: name.to_owned(),
-        timeout: Duration::from_secs(5),
-        suspension: BreakerSettings::default(),
-    }
+    HttpSettings::new(name, Duration::from_secs(5))
 }
