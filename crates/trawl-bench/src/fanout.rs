@@ -107,7 +107,7 @@ pub async fn run(trawl: &Path, requests: usize) -> anyhow::Result<Fanout> {
             &config,
             format!(
                 // Never suspended: each request must wait for the silent one.
-                "[search]\nengine_timeout_ms = 300\nsuspend_after = 1000000\n\n{}",
+                "[search]\nengine_timeout_ms = 300\nsuspend_after = 1000000\nengine_calls_per_minute = 0\n\n{}",
                 engines.join("\n")
             ),
         )?;

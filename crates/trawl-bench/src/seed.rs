@@ -248,7 +248,8 @@ pub async fn run(
     std::fs::write(
         &config,
         format!(
-            "[[engines]]\nname = \"google\"\ntype = \"google\"\nkey_env = \"TRAWL_BENCH_GOOGLE_KEY\"\ncx = \"mock-cx\"\nbase_url = \"{mock_url}\"\n"
+            // No cap on calls: the benchmark is the fan-out itself.
+            "[search]\nengine_calls_per_minute = 0\n\n[[engines]]\nname = \"google\"\ntype = \"google\"\nkey_env = \"TRAWL_BENCH_GOOGLE_KEY\"\ncx = \"mock-cx\"\nbase_url = \"{mock_url}\"\n"
         ),
     )?;
     let config = config.to_str().context("a UTF-8 path")?.to_owned();

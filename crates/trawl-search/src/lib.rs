@@ -15,7 +15,7 @@ mod searcher;
 
 pub use engine::{Engine, EngineError, EngineHit, EngineResults};
 pub use local::LocalEngine;
-pub use searcher::{Searcher, Slot};
+pub use searcher::{MAX_HIT_SNIPPET_BYTES, MAX_HIT_TITLE_BYTES, MAX_HIT_URL_BYTES, Searcher, Slot};
 
 use std::sync::Arc;
 

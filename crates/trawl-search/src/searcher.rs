@@ -24,6 +24,30 @@ pub struct Slot {
     pub weight: f64,
 }
 
+/// Longest URL a hit may have as it leaves the search service; a hit with
+/// a longer one is dropped and counted in its engine's `dropped` (the
+/// results service drops URLs over `results.max_url_bytes`, at most this,
+/// after cleaning).
+pub const MAX_HIT_URL_BYTES: usize = 8 * 1024;
+/// Longest title a hit keeps as it leaves the search service, in bytes
+/// (the results service cuts titles to 200 characters).
+pub const MAX_HIT_TITLE_BYTES: usize = 2 * 1024;
+/// Longest snippet a hit keeps as it leaves the search service, in bytes
+/// (the results service cuts snippets to at most 5,000 characters).
+pub const MAX_HIT_SNIPPET_BYTES: usize = 32 * 1024;
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
 /// The in-process search service over a set of engines.
 pub struct Searcher {
     slots: Vec<Slot>,
@@ -128,43 +152,54 @@ impl SearchService for Searcher {
         for (position, outcome, elapsed, timeout) in outcomes {
             let name = self.slots[position].engine.name().to_owned();
             let latency_ms = (elapsed.as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
-            let report = |status, results: usize, total, error: Option<(&str, String)>| {
-                let (error_kind, error) = match error {
-                    Some((kind, message)) => (Some(kind.to_owned()), Some(message)),
-                    None => (None, None),
+            let report =
+                |status, results: usize, total, error: Option<(&str, String)>, dropped: u32| {
+                    let (error_kind, error) = match error {
+                        Some((kind, message)) => (Some(kind.to_owned()), Some(message)),
+                        None => (None, None),
+                    };
+                    EngineReport {
+                        name: name.clone(),
+                        status,
+                        latency_ms,
+                        results: results as u32,
+                        total,
+                        error,
+                        error_kind,
+                        weight: self.slots[position].weight,
+                        dropped,
+                    }
                 };
-                EngineReport {
-                    name: name.clone(),
-                    status,
-                    latency_ms,
-                    results: results as u32,
-                    total,
-                    error,
-                    error_kind,
-                    weight: self.slots[position].weight,
-                    dropped: 0,
-                }
-            };
             match outcome {
-                Ok(Ok(found)) => {
-                    engines.push(report(
-                        EngineStatus::Ok,
-                        found.hits.len(),
-                        found.total,
-                        None,
-                    ));
+                Ok(Ok(mut found)) => {
+                    // What was asked for, and no field beyond its bound:
+                    // an upstream's answer cannot make this one balloon.
+                    found.hits.truncate(request.per_page as usize);
+                    let returned = found.hits.len();
                     let first_rank = request.offset() as u32 + 1;
-                    results.extend(found.hits.into_iter().zip(first_rank..).map(|(hit, rank)| {
-                        SearchHit {
-                            title: hit.title,
+                    let mut dropped = 0u32;
+                    for (hit, rank) in found.hits.into_iter().zip(first_rank..) {
+                        if hit.url.len() > MAX_HIT_URL_BYTES {
+                            dropped += 1;
+                            continue;
+                        }
+                        results.push(SearchHit {
+                            title: cut(hit.title, MAX_HIT_TITLE_BYTES),
                             url: hit.url,
-                            snippet: hit.snippet,
+                            snippet: cut(hit.snippet, MAX_HIT_SNIPPET_BYTES),
                             engine: name.clone(),
                             rank,
                             score: hit.score,
                             highlights: hit.highlights,
-                        }
-                    }));
+                        });
+                    }
+                    engines.push(report(
+                        EngineStatus::Ok,
+                        returned,
+                        found.total,
+                        None,
+                        dropped,
+                    ));
                 }
                 Ok(Err(error)) => {
                     let status = match error {
@@ -180,6 +215,7 @@ impl SearchService for Searcher {
                         0,
                         None,
                         Some((error.kind(), error.to_string())),
+                        0,
                     ));
                 }
                 Err(_) => {
@@ -190,6 +226,7 @@ impl SearchService for Searcher {
                         0,
                         None,
                         Some(("timeout", message)),
+                        0,
                     ));
                 }
             }

@@ -123,7 +123,7 @@ impl ServiceClient {
                 retry: settings.retry,
                 classifier: TRAWL_SERVICE,
                 propagate_deadline: true,
-                max_body_bytes: crate::outbound::MAX_BODY_BYTES,
+                max_body_bytes: crate::outbound::MAX_SERVICE_BODY_BYTES,
             },
             Arc::new(CircuitBreaker::new(settings.breaker)),
         );

@@ -79,7 +79,7 @@ impl Default for ConnectionLimits {
 /// logs.
 const RESERVED_FDS: u64 = 256;
 
-/// The smallest buffer hyper accepts.
+/// The smallest head limit applied (hyper's smallest buffer).
 const MIN_HEADER_BYTES: usize = 8 * 1024;
 
 impl ConnectionLimits {
@@ -154,7 +154,7 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES))
+        .max_header_size(limits.max_header_bytes.max(MIN_HEADER_BYTES))
         .max_headers(limits.max_headers);
     let (stop, stopped) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -430,5 +430,24 @@ impl AsyncWrite for Watched {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_errors_back_off_up_to_a_second_and_a_peers_reset_does_not() {
+        let mut backoff = AcceptBackoff::default();
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(backoff.next(&reset), None);
+        let no_fds = io::Error::from_raw_os_error(libc::EMFILE);
+        let pauses: Vec<Duration> = (0..10).map(|_| backoff.next(&no_fds).unwrap()).collect();
+        assert_eq!(pauses[0], AcceptBackoff::FIRST);
+        assert!(pauses.windows(2).all(|w| w[1] >= w[0]));
+        assert_eq!(*pauses.last().unwrap(), AcceptBackoff::MOST);
+        backoff.reset();
+        assert_eq!(backoff.next(&no_fds), Some(AcceptBackoff::FIRST));
     }
 }

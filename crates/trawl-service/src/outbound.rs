@@ -449,10 +449,15 @@ pub struct StackSettings {
     pub max_body_bytes: usize,
 }
 
-/// The default for [`StackSettings::max_body_bytes`]: a page of results
-/// from any API is far smaller, and trawl's own services answer less
-/// (their output is bounded by the results per page and field limits).
+/// The default for [`StackSettings::max_body_bytes`] of an engine: a page
+/// of results from any API is far smaller.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// What one trawl service reads from another at most: a search response
+/// holds up to 100 hits from each engine, each within the search
+/// service's field bounds (`trawl_search::MAX_HIT_*`), so a dozen engines'
+/// worth fits.
+pub const MAX_SERVICE_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// What a destination's stack reports.
 #[derive(Debug, Clone)]

@@ -687,6 +687,14 @@ impl Config {
         if let Some(v) = env("TRAWL_PUBLIC_URL").filter(|v| !v.is_empty()) {
             self.server.public_url = Some(parse("TRAWL_PUBLIC_URL", v)?);
         }
+        if let Some(v) = env("TRAWL_RATE_LIMIT_EXEMPT") {
+            self.rate_limits.exempt = v
+                .split(',')
+                .map(str::trim)
+                .filter(|net| !net.is_empty())
+                .map(|net| parse("TRAWL_RATE_LIMIT_EXEMPT", net.to_owned()))
+                .collect::<Result<_, _>>()?;
+        }
         if let Some(v) = env("TRAWL_CURSOR_SECRET") {
             self.cursor_secret = Some(v);
         }
@@ -789,10 +797,10 @@ impl Config {
                     .to_owned(),
             });
         }
-        if !(256..=65_536).contains(&self.results.max_url_bytes) {
+        if !(256..=trawl_search::MAX_HIT_URL_BYTES).contains(&self.results.max_url_bytes) {
             return Err(ConfigError::OutOfRange {
                 field: "results.max_url_bytes",
-                range: "256 to 65536",
+                range: "256 to 8192",
             });
         }
         if !(20..=5_000).contains(&self.results.snippet_chars) {
@@ -1345,6 +1353,51 @@ mod tests {
                 .listen
                 .port(),
             3333
+        );
+    }
+
+    #[test]
+    fn public_url_and_rate_limit_exemptions_come_from_the_environment_and_are_checked() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("TRAWL_PUBLIC_URL", "https://search.example.org/"),
+                ("TRAWL_RATE_LIMIT_EXEMPT", "10.0.0.0/8, ::1/128"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            config.server.public_url.as_ref().map(Url::as_str),
+            Some("https://search.example.org/")
+        );
+        assert_eq!(config.rate_limits.exempt.len(), 2);
+        for (var, value, says) in [
+            (
+                "TRAWL_RATE_LIMIT_EXEMPT",
+                "10.0.0.0/33",
+                "TRAWL_RATE_LIMIT_EXEMPT",
+            ),
+            ("TRAWL_PUBLIC_URL", "ftp://x.example/", "server.public_url"),
+            (
+                "TRAWL_PUBLIC_URL",
+                "https://x.example/?q=1",
+                "server.public_url",
+            ),
+        ] {
+            let err = Config::load(None, env(&[(var, value)]), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{value}: {err}");
+        }
+        let mut config = Config::default();
+        config.server.max_header_bytes = 100;
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max_header_bytes")
         );
     }
 

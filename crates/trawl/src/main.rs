@@ -27,7 +27,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Configuration comes from defaults, then the TOML file (--config /
 /// TRAWL_CONFIG), then environment variables (TRAWL_LISTEN, TRAWL_DATA_DIR,
 /// TRAWL_SEARCH_URL, TRAWL_RESULTS_URL, TRAWL_DATABASE_URL, TRAWL_AMQP_URL,
-/// TRAWL_CURSOR_SECRET, TRAWL_LOG_FORMAT, TRAWL_LOG), then flags, each
+/// TRAWL_PUBLIC_URL, TRAWL_RATE_LIMIT_EXEMPT, TRAWL_CURSOR_SECRET,
+/// TRAWL_LOG_FORMAT, TRAWL_LOG), then flags, each
 /// overriding the one before.
 #[derive(Debug, Parser)]
 #[command(name = "trawl", version, max_term_width = 100)]

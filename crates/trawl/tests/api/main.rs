@@ -17,5 +17,6 @@ mod options;
 mod processes;
 mod resilience;
 mod results;
+mod security;
 mod snapshots;
 mod v2;
