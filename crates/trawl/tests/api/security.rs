@@ -700,12 +700,14 @@ fn a_decompression_bomb_and_a_300_mb_answer_are_refused_in_time_with_bounded_mem
             ),
     ));
     let data = fixture_data_dir();
-    let mut config = Config::default();
-    config.engines = vec![
-        EngineConfig::local(),
-        json_engine("bomb", &base, "/bomb"),
-        json_engine("huge", &base, "/huge"),
-    ];
+    let mut config = Config {
+        engines: vec![
+            EngineConfig::local(),
+            json_engine("bomb", &base, "/bomb"),
+            json_engine("huge", &base, "/huge"),
+        ],
+        ..Config::default()
+    };
     config.search.engine_timeout_ms = 3_000;
     let config_file = data.path().join("trawl.toml");
     std::fs::write(&config_file, toml::to_string(&config).unwrap()).unwrap();
