@@ -310,17 +310,16 @@ impl Run {
                         tracing::info!(lock = %path.display(), "another indexer holds the index: on standby (writes are still accepted and queued)");
                         told = true;
                     }
+                    // No path: `/readyz` may be public (the log has it).
                     self.state().set(
                         true,
-                        format!(
-                            "standby: another indexer holds {}; this one takes over when it stops",
-                            path.display()
-                        ),
+                        "standby: another indexer holds the index; this one takes over when it stops",
                     );
                 }
                 Err(e) => {
+                    tracing::warn!(lock = %path.display(), error = %e, "cannot lock the index");
                     self.state()
-                        .set(false, format!("cannot lock {}: {e}", path.display()));
+                        .set(false, format!("cannot lock the index: {e}"));
                 }
             }
             self.reap().await;
