@@ -78,17 +78,8 @@ impl Query {
         // Invisible formatting (bidirectional overrides, zero-width spaces)
         // means nothing to a search and would be echoed into the page's
         // title and the feeds: it is dropped.
-        let visible: String;
-        let raw = if raw.chars().any(crate::text::is_invisible) {
-            visible = raw
-                .chars()
-                .filter(|c| !crate::text::is_invisible(*c))
-                .collect();
-            visible.as_str()
-        } else {
-            raw
-        };
-        let trimmed = raw.trim();
+        let visible = crate::text::without(raw, crate::text::is_invisible);
+        let trimmed = visible.trim();
         if trimmed.is_empty() {
             return Err(invalid("must not be empty"));
         }

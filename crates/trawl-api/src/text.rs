@@ -26,6 +26,19 @@ pub fn is_invisible(c: char) -> bool {
     )
 }
 
+/// `text` without the characters `drop` picks: borrowed when there are
+/// none, the common case.
+pub fn without(text: &str, drop: fn(char) -> bool) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(drop) {
+        text.chars()
+            .filter(|c| !drop(*c))
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}
+
 /// Whether display text drops `c`: a control character or an
 /// [invisible](is_invisible) one.
 pub fn is_hidden(c: char) -> bool {

@@ -33,17 +33,15 @@ pub struct ProxySettings {
     pub public_url: Option<Url>,
 }
 
-/// What is known of a request's origin; every request the server reads
-/// carries one (see [`resolve`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who sent a request; every request the server reads carries one (see
+/// [`resolve`]). The origin links are built on is worked out only where a
+/// handler asks for it ([`Origin`]): most requests need no link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Client {
     /// The client's address: the peer's, or, behind trusted proxies, the
     /// nearest untrusted address they forwarded. `None` when the request
     /// did not come through trawl's own server (tests calling a router).
     pub ip: Option<IpAddr>,
-    /// Scheme, host and optional path prefix absolute links start with,
-    /// without a trailing slash.
-    pub origin: String,
 }
 
 impl ProxySettings {
@@ -52,46 +50,46 @@ impl ProxySettings {
         self.trusted.iter().any(|net| net.contains(&ip))
     }
 
-    /// The client and origin of a request that arrived on `connection`.
-    pub fn client(&self, connection: Option<&Connection>, headers: &HeaderMap) -> Client {
-        let Some(connection) = connection else {
-            return Client {
-                ip: None,
-                origin: self.origin_or("http://localhost"),
-            };
-        };
-        let peer = canonical(connection.peer.ip());
-        let proxied = self.trusts(peer);
-        let forwarded = if proxied {
+    /// What trusted proxies forwarded on `connection`; nothing when its
+    /// peer is not one of them.
+    fn forwarded(&self, connection: &Connection, headers: &HeaderMap) -> Forwarded {
+        if self.trusts(connection.peer.ip()) {
             Forwarded::read(headers)
         } else {
             Forwarded::default()
-        };
+        }
+    }
+
+    /// The address of the client that sent a request on `connection`.
+    pub fn client_ip(&self, connection: &Connection, headers: &HeaderMap) -> IpAddr {
+        let forwarded = self.forwarded(connection, headers);
         // Right to left: each proxy appends the address it received from;
         // the first one not of our proxies is the client (the ones further
         // left were written by the client and prove nothing).
-        let mut ip = peer;
+        let mut ip = canonical(connection.peer.ip());
         for hop in forwarded.chain.iter().rev() {
             if !self.trusts(ip) {
                 break;
             }
             ip = *hop;
         }
-        let origin = match (&self.public_url, forwarded.host) {
-            (Some(_), _) => self.origin_or(""),
-            (None, Some(host)) => format!("{}://{host}", forwarded.proto.unwrap_or("http")),
-            (None, None) => format!("http://{}", authority(connection.local)),
-        };
-        Client {
-            ip: Some(canonical(ip)),
-            origin,
-        }
+        canonical(ip)
     }
 
-    fn origin_or(&self, fallback: &str) -> String {
-        match &self.public_url {
-            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
-            None => fallback.to_owned(),
+    /// Scheme, host and optional path prefix absolute links start with,
+    /// without a trailing slash: the public URL, else what a trusted proxy
+    /// forwarded, else the address the client connected to.
+    pub fn origin(&self, connection: Option<&Connection>, headers: &HeaderMap) -> String {
+        if let Some(url) = &self.public_url {
+            return url.as_str().trim_end_matches('/').to_owned();
+        }
+        let Some(connection) = connection else {
+            return "http://localhost".to_owned();
+        };
+        let forwarded = self.forwarded(connection, headers);
+        match forwarded.host {
+            Some(host) => format!("{}://{host}", forwarded.proto.unwrap_or("http")),
+            None => format!("http://{}", authority(connection.local)),
         }
     }
 }
@@ -209,18 +207,24 @@ fn proto(value: &str) -> Option<&'static str> {
     }
 }
 
-/// Sets the request's [`Client`].
+/// Sets the request's [`Client`], and the settings its [`Origin`] is read
+/// with.
 pub async fn resolve(
     State(settings): State<Arc<ProxySettings>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let client = settings.client(request.extensions().get::<Connection>(), request.headers());
-    request.extensions_mut().insert(client);
+    let ip = request
+        .extensions()
+        .get::<Connection>()
+        .map(|connection| settings.client_ip(connection, request.headers()));
+    request.extensions_mut().insert(Client { ip });
+    request.extensions_mut().insert(settings);
     next.run(request).await
 }
 
-/// The origin absolute links start with, as an extractor.
+/// The origin absolute links start with, as an extractor
+/// ([`ProxySettings::origin`]).
 #[derive(Debug, Clone)]
 pub struct Origin(pub String);
 
@@ -228,10 +232,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(Self(parts.extensions.get::<Client>().map_or_else(
-            || "http://localhost".to_owned(),
-            |client| client.origin.clone(),
-        )))
+        let origin = match parts.extensions.get::<Arc<ProxySettings>>() {
+            Some(settings) => settings.origin(parts.extensions.get::<Connection>(), &parts.headers),
+            None => "http://localhost".to_owned(),
+        };
+        Ok(Self(origin))
     }
 }
 
@@ -256,6 +261,20 @@ mod tests {
         map
     }
 
+    /// What the server makes of a request: the client's address and the
+    /// origin of links.
+    struct Seen {
+        ip: IpAddr,
+        origin: String,
+    }
+
+    fn seen(settings: &ProxySettings, connection: &Connection, headers: &HeaderMap) -> Seen {
+        Seen {
+            ip: settings.client_ip(connection, headers),
+            origin: settings.origin(Some(connection), headers),
+        }
+    }
+
     fn behind(proxies: &[&str]) -> ProxySettings {
         ProxySettings {
             trusted: proxies.iter().map(|p| p.parse().unwrap()).collect(),
@@ -272,41 +291,48 @@ mod tests {
 
     #[test]
     fn without_trusted_proxies_headers_are_ignored() {
-        let client = behind(&[]).client(Some(&connection("198.51.100.7:5000")), &headers(SPOOFED));
-        assert_eq!(client.ip, Some("198.51.100.7".parse().unwrap()));
+        let client = seen(
+            &behind(&[]),
+            &connection("198.51.100.7:5000"),
+            &headers(SPOOFED),
+        );
+        assert_eq!(client.ip, "198.51.100.7".parse::<IpAddr>().unwrap());
         assert_eq!(client.origin, "http://192.0.2.10:8080");
     }
 
     #[test]
     fn a_trusted_proxy_is_believed_and_the_nearest_untrusted_hop_is_the_client() {
         let settings = behind(&["10.0.0.0/8"]);
-        let client = settings.client(
-            Some(&connection("10.1.2.3:4000")),
+        let client = seen(
+            &settings,
+            &connection("10.1.2.3:4000"),
             &headers(&[
                 ("x-forwarded-for", "1.1.1.1, 203.0.113.9, 10.9.9.9"),
                 ("x-forwarded-host", "search.example.org"),
                 ("x-forwarded-proto", "https"),
             ]),
         );
-        assert_eq!(client.ip, Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(client.ip, "203.0.113.9".parse::<IpAddr>().unwrap());
         assert_eq!(client.origin, "https://search.example.org");
 
-        let client = settings.client(
-            Some(&connection("10.1.2.3:4000")),
+        let client = seen(
+            &settings,
+            &connection("10.1.2.3:4000"),
             &headers(&[(
                 "forwarded",
                 r#"for="[2001:db8::1]:443";host=search.example.org;proto=https, for=10.2.2.2"#,
             )]),
         );
-        assert_eq!(client.ip, Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(client.ip, "2001:db8::1".parse::<IpAddr>().unwrap());
         assert_eq!(client.origin, "https://search.example.org");
     }
 
     #[test]
     fn a_bad_forwarded_host_is_not_used_and_public_url_wins() {
         let settings = behind(&["10.0.0.0/8"]);
-        let client = settings.client(
-            Some(&connection("10.1.2.3:4000")),
+        let client = seen(
+            &settings,
+            &connection("10.1.2.3:4000"),
             &headers(&[("x-forwarded-host", "evil.example/<script>")]),
         );
         assert_eq!(client.origin, "http://192.0.2.10:8080");
@@ -315,17 +341,18 @@ mod tests {
             public_url: Some("https://search.example.org/trawl/".parse().unwrap()),
             ..behind(&["10.0.0.0/8"])
         };
-        let client = settings.client(Some(&connection("10.1.2.3:4000")), &headers(SPOOFED));
+        let client = seen(&settings, &connection("10.1.2.3:4000"), &headers(SPOOFED));
         assert_eq!(client.origin, "https://search.example.org/trawl");
     }
 
     #[test]
     fn mapped_ipv4_peers_match_ipv4_networks() {
         let settings = behind(&["127.0.0.0/8"]);
-        let client = settings.client(
-            Some(&connection("[::ffff:127.0.0.1]:4000")),
+        let client = seen(
+            &settings,
+            &connection("[::ffff:127.0.0.1]:4000"),
             &headers(&[("x-forwarded-for", "203.0.113.9")]),
         );
-        assert_eq!(client.ip, Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(client.ip, "203.0.113.9".parse::<IpAddr>().unwrap());
     }
 }

@@ -99,16 +99,11 @@ impl Kind {
 type Keyed =
     RateLimiter<IpAddr, governor::state::keyed::DefaultKeyedStateStore<IpAddr>, DefaultClock>;
 
-struct Bucket {
-    limiter: Keyed,
-    burst: u32,
-}
-
 /// The limiters of one server.
 pub struct RateLimits {
     settings: RateSettings,
-    pages: Option<Bucket>,
-    api: Option<Bucket>,
+    pages: Option<Keyed>,
+    api: Option<Keyed>,
     checks: AtomicU64,
     clock: DefaultClock,
 }
@@ -126,13 +121,12 @@ const OVERFLOW: IpAddr = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
 
 impl RateLimits {
     pub fn new(settings: RateSettings) -> Self {
-        let bucket = |budget: Budget| -> Option<Bucket> {
+        let bucket = |budget: Budget| -> Option<Keyed> {
             let per_minute = NonZeroU32::new(budget.per_minute)?;
             let burst = NonZeroU32::new(budget.burst.max(1)).expect("at least one");
-            Some(Bucket {
-                limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
-                burst: burst.get(),
-            })
+            Some(RateLimiter::keyed(
+                Quota::per_minute(per_minute).allow_burst(burst),
+            ))
         };
         Self {
             pages: bucket(settings.pages),
@@ -153,22 +147,21 @@ impl RateLimits {
             Kind::Pages => &self.pages,
             Kind::Api => &self.api,
         };
-        let Some(bucket) = bucket else {
+        let Some(limiter) = bucket else {
             return Ok(());
         };
         let mut key = client_key(ip);
         // Now and then, and whenever the table is full, forget the clients
         // whose buckets have refilled: they are as if never seen.
         let checks = self.checks.fetch_add(1, Ordering::Relaxed);
-        if checks % 4096 == 4095 || bucket.limiter.len() >= self.settings.max_clients {
-            bucket.limiter.retain_recent();
-            bucket.limiter.shrink_to_fit();
-            if bucket.limiter.len() >= self.settings.max_clients {
+        if checks % 4096 == 4095 || limiter.len() >= self.settings.max_clients {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+            if limiter.len() >= self.settings.max_clients {
                 key = OVERFLOW;
             }
         }
-        bucket
-            .limiter
+        limiter
             .check_key(&key)
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
@@ -176,8 +169,8 @@ impl RateLimits {
     /// The burst of `kind`'s budget (for messages).
     fn burst(&self, kind: Kind) -> u32 {
         match kind {
-            Kind::Pages => self.pages.as_ref().map_or(0, |b| b.burst),
-            Kind::Api => self.api.as_ref().map_or(0, |b| b.burst),
+            Kind::Pages => self.settings.pages.burst.max(1),
+            Kind::Api => self.settings.api.burst.max(1),
         }
     }
 }
@@ -287,7 +280,7 @@ mod tests {
         for i in 0..50u8 {
             let _ = limits.check(Kind::Pages, IpAddr::from([198, 51, 100, i]));
         }
-        let tracked = limits.pages.as_ref().unwrap().limiter.len();
+        let tracked = limits.pages.as_ref().unwrap().len();
         assert!(tracked <= 4, "{tracked} clients tracked");
     }
 

@@ -183,16 +183,8 @@ impl From<ResultHit> for HitView {
 }
 
 fn display_url(url: &str) -> String {
-    let visible: String;
-    let url = if url.chars().any(trawl_api::text::is_hidden) {
-        visible = url
-            .chars()
-            .filter(|c| !trawl_api::text::is_hidden(*c))
-            .collect();
-        visible.as_str()
-    } else {
-        url
-    };
+    let visible = trawl_api::text::without(url, trawl_api::text::is_hidden);
+    let url = visible.as_ref();
     let bare = url.split_once("://").map_or(url, |(_, rest)| rest);
     let bare = bare.strip_prefix("www.").unwrap_or(bare);
     match bare.char_indices().nth(90) {
