@@ -140,6 +140,10 @@ pub enum JobKind {
     Documents,
     /// Removes a document (`DELETE /v1/documents/{id}`).
     Delete,
+    /// Removes the documents a crawl found gone, or a deleted source's.
+    Remove,
+    /// Crawls a source (`POST /v1/sources/{id}/crawl`, or its schedule).
+    Crawl,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

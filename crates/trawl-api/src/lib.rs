@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod options;
 pub mod params;
 pub mod seams;
+pub mod sources;
 pub mod text;
 pub mod wire;
 

@@ -130,6 +130,10 @@ pub enum ServiceError {
     /// The request conflicts with the thing's state.
     #[error("{0}")]
     Conflict(String),
+    /// The request's `If-Match` names a version that is no longer current:
+    /// someone changed the thing since the client read it.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// A failure inside the service itself.
     #[error("internal error: {0}")]
     Internal(String),

@@ -49,6 +49,10 @@ pub enum ApiError {
     /// An API key that is not (or no longer) valid.
     #[error("the API key is not valid: it is unknown or was revoked")]
     Forbidden,
+    /// A change that must name the version it changes (`If-Match`) and
+    /// did not.
+    #[error("this change must name the version it changes: send `If-Match` with the ETag you read")]
+    PreconditionRequired,
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -108,6 +112,12 @@ impl ApiError {
                 Problem::new(401, "unauthorized", "Unauthorized", self.to_string())
             }
             Self::Forbidden => Problem::new(403, "forbidden", "Forbidden", self.to_string()),
+            Self::PreconditionRequired => Problem::new(
+                428,
+                "precondition_required",
+                "Precondition required",
+                self.to_string(),
+            ),
             Self::Service(e) => service_problem(e),
         }
     }
@@ -216,6 +226,12 @@ fn service_problem(error: &ServiceError) -> Problem {
         ),
         ServiceError::NotFound(what) => Problem::new(404, "not_found", "Not found", what.clone()),
         ServiceError::Conflict(why) => Problem::new(409, "conflict", "Conflict", why.clone()),
+        ServiceError::PreconditionFailed(why) => Problem::new(
+            412,
+            "precondition_failed",
+            "Precondition failed",
+            why.clone(),
+        ),
         ServiceError::Internal(_) => Problem::new(
             500,
             "internal",

@@ -26,8 +26,9 @@ use async_trait::async_trait;
 
 pub use migrations::SCHEMA_VERSION;
 pub use records::{
-    Cancel, Finish, Inserted, JobKind, JobRecord, JobState, KeyRecord, Millis, NewJob, NewKey,
-    QueueStats, QueuedMessage, Start,
+    Cancel, CrawlRunRecord, Finish, Inserted, JobKind, JobRecord, JobState, KeyRecord, Millis,
+    NewJob, NewKey, NewSource, PageRecord, QueueStats, QueuedMessage, SourceChange, SourceRecord,
+    SourceUpdate, Start,
 };
 pub use sql::{Location, SqlStore, StoreSettings};
 
@@ -191,4 +192,41 @@ pub trait Store: Send + Sync + 'static {
     /// hold its work back.
     async fn release_messages(&self, queue: &str) -> Result<u64>;
     async fn queue_stats(&self, queue: &str, at: Millis) -> Result<QueueStats>;
+
+    // ---- sources and their crawls ------------------------------------------
+
+    async fn insert_source(&self, source: NewSource) -> Result<SourceRecord>;
+    async fn source(&self, id: i64) -> Result<Option<SourceRecord>>;
+    /// Sources with ids above `after`, oldest first.
+    async fn sources(&self, after: Option<i64>, limit: u32) -> Result<Vec<SourceRecord>>;
+    /// Changes a source if it is still at `change.expected_version` (any
+    /// version when `None`); its version goes up by one.
+    async fn update_source(&self, id: i64, change: SourceChange) -> Result<SourceUpdate>;
+    /// Removes a source, with what its crawls recorded; the ids of the
+    /// documents it had indexed, `None` when there was no such source.
+    async fn delete_source(&self, id: i64) -> Result<Option<Vec<String>>>;
+    /// Sources whose next crawl is due at `at`, soonest first.
+    async fn due_sources(&self, at: Millis, limit: u32) -> Result<Vec<SourceRecord>>;
+    /// Makes `job` the source's crawl, if its `crawl_seq` is still
+    /// `expected_seq` (nobody made one since the caller looked): records the
+    /// job with its payload (not yet published), and the source's next run.
+    /// `None` when another caller came first, or the source is gone.
+    async fn claim_crawl(
+        &self,
+        source_id: i64,
+        expected_seq: i64,
+        job: NewJob,
+        next_run_at: Option<Millis>,
+    ) -> Result<Option<JobRecord>>;
+    /// Sets when the source is next due.
+    async fn set_next_run(&self, source_id: i64, at: Option<Millis>) -> Result<()>;
+    /// Every page the source's crawls recorded.
+    async fn pages(&self, source_id: i64) -> Result<Vec<PageRecord>>;
+    /// Records pages (replacing what was recorded of the same URLs).
+    async fn put_pages(&self, source_id: i64, pages: &[PageRecord]) -> Result<()>;
+    async fn delete_pages(&self, source_id: i64, urls: &[String]) -> Result<()>;
+    /// Records a crawl's run (replacing what was recorded of the same job).
+    async fn put_run(&self, run: CrawlRunRecord) -> Result<()>;
+    /// A source's last runs, newest first.
+    async fn runs(&self, source_id: i64, limit: u32) -> Result<Vec<CrawlRunRecord>>;
 }

@@ -13,7 +13,7 @@ use sqlx::Row;
 use crate::{Backend, StoreError};
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 struct Migration {
     version: i64,
@@ -49,10 +49,11 @@ impl Migration {
 /// Unix milliseconds); flags are 0 or 1. Payloads are not compressed by
 /// PostgreSQL (`STORAGE EXTERNAL`): they are written once, read once and
 /// dropped, and compressing them cost more than it saved.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    statements: &[
-        "CREATE TABLE trawl_keys (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        statements: &[
+            "CREATE TABLE trawl_keys (
             id {id},
             name TEXT NOT NULL UNIQUE,
             prefix TEXT NOT NULL UNIQUE,
@@ -60,7 +61,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
             created_at BIGINT NOT NULL,
             last_used_at BIGINT,
             revoked_at BIGINT)",
-        "CREATE TABLE trawl_jobs (
+            "CREATE TABLE trawl_jobs (
             id {id},
             kind TEXT NOT NULL,
             state TEXT NOT NULL,
@@ -83,13 +84,13 @@ const MIGRATIONS: &[Migration] = &[Migration {
             created_at BIGINT NOT NULL,
             started_at BIGINT,
             finished_at BIGINT)",
-        "CREATE UNIQUE INDEX trawl_jobs_idempotency ON trawl_jobs (key_id, idempotency_key)",
-        "CREATE INDEX trawl_jobs_state ON trawl_jobs (state, id)",
-        "CREATE INDEX trawl_jobs_finished ON trawl_jobs (finished_at)",
-        "CREATE TABLE trawl_job_payloads (
+            "CREATE UNIQUE INDEX trawl_jobs_idempotency ON trawl_jobs (key_id, idempotency_key)",
+            "CREATE INDEX trawl_jobs_state ON trawl_jobs (state, id)",
+            "CREATE INDEX trawl_jobs_finished ON trawl_jobs (finished_at)",
+            "CREATE TABLE trawl_job_payloads (
             job_id BIGINT PRIMARY KEY,
             body {bytes} NOT NULL)",
-        "CREATE TABLE trawl_queue (
+            "CREATE TABLE trawl_queue (
             id {id},
             queue TEXT NOT NULL,
             job_id BIGINT NOT NULL,
@@ -100,10 +101,48 @@ const MIGRATIONS: &[Migration] = &[Migration {
             dead BIGINT NOT NULL DEFAULT 0,
             last_error TEXT,
             created_at BIGINT NOT NULL)",
-        "CREATE INDEX trawl_queue_ready ON trawl_queue (queue, dead, visible_at, id)",
-    ],
-    postgres_only: &["ALTER TABLE trawl_job_payloads ALTER COLUMN body SET STORAGE EXTERNAL"],
-}];
+            "CREATE INDEX trawl_queue_ready ON trawl_queue (queue, dead, visible_at, id)",
+        ],
+        postgres_only: &["ALTER TABLE trawl_job_payloads ALTER COLUMN body SET STORAGE EXTERNAL"],
+    },
+    Migration {
+        // Sources, what their crawls saw of each page, and their runs.
+        version: 2,
+        statements: &[
+            "CREATE TABLE trawl_sources (
+            id {id},
+            kind TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            refresh_ms BIGINT,
+            version BIGINT NOT NULL DEFAULT 1,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            next_run_at BIGINT,
+            crawl_job BIGINT,
+            crawl_seq BIGINT NOT NULL DEFAULT 0)",
+            "CREATE INDEX trawl_sources_due ON trawl_sources (next_run_at)",
+            "CREATE TABLE trawl_crawl_pages (
+            source_id BIGINT NOT NULL,
+            url TEXT NOT NULL,
+            doc_id TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            hash {bytes} NOT NULL,
+            seen_job BIGINT NOT NULL,
+            fetched_at BIGINT NOT NULL,
+            PRIMARY KEY (source_id, url))",
+            "CREATE TABLE trawl_crawl_runs (
+            job_id BIGINT PRIMARY KEY,
+            source_id BIGINT NOT NULL,
+            state TEXT NOT NULL,
+            started_at BIGINT NOT NULL,
+            finished_at BIGINT,
+            stats TEXT NOT NULL)",
+            "CREATE INDEX trawl_crawl_runs_source ON trawl_crawl_runs (source_id, job_id)",
+        ],
+        postgres_only: &[],
+    },
+];
 
 /// An arbitrary, fixed number: the advisory lock migrations hold in
 /// PostgreSQL.

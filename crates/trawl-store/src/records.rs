@@ -29,8 +29,12 @@ pub struct KeyRecord {
 pub enum JobKind {
     /// Adds or replaces documents.
     Documents,
-    /// Removes documents by id.
+    /// Removes a document by id.
     Delete,
+    /// Removes documents by id: a JSON array of ids.
+    Remove,
+    /// Crawls a source: its payload is the source's id.
+    Crawl,
 }
 
 impl JobKind {
@@ -38,6 +42,8 @@ impl JobKind {
         match self {
             Self::Documents => "documents",
             Self::Delete => "delete",
+            Self::Remove => "remove",
+            Self::Crawl => "crawl",
         }
     }
 
@@ -45,6 +51,8 @@ impl JobKind {
         match text {
             "documents" => Some(Self::Documents),
             "delete" => Some(Self::Delete),
+            "remove" => Some(Self::Remove),
+            "crawl" => Some(Self::Crawl),
             _ => None,
         }
     }
@@ -203,4 +211,86 @@ pub struct QueueStats {
     pub dead: u64,
     /// Age of the oldest waiting or leased message, in milliseconds.
     pub oldest_ms: Option<u64>,
+}
+
+/// A source to add: its kind and its specification as JSON (the store does
+/// not look inside).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSource {
+    pub kind: String,
+    pub spec: String,
+    /// Scheduled crawls' interval; `None`: only on request.
+    pub refresh_ms: Option<i64>,
+    pub next_run_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRecord {
+    pub id: i64,
+    pub kind: String,
+    pub spec: String,
+    pub refresh_ms: Option<i64>,
+    /// Goes up with every change (the API's `ETag`).
+    pub version: i64,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub next_run_at: Option<Millis>,
+    /// The last crawl job made for it (queued, running or finished).
+    pub crawl_job: Option<i64>,
+    /// Goes up with every crawl job made for it: the compare-and-set that
+    /// keeps two schedulers from making two.
+    pub crawl_seq: i64,
+    /// Pages of it the store knows (indexed after its last crawl).
+    pub pages: u64,
+}
+
+/// A change to a source, made only if it is still at `expected_version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceChange {
+    pub expected_version: Option<i64>,
+    pub kind: String,
+    pub spec: String,
+    pub refresh_ms: Option<i64>,
+    pub next_run_at: Option<Millis>,
+    pub at: Millis,
+}
+
+/// What [`Store::update_source`](crate::Store::update_source) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceUpdate {
+    Updated(SourceRecord),
+    /// Someone changed it first: it is at another version now.
+    Stale(SourceRecord),
+    NotFound,
+}
+
+/// What the store keeps of a crawled page, to ask for it conditionally
+/// next time and to know whether its text changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRecord {
+    /// The URL it is crawled at.
+    pub url: String,
+    /// The document it is indexed as (`None`: fetched, not indexed: a
+    /// duplicate, `noindex`, an excluded page).
+    pub doc_id: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// A hash of what was indexed.
+    pub hash: Vec<u8>,
+    /// The crawl job that last saw it.
+    pub seen_job: i64,
+    pub fetched_at: Millis,
+}
+
+/// One crawl of a source, as recorded (its counts as JSON, the store does
+/// not look inside).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrawlRunRecord {
+    pub job_id: i64,
+    pub source_id: i64,
+    pub state: String,
+    pub started_at: Millis,
+    pub finished_at: Option<Millis>,
+    pub stats: String,
 }

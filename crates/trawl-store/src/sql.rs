@@ -305,6 +305,80 @@ fn classify(backend: Backend, error: sqlx::Error) -> StoreError {
     }
 }
 
+/// The statement that adds a job (nothing when its idempotency key was
+/// used by its key before), returning the job.
+fn insert_job_query(
+    job: &NewJob,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "INSERT INTO trawl_jobs (kind, state, key_id, idempotency_key, fingerprint, \
+             max_attempts, total, skipped, errors, errors_total, created_at) \
+             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING {JOB_COLUMNS}"
+        )
+    });
+    sqlx::query(SQL.as_str())
+        .bind(job.kind.as_str())
+        .bind(job.key_id)
+        .bind(job.idempotency_key.clone())
+        .bind(job.fingerprint.clone())
+        .bind(i64::from(job.max_attempts))
+        .bind(signed(job.total))
+        .bind(signed(job.skipped))
+        .bind(job.errors.clone())
+        .bind(signed(job.errors_total))
+        .bind(job.created_at)
+}
+
+const SOURCE_COLUMNS: &str = "s.id, s.kind, s.spec, s.refresh_ms, s.version, s.created_at, \
+    s.updated_at, s.next_run_at, s.crawl_job, s.crawl_seq, \
+    (SELECT COUNT(*) FROM trawl_crawl_pages p WHERE p.source_id = s.id AND p.doc_id IS NOT NULL) AS pages";
+
+fn source_from_row(row: &AnyRow) -> Result<SourceRecord> {
+    let get = |name: &str| row.try_get::<i64, _>(name).map_err(SqlStore::corrupt);
+    let opt = |name: &str| {
+        row.try_get::<Option<i64>, _>(name)
+            .map_err(SqlStore::corrupt)
+    };
+    Ok(SourceRecord {
+        id: get("id")?,
+        kind: row.try_get("kind").map_err(SqlStore::corrupt)?,
+        spec: row.try_get("spec").map_err(SqlStore::corrupt)?,
+        refresh_ms: opt("refresh_ms")?,
+        version: get("version")?,
+        created_at: get("created_at")?,
+        updated_at: get("updated_at")?,
+        next_run_at: opt("next_run_at")?,
+        crawl_job: opt("crawl_job")?,
+        crawl_seq: get("crawl_seq")?,
+        pages: unsigned(get("pages")?),
+    })
+}
+
+fn page_from_row(row: &AnyRow) -> Result<PageRecord> {
+    Ok(PageRecord {
+        url: row.try_get("url").map_err(SqlStore::corrupt)?,
+        doc_id: row.try_get("doc_id").map_err(SqlStore::corrupt)?,
+        etag: row.try_get("etag").map_err(SqlStore::corrupt)?,
+        last_modified: row.try_get("last_modified").map_err(SqlStore::corrupt)?,
+        hash: row.try_get("hash").map_err(SqlStore::corrupt)?,
+        seen_job: row.try_get("seen_job").map_err(SqlStore::corrupt)?,
+        fetched_at: row.try_get("fetched_at").map_err(SqlStore::corrupt)?,
+    })
+}
+
+fn run_from_row(row: &AnyRow) -> Result<CrawlRunRecord> {
+    Ok(CrawlRunRecord {
+        job_id: row.try_get("job_id").map_err(SqlStore::corrupt)?,
+        source_id: row.try_get("source_id").map_err(SqlStore::corrupt)?,
+        state: row.try_get("state").map_err(SqlStore::corrupt)?,
+        started_at: row.try_get("started_at").map_err(SqlStore::corrupt)?,
+        finished_at: row.try_get("finished_at").map_err(SqlStore::corrupt)?,
+        stats: row.try_get("stats").map_err(SqlStore::corrupt)?,
+    })
+}
+
 fn unsigned(value: i64) -> u64 {
     value.max(0) as u64
 }
@@ -445,25 +519,10 @@ impl Store for SqlStore {
     async fn insert_job(&self, job: NewJob) -> Result<Inserted> {
         self.ensure_migrated().await?;
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO trawl_jobs (kind, state, key_id, idempotency_key, fingerprint, \
-             max_attempts, total, skipped, errors, errors_total, created_at) \
-             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING {JOB_COLUMNS}"
-        ))
-        .bind(job.kind.as_str())
-        .bind(job.key_id)
-        .bind(&job.idempotency_key)
-        .bind(&job.fingerprint)
-        .bind(i64::from(job.max_attempts))
-        .bind(signed(job.total))
-        .bind(signed(job.skipped))
-        .bind(&job.errors)
-        .bind(signed(job.errors_total))
-        .bind(job.created_at)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
+        let inserted = insert_job_query(&job)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
         let Some(row) = inserted else {
             let existing = sqlx::query(&format!(
                 "SELECT {JOB_COLUMNS} FROM trawl_jobs WHERE key_id = $1 AND idempotency_key = $2"
@@ -880,5 +939,296 @@ impl Store for SqlStore {
             dead: count("dead")?,
             oldest_ms: oldest.map(|created| unsigned(at - created)),
         })
+    }
+
+    async fn insert_source(&self, source: NewSource) -> Result<SourceRecord> {
+        self.ensure_migrated().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let row = sqlx::query(
+            "INSERT INTO trawl_sources (kind, spec, refresh_ms, created_at, updated_at, next_run_at) \
+             VALUES ($1, $2, $3, $4, $4, $5) RETURNING id",
+        )
+        .bind(&source.kind)
+        .bind(&source.spec)
+        .bind(source.refresh_ms)
+        .bind(source.created_at)
+        .bind(source.next_run_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let id: i64 = row.try_get(0).map_err(Self::corrupt)?;
+        let row = sqlx::query(&format!(
+            "SELECT {SOURCE_COLUMNS} FROM trawl_sources s WHERE s.id = $1"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let record = source_from_row(&row)?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(record)
+    }
+
+    async fn source(&self, id: i64) -> Result<Option<SourceRecord>> {
+        self.ensure_migrated().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {SOURCE_COLUMNS} FROM trawl_sources s WHERE s.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        row.as_ref().map(source_from_row).transpose()
+    }
+
+    async fn sources(&self, after: Option<i64>, limit: u32) -> Result<Vec<SourceRecord>> {
+        self.ensure_migrated().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {SOURCE_COLUMNS} FROM trawl_sources s WHERE s.id > $1 ORDER BY s.id LIMIT $2"
+        ))
+        .bind(after.unwrap_or(0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        rows.iter().map(source_from_row).collect()
+    }
+
+    async fn update_source(&self, id: i64, change: SourceChange) -> Result<SourceUpdate> {
+        self.ensure_migrated().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        // One statement decides: two changes from the same version cannot
+        // both match it.
+        let updated = sqlx::query(
+            "UPDATE trawl_sources SET kind = $1, spec = $2, refresh_ms = $3, next_run_at = $4, \
+             updated_at = $5, version = version + 1 \
+             WHERE id = $6 AND ($7 IS NULL OR version = $7) RETURNING id",
+        )
+        .bind(&change.kind)
+        .bind(&change.spec)
+        .bind(change.refresh_ms)
+        .bind(change.next_run_at)
+        .bind(change.at)
+        .bind(id)
+        .bind(change.expected_version)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let row = sqlx::query(&format!(
+            "SELECT {SOURCE_COLUMNS} FROM trawl_sources s WHERE s.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(match (updated, row) {
+            (Some(_), Some(row)) => SourceUpdate::Updated(source_from_row(&row)?),
+            (None, Some(row)) => SourceUpdate::Stale(source_from_row(&row)?),
+            (_, None) => SourceUpdate::NotFound,
+        })
+    }
+
+    async fn delete_source(&self, id: i64) -> Result<Option<Vec<String>>> {
+        self.ensure_migrated().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let deleted = sqlx::query("DELETE FROM trawl_sources WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        if deleted.rows_affected() == 0 {
+            tx.rollback().await.map_err(|e| self.error(e))?;
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT doc_id FROM trawl_crawl_pages WHERE source_id = $1 AND doc_id IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let ids = rows
+            .iter()
+            .map(|row| row.try_get::<String, _>(0).map_err(Self::corrupt))
+            .collect::<Result<Vec<_>>>()?;
+        for table in ["trawl_crawl_pages", "trawl_crawl_runs"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE source_id = $1"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(Some(ids))
+    }
+
+    async fn due_sources(&self, at: Millis, limit: u32) -> Result<Vec<SourceRecord>> {
+        self.ensure_migrated().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {SOURCE_COLUMNS} FROM trawl_sources s WHERE s.next_run_at <= $1 \
+             ORDER BY s.next_run_at, s.id LIMIT $2"
+        ))
+        .bind(at)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        rows.iter().map(source_from_row).collect()
+    }
+
+    async fn claim_crawl(
+        &self,
+        source_id: i64,
+        expected_seq: i64,
+        job: NewJob,
+        next_run_at: Option<Millis>,
+    ) -> Result<Option<JobRecord>> {
+        self.ensure_migrated().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        // The compare-and-set first: of two callers that read the same
+        // sequence number, the second finds it moved (PostgreSQL re-reads
+        // the row it waited for) and makes nothing.
+        let claimed = sqlx::query(
+            "UPDATE trawl_sources SET crawl_seq = crawl_seq + 1, next_run_at = $1 \
+             WHERE id = $2 AND crawl_seq = $3",
+        )
+        .bind(next_run_at)
+        .bind(source_id)
+        .bind(expected_seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        if claimed.rows_affected() == 0 {
+            tx.rollback().await.map_err(|e| self.error(e))?;
+            return Ok(None);
+        }
+        let row = insert_job_query(&job)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?
+            .ok_or_else(|| StoreError::Duplicate("a crawl job with this idempotency key".into()))?;
+        let record = job_from_row(&row)?;
+        sqlx::query("INSERT INTO trawl_job_payloads (job_id, body) VALUES ($1, $2)")
+            .bind(record.id)
+            .bind(job.payload)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        sqlx::query("UPDATE trawl_sources SET crawl_job = $1 WHERE id = $2")
+            .bind(record.id)
+            .bind(source_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(Some(record))
+    }
+
+    async fn set_next_run(&self, source_id: i64, at: Option<Millis>) -> Result<()> {
+        self.ensure_migrated().await?;
+        sqlx::query("UPDATE trawl_sources SET next_run_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(source_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn pages(&self, source_id: i64) -> Result<Vec<PageRecord>> {
+        self.ensure_migrated().await?;
+        let rows = sqlx::query(
+            "SELECT url, doc_id, etag, last_modified, hash, seen_job, fetched_at \
+             FROM trawl_crawl_pages WHERE source_id = $1",
+        )
+        .bind(source_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        rows.iter().map(page_from_row).collect()
+    }
+
+    async fn put_pages(&self, source_id: i64, pages: &[PageRecord]) -> Result<()> {
+        self.ensure_migrated().await?;
+        if pages.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        for page in pages {
+            sqlx::query(
+                "INSERT INTO trawl_crawl_pages \
+                 (source_id, url, doc_id, etag, last_modified, hash, seen_job, fetched_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (source_id, url) DO UPDATE SET doc_id = excluded.doc_id, \
+                 etag = excluded.etag, last_modified = excluded.last_modified, \
+                 hash = excluded.hash, seen_job = excluded.seen_job, fetched_at = excluded.fetched_at",
+            )
+            .bind(source_id)
+            .bind(&page.url)
+            .bind(&page.doc_id)
+            .bind(&page.etag)
+            .bind(&page.last_modified)
+            .bind(&page.hash)
+            .bind(page.seen_job)
+            .bind(page.fetched_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn delete_pages(&self, source_id: i64, urls: &[String]) -> Result<()> {
+        self.ensure_migrated().await?;
+        if urls.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        for url in urls {
+            sqlx::query("DELETE FROM trawl_crawl_pages WHERE source_id = $1 AND url = $2")
+                .bind(source_id)
+                .bind(url)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn put_run(&self, run: CrawlRunRecord) -> Result<()> {
+        self.ensure_migrated().await?;
+        sqlx::query(
+            "INSERT INTO trawl_crawl_runs (job_id, source_id, state, started_at, finished_at, stats) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id) DO UPDATE SET \
+             state = excluded.state, started_at = excluded.started_at, \
+             finished_at = excluded.finished_at, stats = excluded.stats",
+        )
+        .bind(run.job_id)
+        .bind(run.source_id)
+        .bind(&run.state)
+        .bind(run.started_at)
+        .bind(run.finished_at)
+        .bind(&run.stats)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn runs(&self, source_id: i64, limit: u32) -> Result<Vec<CrawlRunRecord>> {
+        self.ensure_migrated().await?;
+        let rows = sqlx::query(
+            "SELECT job_id, source_id, state, started_at, finished_at, stats \
+             FROM trawl_crawl_runs WHERE source_id = $1 ORDER BY job_id DESC LIMIT $2",
+        )
+        .bind(source_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        rows.iter().map(run_from_row).collect()
     }
 }

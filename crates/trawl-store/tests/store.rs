@@ -697,3 +697,165 @@ async fn concurrent_claimers_take_each_message_exactly_once() {
         assert_eq!(all, (0..60).collect::<Vec<i64>>(), "{name}");
     }
 }
+
+fn new_source(next_run_at: Option<Millis>) -> NewSource {
+    NewSource {
+        kind: "sitemap".to_owned(),
+        spec: r#"{"kind":"sitemap","url":"https://example.org/sitemap.xml"}"#.to_owned(),
+        refresh_ms: Some(60_000),
+        next_run_at,
+        created_at: 1_000,
+    }
+}
+
+fn crawl_job() -> NewJob {
+    NewJob {
+        kind: JobKind::Crawl,
+        total: 0,
+        skipped: 0,
+        errors: "[]".to_owned(),
+        errors_total: 0,
+        ..new_job(None, None, b"1")
+    }
+}
+
+#[tokio::test]
+async fn sources_change_only_from_the_version_they_were_read_at() {
+    for under in backends("sources_versions").await {
+        let store = &under.store;
+        let source = store.insert_source(new_source(Some(5_000))).await.unwrap();
+        assert_eq!((source.version, source.pages), (1, 0), "{}", under.name);
+        let change = |expected: Option<i64>, spec: &str| SourceChange {
+            expected_version: expected,
+            kind: "feed".to_owned(),
+            spec: spec.to_owned(),
+            refresh_ms: None,
+            next_run_at: None,
+            at: 2_000,
+        };
+        let SourceUpdate::Updated(updated) = store
+            .update_source(source.id, change(Some(1), "{}"))
+            .await
+            .unwrap()
+        else {
+            panic!("{}: the first change from version 1 applies", under.name)
+        };
+        assert_eq!((updated.version, updated.kind.as_str()), (2, "feed"));
+        assert_eq!(updated.updated_at, 2_000);
+        let stale = store
+            .update_source(source.id, change(Some(1), "{\"lost\":1}"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&stale, SourceUpdate::Stale(now) if now.version == 2 && now.spec == "{}"),
+            "{}: {stale:?}",
+            under.name
+        );
+        assert!(matches!(
+            store.update_source(source.id, change(None, "{}")).await.unwrap(),
+            SourceUpdate::Updated(s) if s.version == 3
+        ));
+        assert_eq!(
+            store.update_source(999, change(None, "{}")).await.unwrap(),
+            SourceUpdate::NotFound
+        );
+        let second = store.insert_source(new_source(None)).await.unwrap();
+        let page: Vec<i64> = store
+            .sources(Some(source.id), 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(page, [second.id], "{}", under.name);
+    }
+}
+
+#[tokio::test]
+async fn of_two_claims_from_one_reading_one_makes_the_crawl() {
+    for under in backends("sources_claims").await {
+        let store = &under.store;
+        let source = store.insert_source(new_source(Some(5_000))).await.unwrap();
+        assert!(store.due_sources(4_999, 10).await.unwrap().is_empty());
+        let due = store.due_sources(5_000, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "{}", under.name);
+        let seq = due[0].crawl_seq;
+        let (a, b) = tokio::join!(
+            store.claim_crawl(source.id, seq, crawl_job(), Some(65_000)),
+            store.claim_crawl(source.id, seq, crawl_job(), Some(65_000)),
+        );
+        let made: Vec<JobRecord> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+        assert_eq!(made.len(), 1, "{}: exactly one claim wins", under.name);
+        let now = store.source(source.id).await.unwrap().unwrap();
+        assert_eq!(now.crawl_job, Some(made[0].id));
+        assert_eq!(now.next_run_at, Some(65_000));
+        assert!(store.due_sources(64_999, 10).await.unwrap().is_empty());
+        assert_eq!(
+            store.payload(made[0].id).await.unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
+        assert_eq!(made[0].kind, JobKind::Crawl);
+    }
+}
+
+#[tokio::test]
+async fn pages_and_runs_are_recorded_replaced_and_leave_with_their_source() {
+    for under in backends("sources_pages").await {
+        let store = &under.store;
+        let source = store.insert_source(new_source(None)).await.unwrap();
+        let page = |url: &str, doc: Option<&str>, job: i64| PageRecord {
+            url: url.to_owned(),
+            doc_id: doc.map(str::to_owned),
+            etag: Some("\"e\"".to_owned()),
+            last_modified: None,
+            hash: vec![1, 2, 3],
+            seen_job: job,
+            fetched_at: 7,
+        };
+        store
+            .put_pages(
+                source.id,
+                &[
+                    page("https://a/1", Some("https://a/1"), 1),
+                    page("https://a/2", None, 1),
+                ],
+            )
+            .await
+            .unwrap();
+        store
+            .put_pages(source.id, &[page("https://a/1", Some("https://a/1"), 2)])
+            .await
+            .unwrap();
+        let mut pages = store.pages(source.id).await.unwrap();
+        pages.sort_by(|a, b| a.url.cmp(&b.url));
+        assert_eq!(pages.len(), 2, "{}", under.name);
+        assert_eq!(pages[0].seen_job, 2);
+        assert_eq!(store.source(source.id).await.unwrap().unwrap().pages, 1);
+        store
+            .delete_pages(source.id, &["https://a/2".to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(store.pages(source.id).await.unwrap().len(), 1);
+        for (job, state) in [(1, "succeeded"), (2, "running"), (2, "failed")] {
+            store
+                .put_run(CrawlRunRecord {
+                    job_id: job,
+                    source_id: source.id,
+                    state: state.to_owned(),
+                    started_at: 10,
+                    finished_at: None,
+                    stats: "{}".to_owned(),
+                })
+                .await
+                .unwrap();
+        }
+        let runs = store.runs(source.id, 5).await.unwrap();
+        let seen: Vec<(i64, &str)> = runs.iter().map(|r| (r.job_id, r.state.as_str())).collect();
+        assert_eq!(seen, [(2, "failed"), (1, "succeeded")], "{}", under.name);
+        let docs = store.delete_source(source.id).await.unwrap();
+        assert_eq!(docs, Some(vec!["https://a/1".to_owned()]));
+        assert!(store.pages(source.id).await.unwrap().is_empty());
+        assert!(store.runs(source.id, 5).await.unwrap().is_empty());
+        assert_eq!(store.delete_source(source.id).await.unwrap(), None);
+    }
+}
