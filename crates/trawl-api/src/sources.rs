@@ -92,8 +92,9 @@ pub struct SourceIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Vec<String>>,
     /// Globs over the URL's path (`*` within a segment, `**` across
-    /// segments, `?` one character): when given, only matching pages are
-    /// indexed (links are still followed).
+    /// segments, `?` one character; without a `/`, over the last segment):
+    /// when given, only matching pages are indexed (links are still
+    /// followed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include: Option<Vec<String>>,
     /// Globs over the URL's path: matching pages are neither fetched nor
@@ -125,8 +126,9 @@ pub struct SourceSpec {
     pub url: Option<String>,
     pub start_urls: Vec<String>,
     pub scope: Vec<String>,
-    pub include: Vec<Glob>,
-    pub exclude: Vec<Glob>,
+    /// Globs over URL paths (matched by the crawler).
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
     pub max_depth: u32,
     pub max_pages: u32,
     pub refresh: Option<Duration>,
@@ -212,7 +214,7 @@ impl SourceIn {
             let list = list.as_deref().unwrap_or_default();
             check_list(param, list)?;
             list.iter()
-                .map(|g| Glob::new(g).map_err(|reason| invalid(param, reason)))
+                .map(|g| check_glob(g).map_err(|reason| invalid(param, reason)))
                 .collect::<Result<Vec<_>, _>>()
         };
         let include = globs("include", &self.include)?;
@@ -249,46 +251,18 @@ impl SourceSpec {
     /// The source as the API shows it: every default filled in.
     pub fn to_wire(&self) -> SourceIn {
         let site = self.kind == SourceKind::Site;
-        let texts = |globs: &[Glob]| globs.iter().map(|g| g.as_str().to_owned()).collect();
         SourceIn {
             kind: self.kind,
             name: self.name.clone(),
             url: self.url.clone(),
             start_urls: site.then(|| self.start_urls.clone()),
             scope: site.then(|| self.scope.clone()),
-            include: (!self.include.is_empty()).then(|| texts(&self.include)),
-            exclude: (!self.exclude.is_empty()).then(|| texts(&self.exclude)),
+            include: (!self.include.is_empty()).then(|| self.include.clone()),
+            exclude: (!self.exclude.is_empty()).then(|| self.exclude.clone()),
             max_depth: site.then_some(self.max_depth),
             max_pages: Some(self.max_pages),
             refresh: self.refresh.map(format_interval),
         }
-    }
-
-    /// Whether a page at `url` may be fetched: not excluded and, for a site,
-    /// within the scope.
-    pub fn may_fetch(&self, url: &str) -> bool {
-        let path = path_of(url);
-        if self.exclude.iter().any(|g| g.matches(path)) {
-            return false;
-        }
-        self.kind != SourceKind::Site || self.scope.iter().any(|p| url.starts_with(p.as_str()))
-    }
-
-    /// Whether a fetched page at `url` is indexed (the include globs).
-    pub fn may_index(&self, url: &str) -> bool {
-        self.include.is_empty() || self.include.iter().any(|g| g.matches(path_of(url)))
-    }
-}
-
-/// The path of a URL (with its query), what globs match.
-fn path_of(url: &str) -> &str {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    match after_scheme.find('/') {
-        Some(i) => {
-            let path = &after_scheme[i..];
-            path.split('#').next().unwrap_or(path)
-        }
-        None => "/",
     }
 }
 
@@ -306,6 +280,18 @@ fn directory_of(url: &str) -> String {
             format!("{}{}", &url[..start], &path[..end])
         }
     }
+}
+
+/// A glob is 1 to 256 bytes with at most 16 stars (what trawl-index's
+/// `Glob` matches within its bounds).
+fn check_glob(glob: &str) -> Result<String, String> {
+    if glob.is_empty() || glob.len() > 256 {
+        return Err("globs must be 1 to 256 bytes".to_owned());
+    }
+    if glob.chars().filter(|c| *c == '*').count() > 16 {
+        return Err("a glob may hold at most 16 `*`".to_owned());
+    }
+    Ok(glob.to_owned())
 }
 
 fn check_list(param: &'static str, list: &[String]) -> Result<(), InvalidRequest> {
@@ -377,101 +363,6 @@ pub fn format_interval(duration: Duration) -> String {
         }
     }
     format!("{secs}s")
-}
-
-/// A glob over a URL's path: `*` any characters but `/`, `**` any
-/// characters, `?` one character but `/`; everything else literal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Glob {
-    text: String,
-    parts: Vec<Part>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Literal(String),
-    Star,
-    DoubleStar,
-    One,
-}
-
-impl Glob {
-    pub fn new(text: &str) -> Result<Self, String> {
-        if text.is_empty() || text.len() > 512 {
-            return Err("globs must be 1 to 512 bytes".to_owned());
-        }
-        if text.chars().filter(|c| *c == '*').count() > 16 {
-            return Err("a glob may hold at most 16 `*`".to_owned());
-        }
-        let mut parts = Vec::new();
-        let mut chars = text.chars().peekable();
-        let mut literal = String::new();
-        while let Some(c) = chars.next() {
-            let part = match c {
-                '*' if chars.peek() == Some(&'*') => {
-                    chars.next();
-                    Part::DoubleStar
-                }
-                '*' => Part::Star,
-                '?' => Part::One,
-                other => {
-                    literal.push(other);
-                    continue;
-                }
-            };
-            if !literal.is_empty() {
-                parts.push(Part::Literal(std::mem::take(&mut literal)));
-            }
-            parts.push(part);
-        }
-        if !literal.is_empty() {
-            parts.push(Part::Literal(literal));
-        }
-        Ok(Self {
-            text: text.to_owned(),
-            parts,
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// Whether the whole of `path` matches. Backtracking is bounded: at
-    /// most 16 stars, over a path of bounded length.
-    pub fn matches(&self, path: &str) -> bool {
-        fn go(parts: &[Part], text: &str, budget: &mut u32) -> bool {
-            if *budget == 0 {
-                return false;
-            }
-            *budget -= 1;
-            match parts.split_first() {
-                None => text.is_empty(),
-                Some((Part::Literal(lit), rest)) => {
-                    text.starts_with(lit.as_str()) && go(rest, &text[lit.len()..], budget)
-                }
-                Some((Part::One, rest)) => match text.chars().next() {
-                    Some(c) if c != '/' => go(rest, &text[c.len_utf8()..], budget),
-                    _ => false,
-                },
-                Some((star @ (Part::Star | Part::DoubleStar), rest)) => {
-                    let across = matches!(star, Part::DoubleStar);
-                    let mut end = 0;
-                    loop {
-                        if go(rest, &text[end..], budget) {
-                            return true;
-                        }
-                        match text[end..].chars().next() {
-                            Some(c) if across || c != '/' => end += c.len_utf8(),
-                            _ => return false,
-                        }
-                    }
-                }
-            }
-        }
-        let mut budget = 100_000;
-        go(&self.parts, path, &mut budget)
-    }
 }
 
 /// A source as the API shows it.
@@ -710,8 +601,6 @@ mod tests {
             ["https://example.org/docs/", "https://example.org/"]
         );
         assert_eq!(spec.max_depth, DEFAULT_MAX_DEPTH);
-        assert!(spec.may_fetch("https://example.org/docs/a/b"));
-        assert!(!spec.may_fetch("https://other.org/docs/"));
     }
 
     #[test]
@@ -760,19 +649,6 @@ mod tests {
         ] {
             assert!(parse_interval(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn globs_match_whole_paths_with_stars_inside_segments() {
-        let g = Glob::new("/docs/*.html").unwrap();
-        assert!(g.matches("/docs/a.html"));
-        assert!(!g.matches("/docs/a/b.html"));
-        assert!(Glob::new("/docs/**").unwrap().matches("/docs/a/b.html"));
-        assert!(Glob::new("/p?ge").unwrap().matches("/page"));
-        assert!(!Glob::new("/p?ge").unwrap().matches("/p/ge"));
-        let nasty = Glob::new("*a*a*a*a*a*a*a*a*b").unwrap();
-        assert!(!nasty.matches(&"a".repeat(2000)));
-        assert!(Glob::new(&"*".repeat(17)).is_err());
     }
 
     #[test]

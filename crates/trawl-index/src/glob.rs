@@ -17,30 +17,47 @@ impl Glob {
     }
 
     /// Whether `relative` (a `/`-separated path relative to the folder being
-    /// ingested) matches.
+    /// ingested, or a URL's path without its leading `/`) matches.
+    /// Matching is bounded: a pattern that would need more than
+    /// [`MAX_STEPS`] steps on a path (many stars against a long path) does
+    /// not match it.
     pub fn matches(&self, relative: &str) -> bool {
+        let mut budget = MAX_STEPS;
         if self.anchored {
-            matches(self.pattern.as_bytes(), relative.as_bytes())
+            matches(self.pattern.as_bytes(), relative.as_bytes(), &mut budget)
         } else {
             let name = relative.rsplit('/').next().unwrap_or(relative);
-            matches(self.pattern.as_bytes(), name.as_bytes())
+            matches(self.pattern.as_bytes(), name.as_bytes(), &mut budget)
         }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.pattern
     }
 }
 
-fn matches(pattern: &[u8], text: &[u8]) -> bool {
+/// Steps one match may take.
+pub const MAX_STEPS: u32 = 100_000;
+
+fn matches(pattern: &[u8], text: &[u8], budget: &mut u32) -> bool {
+    if *budget == 0 {
+        return false;
+    }
+    *budget -= 1;
     match pattern {
         [] => text.is_empty(),
         [b'*', b'*', rest @ ..] => {
             let rest = rest.strip_prefix(b"/").unwrap_or(rest);
-            (0..=text.len()).any(|i| matches(rest, &text[i..]))
+            (0..=text.len()).any(|i| matches(rest, &text[i..], budget))
         }
         [b'*', rest @ ..] => {
             let segment_end = text.iter().position(|&b| b == b'/').unwrap_or(text.len());
-            (0..=segment_end).any(|i| matches(rest, &text[i..]))
+            (0..=segment_end).any(|i| matches(rest, &text[i..], budget))
         }
-        [b'?', rest @ ..] => text.first().is_some_and(|&b| b != b'/') && matches(rest, &text[1..]),
-        [p, rest @ ..] => text.first() == Some(p) && matches(rest, &text[1..]),
+        [b'?', rest @ ..] => {
+            text.first().is_some_and(|&b| b != b'/') && matches(rest, &text[1..], budget)
+        }
+        [p, rest @ ..] => text.first() == Some(p) && matches(rest, &text[1..], budget),
     }
 }
 
@@ -62,6 +79,8 @@ mod tests {
             ("**/changelog.html", "a/b/changelog.html", true),
             ("search.htm?", "search.html", true),
         ];
+        let slow = Glob::new("**a**a**a**a**a**a**a**a**b");
+        assert!(!slow.matches(&"a/".repeat(2000)), "bounded, and no match");
         for (pattern, path, expected) in cases {
             assert_eq!(
                 Glob::new(pattern).matches(path),

@@ -1,0 +1,395 @@
+//! [`Fetcher`]: the HTTP of one crawl — guarded, polite, bounded.
+//!
+//! Per origin it keeps robots.txt (fetched once per crawl; a `4xx` means
+//! everything is allowed, a `5xx` or no answer that nothing is, as Google
+//! reads them), a limit on requests at once and the least time between
+//! their starts (the configured delay, or robots.txt's `Crawl-delay` when
+//! longer). Redirects are followed here, not by reqwest, so that every hop
+//! is checked by the guard and by robots.txt, at most
+//! [`MAX_REDIRECTS`](trawl_service::net::MAX_REDIRECTS) of them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
+use tokio::time::Instant;
+use url::Url;
+
+use crate::CrawlSettings;
+use crate::guard::{Guard, Refused};
+use trawl_service::net::MAX_REDIRECTS;
+
+/// Largest robots.txt read (Google reads 500 KiB).
+const MAX_ROBOTS_BYTES: usize = 512 * 1024;
+
+/// What the store remembers of a page, to ask for it only if it changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conditional {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// An answer: any status (`304`, `404` and `410` mean something to a
+/// crawl), from the URL at the end of the redirects.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub url: Url,
+    pub status: u16,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// The media type, lower case, without parameters.
+    pub content_type: Option<String>,
+    pub x_robots_tag: Option<String>,
+    pub body: Bytes,
+}
+
+/// Why a URL gave no answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    /// The guard refused it (or a redirect from it).
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// robots.txt disallows it (or a redirect from it).
+    #[error("{0}: disallowed by robots.txt")]
+    Disallowed(String),
+    /// robots.txt could not be read: nothing of the site is fetched.
+    #[error("{0}: nothing of the site is fetched while its robots.txt cannot be read")]
+    RobotsUnavailable(String),
+    #[error("no answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    #[error("larger than the {0} bytes read from one URL")]
+    TooLarge(usize),
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    Redirects,
+    #[error("a redirect without a usable Location")]
+    BadRedirect,
+    #[error("{0}")]
+    Network(String),
+}
+
+impl FetchError {
+    /// The kind a crawl's run counts it under.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Refused(_) => "refused",
+            Self::Disallowed(_) => "disallowed",
+            Self::RobotsUnavailable(_) => "robots_unavailable",
+            Self::Timeout(_) => "timeout",
+            Self::TooLarge(_) => "too_large",
+            Self::Redirects | Self::BadRedirect => "redirects",
+            Self::Network(_) => "network",
+        }
+    }
+}
+
+/// What robots.txt says for one origin.
+enum Robots {
+    /// No robots.txt (a 4xx): everything.
+    All,
+    /// It could not be read (a 5xx, no answer): nothing, this crawl.
+    Nothing(String),
+    Rules(Box<texting_robots::Robot>),
+}
+
+struct Origin {
+    permits: Semaphore,
+    next_start: tokio::sync::Mutex<Instant>,
+    robots: OnceCell<Robots>,
+    /// robots.txt's `Crawl-delay`, capped.
+    crawl_delay: Mutex<Duration>,
+}
+
+/// One crawl's fetching: share it between the crawl's tasks.
+pub struct Fetcher {
+    client: reqwest::Client,
+    settings: Arc<CrawlSettings>,
+    guard: Guard,
+    origins: Mutex<HashMap<String, Arc<Origin>>>,
+    requests: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Fetcher {
+    pub fn new(settings: Arc<CrawlSettings>) -> Result<Self, FetchError> {
+        let guard = Guard::new(settings.allow_networks.clone());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(guard.resolver())
+            .user_agent(settings.user_agent.clone())
+            .connect_timeout(settings.page_timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(settings.per_host_concurrency.max(1))
+            .build()
+            .map_err(|e| FetchError::Network(format!("cannot make the HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            settings,
+            guard,
+            origins: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        })
+    }
+
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// Requests sent so far (robots.txt included).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Bytes received so far (after decompression).
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    fn origin(&self, url: &Url) -> Arc<Origin> {
+        let key = url.origin().ascii_serialization();
+        self.origins
+            .lock()
+            .expect("not poisoned")
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(Origin {
+                    permits: Semaphore::new(self.settings.per_host_concurrency.max(1)),
+                    next_start: tokio::sync::Mutex::new(Instant::now()),
+                    robots: OnceCell::new(),
+                    crawl_delay: Mutex::new(Duration::ZERO),
+                })
+            })
+            .clone()
+    }
+
+    /// Whether robots.txt lets trawl fetch `url`: `Disallowed`, or
+    /// `RobotsUnavailable` when it cannot be read.
+    pub async fn allowed(&self, url: &Url) -> Result<(), FetchError> {
+        let origin = self.origin(url);
+        let robots = origin
+            .robots
+            .get_or_init(|| async {
+                let robots = self.read_robots(url, &origin).await;
+                if let Robots::Rules(rules) = &robots
+                    && let Some(delay) = rules.delay
+                {
+                    let delay = Duration::try_from_secs_f32(delay.max(0.0))
+                        .unwrap_or_default()
+                        .min(self.settings.max_crawl_delay);
+                    *origin.crawl_delay.lock().expect("not poisoned") = delay;
+                }
+                robots
+            })
+            .await;
+        match robots {
+            Robots::All => Ok(()),
+            Robots::Nothing(why) => Err(FetchError::RobotsUnavailable(why.clone())),
+            Robots::Rules(rules) if rules.allowed(url.as_str()) => Ok(()),
+            Robots::Rules(_) => Err(FetchError::Disallowed(url.to_string())),
+        }
+    }
+
+    async fn read_robots(&self, url: &Url, origin: &Origin) -> Robots {
+        let Ok(robots_url) = url.join("/robots.txt") else {
+            return Robots::All;
+        };
+        let fetched = tokio::time::timeout(
+            self.settings.page_timeout,
+            // Boxed: `follow` asks `allowed`, which comes here.
+            Box::pin(self.follow(
+                robots_url,
+                &Conditional::default(),
+                MAX_ROBOTS_BYTES,
+                false,
+                origin,
+            )),
+        )
+        .await;
+        match fetched {
+            Ok(Ok(answer)) if (200..300).contains(&answer.status) => {
+                match texting_robots::Robot::new(&self.settings.robots_token, &answer.body) {
+                    Ok(rules) => Robots::Rules(Box::new(rules)),
+                    // Unreadable: as if there were none.
+                    Err(_) => Robots::All,
+                }
+            }
+            Ok(Ok(answer)) if (400..500).contains(&answer.status) => Robots::All,
+            Ok(Ok(answer)) => Robots::Nothing(format!(
+                "{} answered {}",
+                answer.url, answer.status
+            )),
+            Ok(Err(e)) => Robots::Nothing(format!("robots.txt of {}: {e}", url.origin().ascii_serialization())),
+            Err(_) => Robots::Nothing(format!(
+                "robots.txt of {}: no answer in time",
+                url.origin().ascii_serialization()
+            )),
+        }
+    }
+
+    /// Fetches `url` as a page: robots.txt asked first, conditional on what
+    /// was seen before, at most `limit` bytes.
+    pub async fn fetch(
+        &self,
+        url: &Url,
+        conditional: &Conditional,
+        limit: usize,
+    ) -> Result<Fetched, FetchError> {
+        self.guard.check_url(url)?;
+        self.allowed(url).await?;
+        let origin = self.origin(url);
+        let timeout = self.settings.page_timeout;
+        tokio::time::timeout(
+            timeout,
+            self.follow(url.clone(), conditional, limit, true, &origin),
+        )
+        .await
+        .map_err(|_| FetchError::Timeout(timeout))?
+    }
+
+    /// Waits for a turn at the origin: a free slot, and the delay since the
+    /// last request's start.
+    async fn turn<'o>(&self, origin: &'o Origin) -> SemaphorePermit<'o> {
+        let permit = origin.permits.acquire().await.expect("never closed");
+        let delay = self
+            .settings
+            .delay
+            .max(*origin.crawl_delay.lock().expect("not poisoned"));
+        let mut next = origin.next_start.lock().await;
+        let now = Instant::now();
+        if *next > now {
+            tokio::time::sleep_until(*next).await;
+        }
+        *next = Instant::now() + delay;
+        permit
+    }
+
+    /// Sends the request and its redirects, each hop checked.
+    async fn follow(
+        &self,
+        mut url: Url,
+        conditional: &Conditional,
+        limit: usize,
+        robots: bool,
+        first: &Origin,
+    ) -> Result<Fetched, FetchError> {
+        for hop in 0..=MAX_REDIRECTS {
+            self.guard.check_url(&url)?;
+            if hop > 0 && robots {
+                self.allowed(&url).await?;
+            }
+            let origin;
+            let here = if hop == 0 {
+                first
+            } else {
+                origin = self.origin(&url);
+                &origin
+            };
+            let _turn = self.turn(here).await;
+            let mut headers = HeaderMap::new();
+            if let Some(etag) = conditional.etag.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                headers.insert(header::IF_NONE_MATCH, etag);
+            }
+            if let Some(date) = conditional
+                .last_modified
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
+                headers.insert(header::IF_MODIFIED_SINCE, date);
+            }
+            headers.insert(
+                header::ACCEPT,
+                HeaderValue::from_static(
+                    "text/html,application/xhtml+xml,text/plain,text/markdown,application/xml;q=0.9,*/*;q=0.5",
+                ),
+            );
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let response = self
+                .client
+                .get(url.clone())
+                .headers(headers)
+                .send()
+                .await
+                .map_err(network)?;
+            let status = response.status().as_u16();
+            if (300..400).contains(&status) && status != 304 {
+                let location = response
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| url.join(v).ok())
+                    .ok_or(FetchError::BadRedirect)?;
+                url = location;
+                continue;
+            }
+            let text = |name: header::HeaderName| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let etag = text(header::ETAG);
+            let last_modified = text(header::LAST_MODIFIED);
+            let x_robots_tag = text(header::HeaderName::from_static("x-robots-tag"));
+            let content_type = text(header::CONTENT_TYPE).map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+            let body = self.read(response, limit).await?;
+            return Ok(Fetched {
+                url,
+                status,
+                etag,
+                last_modified,
+                content_type,
+                x_robots_tag,
+                body,
+            });
+        }
+        Err(FetchError::Redirects)
+    }
+
+    /// The body, at most `limit` bytes after decompression.
+    async fn read(&self, mut response: reqwest::Response, limit: usize) -> Result<Bytes, FetchError> {
+        if response.content_length().is_some_and(|n| n > limit as u64)
+            && response.headers().get(header::CONTENT_ENCODING).is_none()
+        {
+            return Err(FetchError::TooLarge(limit));
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(network)? {
+            self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            if body.len() + chunk.len() > limit {
+                return Err(FetchError::TooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+}
+
+/// A transport failure; the guard's refusal when that is what it was (it
+/// travels up from the resolver inside reqwest's error).
+fn network(error: reqwest::Error) -> FetchError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(e) = source {
+        if let Some(refused) = e.downcast_ref::<Refused>() {
+            return FetchError::Refused(refused.clone());
+        }
+        source = e.source();
+    }
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(e) = source {
+        message.push_str(": ");
+        message.push_str(&e.to_string());
+        source = e.source();
+    }
+    FetchError::Network(message)
+}

@@ -1,0 +1,71 @@
+//! trawl's crawler: fetching pages from the web on a source's behalf,
+//! safely and politely, and reading what comes back.
+//!
+//! - [`guard`]: where a crawl may go. Only http and https, and only to
+//!   public addresses (unless the owner opens a network on purpose):
+//!   checked after DNS resolution, by the resolver the connection uses (no
+//!   second lookup an attacker could rebind), and for IP literals before
+//!   every hop of a redirect.
+//! - [`Fetcher`]: one crawl's HTTP: robots.txt per origin (with
+//!   `Crawl-delay`), a limit on concurrent requests and a delay between
+//!   them per host, conditional GETs, at most five redirects, a size limit
+//!   and a timeout per page.
+//! - [`read`]: sitemaps (and their indexes, gzip too), RSS and Atom feeds,
+//!   and pages (text, links, `<link rel=canonical>`, `noindex`).
+//!
+//! What to crawl, and what the store and the index make of it, is the
+//! indexer's business (`trawl-indexer::crawl`); this crate does HTTP and
+//! parsing only.
+
+pub mod fetch;
+pub mod guard;
+pub mod read;
+
+pub use fetch::{Conditional, FetchError, Fetched, Fetcher};
+pub use guard::Guard;
+
+use std::time::Duration;
+
+/// How a crawl behaves: the `[crawl]` section of the configuration.
+#[derive(Debug, Clone)]
+pub struct CrawlSettings {
+    /// Sent with every request: names trawl and where to learn about the
+    /// crawl (a contact URL).
+    pub user_agent: String,
+    /// The token robots.txt groups are matched against (`trawl`).
+    pub robots_token: String,
+    /// Requests to one host at once, at most.
+    pub per_host_concurrency: usize,
+    /// Least time between the starts of two requests to one host; a
+    /// robots.txt `Crawl-delay` makes it longer (up to `max_crawl_delay`).
+    pub delay: Duration,
+    pub max_crawl_delay: Duration,
+    /// Longest wait for one page (every redirect and the whole body).
+    pub page_timeout: Duration,
+    /// Largest page, after decompression.
+    pub max_page_bytes: usize,
+    /// Largest sitemap, feed or JSONL dump, after decompression.
+    pub max_document_bytes: usize,
+    /// Networks opened to crawls on purpose (an intranet), besides the
+    /// public internet.
+    pub allow_networks: Vec<ipnet::IpNet>,
+}
+
+impl Default for CrawlSettings {
+    fn default() -> Self {
+        Self {
+            user_agent: format!(
+                "trawl/{} (+https://github.com/trawl-search/trawl/blob/main/docs/crawling.md)",
+                env!("CARGO_PKG_VERSION")
+            ),
+            robots_token: "trawl".to_owned(),
+            per_host_concurrency: 2,
+            delay: Duration::from_millis(500),
+            max_crawl_delay: Duration::from_secs(30),
+            page_timeout: Duration::from_secs(30),
+            max_page_bytes: 5 * 1024 * 1024,
+            max_document_bytes: 256 * 1024 * 1024,
+            allow_networks: Vec::new(),
+        }
+    }
+}
