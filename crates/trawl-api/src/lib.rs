@@ -21,7 +21,7 @@ pub mod wire;
 pub use cursor::CursorKey;
 pub use options::{Format, Keyword, Lang, Safe, TimeRange};
 pub use params::{InvalidRequest, Query, SearchRequest};
-pub use seams::{IndexerService, ResultsService, SearchService, ServiceError};
+pub use seams::{IndexerService, ResultsService, SearchService, ServiceError, SourcesService};
 pub use wire::{
     Check, EngineInfo, EngineReport, EngineStatus, EnginesResponse, Problem, Readiness, ResultHit,
     ResultsResponse, ResultsResponseV2, SearchHit, SearchResponse, SearchResponseV2,

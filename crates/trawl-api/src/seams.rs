@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use crate::jobs::{Accepted, Batch, DocumentError, IdempotencyKey, Job, JobsPage, JobsQuery};
 use crate::params::{InvalidRequest, SearchRequest};
+use crate::sources::{IfMatch, Source, SourceIn, SourcesPage, SourcesQuery};
 use crate::wire::{EnginesResponse, Problem, Readiness, ResultsResponse, SearchResponse};
 
 /// results → search.
@@ -47,6 +48,37 @@ pub trait IndexerService: Send + Sync + 'static {
     /// Cancels a queued job; [`ServiceError::Conflict`] once it runs.
     async fn cancel(&self, id: i64) -> Result<Job, ServiceError>;
     async fn readiness(&self) -> Readiness;
+}
+
+/// API clients → indexer: sources, crawled on a schedule. The in-process
+/// implementation is trawl-indexer's; the HTTP client (trawl-service) is
+/// what `trawl sources` uses.
+#[async_trait]
+pub trait SourcesService: Send + Sync + 'static {
+    async fn create(&self, source: SourceIn) -> Result<Source, ServiceError>;
+    async fn sources(&self, query: &SourcesQuery) -> Result<SourcesPage, ServiceError>;
+    async fn source(&self, id: i64) -> Result<Source, ServiceError>;
+    /// Replaces a source, if it is still at a version `if_match` names
+    /// ([`ServiceError::PreconditionFailed`] when it is not).
+    async fn replace(
+        &self,
+        id: i64,
+        source: SourceIn,
+        if_match: &IfMatch,
+    ) -> Result<Source, ServiceError>;
+    /// Merges an RFC 7396 merge patch into a source, likewise.
+    async fn patch(
+        &self,
+        id: i64,
+        patch: serde_json::Value,
+        if_match: &IfMatch,
+    ) -> Result<Source, ServiceError>;
+    /// Removes a source; the job that removes its documents from the index,
+    /// when it had any.
+    async fn remove(&self, id: i64) -> Result<Option<Job>, ServiceError>;
+    /// Crawls it now: a new crawl job, or (`replayed`) the one already
+    /// queued or running.
+    async fn crawl(&self, id: i64) -> Result<Accepted, ServiceError>;
 }
 
 /// Why a call across a seam failed.

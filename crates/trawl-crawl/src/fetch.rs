@@ -217,11 +217,11 @@ impl Fetcher {
                 }
             }
             Ok(Ok(answer)) if (400..500).contains(&answer.status) => Robots::All,
-            Ok(Ok(answer)) => Robots::Nothing(format!(
-                "{} answered {}",
-                answer.url, answer.status
+            Ok(Ok(answer)) => Robots::Nothing(format!("{} answered {}", answer.url, answer.status)),
+            Ok(Err(e)) => Robots::Nothing(format!(
+                "robots.txt of {}: {e}",
+                url.origin().ascii_serialization()
             )),
-            Ok(Err(e)) => Robots::Nothing(format!("robots.txt of {}: {e}", url.origin().ascii_serialization())),
             Err(_) => Robots::Nothing(format!(
                 "robots.txt of {}: no answer in time",
                 url.origin().ascii_serialization()
@@ -289,7 +289,11 @@ impl Fetcher {
             };
             let _turn = self.turn(here).await;
             let mut headers = HeaderMap::new();
-            if let Some(etag) = conditional.etag.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            if let Some(etag) = conditional
+                .etag
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
                 headers.insert(header::IF_NONE_MATCH, etag);
             }
             if let Some(date) = conditional
@@ -356,7 +360,11 @@ impl Fetcher {
     }
 
     /// The body, at most `limit` bytes after decompression.
-    async fn read(&self, mut response: reqwest::Response, limit: usize) -> Result<Bytes, FetchError> {
+    async fn read(
+        &self,
+        mut response: reqwest::Response,
+        limit: usize,
+    ) -> Result<Bytes, FetchError> {
         if response.content_length().is_some_and(|n| n > limit as u64)
             && response.headers().get(header::CONTENT_ENCODING).is_none()
         {

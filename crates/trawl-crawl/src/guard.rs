@@ -40,8 +40,10 @@ pub enum Refused {
          refused; open its network with `allow_networks` in the configuration's [crawl] section to crawl it on purpose"
     )]
     Address { address: IpAddr },
-    #[error("{host} resolves to {address}, which is not a public address: refused; open its network with \
-             `allow_networks` in the configuration's [crawl] section to crawl it on purpose")]
+    #[error(
+        "{host} resolves to {address}, which is not a public address: refused; open its network with \
+             `allow_networks` in the configuration's [crawl] section to crawl it on purpose"
+    )]
     Resolved { host: String, address: IpAddr },
 }
 
@@ -66,18 +68,14 @@ impl Guard {
     /// address. Host names are checked when resolved.
     pub fn check_url(&self, url: &Url) -> Result<(), Refused> {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(Refused::Scheme {
-                url: shown(url),
-            });
+            return Err(Refused::Scheme { url: shown(url) });
         }
         let address = match url.host() {
             Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
             Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
             Some(Host::Domain(_)) => return Ok(()),
             None => {
-                return Err(Refused::Scheme {
-                    url: shown(url),
-                });
+                return Err(Refused::Scheme { url: shown(url) });
             }
         };
         if self.admits(address) {
@@ -126,7 +124,8 @@ impl Resolve for GuardedResolver {
                 (true, Some(first)) => Err(Box::new(Refused::Resolved {
                     host,
                     address: first.ip(),
-                }) as Box<dyn std::error::Error + Send + Sync>),
+                })
+                    as Box<dyn std::error::Error + Send + Sync>),
                 (true, None) => Err(format!("{host} resolves to no address").into()),
             }
         })
@@ -158,18 +157,40 @@ mod tests {
             closed.check_url(&"file:///etc/passwd".parse().unwrap()),
             Err(Refused::Scheme { .. })
         ));
-        assert!(closed.check_url(&"https://93.184.216.34/".parse().unwrap()).is_ok());
-        let open = Guard::new(vec!["10.1.0.0/16".parse().unwrap(), "127.0.0.0/8".parse().unwrap()]);
+        assert!(
+            closed
+                .check_url(&"https://93.184.216.34/".parse().unwrap())
+                .is_ok()
+        );
+        let open = Guard::new(vec![
+            "10.1.0.0/16".parse().unwrap(),
+            "127.0.0.0/8".parse().unwrap(),
+        ]);
         assert!(open.check_url(&"http://10.1.2.3/".parse().unwrap()).is_ok());
-        assert!(open.check_url(&"http://127.0.0.1:1/".parse().unwrap()).is_ok());
-        assert!(open.check_url(&"http://[::ffff:127.0.0.1]/".parse().unwrap()).is_ok());
-        assert!(open.check_url(&"http://10.2.0.1/".parse().unwrap()).is_err());
-        assert!(open.check_url(&"http://169.254.169.254/".parse().unwrap()).is_err());
+        assert!(
+            open.check_url(&"http://127.0.0.1:1/".parse().unwrap())
+                .is_ok()
+        );
+        assert!(
+            open.check_url(&"http://[::ffff:127.0.0.1]/".parse().unwrap())
+                .is_ok()
+        );
+        assert!(
+            open.check_url(&"http://10.2.0.1/".parse().unwrap())
+                .is_err()
+        );
+        assert!(
+            open.check_url(&"http://169.254.169.254/".parse().unwrap())
+                .is_err()
+        );
         let message = closed
             .check_url(&"http://127.0.0.1/".parse().unwrap())
             .unwrap_err()
             .to_string();
-        assert!(message.starts_with("127.0.0.1 is not a public address"), "{message}");
+        assert!(
+            message.starts_with("127.0.0.1 is not a public address"),
+            "{message}"
+        );
     }
 
     #[tokio::test]
@@ -183,7 +204,10 @@ mod tests {
             Err(e) => e.to_string(),
         };
         assert!(refused.contains("localhost resolves to"), "{refused}");
-        let open = Guard::new(vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]);
+        let open = Guard::new(vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "::1/128".parse().unwrap(),
+        ]);
         let addresses: Vec<SocketAddr> = open
             .resolver()
             .resolve("localhost".parse().unwrap())

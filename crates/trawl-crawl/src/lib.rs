@@ -51,13 +51,20 @@ pub struct CrawlSettings {
     pub allow_networks: Vec<ipnet::IpNet>,
 }
 
+/// `trawl/VERSION`, with the instance's URL as the contact when it has
+/// one: `trawl/0.1.0 (+https://search.example.org)`.
+pub fn default_user_agent(contact: Option<&str>) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    match contact {
+        Some(url) => format!("trawl/{version} (+{url})"),
+        None => format!("trawl/{version}"),
+    }
+}
+
 impl Default for CrawlSettings {
     fn default() -> Self {
         Self {
-            user_agent: format!(
-                "trawl/{} (+https://github.com/trawl-search/trawl/blob/main/docs/crawling.md)",
-                env!("CARGO_PKG_VERSION")
-            ),
+            user_agent: default_user_agent(None),
             robots_token: "trawl".to_owned(),
             per_host_concurrency: 2,
             delay: Duration::from_millis(500),

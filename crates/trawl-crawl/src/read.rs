@@ -177,7 +177,11 @@ pub fn page_meta(html: &str, url: &Url, robots_token: &str) -> PageMeta {
         .unwrap_or_else(|| url.clone());
     let mut meta = PageMeta::default();
     for element in document.select(&selector("meta[name][content]")) {
-        let name = element.value().attr("name").unwrap_or_default().to_ascii_lowercase();
+        let name = element
+            .value()
+            .attr("name")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if name != "robots" && name != robots_token.to_ascii_lowercase() {
             continue;
         }
@@ -188,19 +192,20 @@ pub fn page_meta(html: &str, url: &Url, robots_token: &str) -> PageMeta {
     meta.canonical = document
         .select(&selector("link[rel][href]"))
         .find(|l| {
-            l.value()
-                .attr("rel")
-                .is_some_and(|rel| rel.split_ascii_whitespace().any(|r| r.eq_ignore_ascii_case("canonical")))
+            l.value().attr("rel").is_some_and(|rel| {
+                rel.split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("canonical"))
+            })
         })
         .and_then(|l| base.join(l.value().attr("href")?.trim()).ok())
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .map(without_fragment);
     if !meta.nofollow {
         for a in document.select(&selector("a[href]")) {
-            let nofollow = a
-                .value()
-                .attr("rel")
-                .is_some_and(|rel| rel.split_ascii_whitespace().any(|r| r.eq_ignore_ascii_case("nofollow")));
+            let nofollow = a.value().attr("rel").is_some_and(|rel| {
+                rel.split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("nofollow"))
+            });
             if nofollow {
                 continue;
             }
@@ -226,8 +231,13 @@ pub fn x_robots_tag(value: &str, robots_token: &str) -> (bool, bool) {
         let mut part = part.trim();
         if let Some((agent, rest)) = part.split_once(':')
             && !agent.contains(' ')
-            && !["unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"]
-                .contains(&agent.trim().to_ascii_lowercase().as_str())
+            && ![
+                "unavailable_after",
+                "max-snippet",
+                "max-image-preview",
+                "max-video-preview",
+            ]
+            .contains(&agent.trim().to_ascii_lowercase().as_str())
         {
             agent_applies = agent.trim().eq_ignore_ascii_case(robots_token);
             part = rest.trim();
@@ -321,7 +331,10 @@ mod tests {
 </urlset>"#;
         let read = sitemap(urlset).unwrap();
         let pages: Vec<&str> = read.pages.iter().map(Url::as_str).collect();
-        assert_eq!(pages, ["https://example.org/a?x=1&y=2", "https://example.org/b"]);
+        assert_eq!(
+            pages,
+            ["https://example.org/a?x=1&y=2", "https://example.org/b"]
+        );
         let index = br#"<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
   <sitemap><loc>https://example.org/s1.xml.gz</loc></sitemap></sitemapindex>"#;
         let read = sitemap(index).unwrap();
@@ -338,7 +351,10 @@ mod tests {
         gz.write_all(&vec![b'a'; 10_000]).unwrap();
         let packed = gz.finish().unwrap();
         assert_eq!(maybe_gunzip(&packed, 10_000).unwrap().len(), 10_000);
-        assert_eq!(maybe_gunzip(&packed, 9_999).unwrap_err(), ReadError::TooLarge(9_999));
+        assert_eq!(
+            maybe_gunzip(&packed, 9_999).unwrap_err(),
+            ReadError::TooLarge(9_999)
+        );
         assert_eq!(maybe_gunzip(b"plain", 1).unwrap().as_ref(), b"plain");
     }
 
@@ -350,8 +366,18 @@ mod tests {
 <entry><title>One</title><id>urn:1</id><updated>2026-01-01T00:00:00Z</updated><link href="/posts/1.html"/></entry>
 <entry><title>Two</title><id>urn:2</id><updated>2026-01-01T00:00:00Z</updated><link rel="alternate" href="https://example.org/posts/2.html"/></entry>
 </feed>"#;
-        let links: Vec<String> = feed(atom, &base).unwrap().iter().map(|u| u.to_string()).collect();
-        assert_eq!(links, ["https://example.org/posts/1.html", "https://example.org/posts/2.html"]);
+        let links: Vec<String> = feed(atom, &base)
+            .unwrap()
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+        assert_eq!(
+            links,
+            [
+                "https://example.org/posts/1.html",
+                "https://example.org/posts/2.html"
+            ]
+        );
         let rss = br#"<rss version="2.0"><channel><title>t</title><link>https://example.org/</link><description>d</description>
 <item><title>A</title><link>https://example.org/a</link></item></channel></rss>"#;
         assert_eq!(feed(rss, &base).unwrap().len(), 1);
@@ -366,11 +392,21 @@ mod tests {
 <a href="c.html#x">c</a><a href="mailto:x@y">m</a><a rel="nofollow" href="/secret">s</a>
 <a href="https://other.org/">o</a></body></html>"#;
         let meta = page_meta(html, &url, "trawl");
-        assert_eq!(meta.canonical.unwrap().as_str(), "https://example.org/docs/b.html");
+        assert_eq!(
+            meta.canonical.unwrap().as_str(),
+            "https://example.org/docs/b.html"
+        );
         assert!(meta.noindex && !meta.nofollow);
         let links: Vec<&str> = meta.links.iter().map(Url::as_str).collect();
-        assert_eq!(links, ["https://example.org/docs/c.html", "https://other.org/"]);
-        let none = page_meta(r#"<meta name="trawl" content="none"><a href="/x">x</a>"#, &url, "trawl");
+        assert_eq!(
+            links,
+            ["https://example.org/docs/c.html", "https://other.org/"]
+        );
+        let none = page_meta(
+            r#"<meta name="trawl" content="none"><a href="/x">x</a>"#,
+            &url,
+            "trawl",
+        );
         assert!(none.noindex && none.nofollow && none.links.is_empty());
     }
 
@@ -379,6 +415,9 @@ mod tests {
         assert_eq!(x_robots_tag("noindex", "trawl"), (true, false));
         assert_eq!(x_robots_tag("googlebot: noindex", "trawl"), (false, false));
         assert_eq!(x_robots_tag("trawl: none", "trawl"), (true, true));
-        assert_eq!(x_robots_tag("max-snippet: 20, noindex", "trawl"), (true, false));
+        assert_eq!(
+            x_robots_tag("max-snippet: 20, noindex", "trawl"),
+            (true, false)
+        );
     }
 }

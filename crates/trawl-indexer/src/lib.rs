@@ -20,27 +20,36 @@
 //!   behind them.
 
 mod batch;
+pub mod crawl;
 mod dependency;
 mod http;
 pub mod keys;
 mod openapi;
 use openapi::BearerKey;
 mod service;
+mod sources;
+mod sources_http;
 mod worker;
 mod writer;
 
+pub use crawl::{Crawler, CrawlerHandle, CrawlerSettings};
 pub use http::{BATCH_TYPES, routes};
 pub use keys::{Caller, KeyError, Keys, NewApiKey, require_key};
 pub use service::{Indexer, IndexerSettings};
+pub use sources::Sources;
+pub use sources_http::{MAX_SOURCE_BODY_BYTES, sources_routes};
 pub use worker::{Worker, WorkerHandle, WorkerSettings, WorkerState};
 
 /// The write API's routes, as OpenAPI.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(http::submit, http::delete_document, http::jobs, http::job, http::cancel),
+    paths(http::submit, http::delete_document, http::jobs, http::job, http::cancel,
+        sources_http::create, sources_http::list, sources_http::show, sources_http::replace,
+        sources_http::patch, sources_http::remove, sources_http::crawl),
     components(schemas(trawl_api::jobs::DocumentError)),
     modifiers(&BearerKey),
-    tags((name = "indexer", description = "The indexer service: documents in, as jobs on a durable queue.")),
+    tags((name = "indexer", description = "The indexer service: documents in, as jobs on a durable queue."),
+        (name = "sources", description = "Sites, sitemaps, feeds and dumps the indexer crawls on a schedule (docs/crawling.md).")),
 )]
 struct Api;
 

@@ -122,3 +122,47 @@ impl Modify for BearerKey {
         );
     }
 }
+
+/// `400`, `404`, `422`: a source id that is not one, no such source, or a
+/// body that is not a valid source.
+pub struct SourceErrorResponses;
+
+impl IntoResponses for SourceErrorResponses {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        problems(&[
+            (
+                "400",
+                "The id is not a positive integer, a field of the source is invalid \
+                 (`invalid_parameter`, naming it), the body is not JSON (`malformed_body`), or \
+                 `If-Match` cannot be read (`invalid_header`).",
+            ),
+            ("404", "There is no such source (`not_found`)."),
+            ("415", "The body is not JSON (`unsupported_media_type`)."),
+            (
+                "422",
+                "The body is JSON but not a source: an unknown field, a wrong type \
+                 (`invalid_body`).",
+            ),
+        ])
+    }
+}
+
+/// `412`, `428`: a change without `If-Match`, or from a stale version.
+pub struct PreconditionResponses;
+
+impl IntoResponses for PreconditionResponses {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        problems(&[
+            (
+                "412",
+                "The source changed since the `ETag` in `If-Match` was read \
+                 (`precondition_failed`): read it again and reapply the change.",
+            ),
+            (
+                "428",
+                "No `If-Match`: a change must name the version it changes \
+                 (`precondition_required`).",
+            ),
+        ])
+    }
+}

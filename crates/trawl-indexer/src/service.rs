@@ -73,6 +73,60 @@ impl Indexer {
         }
     }
 
+    pub fn settings(&self) -> &IndexerSettings {
+        &self.settings
+    }
+
+    /// Queues a job that removes these documents (a crawl found them gone,
+    /// or their source was removed).
+    pub(crate) async fn remove_documents(
+        &self,
+        ids: Vec<String>,
+        submitter: Option<i64>,
+    ) -> Result<Accepted, ServiceError> {
+        let payload = serde_json::to_vec(&ids).expect("ids serialise");
+        self.enqueue(NewJob {
+            kind: trawl_store::JobKind::Remove,
+            key_id: submitter,
+            idempotency_key: None,
+            fingerprint: fingerprint(&[b"remove", &payload]),
+            max_attempts: self.settings.max_attempts,
+            total: ids.len() as u64,
+            skipped: 0,
+            errors: "[]".to_owned(),
+            errors_total: 0,
+            payload,
+            created_at: now_millis(),
+        })
+        .await
+    }
+
+    /// Queues a job that adds or replaces these documents (a crawl's).
+    pub(crate) async fn add_documents(
+        &self,
+        documents: &[trawl_index::Document],
+    ) -> Result<Accepted, ServiceError> {
+        let mut payload = Vec::new();
+        for doc in documents {
+            payload.extend_from_slice(doc.to_json().as_bytes());
+            payload.push(b'\n');
+        }
+        self.enqueue(NewJob {
+            kind: trawl_store::JobKind::Documents,
+            key_id: None,
+            idempotency_key: None,
+            fingerprint: fingerprint(&[b"documents", b"crawl", &payload]),
+            max_attempts: self.settings.max_attempts,
+            total: documents.len() as u64,
+            skipped: 0,
+            errors: "[]".to_owned(),
+            errors_total: 0,
+            payload,
+            created_at: now_millis(),
+        })
+        .await
+    }
+
     /// A call to the store, bounded in time.
     async fn stored<T>(
         &self,
@@ -158,6 +212,8 @@ pub(crate) fn wire_job(record: &JobRecord) -> Job {
         kind: match record.kind {
             trawl_store::JobKind::Documents => Kind::Documents,
             trawl_store::JobKind::Delete => Kind::Delete,
+            trawl_store::JobKind::Remove => Kind::Remove,
+            trawl_store::JobKind::Crawl => Kind::Crawl,
         },
         state: match record.state {
             trawl_store::JobState::Queued => State::Queued,

@@ -191,6 +191,25 @@ fn apply(
             applied.deleted = u64::from(existed);
             progress.store(1, Ordering::Relaxed);
         }
+        JobKind::Remove => {
+            let ids: Vec<String> = serde_json::from_slice(payload)
+                .map_err(|e| ApplyError::Job(format!("its ids are unreadable: {e}")))?;
+            for (i, id) in ids.iter().enumerate() {
+                let existed = writer
+                    .remove(id)
+                    .map_err(|e| ApplyError::Group(e.to_string()))?;
+                applied.deleted += u64::from(existed);
+                progress.store(i as u64 + 1, Ordering::Relaxed);
+                if i % 1024 == 1023 && cancel.load(Ordering::Acquire) {
+                    return Err(ApplyError::Stopping);
+                }
+            }
+        }
+        JobKind::Crawl => {
+            return Err(ApplyError::Job(
+                "a crawl job reached the index queue; crawls run from the crawl queue".into(),
+            ));
+        }
         JobKind::Documents => {
             let mut done = 0u64;
             for (i, line) in payload.split(|b| *b == b'\n').enumerate() {

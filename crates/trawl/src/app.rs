@@ -7,7 +7,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use trawl_api::{CursorKey, IndexerService, Readiness, ResultsService, SearchService};
 use trawl_index::{IndexError, IngestError, LocalIndex, Progress};
-use trawl_indexer::{Indexer, Keys, Worker, WorkerHandle};
+use trawl_indexer::{Crawler, CrawlerHandle, Indexer, Keys, Sources, Worker, WorkerHandle};
 use trawl_queue::{AmqpQueue, AmqpSettings, EmbeddedSettings, Queue, QueueError, StoreQueue};
 use trawl_results::Results;
 use trawl_search::engines::{
@@ -89,8 +89,9 @@ pub struct Application {
     connections: ConnectionLimits,
     router: Router,
     role: Role,
-    /// The indexer's worker, and its store, for the roles that have them.
-    worker: Option<WorkerHandle>,
+    /// The indexer's worker, its crawler, and its store, for the roles
+    /// that have them.
+    worker: Option<(WorkerHandle, CrawlerHandle)>,
     store: Option<Arc<SqlStore>>,
 }
 
@@ -100,6 +101,7 @@ struct WritePath {
     routes: Router,
     readiness: ReadinessCheck,
     worker: WorkerHandle,
+    crawler: CrawlerHandle,
     store: Arc<SqlStore>,
     keys: Arc<Keys>,
 }
@@ -133,7 +135,7 @@ impl Application {
                 let reads = trawl_service::rate::layer(reads, config.rate_limits());
                 let readiness = reads_with_writes(web_readiness(results), write.readiness);
                 store = Some(write.store);
-                worker = Some(write.worker);
+                worker = Some((write.worker, write.crawler));
                 (reads.merge(write.routes), readiness)
             }
             Role::Search => {
@@ -184,7 +186,7 @@ impl Application {
                 let index = Arc::new(open_index(config, progress).await?);
                 let write = open_write_path(config, index).await?;
                 store = Some(write.store);
-                worker = Some(write.worker);
+                worker = Some((write.worker, write.crawler));
                 (write.routes, write.readiness)
             }
         };
@@ -236,7 +238,8 @@ impl Application {
         let served =
             trawl_service::server::serve(self.listener, self.router, self.connections, shutdown)
                 .await;
-        if let Some(worker) = self.worker {
+        if let Some((worker, crawler)) = self.worker {
+            crawler.stop().await;
             worker.stop().await;
         }
         if let Some(store) = self.store {
@@ -352,25 +355,36 @@ async fn open_write_path(config: &Config, index: Arc<LocalIndex>) -> Result<Writ
     let store = open_store(config).await?;
     let shared: Arc<dyn Store> = store.clone();
     let owner = consumer_name();
-    let queue: Arc<dyn Queue> = match &config.queue.amqp_url {
-        Some(url) => Arc::new(AmqpQueue::new(AmqpSettings {
-            url: url.clone(),
-            name: config.queue.name.clone(),
-            prefetch: config.queue.prefetch,
-            connect_timeout: std::time::Duration::from_millis(config.indexer.dependency_timeout_ms),
-            reconnect_after: std::time::Duration::from_secs(1),
-            consumer: owner,
-        })?),
-        None => Arc::new(StoreQueue::new(
-            shared.clone(),
-            EmbeddedSettings {
-                name: config.queue.name.clone(),
-                owner,
-                lease: std::time::Duration::from_secs(config.queue.lease_s),
-                poll: std::time::Duration::from_millis(250),
-            },
-        )),
+    let open_queue = |name: String, prefetch: u16| -> Result<Arc<dyn Queue>, StartError> {
+        Ok(match &config.queue.amqp_url {
+            Some(url) => Arc::new(AmqpQueue::new(AmqpSettings {
+                url: url.clone(),
+                name,
+                prefetch,
+                connect_timeout: std::time::Duration::from_millis(
+                    config.indexer.dependency_timeout_ms,
+                ),
+                reconnect_after: std::time::Duration::from_secs(1),
+                consumer: owner.clone(),
+            })?),
+            None => Arc::new(StoreQueue::new(
+                shared.clone(),
+                EmbeddedSettings {
+                    name,
+                    owner: owner.clone(),
+                    lease: std::time::Duration::from_secs(config.queue.lease_s),
+                    poll: std::time::Duration::from_millis(250),
+                },
+            )),
+        })
     };
+    let queue = open_queue(config.queue.name.clone(), config.queue.prefetch)?;
+    // Crawls have a queue of their own: a long crawl never holds up the
+    // index's writes, and every indexer crawls (only one writes).
+    let crawls = open_queue(
+        format!("{}.crawl", config.queue.name),
+        u16::try_from(config.crawl.concurrent_crawls).unwrap_or(u16::MAX),
+    )?;
     let worker = Worker::new(
         index,
         shared.clone(),
@@ -380,16 +394,30 @@ async fn open_write_path(config: &Config, index: Arc<LocalIndex>) -> Result<Writ
     let state = worker.state();
     let worker = worker.spawn();
     let settings = config.indexer_settings();
-    let indexer: Arc<dyn IndexerService> =
-        Arc::new(Indexer::new(shared.clone(), queue, settings, Some(state)));
+    let indexer = Arc::new(Indexer::new(shared.clone(), queue, settings, Some(state)));
+    let sources: Arc<dyn trawl_api::SourcesService> = Arc::new(Sources::new(
+        shared.clone(),
+        indexer.clone(),
+        crawls.clone(),
+    ));
+    let crawler = Crawler::new(
+        shared.clone(),
+        crawls,
+        indexer.clone(),
+        config.crawler_settings(),
+    )
+    .spawn();
+    let indexer: Arc<dyn IndexerService> = indexer;
     let keys = Arc::new(Keys::new(shared, settings.dependency_timeout));
     let readiness = readiness_of(indexer.clone(), |i| {
         Box::pin(async move { i.readiness().await })
     });
     Ok(WritePath {
-        routes: trawl_indexer::routes(indexer, settings, keys.clone()),
+        routes: trawl_indexer::routes(indexer, settings, keys.clone())
+            .merge(trawl_indexer::sources_routes(sources, keys.clone())),
         readiness,
         worker,
+        crawler,
         store,
         keys,
     })

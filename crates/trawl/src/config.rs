@@ -44,7 +44,63 @@ pub struct Config {
     pub indexer: IndexerConfig,
     pub auth: AuthConfig,
     pub rate_limits: RateLimitConfig,
+    pub crawl: CrawlConfig,
     pub log: LogConfig,
+}
+
+/// Crawling sources (docs/crawling.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrawlConfig {
+    /// Sent with every crawl request: name trawl and a page about your
+    /// crawl, so that site owners can reach you. Empty: `trawl/VERSION`,
+    /// with `server.public_url` as the contact when it is set.
+    pub user_agent: String,
+    /// The name robots.txt groups are matched against.
+    pub robots_token: String,
+    /// Requests to one host at once, at most.
+    pub per_host_concurrency: usize,
+    /// Least time between the starts of two requests to one host; a longer
+    /// robots.txt `Crawl-delay` wins (up to `max_crawl_delay_ms`).
+    pub delay_ms: u64,
+    pub max_crawl_delay_ms: u64,
+    /// Longest wait for one page, redirects included.
+    pub page_timeout_ms: u64,
+    /// Largest page read, after decompression (larger: skipped, counted).
+    pub max_page_bytes: usize,
+    /// Largest sitemap, feed or JSONL dump read, after decompression.
+    pub max_document_bytes: usize,
+    /// Networks crawls may reach besides the public internet, e.g.
+    /// ["10.1.0.0/16"]: loopback, private, link-local and other
+    /// non-public addresses are refused unless listed here.
+    pub allow_networks: Vec<ipnet::IpNet>,
+    /// Crawls one indexer runs at once.
+    pub concurrent_crawls: usize,
+    /// How often each indexer looks for sources due a crawl.
+    pub schedule_every_s: u64,
+    /// Documents handed to the index per job.
+    pub batch_documents: usize,
+}
+
+impl Default for CrawlConfig {
+    fn default() -> Self {
+        let crawl = trawl_crawl::CrawlSettings::default();
+        let crawler = trawl_indexer::CrawlerSettings::default();
+        Self {
+            user_agent: String::new(),
+            robots_token: crawl.robots_token,
+            per_host_concurrency: crawl.per_host_concurrency,
+            delay_ms: crawl.delay.as_millis() as u64,
+            max_crawl_delay_ms: crawl.max_crawl_delay.as_millis() as u64,
+            page_timeout_ms: crawl.page_timeout.as_millis() as u64,
+            max_page_bytes: crawl.max_page_bytes,
+            max_document_bytes: crawl.max_document_bytes,
+            allow_networks: crawl.allow_networks,
+            concurrent_crawls: crawler.concurrent_crawls,
+            schedule_every_s: crawler.schedule_every.as_secs(),
+            batch_documents: crawler.batch_documents,
+        }
+    }
 }
 
 /// Where jobs, keys and the embedded queue are kept (docs/indexing.md).
@@ -440,6 +496,7 @@ impl Default for Config {
             indexer: IndexerConfig::default(),
             auth: AuthConfig::default(),
             rate_limits: RateLimitConfig::default(),
+            crawl: CrawlConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -769,6 +826,22 @@ impl Config {
                 u64::from(self.services.breaker.fail_max),
             ),
             ("services.breaker.window_s", self.services.breaker.window_s),
+            (
+                "crawl.per_host_concurrency",
+                self.crawl.per_host_concurrency as u64,
+            ),
+            ("crawl.page_timeout_ms", self.crawl.page_timeout_ms),
+            ("crawl.max_page_bytes", self.crawl.max_page_bytes as u64),
+            (
+                "crawl.max_document_bytes",
+                self.crawl.max_document_bytes as u64,
+            ),
+            (
+                "crawl.concurrent_crawls",
+                self.crawl.concurrent_crawls as u64,
+            ),
+            ("crawl.schedule_every_s", self.crawl.schedule_every_s),
+            ("crawl.batch_documents", self.crawl.batch_documents as u64),
             (
                 "services.breaker.reset_timeout_s",
                 self.services.breaker.reset_timeout_s,
@@ -1183,6 +1256,35 @@ impl Config {
                 self.indexer.keep_finished_jobs_days.saturating_mul(86_400),
             ),
             ..WorkerSettings::new(self.data_dir().join("indexer.lock"))
+        }
+    }
+
+    /// How crawls run.
+    pub fn crawler_settings(&self) -> trawl_indexer::CrawlerSettings {
+        let crawl = &self.crawl;
+        trawl_indexer::CrawlerSettings {
+            crawl: std::sync::Arc::new(trawl_crawl::CrawlSettings {
+                user_agent: if crawl.user_agent.trim().is_empty() {
+                    trawl_crawl::default_user_agent(
+                        self.server.public_url.as_ref().map(Url::as_str),
+                    )
+                } else {
+                    crawl.user_agent.trim().to_owned()
+                },
+                robots_token: crawl.robots_token.clone(),
+                per_host_concurrency: crawl.per_host_concurrency,
+                delay: Duration::from_millis(crawl.delay_ms),
+                max_crawl_delay: Duration::from_millis(crawl.max_crawl_delay_ms),
+                page_timeout: Duration::from_millis(crawl.page_timeout_ms),
+                max_page_bytes: crawl.max_page_bytes,
+                max_document_bytes: crawl.max_document_bytes,
+                allow_networks: crawl.allow_networks.clone(),
+            }),
+            concurrent_crawls: crawl.concurrent_crawls,
+            schedule_every: Duration::from_secs(crawl.schedule_every_s),
+            lease: Duration::from_secs(self.queue.lease_s),
+            batch_documents: crawl.batch_documents,
+            dependency_timeout: Duration::from_millis(self.indexer.dependency_timeout_ms),
         }
     }
 

@@ -1,0 +1,1108 @@
+//! Crawls: the scheduler that makes them and the crawler that runs them.
+//!
+//! - **Scheduler.** Every few seconds each indexer asks the store for the
+//!   sources that are due, and makes each one's crawl job by a
+//!   compare-and-set on the source's crawl counter
+//!   ([`Store::claim_crawl`]): of two indexers that saw the same source
+//!   due, one makes the job and the other makes nothing. A source whose
+//!   last crawl is still queued or running skips its turn: never two
+//!   crawls of one source at once.
+//! - **Crawler.** Crawl jobs travel on a queue of their own (the index's
+//!   queue is for index writes), consumed by every indexer, a few at a
+//!   time. A crawl fetches the source's pages with a [`Fetcher`], keeps
+//!   what it learnt of each page in the store (validators for conditional
+//!   GETs, a hash of the text), and hands what changed to the index as
+//!   ordinary jobs: documents to add or replace, ids to remove. The index
+//!   jobs are queued before the pages' records are written, so a crawl
+//!   killed at any point loses nothing when it runs again, and adds
+//!   nothing twice (documents are upserted by id, their URL).
+//! - **Removal.** A page that answers 404 or 410, turns `noindex`, or is
+//!   disallowed by robots.txt leaves the index at once; pages no longer in
+//!   the sitemap, the feed or the site's links leave it at the end of a
+//!   crawl that saw the whole source (not one cut short by `max_pages` or
+//!   a sitemap that failed).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use trawl_api::sources::{SourceIn, SourceKind, SourceSpec};
+use trawl_crawl::read::{self, TextKind};
+use trawl_crawl::{Conditional, CrawlSettings, FetchError, Fetched, Fetcher};
+use trawl_index::{Document, Glob, extract_html, extract_markdown, extract_text};
+use trawl_queue::{Delivery, Queue};
+use trawl_store::{CrawlRunRecord, Finish, Millis, PageRecord, Start, Store, now_millis};
+use url::Url;
+
+use crate::service::Indexer;
+use crate::sources::{RunStats, crawl_job, publish_crawl};
+
+/// How crawls are run: the `[crawl]` section of the configuration.
+#[derive(Debug, Clone)]
+pub struct CrawlerSettings {
+    pub crawl: Arc<CrawlSettings>,
+    /// Crawls this indexer runs at once.
+    pub concurrent_crawls: usize,
+    /// How often the scheduler looks for due sources.
+    pub schedule_every: Duration,
+    /// How long a running crawl stays this indexer's without news of it.
+    pub lease: Duration,
+    /// Documents handed to the index per job.
+    pub batch_documents: usize,
+    /// Longest wait for one call to the store or a queue.
+    pub dependency_timeout: Duration,
+}
+
+impl Default for CrawlerSettings {
+    fn default() -> Self {
+        Self {
+            crawl: Arc::new(CrawlSettings::default()),
+            concurrent_crawls: 2,
+            schedule_every: Duration::from_secs(10),
+            lease: Duration::from_secs(60),
+            batch_documents: 200,
+            dependency_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Most sitemaps one crawl reads (an index and the sitemaps it lists).
+const MAX_SITEMAPS: usize = 1000;
+
+/// The scheduler and the crawler of one indexer.
+pub struct Crawler {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    indexer: Arc<Indexer>,
+    settings: CrawlerSettings,
+}
+
+/// The running scheduler and crawler; [`stop`](Self::stop) ends them (a
+/// crawl cut short runs again later, from its start, to the same end).
+pub struct CrawlerHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl CrawlerHandle {
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Why a crawl ended without finishing.
+#[derive(Debug)]
+enum Failure {
+    /// It cannot succeed as it is (refused, no sitemap, not a feed…).
+    Crawl(String),
+    /// The store or a queue failed: run it again later.
+    Dependency(String),
+}
+
+impl Crawler {
+    /// `queue` is the crawl queue (not the index's).
+    pub fn new(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn Queue>,
+        indexer: Arc<Indexer>,
+        settings: CrawlerSettings,
+    ) -> Self {
+        Self {
+            store,
+            queue,
+            indexer,
+            settings,
+        }
+    }
+
+    pub fn spawn(self) -> CrawlerHandle {
+        let (stop, stopped) = watch::channel(false);
+        let crawler = Arc::new(self);
+        let tasks = vec![
+            tokio::spawn(crawler.clone().schedule(stopped.clone())),
+            tokio::spawn(crawler.consume(stopped)),
+        ];
+        CrawlerHandle { stop, tasks }
+    }
+
+    async fn call<T, E: std::fmt::Display>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, String> {
+        let timeout = self.settings.dependency_timeout;
+        match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+        }
+    }
+
+    /// Makes the crawl jobs of due sources, until stopped.
+    async fn schedule(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.schedule_due().await {
+                tracing::warn!(error = %e, "cannot schedule crawls now");
+            }
+            let every = self.settings.schedule_every;
+            if tokio::time::timeout(every, stop.wait_for(|s| *s))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+
+    async fn schedule_due(&self) -> Result<(), String> {
+        let now = now_millis();
+        let due = self.call(self.store.due_sources(now, 100)).await?;
+        for source in due {
+            let Some(refresh) = source.refresh_ms else {
+                self.call(self.store.set_next_run(source.id, None)).await?;
+                continue;
+            };
+            let next = now.saturating_add(refresh);
+            if let Some(job) = source.crawl_job {
+                let live = self
+                    .call(self.store.job(job))
+                    .await?
+                    .is_some_and(|j| !j.state.is_terminal());
+                if live {
+                    // Still crawling from its last turn: skip this one.
+                    self.call(self.store.set_next_run(source.id, Some(next)))
+                        .await?;
+                    continue;
+                }
+            }
+            let job = crawl_job(source.id, self.indexer.settings().max_attempts);
+            let claimed = self
+                .call(
+                    self.store
+                        .claim_crawl(source.id, source.crawl_seq, job, Some(next)),
+                )
+                .await?;
+            let Some(job) = claimed else {
+                continue;
+            };
+            match publish_crawl(
+                self.store.as_ref(),
+                self.queue.as_ref(),
+                job.id,
+                self.settings.dependency_timeout,
+            )
+            .await
+            {
+                Ok(()) => tracing::info!(source = source.id, job = job.id, "crawl scheduled"),
+                Err(e) => {
+                    tracing::warn!(source = source.id, error = %e, "cannot queue a crawl; trying again shortly");
+                    let soon = now.saturating_add(30_000).min(next);
+                    let _ = self
+                        .call(self.store.set_next_run(source.id, Some(soon)))
+                        .await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs crawl jobs from the queue, a few at once, until stopped.
+    async fn consume(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let slots = Arc::new(Semaphore::new(self.settings.concurrent_crawls.max(1)));
+        let mut running = JoinSet::new();
+        loop {
+            while running.try_join_next().is_some() {}
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => slot.expect("never closed"),
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            let received = tokio::select! {
+                received = self.call(self.queue.receive(Duration::from_millis(500))) => received,
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            match received {
+                Ok(Some(delivery)) => {
+                    let crawler = self.clone();
+                    running.spawn(async move {
+                        crawler.run(delivery).await;
+                        drop(slot);
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot receive from the crawl queue");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        // Crawls cut short run again once their leases run out.
+        running.abort_all();
+        while running.join_next().await.is_some() {}
+    }
+
+    fn lease_until(&self) -> Millis {
+        now_millis() + self.settings.lease.as_millis() as Millis
+    }
+
+    /// Runs one crawl job and settles its message.
+    async fn run(&self, delivery: Delivery) {
+        let id = delivery.job_id;
+        let job = match self
+            .call(self.store.start_job(id, self.lease_until(), now_millis()))
+            .await
+        {
+            Ok(Start::Started(job)) => job,
+            Ok(Start::Finished(_) | Start::NotFound) => {
+                let _ = self.call(self.queue.ack(delivery)).await;
+                return;
+            }
+            Err(e) => {
+                let _ = self
+                    .call(self.queue.retry(delivery, Duration::from_secs(5), &e))
+                    .await;
+                return;
+            }
+        };
+        if job.attempts > job.max_attempts.max(1) {
+            let error = format!(
+                "gave up after {} attempts that did not finish",
+                job.max_attempts
+            );
+            self.settle(delivery, id, None, Err(Failure::Crawl(error)))
+                .await;
+            return;
+        }
+        let source = match self.call(self.store.payload(id)).await {
+            Ok(Some(payload)) => std::str::from_utf8(&payload)
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok()),
+            Ok(None) => None,
+            Err(e) => {
+                return self
+                    .settle(delivery, id, None, Err(Failure::Dependency(e)))
+                    .await;
+            }
+        };
+        let Some(source) = source else {
+            let error = "its source is missing from the store".to_owned();
+            return self
+                .settle(delivery, id, None, Err(Failure::Crawl(error)))
+                .await;
+        };
+        let started = now_millis();
+        let outcome = self.crawl(&delivery, id, source, started).await;
+        self.settle(delivery, id, Some((source, started)), outcome)
+            .await;
+    }
+
+    /// Records how a crawl ended, and settles its message.
+    async fn settle(
+        &self,
+        delivery: Delivery,
+        job: i64,
+        run: Option<(i64, Millis)>,
+        outcome: Result<RunStats, Failure>,
+    ) {
+        let now = now_millis();
+        let (finish, state, stats) = match outcome {
+            Ok(stats) => {
+                let pages = stats.pages;
+                tracing::info!(
+                    job,
+                    fetched = pages.fetched,
+                    added = pages.added,
+                    changed = pages.changed,
+                    unchanged = pages.unchanged,
+                    removed = pages.removed,
+                    "crawl succeeded"
+                );
+                (
+                    Finish::Succeeded {
+                        added: pages.added,
+                        replaced: pages.changed,
+                        deleted: pages.removed,
+                    },
+                    "succeeded",
+                    stats,
+                )
+            }
+            Err(Failure::Crawl(error)) => {
+                tracing::warn!(job, error, "crawl failed");
+                (
+                    Finish::Failed {
+                        error: error.clone(),
+                    },
+                    "failed",
+                    RunStats {
+                        error: Some(error),
+                        ..RunStats::default()
+                    },
+                )
+            }
+            Err(Failure::Dependency(error)) => {
+                tracing::warn!(
+                    job,
+                    error,
+                    "crawl interrupted: its store or queue failed; it runs again later"
+                );
+                let _ = self
+                    .call(self.store.finish_job(
+                        job,
+                        Finish::Retry {
+                            error: error.clone(),
+                        },
+                        now,
+                    ))
+                    .await;
+                let _ = self
+                    .call(self.queue.retry(delivery, Duration::from_secs(30), &error))
+                    .await;
+                return;
+            }
+        };
+        if let Some((source, started)) = run {
+            let _ = self
+                .call(self.store.put_run(CrawlRunRecord {
+                    job_id: job,
+                    source_id: source,
+                    state: state.to_owned(),
+                    started_at: started,
+                    finished_at: Some(now),
+                    stats: serde_json::to_string(&stats).expect("stats serialise"),
+                }))
+                .await;
+        }
+        let _ = self.call(self.store.finish_job(job, finish, now)).await;
+        let _ = self.call(self.queue.ack(delivery)).await;
+    }
+
+    /// Crawls a source, keeping the job's leases while it runs.
+    async fn crawl(
+        &self,
+        delivery: &Delivery,
+        job: i64,
+        source: i64,
+        started: Millis,
+    ) -> Result<RunStats, Failure> {
+        let record = self
+            .call(self.store.source(source))
+            .await
+            .map_err(Failure::Dependency)?
+            .ok_or_else(|| Failure::Crawl(format!("source {source} was removed")))?;
+        let spec = serde_json::from_str::<SourceIn>(&record.spec)
+            .map_err(|e| e.to_string())
+            .and_then(|s| s.validate().map_err(|e| e.to_string()))
+            .map_err(|e| Failure::Crawl(format!("source {source} cannot be read: {e}")))?;
+        let known: HashMap<String, PageRecord> = self
+            .call(self.store.pages(source))
+            .await
+            .map_err(Failure::Dependency)?
+            .into_iter()
+            .map(|p| (p.url.clone(), p))
+            .collect();
+        let fetcher =
+            Fetcher::new(self.settings.crawl.clone()).map_err(|e| Failure::Crawl(e.to_string()))?;
+        let walk = Walk {
+            crawler: self,
+            job,
+            source,
+            include: spec
+                .include
+                .iter()
+                .map(|g| Glob::new(g.trim_start_matches('/')))
+                .collect(),
+            exclude: spec
+                .exclude
+                .iter()
+                .map(|g| Glob::new(g.trim_start_matches('/')))
+                .collect(),
+            spec,
+            fetcher,
+            known,
+            state: Mutex::new(WalkState::default()),
+        };
+        let work = walk.run();
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = tick.tick() => {
+                    let (done, stats) = walk.progress();
+                    let _ = self.call(self.store.progress(job, done, self.lease_until())).await;
+                    let _ = self.call(self.queue.keep(&[delivery])).await;
+                    let _ = self.call(self.store.put_run(CrawlRunRecord {
+                        job_id: job,
+                        source_id: source,
+                        state: "running".to_owned(),
+                        started_at: started,
+                        finished_at: None,
+                        stats: serde_json::to_string(&stats).expect("stats serialise"),
+                    })).await;
+                }
+            }
+        }
+    }
+}
+
+/// One crawl of one source.
+struct Walk<'c> {
+    crawler: &'c Crawler,
+    job: i64,
+    source: i64,
+    spec: SourceSpec,
+    include: Vec<Glob>,
+    exclude: Vec<Glob>,
+    fetcher: Fetcher,
+    /// What earlier crawls recorded, by URL.
+    known: HashMap<String, PageRecord>,
+    state: Mutex<WalkState>,
+}
+
+#[derive(Default)]
+struct WalkState {
+    stats: RunStats,
+    /// Pages (by the URL they were fetched at) this crawl accounted for.
+    seen: HashSet<String>,
+    /// Documents this crawl indexed or kept, by id, and their texts'
+    /// hashes: a second page with either is a duplicate.
+    documents: HashSet<String>,
+    hashes: HashSet<Vec<u8>>,
+    /// Waiting to be handed over.
+    add: Vec<Document>,
+    remove: Vec<String>,
+    records: Vec<PageRecord>,
+    forget: Vec<String>,
+    /// Pages handled.
+    done: u64,
+}
+
+/// What became of one page.
+enum Handled {
+    /// Its links, for a site crawl.
+    Links(Vec<Url>),
+    Nothing,
+}
+
+impl Walk<'_> {
+    fn progress(&self) -> (u64, RunStats) {
+        let state = self.state.lock().expect("not poisoned");
+        let mut stats = state.stats.clone();
+        stats.pages.fetched = self.fetcher.requests();
+        stats.pages.bytes = self.fetcher.bytes();
+        (state.done, stats)
+    }
+
+    fn error(&self, kind: &str) {
+        *self
+            .state
+            .lock()
+            .expect("not poisoned")
+            .stats
+            .errors
+            .entry(kind.to_owned())
+            .or_default() += 1;
+    }
+
+    fn path(url: &Url) -> String {
+        let path = url.path().trim_start_matches('/');
+        match url.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
+        }
+    }
+
+    fn may_fetch(&self, url: &Url) -> bool {
+        let path = Self::path(url);
+        if self.exclude.iter().any(|g| g.matches(&path)) {
+            return false;
+        }
+        self.spec.kind != SourceKind::Site
+            || self
+                .spec
+                .scope
+                .iter()
+                .any(|p| url.as_str().starts_with(p.as_str()))
+    }
+
+    fn may_index(&self, url: &Url) -> bool {
+        self.include.is_empty() || self.include.iter().any(|g| g.matches(&Self::path(url)))
+    }
+
+    async fn run(&self) -> Result<RunStats, Failure> {
+        let complete = match self.spec.kind {
+            SourceKind::Sitemap => {
+                let (pages, complete) = self.sitemap().await?;
+                self.pages(pages).await? && complete
+            }
+            SourceKind::Feed => {
+                let pages = self.feed().await?;
+                self.pages(pages).await?
+            }
+            SourceKind::Site => self.site().await?,
+            SourceKind::Jsonl => self.jsonl().await?,
+        };
+        if complete {
+            self.sweep();
+        }
+        self.flush().await?;
+        Ok(self.progress().1)
+    }
+
+    /// Fetches a sitemap, feed or dump: the crawl fails if it cannot be.
+    async fn document(
+        &self,
+        url: &Url,
+        what: &str,
+        conditional: &Conditional,
+    ) -> Result<Fetched, Failure> {
+        let limit = self.crawler.settings.crawl.max_document_bytes;
+        let fetched = self
+            .fetcher
+            .fetch(url, conditional, limit)
+            .await
+            .map_err(|e| Failure::Crawl(format!("the {what} {url}: {e}")))?;
+        if !(200..300).contains(&fetched.status) && fetched.status != 304 {
+            return Err(Failure::Crawl(format!(
+                "the {what} {url} answered {}",
+                fetched.status
+            )));
+        }
+        Ok(fetched)
+    }
+
+    /// The pages a sitemap (and the sitemaps it lists) names; whether all
+    /// of it was read.
+    async fn sitemap(&self) -> Result<(Vec<Url>, bool), Failure> {
+        let root: Url = self
+            .spec
+            .url
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| Failure::Crawl(format!("the sitemap's URL: {e}")))?;
+        let limit = self.crawler.settings.crawl.max_document_bytes;
+        let mut queue = VecDeque::from([root.clone()]);
+        let mut visited = HashSet::new();
+        let mut pages = Vec::new();
+        let mut complete = true;
+        while let Some(url) = queue.pop_front() {
+            if !visited.insert(url.clone()) {
+                continue;
+            }
+            if visited.len() > MAX_SITEMAPS {
+                complete = false;
+                break;
+            }
+            let read = if url == root {
+                let fetched = self
+                    .document(&url, "sitemap", &Conditional::default())
+                    .await?;
+                read::maybe_gunzip(&fetched.body, limit)
+                    .and_then(|body| read::sitemap(&body))
+                    .map_err(|e| Failure::Crawl(format!("the sitemap {url}: {e}")))?
+            } else {
+                let read = match self
+                    .document(&url, "sitemap", &Conditional::default())
+                    .await
+                {
+                    Ok(fetched) => read::maybe_gunzip(&fetched.body, limit)
+                        .and_then(|body| read::sitemap(&body))
+                        .map_err(|e| e.to_string()),
+                    Err(Failure::Crawl(e) | Failure::Dependency(e)) => Err(e),
+                };
+                match read {
+                    Ok(read) => read,
+                    Err(e) => {
+                        tracing::info!(sitemap = %url, error = %e, "a listed sitemap cannot be read");
+                        self.error("sitemap");
+                        complete = false;
+                        continue;
+                    }
+                }
+            };
+            queue.extend(read.sitemaps);
+            pages.extend(read.pages);
+        }
+        Ok((pages, complete))
+    }
+
+    async fn feed(&self) -> Result<Vec<Url>, Failure> {
+        let url: Url = self
+            .spec
+            .url
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| Failure::Crawl(format!("the feed's URL: {e}")))?;
+        let fetched = self.document(&url, "feed", &Conditional::default()).await?;
+        let limit = self.crawler.settings.crawl.max_document_bytes;
+        read::maybe_gunzip(&fetched.body, limit)
+            .and_then(|body| read::feed(&body, &fetched.url))
+            .map_err(|e| Failure::Crawl(format!("the feed {url}: {e}")))
+    }
+
+    /// Fetches and handles the pages of a sitemap or feed; whether every
+    /// one was (none cut by `max_pages`).
+    async fn pages(&self, urls: Vec<Url>) -> Result<bool, Failure> {
+        let mut unique = HashSet::new();
+        let mut wanted = Vec::new();
+        let mut complete = true;
+        for url in urls {
+            let url = read::without_fragment(url);
+            if !unique.insert(url.as_str().to_owned()) {
+                continue;
+            }
+            if !self.may_fetch(&url) {
+                self.skip();
+                continue;
+            }
+            if wanted.len() >= self.spec.max_pages as usize {
+                complete = false;
+                break;
+            }
+            wanted.push(url);
+        }
+        let width = self.crawler.settings.crawl.per_host_concurrency.max(1) * 4;
+        let mut pages = futures_util::stream::iter(wanted)
+            .map(|url| async move { self.page(url).await })
+            .buffer_unordered(width);
+        while pages.next().await.is_some() {
+            self.flush_if_full().await?;
+        }
+        Ok(complete)
+    }
+
+    /// A site: breadth first from its start URLs, within its scope and
+    /// depth.
+    async fn site(&self) -> Result<bool, Failure> {
+        let mut queued: HashSet<String> = HashSet::new();
+        let mut level: Vec<Url> = Vec::new();
+        for start in &self.spec.start_urls {
+            if let Ok(url) = Url::parse(start)
+                && queued.insert(url.as_str().to_owned())
+            {
+                level.push(url);
+            }
+        }
+        let width = self.crawler.settings.crawl.per_host_concurrency.max(1) * 4;
+        let mut complete = true;
+        let mut fetched = 0usize;
+        for depth in 0..=self.spec.max_depth {
+            if level.is_empty() {
+                break;
+            }
+            let room = (self.spec.max_pages as usize).saturating_sub(fetched);
+            if level.len() > room {
+                level.truncate(room);
+                complete = false;
+            }
+            fetched += level.len();
+            let mut next = Vec::new();
+            let mut pages = futures_util::stream::iter(std::mem::take(&mut level))
+                .map(|url| async move { self.page(url).await })
+                .buffer_unordered(width);
+            while let Some(handled) = pages.next().await {
+                if let Handled::Links(links) = handled
+                    && depth < self.spec.max_depth
+                {
+                    for link in links {
+                        if self.may_fetch(&link) && queued.insert(link.as_str().to_owned()) {
+                            next.push(link);
+                        }
+                    }
+                }
+                self.flush_if_full().await?;
+            }
+            drop(pages);
+            if depth == self.spec.max_depth && !next.is_empty() {
+                // Deeper pages exist: what was seen is not the whole site.
+                complete = false;
+            }
+            level = next;
+            if fetched >= self.spec.max_pages as usize && !level.is_empty() {
+                complete = false;
+                break;
+            }
+        }
+        Ok(complete)
+    }
+
+    fn skip(&self) {
+        self.state.lock().expect("not poisoned").stats.pages.skipped += 1;
+    }
+
+    /// Fetches one page and decides what the index gets of it.
+    async fn page(&self, url: Url) -> Handled {
+        let key = url.as_str().to_owned();
+        let known = self.known.get(&key);
+        let conditional = known
+            .filter(|k| k.doc_id.is_some())
+            .map(|k| Conditional {
+                etag: k.etag.clone(),
+                last_modified: k.last_modified.clone(),
+            })
+            .unwrap_or_default();
+        let limit = self.crawler.settings.crawl.max_page_bytes;
+        let fetched = self.fetcher.fetch(&url, &conditional, limit).await;
+        let mut state = self.state.lock().expect("not poisoned");
+        state.done += 1;
+        let fetched = match fetched {
+            Ok(fetched) => fetched,
+            Err(FetchError::Disallowed(_)) => {
+                // robots.txt now says no: it leaves the index.
+                state.stats.pages.skipped += 1;
+                self.gone(&mut state, &key);
+                return Handled::Nothing;
+            }
+            Err(e) => {
+                *state.stats.errors.entry(e.kind().to_owned()).or_default() += 1;
+                tracing::debug!(url = %url, error = %e, "page not fetched");
+                // Kept as it was: a failure is not a removal.
+                self.keep(&mut state, &key, None);
+                return Handled::Nothing;
+            }
+        };
+        match fetched.status {
+            304 => {
+                state.stats.pages.unchanged += 1;
+                self.keep(&mut state, &key, Some(&fetched));
+                return Handled::Nothing;
+            }
+            404 | 410 => {
+                self.gone(&mut state, &key);
+                return Handled::Nothing;
+            }
+            200..=299 => {}
+            status => {
+                *state
+                    .stats
+                    .errors
+                    .entry(format!("http_{status}"))
+                    .or_default() += 1;
+                self.keep(&mut state, &key, None);
+                return Handled::Nothing;
+            }
+        }
+        let Some(kind) = TextKind::of(fetched.content_type.as_deref(), &fetched.url) else {
+            *state.stats.errors.entry("type".to_owned()).or_default() += 1;
+            state.stats.pages.skipped += 1;
+            self.gone(&mut state, &key);
+            return Handled::Nothing;
+        };
+        drop(state);
+        let text = String::from_utf8_lossy(&fetched.body);
+        let token = &self.crawler.settings.crawl.robots_token;
+        let (mut noindex, mut nofollow) = fetched
+            .x_robots_tag
+            .as_deref()
+            .map_or((false, false), |v| read::x_robots_tag(v, token));
+        let mut canonical = None;
+        let mut links = Vec::new();
+        let extracted = match kind {
+            TextKind::Html => {
+                let meta = read::page_meta(&text, &fetched.url, token);
+                noindex |= meta.noindex;
+                nofollow |= meta.nofollow;
+                canonical = meta.canonical;
+                links = meta.links;
+                extract_html(&text)
+            }
+            TextKind::Markdown => extract_markdown(&text),
+            TextKind::Plain => extract_text(&text),
+        };
+        let links = if nofollow { Vec::new() } else { links };
+        let mut state = self.state.lock().expect("not poisoned");
+        if noindex {
+            state.stats.pages.skipped += 1;
+            self.gone(&mut state, &key);
+            self.record(&mut state, &key, None, &fetched, Vec::new());
+            return Handled::Links(links);
+        }
+        // The canonical URL names the document, when it is on the same
+        // origin (a page cannot claim another site's URL).
+        let document_url = canonical
+            .filter(|c| c.origin() == fetched.url.origin())
+            .unwrap_or_else(|| read::without_fragment(fetched.url.clone()));
+        if !self.may_index(&document_url) {
+            state.stats.pages.skipped += 1;
+            self.gone(&mut state, &key);
+            self.record(&mut state, &key, None, &fetched, Vec::new());
+            return Handled::Links(links);
+        }
+        let title = extracted
+            .title
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| document_url.to_string());
+        let hash = read::text_hash(&title, &extracted.body);
+        let id = document_url.as_str().to_owned();
+        let previous = known_doc(self.known.get(&key));
+        if state.documents.contains(&id) || (previous != Some(&id) && state.hashes.contains(&hash))
+        {
+            // A duplicate of a page this crawl has: by URL or by text.
+            state.stats.pages.skipped += 1;
+            if previous.is_some_and(|p| *p != id) {
+                self.gone(&mut state, &key);
+            }
+            self.record(&mut state, &key, None, &fetched, Vec::new());
+            return Handled::Links(links);
+        }
+        state.documents.insert(id.clone());
+        state.hashes.insert(hash.clone());
+        let known = self.known.get(&key);
+        let unchanged =
+            known.is_some_and(|k| k.doc_id.as_deref() == Some(id.as_str()) && k.hash == hash);
+        if unchanged {
+            state.stats.pages.unchanged += 1;
+        } else {
+            match Document::new(id.clone(), title, id.clone(), extracted.body, None) {
+                Ok(doc) => {
+                    if known_doc(known).is_some() {
+                        state.stats.pages.changed += 1;
+                    } else {
+                        state.stats.pages.added += 1;
+                    }
+                    if let Some(old) = known_doc(known).filter(|old| *old != &id) {
+                        state.remove.push(old.clone());
+                    }
+                    state.add.push(doc);
+                }
+                Err(e) => {
+                    tracing::debug!(url = %url, error = %e, "not a document");
+                    *state.stats.errors.entry("invalid".to_owned()).or_default() += 1;
+                    self.keep(&mut state, &key, None);
+                    return Handled::Links(links);
+                }
+            }
+        }
+        self.record(&mut state, &key, Some(id), &fetched, hash);
+        Handled::Links(links)
+    }
+
+    /// The page is accounted for as it was before (or, with `fetched`, with
+    /// its new validators).
+    fn keep(&self, state: &mut WalkState, key: &str, fetched: Option<&Fetched>) {
+        state.seen.insert(key.to_owned());
+        let Some(known) = self.known.get(key) else {
+            return;
+        };
+        if let Some(doc) = &known.doc_id {
+            state.documents.insert(doc.clone());
+            state.hashes.insert(known.hash.clone());
+        }
+        let mut record = known.clone();
+        record.seen_job = self.job;
+        if let Some(fetched) = fetched {
+            record.etag = fetched.etag.clone().or(record.etag);
+            record.last_modified = fetched.last_modified.clone().or(record.last_modified);
+            record.fetched_at = now_millis();
+        }
+        state.records.push(record);
+    }
+
+    fn record(
+        &self,
+        state: &mut WalkState,
+        key: &str,
+        doc_id: Option<String>,
+        fetched: &Fetched,
+        hash: Vec<u8>,
+    ) {
+        state.seen.insert(key.to_owned());
+        state.records.push(PageRecord {
+            url: key.to_owned(),
+            doc_id,
+            etag: fetched.etag.clone(),
+            last_modified: fetched.last_modified.clone(),
+            hash,
+            seen_job: self.job,
+            fetched_at: now_millis(),
+        });
+    }
+
+    /// The page is gone: its document leaves the index, its record the
+    /// store.
+    fn gone(&self, state: &mut WalkState, key: &str) {
+        state.seen.insert(key.to_owned());
+        if let Some(known) = self.known.get(key) {
+            if let Some(doc) = &known.doc_id
+                && !state.documents.contains(doc)
+            {
+                state.remove.push(doc.clone());
+                state.stats.pages.removed += 1;
+            }
+            state.forget.push(key.to_owned());
+        }
+    }
+
+    /// At the end of a crawl that saw the whole source: what it did not
+    /// see is gone.
+    fn sweep(&self) {
+        let mut state = self.state.lock().expect("not poisoned");
+        let unseen: Vec<String> = self
+            .known
+            .keys()
+            .filter(|url| !state.seen.contains(*url))
+            .cloned()
+            .collect();
+        for url in unseen {
+            self.gone(&mut state, &url);
+        }
+    }
+
+    async fn flush_if_full(&self) -> Result<(), Failure> {
+        let full = {
+            let state = self.state.lock().expect("not poisoned");
+            state.add.len() >= self.crawler.settings.batch_documents
+                || state.records.len() >= 4 * self.crawler.settings.batch_documents
+        };
+        if full { self.flush().await } else { Ok(()) }
+    }
+
+    /// Hands what waits to the index (as jobs), then records the pages:
+    /// in this order, so that a crawl killed in between does the work
+    /// again rather than miss it.
+    async fn flush(&self) -> Result<(), Failure> {
+        let (add, remove, records, forget) = {
+            let mut state = self.state.lock().expect("not poisoned");
+            (
+                std::mem::take(&mut state.add),
+                std::mem::take(&mut state.remove),
+                std::mem::take(&mut state.records),
+                std::mem::take(&mut state.forget),
+            )
+        };
+        let indexer = &self.crawler.indexer;
+        if !add.is_empty() {
+            indexer
+                .add_documents(&add)
+                .await
+                .map_err(|e| Failure::Dependency(e.to_string()))?;
+        }
+        if !remove.is_empty() {
+            indexer
+                .remove_documents(remove, None)
+                .await
+                .map_err(|e| Failure::Dependency(e.to_string()))?;
+        }
+        let store = &self.crawler.store;
+        self.crawler
+            .call(store.put_pages(self.source, &records))
+            .await
+            .map_err(Failure::Dependency)?;
+        self.crawler
+            .call(store.delete_pages(self.source, &forget))
+            .await
+            .map_err(Failure::Dependency)?;
+        Ok(())
+    }
+
+    /// A JSONL dump: every line a document in trawl's format; unchanged
+    /// lines (by hash) are not indexed again.
+    async fn jsonl(&self) -> Result<bool, Failure> {
+        let url: Url = self
+            .spec
+            .url
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| Failure::Crawl(format!("the dump's URL: {e}")))?;
+        let key = url.as_str().to_owned();
+        let conditional = self
+            .known
+            .get(&key)
+            .map(|k| Conditional {
+                etag: k.etag.clone(),
+                last_modified: k.last_modified.clone(),
+            })
+            .unwrap_or_default();
+        let fetched = self.document(&url, "dump", &conditional).await?;
+        if fetched.status == 304 {
+            // Nothing changed: every document stays as it is.
+            let mut state = self.state.lock().expect("not poisoned");
+            state.stats.pages.unchanged +=
+                self.known.values().filter(|k| k.doc_id.is_some()).count() as u64;
+            let keys: Vec<String> = self.known.keys().cloned().collect();
+            for key in keys {
+                self.keep(&mut state, &key, Some(&fetched));
+            }
+            return Ok(false);
+        }
+        let limit = self.crawler.settings.crawl.max_document_bytes;
+        let body = read::maybe_gunzip(&fetched.body, limit)
+            .map_err(|e| Failure::Crawl(format!("the dump {url}: {e}")))?;
+        let mut complete = true;
+        let mut count = 0usize;
+        for (n, line) in body.split(|b| *b == b'\n').enumerate() {
+            let line = line.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            count += 1;
+            if count > self.spec.max_pages as usize {
+                complete = false;
+                break;
+            }
+            {
+                let document = std::str::from_utf8(line)
+                    .map_err(|_| "not UTF-8".to_owned())
+                    .and_then(Document::from_json);
+                let mut state = self.state.lock().expect("not poisoned");
+                state.done += 1;
+                let document = match document {
+                    Ok(doc) => doc,
+                    Err(e) => {
+                        tracing::debug!(line = n + 1, error = %e, "a bad line in a dump");
+                        *state.stats.errors.entry("invalid".to_owned()).or_default() += 1;
+                        complete = false;
+                        continue;
+                    }
+                };
+                let page_key = format!("{key}#{}", document.id);
+                let hash = read::text_hash(&document.title, &document.to_json());
+                if !state.documents.insert(document.id.clone()) {
+                    state.stats.pages.skipped += 1;
+                    continue;
+                }
+                let known = self.known.get(&page_key);
+                if known.is_some_and(|k| k.hash == hash) {
+                    state.stats.pages.unchanged += 1;
+                } else {
+                    if known.is_some() {
+                        state.stats.pages.changed += 1;
+                    } else {
+                        state.stats.pages.added += 1;
+                    }
+                    state.add.push(document.clone());
+                }
+                state.seen.insert(page_key.clone());
+                state.records.push(PageRecord {
+                    url: page_key,
+                    doc_id: Some(document.id),
+                    etag: None,
+                    last_modified: None,
+                    hash,
+                    seen_job: self.job,
+                    fetched_at: now_millis(),
+                });
+            }
+            self.flush_if_full().await?;
+        }
+        // The dump itself: its validators, for the next crawl.
+        let mut state = self.state.lock().expect("not poisoned");
+        let body_hash = read::text_hash("", "");
+        self.record(&mut state, &key, None, &fetched, body_hash);
+        Ok(complete)
+    }
+}
+
+fn known_doc(known: Option<&PageRecord>) -> Option<&String> {
+    known.and_then(|k| k.doc_id.as_ref())
+}
