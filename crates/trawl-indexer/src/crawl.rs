@@ -407,7 +407,17 @@ impl Crawler {
             .collect();
         let fetcher =
             Fetcher::new(self.settings.crawl.clone()).map_err(|e| Failure::Crawl(e.to_string()))?;
+        let indexed: HashMap<String, Vec<u8>> = known
+            .values()
+            .filter_map(|p| Some((p.doc_id.clone()?, p.hash.clone())))
+            .collect();
+        let indexed_texts = indexed
+            .iter()
+            .map(|(id, hash)| (hash.clone(), id.clone()))
+            .collect();
         let walk = Walk {
+            indexed,
+            indexed_texts,
             crawler: self,
             job,
             source,
@@ -462,6 +472,10 @@ struct Walk<'c> {
     fetcher: Fetcher,
     /// What earlier crawls recorded, by URL.
     known: HashMap<String, PageRecord>,
+    /// What the index holds of the source: documents by id, and their
+    /// texts' hashes; and the other way round.
+    indexed: HashMap<String, Vec<u8>>,
+    indexed_texts: HashMap<Vec<u8>, String>,
     state: Mutex<WalkState>,
 }
 
@@ -476,8 +490,10 @@ struct WalkState {
     hashes: HashSet<Vec<u8>>,
     /// Waiting to be handed over.
     add: Vec<Document>,
-    remove: Vec<String>,
     records: Vec<PageRecord>,
+    /// Documents whose pages went, and those pages: removed at the end of
+    /// the crawl (a document another page still has stays).
+    gone_documents: HashSet<String>,
     forget: Vec<String>,
     /// Pages handled.
     done: u64,
@@ -551,7 +567,7 @@ impl Walk<'_> {
         if complete {
             self.sweep();
         }
-        self.flush().await?;
+        self.flush(true).await?;
         Ok(self.progress().1)
     }
 
@@ -821,18 +837,28 @@ impl Walk<'_> {
         let mut state = self.state.lock().expect("not poisoned");
         if noindex {
             state.stats.pages.skipped += 1;
-            self.gone(&mut state, &key);
+            self.drop_document(&mut state, &key);
             self.record(&mut state, &key, None, &fetched, Vec::new());
             return Handled::Links(links);
         }
-        // The canonical URL names the document, when it is on the same
-        // origin (a page cannot claim another site's URL).
-        let document_url = canonical
-            .filter(|c| c.origin() == fetched.url.origin())
-            .unwrap_or_else(|| read::without_fragment(fetched.url.clone()));
+        let document_url = read::without_fragment(fetched.url.clone());
+        // A page whose canonical URL is another page (of its origin: a
+        // page cannot speak for another site) is a copy: the canonical page
+        // is indexed when it is crawled, and only it, whatever the order
+        // pages are fetched in.
+        if let Some(canonical) =
+            canonical.filter(|c| c.origin() == fetched.url.origin() && *c != document_url)
+        {
+            state.stats.pages.skipped += 1;
+            self.drop_document(&mut state, &key);
+            self.record(&mut state, &key, None, &fetched, Vec::new());
+            let mut links = links;
+            links.push(canonical);
+            return Handled::Links(links);
+        }
         if !self.may_index(&document_url) {
             state.stats.pages.skipped += 1;
-            self.gone(&mut state, &key);
+            self.drop_document(&mut state, &key);
             self.record(&mut state, &key, None, &fetched, Vec::new());
             return Handled::Links(links);
         }
@@ -844,33 +870,42 @@ impl Walk<'_> {
         let hash = read::text_hash(&title, &extracted.body);
         let id = document_url.as_str().to_owned();
         let previous = known_doc(self.known.get(&key));
-        if state.documents.contains(&id) || (previous != Some(&id) && state.hashes.contains(&hash))
-        {
+        // The same text indexed under another id, by this crawl or (still
+        // in the index, its page not yet fetched) an earlier one.
+        let same_text = state.hashes.contains(&hash)
+            || self
+                .indexed_texts
+                .get(&hash)
+                .is_some_and(|other| *other != id && !state.gone_documents.contains(other));
+        if state.documents.contains(&id) || (previous != Some(&id) && same_text) {
             // A duplicate of a page this crawl has: by URL or by text.
             state.stats.pages.skipped += 1;
             if previous.is_some_and(|p| *p != id) {
-                self.gone(&mut state, &key);
+                self.drop_document(&mut state, &key);
             }
             self.record(&mut state, &key, None, &fetched, Vec::new());
             return Handled::Links(links);
         }
         state.documents.insert(id.clone());
         state.hashes.insert(hash.clone());
-        let known = self.known.get(&key);
-        let unchanged =
-            known.is_some_and(|k| k.doc_id.as_deref() == Some(id.as_str()) && k.hash == hash);
-        if unchanged {
+        if let Some(old) = known_doc(self.known.get(&key)).filter(|old| **old != id) {
+            // This URL now names another document: the old one goes,
+            // unless another page of the source still has it.
+            state.gone_documents.insert(old.clone());
+        }
+        // The document may have been indexed from another of the
+        // source's URLs (a redirect, a canonical copy): what the index
+        // holds is what counts.
+        let indexed = self.indexed.get(&id);
+        if indexed == Some(&hash) {
             state.stats.pages.unchanged += 1;
         } else {
             match Document::new(id.clone(), title, id.clone(), extracted.body, None) {
                 Ok(doc) => {
-                    if known_doc(known).is_some() {
+                    if indexed.is_some() {
                         state.stats.pages.changed += 1;
                     } else {
                         state.stats.pages.added += 1;
-                    }
-                    if let Some(old) = known_doc(known).filter(|old| *old != &id) {
-                        state.remove.push(old.clone());
                     }
                     state.add.push(doc);
                 }
@@ -930,15 +965,19 @@ impl Walk<'_> {
     /// The page is gone: its document leaves the index, its record the
     /// store.
     fn gone(&self, state: &mut WalkState, key: &str) {
-        state.seen.insert(key.to_owned());
-        if let Some(known) = self.known.get(key) {
-            if let Some(doc) = &known.doc_id
-                && !state.documents.contains(doc)
-            {
-                state.remove.push(doc.clone());
-                state.stats.pages.removed += 1;
-            }
+        self.drop_document(state, key);
+        if self.known.contains_key(key) {
             state.forget.push(key.to_owned());
+        }
+    }
+
+    /// The page is accounted for, but no longer gives the document it gave
+    /// (a duplicate now, `noindex`, excluded): the document goes at the
+    /// end unless another page has it; the page's record stays.
+    fn drop_document(&self, state: &mut WalkState, key: &str) {
+        state.seen.insert(key.to_owned());
+        if let Some(doc) = known_doc(self.known.get(key)) {
+            state.gone_documents.insert(doc.clone());
         }
     }
 
@@ -963,20 +1002,39 @@ impl Walk<'_> {
             state.add.len() >= self.crawler.settings.batch_documents
                 || state.records.len() >= 4 * self.crawler.settings.batch_documents
         };
-        if full { self.flush().await } else { Ok(()) }
+        if full {
+            self.flush(false).await
+        } else {
+            Ok(())
+        }
     }
 
     /// Hands what waits to the index (as jobs), then records the pages:
     /// in this order, so that a crawl killed in between does the work
-    /// again rather than miss it.
-    async fn flush(&self) -> Result<(), Failure> {
+    /// again rather than miss it. Removals wait for the `last` flush: only
+    /// then is it known that no other page of the source has the
+    /// document.
+    async fn flush(&self, last: bool) -> Result<(), Failure> {
         let (add, remove, records, forget) = {
             let mut state = self.state.lock().expect("not poisoned");
+            let (remove, forget) = if last {
+                let mut remove: Vec<String> = state
+                    .gone_documents
+                    .iter()
+                    .filter(|doc| !state.documents.contains(*doc))
+                    .cloned()
+                    .collect();
+                remove.sort();
+                state.stats.pages.removed = remove.len() as u64;
+                (remove, std::mem::take(&mut state.forget))
+            } else {
+                (Vec::new(), Vec::new())
+            };
             (
                 std::mem::take(&mut state.add),
-                std::mem::take(&mut state.remove),
+                remove,
                 std::mem::take(&mut state.records),
-                std::mem::take(&mut state.forget),
+                forget,
             )
         };
         let indexer = &self.crawler.indexer;

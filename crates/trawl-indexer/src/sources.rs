@@ -380,10 +380,15 @@ impl SourcesService for Sources {
                 }
             }
             let job = crawl_job(id, self.indexer.settings().max_attempts);
+            // A crawl on request is this turn's: the next is one interval
+            // from now.
+            let next_run_at = current
+                .refresh_ms
+                .map(|refresh| now_millis().saturating_add(refresh));
             let claimed = self
                 .stored(
                     self.store
-                        .claim_crawl(id, current.crawl_seq, job, current.next_run_at),
+                        .claim_crawl(id, current.crawl_seq, job, next_run_at),
                 )
                 .await?;
             if let Some(record) = claimed {

@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod contract;
+mod crawling;
 mod degradation;
 mod demo;
 mod durability;

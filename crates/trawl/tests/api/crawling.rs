@@ -1,0 +1,685 @@
+//! Sources and crawls, end to end: a generated site served on loopback by
+//! the test (it counts every request), trawl crawling it through its
+//! sources API, and what search finds after.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use trawl::{Config, Role};
+
+use crate::helpers::*;
+use crate::processes::Writer;
+
+/// Pages of the generated site's `/docs/`.
+const PAGES: usize = 2000;
+
+/// One page of the site.
+#[derive(Clone)]
+struct Page {
+    status: u16,
+    content_type: &'static str,
+    body: String,
+    /// Listed in the sitemap.
+    listed: bool,
+}
+
+#[derive(Default)]
+struct SiteState {
+    pages: BTreeMap<String, Page>,
+    /// Requests by path, and by path and answer status.
+    requests: HashMap<String, u64>,
+    statuses: HashMap<u16, u64>,
+}
+
+/// A site on loopback: a sitemap index (one plain sitemap, one gzip), an
+/// Atom feed, robots.txt disallowing `/private/`, redirects (one to
+/// 169.254.169.254), 404s, a slow page, an oversized page, duplicate and
+/// canonical pages, a `noindex` page, an image; ETags and 304s.
+#[derive(Clone)]
+struct Site {
+    base: String,
+    state: Arc<Mutex<SiteState>>,
+}
+
+fn html(title: &str, body: &str, head: &str) -> String {
+    format!(
+        "<!doctype html><html><head><title>{title}</title>{head}</head>\
+         <body><main><h1>{title}</h1><p>{body}</p></main></body></html>"
+    )
+}
+
+fn page_body(i: usize, word: &str) -> String {
+    html(
+        &format!("Page {i}"),
+        &format!("This is page {i} of the loopback site: {word}{i} and wombat."),
+        "",
+    )
+}
+
+impl Site {
+    async fn start() -> Self {
+        let state = Arc::new(Mutex::new(SiteState::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let site = Site { base, state };
+        {
+            let mut s = site.state.lock().unwrap();
+            let ok = |body: String| Page {
+                status: 200,
+                content_type: "text/html; charset=utf-8",
+                body,
+                listed: true,
+            };
+            for i in 0..PAGES {
+                s.pages
+                    .insert(format!("/docs/page-{i}.html"), ok(page_body(i, "zebra")));
+            }
+            for i in 0..5 {
+                s.pages.insert(
+                    format!("/private/secret-{i}.html"),
+                    ok(html("Secret", "classified", "")),
+                );
+                s.pages.insert(
+                    format!("/missing-{i}.html"),
+                    Page {
+                        status: 404,
+                        ..ok("gone".into())
+                    },
+                );
+            }
+            s.pages.insert(
+                "/dup-a.html".into(),
+                ok(html("Twins", "identical twin text", "")),
+            );
+            s.pages.insert(
+                "/dup-b.html".into(),
+                ok(html("Twins", "identical twin text", "")),
+            );
+            s.pages.insert(
+                "/canon.html".into(),
+                ok(html(
+                    "Canon",
+                    "a copy of page 0",
+                    "<link rel=\"canonical\" href=\"/docs/page-0.html\">",
+                )),
+            );
+            s.pages.insert(
+                "/noindex.html".into(),
+                ok(html(
+                    "Hidden",
+                    "noindexedword",
+                    "<meta name=\"robots\" content=\"noindex\">",
+                )),
+            );
+            s.pages.insert(
+                "/image.png".into(),
+                Page {
+                    content_type: "image/png",
+                    ..ok("\u{89}PNG".into())
+                },
+            );
+            s.pages.insert(
+                "/big.html".into(),
+                ok(html("Big", &"x".repeat(6 * 1024 * 1024), "")),
+            );
+            for path in ["/slow.html", "/redirect-3", "/to-metadata"] {
+                s.pages.insert(path.into(), ok(String::new()));
+            }
+        }
+        let router = axum::Router::new().fallback(serve).with_state(site.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        site
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn requests_under(&self, prefix: &str) -> u64 {
+        let s = self.state.lock().unwrap();
+        s.requests
+            .iter()
+            .filter(|(p, _)| p.starts_with(prefix))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn statuses(&self) -> HashMap<u16, u64> {
+        self.state.lock().unwrap().statuses.clone()
+    }
+
+    fn reset_counts(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.requests.clear();
+        s.statuses.clear();
+    }
+
+    fn edit(&self, path: &str, change: impl FnOnce(&mut Page)) {
+        change(self.state.lock().unwrap().pages.get_mut(path).unwrap());
+    }
+}
+
+fn etag_of(body: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    format!("\"{:x}\"", hasher.finish())
+}
+
+fn sitemap(urls: impl Iterator<Item = String>) -> String {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
+    );
+    for url in urls {
+        xml.push_str(&format!("<url><loc>{url}</loc></url>\n"));
+    }
+    xml.push_str("</urlset>\n");
+    xml
+}
+
+async fn serve(State(site): State<Site>, uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    let path = uri.path().to_owned();
+    let response = answer(&site, &path, &headers).await;
+    let mut s = site.state.lock().unwrap();
+    *s.requests.entry(path).or_default() += 1;
+    *s.statuses.entry(response.status().as_u16()).or_default() += 1;
+    response
+}
+
+async fn answer(site: &Site, path: &str, headers: &HeaderMap) -> Response {
+    let xml = |body: String| ([(header::CONTENT_TYPE, "application/xml")], body).into_response();
+    match path {
+        "/robots.txt" => {
+            return format!(
+                "User-agent: *\nDisallow: /private/\n\nSitemap: {}\n",
+                site.url("/sitemap.xml")
+            )
+            .into_response();
+        }
+        "/sitemap.xml" => {
+            return xml(format!(
+                "<?xml version=\"1.0\"?><sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\
+                 <sitemap><loc>{}</loc></sitemap><sitemap><loc>{}</loc></sitemap></sitemapindex>",
+                site.url("/sitemap-1.xml"),
+                site.url("/sitemap-2.xml.gz")
+            ));
+        }
+        "/sitemap-1.xml" | "/sitemap-2.xml.gz" => {
+            let listed: Vec<String> = {
+                let s = site.state.lock().unwrap();
+                s.pages
+                    .iter()
+                    .filter(|(_, p)| p.listed)
+                    .map(|(path, _)| site.url(path))
+                    .collect()
+            };
+            let half = listed.len() / 2;
+            if path == "/sitemap-1.xml" {
+                return xml(sitemap(listed[..half].iter().cloned()));
+            }
+            use std::io::Write;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(sitemap(listed[half..].iter().cloned()).as_bytes())
+                .unwrap();
+            return (
+                [(header::CONTENT_TYPE, "application/gzip")],
+                gz.finish().unwrap(),
+            )
+                .into_response();
+        }
+        "/feed.atom" => {
+            let entries: String = (0..10)
+                .map(|i| {
+                    format!(
+                        "<entry><title>Page {i}</title><id>urn:page:{i}</id>\
+                         <updated>2026-11-01T00:00:00Z</updated>\
+                         <link rel=\"alternate\" href=\"/docs/page-{i}.html\"/></entry>"
+                    )
+                })
+                .collect();
+            return (
+                [(header::CONTENT_TYPE, "application/atom+xml")],
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\
+                     <feed xmlns=\"http://www.w3.org/2005/Atom\"><title>Loopback</title>\
+                     <id>urn:loopback</id><updated>2026-11-01T00:00:00Z</updated>{entries}</feed>"
+                ),
+            )
+                .into_response();
+        }
+        "/slow.html" => {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            return html("Slow", "too slow", "").into_response();
+        }
+        "/redirect-3" => {
+            return (
+                StatusCode::MOVED_PERMANENTLY,
+                [(header::LOCATION, "/docs/page-3.html")],
+            )
+                .into_response();
+        }
+        "/to-metadata" => {
+            return (
+                StatusCode::FOUND,
+                [(header::LOCATION, "http://169.254.169.254/latest/meta-data/")],
+            )
+                .into_response();
+        }
+        _ => {}
+    }
+    let page = site.state.lock().unwrap().pages.get(path).cloned();
+    let Some(page) = page else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if page.status != 200 {
+        return StatusCode::from_u16(page.status).unwrap().into_response();
+    }
+    let etag = etag_of(&page.body);
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.to_str().unwrap_or_default() == etag)
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, page.content_type.to_owned()),
+            (header::ETAG, etag),
+        ],
+        page.body,
+    )
+        .into_response()
+}
+
+/// trawl in one process, allowed to crawl loopback, politeness off.
+async fn crawling_trawl(open_loopback: bool) -> (tempfile::TempDir, Config, TestApp, Writer) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    if open_loopback {
+        config.crawl.allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    }
+    config.crawl.delay_ms = 0;
+    config.crawl.page_timeout_ms = 1_500;
+    config.crawl.schedule_every_s = 1;
+    let app = spawn(&config, Role::All).await;
+    let key = make_key(&config, "crawler tests").await;
+    let writer = Writer::new(&app.address, &key);
+    (dir, config, app, writer)
+}
+
+impl Writer {
+    fn json(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+    }
+
+    async fn add_source(&self, body: Value) -> Value {
+        let response = self
+            .json(reqwest::Method::POST, "/v1/sources")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    /// Crawls a source now and waits for the crawl, then for the index
+    /// jobs it queued; the source after.
+    async fn crawl(&self, source: i64) -> Value {
+        let response = self
+            .post(&format!("/v1/sources/{source}/crawl"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        let job: Value = response.json().await.unwrap();
+        assert_eq!(job["kind"], "crawl");
+        let id = job["id"].as_i64().unwrap();
+        self.wait_for(id, Duration::from_secs(120), |j| {
+            j["state"] != "queued" && j["state"] != "running"
+        })
+        .await;
+        self.settled().await;
+        let response = self
+            .get(&format!("/v1/sources/{source}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Waits until no job is queued or running.
+    async fn settled(&self) {
+        for _ in 0..1200 {
+            let mut busy = false;
+            for state in ["queued", "running"] {
+                let page: Value = self
+                    .get(&format!("/v1/jobs?state={state}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                busy |= !page["jobs"].as_array().unwrap().is_empty();
+            }
+            if !busy {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("jobs never settled");
+    }
+}
+
+async fn found(app: &TestApp, query: &str) -> Vec<String> {
+    let body = app
+        .get_json(&format!("/api/v1/search?q={query}&per_page=10"), 200)
+        .await;
+    result_urls(&body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sitemap_is_crawled_politely_then_recrawled_with_only_the_changes() {
+    let site = Site::start().await;
+    let (_dir, _config, app, writer) = crawling_trawl(true).await;
+    let source = writer
+        .add_source(json!({"kind": "sitemap", "url": site.url("/sitemap.xml"), "refresh": "6h"}))
+        .await;
+    let id = source["id"].as_i64().unwrap();
+    assert_eq!(source["refresh"], "6h");
+
+    let first = writer.crawl(id).await;
+    let run = &first["runs"][0];
+    assert_eq!(run["state"], "succeeded", "{first}");
+    // Every /docs/ page, and dup-a (its twin and the canonical copy are
+    // duplicates); nothing disallowed, missing, slow, big, hidden, or not
+    // text.
+    let expected = PAGES as u64 + 1;
+    assert_eq!(run["pages"]["added"], expected, "{run}");
+    assert_eq!(first["pages"], expected);
+    assert_eq!(
+        site.requests_under("/private/"),
+        0,
+        "robots.txt disallows /private/: never requested"
+    );
+    let errors = &run["errors"];
+    assert_eq!(errors["timeout"], 1, "{run}");
+    assert_eq!(errors["too_large"], 1, "{run}");
+    assert_eq!(
+        errors["refused"], 1,
+        "the redirect to 169.254.169.254: {run}"
+    );
+    assert_eq!(errors["type"], 1, "the image: {run}");
+    assert_eq!(documents_in_index(&app).await, expected);
+    let page17 = site.url("/docs/page-17.html");
+    assert_eq!(found(&app, "zebra17").await, [page17.clone()]);
+    assert!(found(&app, "noindexedword").await.is_empty());
+    assert!(found(&app, "classified").await.is_empty());
+    assert_eq!(found(&app, "identical+twin").await.len(), 1);
+
+    // Edits: one page changes, one goes (404), one leaves the sitemap.
+    site.edit("/docs/page-5.html", |p| p.body = page_body(5, "giraffe"));
+    site.edit("/docs/page-6.html", |p| p.status = 404);
+    site.edit("/docs/page-7.html", |p| p.listed = false);
+    site.reset_counts();
+    let second = writer.crawl(id).await;
+    let run = &second["runs"][0];
+    assert_eq!(run["state"], "succeeded", "{second}");
+    assert_eq!(run["pages"]["added"], 0, "{run}");
+    assert_eq!(run["pages"]["changed"], 1, "{run}");
+    assert_eq!(run["pages"]["removed"], 2, "{run}");
+    let statuses = site.statuses();
+    // Every indexed page was asked for conditionally, and the unchanged
+    // answered 304: the /docs/ pages but the three edited, and dup-a.
+    // (Pages fetched but not indexed — dup-b, the canonical copy, the
+    // noindex page — are fetched whole: whether they are still
+    // duplicates, or still hidden, depends on more than their bytes.)
+    let unchanged = PAGES as u64 - 3 + 1;
+    assert_eq!(
+        statuses.get(&304).copied().unwrap_or(0),
+        unchanged,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        site.requests_under("/docs/"),
+        PAGES as u64,
+        "each listed page once (page-7 left the sitemap; /redirect-3 leads to page-3 again)"
+    );
+    assert_eq!(
+        statuses.get(&404).copied().unwrap_or(0),
+        5 + 1,
+        "{statuses:?}"
+    );
+    assert_eq!(run["pages"]["unchanged"], unchanged, "{run}");
+    assert_eq!(site.requests_under("/private/"), 0);
+    assert_eq!(documents_in_index(&app).await, expected - 2);
+    assert_eq!(
+        found(&app, "giraffe5").await,
+        [site.url("/docs/page-5.html")]
+    );
+    assert!(found(&app, "zebra5").await.is_empty());
+    assert!(found(&app, "zebra6").await.is_empty());
+    assert!(found(&app, "zebra7").await.is_empty());
+    assert_eq!(found(&app, "zebra17").await, [page17]);
+    assert_eq!(second["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(second["runs"][1]["job"], first["runs"][0]["job"]);
+
+    // Removing the source removes its documents, as a job.
+    let response = writer
+        .delete(&format!("/v1/sources/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let job: Value = response.json().await.unwrap();
+    assert_eq!(job["kind"], "remove");
+    writer.succeeded(job["id"].as_i64().unwrap()).await;
+    assert_eq!(documents_in_index(&app).await, 0);
+    let gone = writer
+        .get(&format!("/v1/sources/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+}
+
+async fn documents_in_index(app: &TestApp) -> u64 {
+    crate::processes::documents_in(&app.address).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_and_sites_are_crawled_within_their_scope() {
+    let site = Site::start().await;
+    let (_dir, _config, app, writer) = crawling_trawl(true).await;
+    let feed = writer
+        .add_source(json!({"kind": "feed", "url": site.url("/feed.atom")}))
+        .await;
+    let crawled = writer.crawl(feed["id"].as_i64().unwrap()).await;
+    assert_eq!(crawled["runs"][0]["pages"]["added"], 10, "{crawled}");
+    // A site from one page: its links, within /docs/, to depth 0 only.
+    site.edit("/docs/page-100.html", |p| {
+        p.body = html(
+            "Hub",
+            "<a href=\"page-101.html\">a</a> <a href=\"/private/secret-1.html\">s</a> \
+             <a href=\"/dup-a.html\">out of scope</a> <a href=\"page-102.html#x\">b</a>",
+            "",
+        )
+    });
+    let source = writer
+        .add_source(
+            json!({"kind": "site", "start_urls": [site.url("/docs/page-100.html")],
+                           "max_depth": 1, "exclude": ["*-102.html"]}),
+        )
+        .await;
+    assert_eq!(source["scope"], json!([site.url("/docs/")]));
+    site.reset_counts();
+    let crawled = writer.crawl(source["id"].as_i64().unwrap()).await;
+    let run = &crawled["runs"][0];
+    assert_eq!(run["pages"]["added"], 2, "page-100 and page-101: {run}");
+    assert_eq!(site.requests_under("/docs/page-102"), 0, "excluded");
+    assert_eq!(site.requests_under("/dup-a"), 0, "out of scope");
+    assert_eq!(site.requests_under("/private/"), 0, "disallowed");
+    assert_eq!(
+        found(&app, "zebra101").await,
+        [site.url("/docs/page-101.html")]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_a_crawl_of_a_private_address_fails_naming_it() {
+    let site = Site::start().await;
+    let (_dir, _config, _app, writer) = crawling_trawl(false).await;
+    let source = writer
+        .add_source(json!({"kind": "sitemap", "url": site.url("/sitemap.xml")}))
+        .await;
+    let crawled = writer.crawl(source["id"].as_i64().unwrap()).await;
+    let run = &crawled["runs"][0];
+    assert_eq!(run["state"], "failed", "{crawled}");
+    let error = run["error"].as_str().unwrap();
+    assert!(
+        error.contains("127.0.0.1 is not a public address"),
+        "{error}"
+    );
+    assert!(error.contains("allow_networks"), "{error}");
+    let job = writer.job(run["job"].as_i64().unwrap()).await;
+    assert_eq!(job["state"], "failed");
+    assert!(
+        job["last_error"].as_str().unwrap().contains("127.0.0.1"),
+        "{job}"
+    );
+    assert_eq!(site.requests_under("/"), 0, "nothing was sent to it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_need_the_version_they_were_made_from() {
+    let (_dir, _config, _app, writer) = crawling_trawl(true).await;
+    let created = writer
+        .json(reqwest::Method::POST, "/v1/sources")
+        .json(&json!({"kind": "feed", "url": "https://example.org/feed.xml", "name": "Blog"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let etag = created.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, "\"v1\"");
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let patch = |etag: Option<&str>, body: Value| {
+        let mut request = writer
+            .json(reqwest::Method::PATCH, &location)
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string());
+        if let Some(etag) = etag {
+            request = request.header("if-match", etag);
+        }
+        request.send()
+    };
+    let missing = patch(None, json!({"name": "x"})).await.unwrap();
+    assert_eq!(missing.status(), 428);
+    assert_eq!(
+        missing.json::<Value>().await.unwrap()["code"],
+        "precondition_required"
+    );
+    // Two editors, one version: one change lands, the other is told.
+    let (a, b) = tokio::join!(
+        patch(Some(&etag), json!({"name": "Alice's"})),
+        patch(Some(&etag), json!({"refresh": "1h"})),
+    );
+    let mut statuses = [a.unwrap(), b.unwrap()]
+        .into_iter()
+        .map(|r| r.status().as_u16())
+        .collect::<Vec<_>>();
+    statuses.sort();
+    assert_eq!(statuses, [200, 412]);
+    let now = writer.get(&location).send().await.unwrap();
+    assert_eq!(now.headers()["etag"], "\"v2\"");
+    let stale = patch(Some(&etag), json!({"name": "late"})).await.unwrap();
+    assert_eq!(stale.status(), 412);
+    assert_eq!(
+        stale.json::<Value>().await.unwrap()["code"],
+        "precondition_failed"
+    );
+    let bad = patch(Some("\"v2\""), json!({"refresh": "5s"}))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.json::<Value>().await.unwrap()["param"], "refresh");
+    let put = writer
+        .json(reqwest::Method::PUT, &location)
+        .header("if-match", "\"v2\"")
+        .json(&json!({"kind": "site", "start_urls": ["https://example.org/docs/"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    assert_eq!(put.headers()["etag"], "\"v3\"");
+    let put: Value = put.json().await.unwrap();
+    assert_eq!(put["kind"], "site");
+    assert!(put.get("url").is_none(), "{put}");
+    let unknown = writer
+        .json(reqwest::Method::POST, "/v1/sources")
+        .json(&json!({"kind": "feed", "url": "https://example.org/", "colour": "red"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 422);
+    let keyless = reqwest::Client::new()
+        .get(format!("{}/v1/sources", writer.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyless.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_indexers_schedule_a_due_source_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.crawl.schedule_every_s = 1;
+    let first = spawn(&config, Role::Indexer).await;
+    let second = spawn(&config, Role::Indexer).await;
+    let key = make_key(&config, "scheduler").await;
+    let writer = Writer::new(&first.address, &key);
+    // Refused by the guard: the crawl fails at once, which is all this
+    // test needs (its job exists, once).
+    let source = writer
+        .add_source(json!({"kind": "feed", "url": "http://127.0.0.1:9/feed.xml", "refresh": "1h"}))
+        .await;
+    let id = source["id"].as_i64().unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let other = Writer::new(&second.address, &key);
+    let jobs: Value = other
+        .get("/v1/jobs")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let crawls: Vec<&Value> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["kind"] == "crawl")
+        .collect();
+    assert_eq!(crawls.len(), 1, "{jobs}");
+    let shown: Value = other
+        .get(&format!("/v1/sources/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(shown["next_crawl_at"].is_string(), "{shown}");
+    assert_eq!(shown["runs"].as_array().unwrap().len(), 1, "{shown}");
+}
