@@ -224,9 +224,17 @@ pub(crate) fn wire_job(record: &JobRecord) -> Job {
         },
         attempts: record.attempts,
         max_attempts: record.max_attempts,
-        progress: JobProgress {
-            done: record.done.min(record.total),
-            total: record.total,
+        // A crawl does not know its pages in advance: its total is what it
+        // handled so far.
+        progress: match record.kind {
+            trawl_store::JobKind::Crawl => JobProgress {
+                done: record.done,
+                total: record.done.max(record.total),
+            },
+            _ => JobProgress {
+                done: record.done.min(record.total),
+                total: record.total,
+            },
         },
         counts: JobCounts {
             added: record.added,

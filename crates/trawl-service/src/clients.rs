@@ -449,3 +449,135 @@ impl IndexerService for HttpIndexerClient {
         self.client.readiness().await
     }
 }
+
+impl HttpIndexerClient {
+    fn with_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &'static str,
+    ) -> reqwest::Request {
+        let mut request = self.request(method, path, None);
+        request.headers_mut().insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static(content_type),
+        );
+        *request.body_mut() = Some(body.into());
+        request
+    }
+}
+
+fn if_match_header(if_match: &trawl_api::sources::IfMatch) -> reqwest::header::HeaderValue {
+    use trawl_api::sources::{IfMatch, etag};
+    let text = match if_match {
+        IfMatch::Any => "*".to_owned(),
+        IfMatch::Versions(versions) => versions
+            .iter()
+            .map(|v| etag(*v))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    reqwest::header::HeaderValue::from_str(&text).expect("entity tags are visible ASCII")
+}
+
+/// The sources API over HTTP: what `trawl sources` uses.
+#[async_trait]
+impl trawl_api::SourcesService for HttpIndexerClient {
+    async fn create(
+        &self,
+        source: trawl_api::sources::SourceIn,
+    ) -> Result<trawl_api::sources::Source, ServiceError> {
+        let body = serde_json::to_vec(&source).expect("a source serialises");
+        let request = self.with_json(
+            reqwest::Method::POST,
+            "v1/sources",
+            body,
+            "application/json",
+        );
+        let answer = self.client.exchange(request).await?;
+        self.client.decode(&answer)
+    }
+
+    async fn sources(
+        &self,
+        query: &trawl_api::sources::SourcesQuery,
+    ) -> Result<trawl_api::sources::SourcesPage, ServiceError> {
+        let mut qs = format!("limit={}", query.limit.max(1));
+        if let Some(after) = query.after {
+            qs.push_str("&cursor=");
+            qs.push_str(&trawl_api::sources::sources_cursor(after));
+        }
+        let request = self.request(reqwest::Method::GET, "v1/sources", Some(&qs));
+        let answer = self.client.exchange(request).await?;
+        self.client.decode(&answer)
+    }
+
+    async fn source(&self, id: i64) -> Result<trawl_api::sources::Source, ServiceError> {
+        let request = self.request(reqwest::Method::GET, &format!("v1/sources/{id}"), None);
+        let answer = self.client.exchange(request).await?;
+        self.client.decode(&answer)
+    }
+
+    async fn replace(
+        &self,
+        id: i64,
+        source: trawl_api::sources::SourceIn,
+        if_match: &trawl_api::sources::IfMatch,
+    ) -> Result<trawl_api::sources::Source, ServiceError> {
+        let body = serde_json::to_vec(&source).expect("a source serialises");
+        let mut request = self.with_json(
+            reqwest::Method::PUT,
+            &format!("v1/sources/{id}"),
+            body,
+            "application/json",
+        );
+        request
+            .headers_mut()
+            .insert(reqwest::header::IF_MATCH, if_match_header(if_match));
+        let answer = self.client.exchange(request).await?;
+        self.client.decode(&answer)
+    }
+
+    async fn patch(
+        &self,
+        id: i64,
+        patch: serde_json::Value,
+        if_match: &trawl_api::sources::IfMatch,
+    ) -> Result<trawl_api::sources::Source, ServiceError> {
+        let body = serde_json::to_vec(&patch).expect("JSON serialises");
+        let mut request = self.with_json(
+            reqwest::Method::PATCH,
+            &format!("v1/sources/{id}"),
+            body,
+            "application/merge-patch+json",
+        );
+        request
+            .headers_mut()
+            .insert(reqwest::header::IF_MATCH, if_match_header(if_match));
+        let answer = self.client.exchange(request).await?;
+        self.client.decode(&answer)
+    }
+
+    async fn remove(&self, id: i64) -> Result<Option<Job>, ServiceError> {
+        let request = self.request(reqwest::Method::DELETE, &format!("v1/sources/{id}"), None);
+        let answer = self.client.exchange(request).await?;
+        if answer.status == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        self.client.decode(&answer).map(Some)
+    }
+
+    async fn crawl(&self, id: i64) -> Result<Accepted, ServiceError> {
+        let request = self.request(
+            reqwest::Method::POST,
+            &format!("v1/sources/{id}/crawl"),
+            None,
+        );
+        let answer = self.client.exchange(request).await?;
+        Ok(Accepted {
+            job: self.client.decode(&answer)?,
+            replayed: answer.status == StatusCode::OK,
+        })
+    }
+}

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+mod sources_cli;
+
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use trawl::{Application, Config, Overrides, Role};
@@ -59,6 +61,8 @@ enum Command {
     /// Manage the API keys that writes need
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage sources (sitemaps, feeds, sites, JSONL dumps) a running indexer crawls
+    Sources(sources_cli::SourcesArgs),
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -264,6 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Index(command) => index(&config, command),
         Command::Keys(command) => keys(&config, command),
+        Command::Sources(args) => sources_cli::run(&config, args),
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.show());
             Ok(ExitCode::SUCCESS)
