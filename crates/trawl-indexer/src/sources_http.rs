@@ -124,7 +124,9 @@ async fn show(
 /// Replaces a source, if it is still at the version `If-Match` names.
 #[utoipa::path(put, path = "/v1/sources/{id}", tag = "sources", operation_id = "replace_source",
     params(("id" = i64, Path, minimum = 1, description = "The source's id"),
-        ("If-Match" = String, Header, description = "The `ETag` the change was made from (or `*`)")),
+        ("If-Match" = Option<String>, Header, nullable = false,
+            description = "The `ETag` the change was made from (or `*`). Required: without it \
+                the change is refused with `428`")),
     request_body(content = SourceIn, description = "The whole source, as for `POST`."),
     security(("api_key" = [])),
     responses(
@@ -153,7 +155,9 @@ async fn replace(
 /// removes a field), if it is still at the version `If-Match` names.
 #[utoipa::path(patch, path = "/v1/sources/{id}", tag = "sources", operation_id = "patch_source",
     params(("id" = i64, Path, minimum = 1, description = "The source's id"),
-        ("If-Match" = String, Header, description = "The `ETag` the change was made from (or `*`)")),
+        ("If-Match" = Option<String>, Header, nullable = false,
+            description = "The `ETag` the change was made from (or `*`). Required: without it \
+                the change is refused with `428`")),
     request_body(content = Object, description = "The fields to change.",
         content_type = "application/merge-patch+json"),
     security(("api_key" = [])),
