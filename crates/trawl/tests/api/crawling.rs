@@ -683,3 +683,75 @@ async fn two_indexers_schedule_a_due_source_once() {
     assert!(shown["next_crawl_at"].is_string(), "{shown}");
     assert_eq!(shown["runs"].as_array().unwrap().len(), 1, "{shown}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_killed_with_sigkill_runs_again_to_the_same_index() {
+    use crate::processes::{Trawl, create_key, documents_in};
+    let site = Site::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("trawl.toml");
+    // Slow enough to be killed halfway; leases short, so the crawl's
+    // message comes back soon after.
+    std::fs::write(
+        &config,
+        "[queue]\nlease_s = 3\n\n[crawl]\nallow_networks = [\"127.0.0.0/8\"]\ndelay_ms = 3\n\
+         page_timeout_ms = 1500\nbatch_documents = 100\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let env = [("TRAWL_CONFIG", config.as_str())];
+    let mut trawl = Trawl::start(dir.path(), &["--no-demo"], &env);
+    let key = create_key(dir.path(), &env);
+    let writer = Writer::new(&trawl.address, &key);
+    let source = writer
+        .add_source(json!({"kind": "sitemap", "url": site.url("/sitemap.xml")}))
+        .await;
+    let id = source["id"].as_i64().unwrap();
+    let crawl: Value = writer
+        .post(&format!("/v1/sources/{id}/crawl"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job = crawl["id"].as_i64().unwrap();
+    let halfway = writer
+        .wait_for(job, Duration::from_secs(60), |j| {
+            j["progress"]["done"].as_u64().unwrap_or(0) >= 600
+        })
+        .await;
+    assert_eq!(halfway["state"], "running", "{halfway}");
+    trawl.kill();
+    let indexed_before = site.requests_under("/docs/");
+    assert!(indexed_before < PAGES as u64, "killed before the end");
+
+    let trawl = Trawl::start(dir.path(), &["--no-demo"], &env);
+    let writer = Writer::new(&trawl.address, &key);
+    let done = writer
+        .wait_for(job, Duration::from_secs(120), |j| {
+            j["state"] != "queued" && j["state"] != "running"
+        })
+        .await;
+    assert_eq!(done["state"], "succeeded", "{done}\n{}", trawl.logs());
+    assert_eq!(done["attempts"], 2, "{done}");
+    writer.settled().await;
+    // Every page once: nothing lost to the kill, nothing twice.
+    assert_eq!(documents_in(&trawl.address).await, PAGES as u64 + 1);
+    let shown: Value = writer
+        .get(&format!("/v1/sources/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["pages"], PAGES as u64 + 1, "{shown}");
+    let found: Value = reqwest::get(trawl.url("/api/v1/search?q=zebra1999"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(result_urls(&found), [site.url("/docs/page-1999.html")]);
+}
