@@ -129,7 +129,7 @@ async fn distributed_servers() -> Result<Servers, String> {
 }
 
 /// `trawl keys create` against the store the servers use.
-fn make_key(trawl: &Path, data_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<String> {
+pub fn make_key(trawl: &Path, data_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<String> {
     let output = std::process::Command::new(trawl)
         .envs(env.iter().copied())
         .arg("--data-dir")

@@ -8,6 +8,7 @@
 //! speed threshold.
 
 mod collections;
+mod crawl;
 mod fanout;
 mod feeding;
 mod load;
@@ -68,6 +69,8 @@ enum Section {
     Fanout,
     /// Documents fed through the write API, to searchable.
     Feeding,
+    /// A loopback site crawled from its sitemap, then again unchanged.
+    Crawl,
 }
 
 /// Everything measured, for the budget table and the checks.
@@ -79,6 +82,7 @@ struct Figures {
     quality: Vec<quality::Quality>,
     indexing: Option<Indexing>,
     feeding: Option<feeding::Feeding>,
+    crawl: Option<crawl::Crawl>,
     load: Option<LoadFigures>,
     startup: Option<Startup>,
 }
@@ -217,6 +221,15 @@ fn main() -> anyhow::Result<()> {
             feeding::print(&result, args.quick);
             figures.feeding = Some(result);
         }
+    }
+    if sections.contains(&Section::Crawl) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let result =
+            runtime.block_on(crawl::run(&trawl, if args.quick { 2_000 } else { 20_000 }))?;
+        crawl::print(&result);
+        figures.crawl = Some(result);
     }
     if sections.contains(&Section::Fanout) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -849,6 +862,11 @@ fn check(f: &Figures) -> anyhow::Result<()> {
                 q.collection, q.ndcg10, q.recall100
             ));
         }
+    }
+    if let Some(c) = &f.crawl
+        && let Err(e) = crawl::check(c)
+    {
+        problems.push(format!("crawl: {e}"));
     }
     if let Some(i) = &f.indexing
         && (i.size_mib <= 0.0 || i.peak_mib <= 0.0)
