@@ -129,6 +129,53 @@ impl Store for Flaky {
     async fn queue_stats(&self, queue: &str, at: Millis) -> Result<QueueStats> {
         self.inner.queue_stats(queue, at).await
     }
+    async fn insert_source(&self, source: NewSource) -> Result<SourceRecord> {
+        self.inner.insert_source(source).await
+    }
+    async fn source(&self, id: i64) -> Result<Option<SourceRecord>> {
+        self.inner.source(id).await
+    }
+    async fn sources(&self, after: Option<i64>, limit: u32) -> Result<Vec<SourceRecord>> {
+        self.inner.sources(after, limit).await
+    }
+    async fn update_source(&self, id: i64, change: SourceChange) -> Result<SourceUpdate> {
+        self.inner.update_source(id, change).await
+    }
+    async fn delete_source(&self, id: i64) -> Result<Option<Vec<String>>> {
+        self.inner.delete_source(id).await
+    }
+    async fn due_sources(&self, at: Millis, limit: u32) -> Result<Vec<SourceRecord>> {
+        self.inner.due_sources(at, limit).await
+    }
+    async fn claim_crawl(
+        &self,
+        source_id: i64,
+        expected_seq: i64,
+        job: NewJob,
+        next_run_at: Option<Millis>,
+    ) -> Result<Option<JobRecord>> {
+        self.inner
+            .claim_crawl(source_id, expected_seq, job, next_run_at)
+            .await
+    }
+    async fn set_next_run(&self, source_id: i64, at: Option<Millis>) -> Result<()> {
+        self.inner.set_next_run(source_id, at).await
+    }
+    async fn pages(&self, source_id: i64) -> Result<Vec<PageRecord>> {
+        self.inner.pages(source_id).await
+    }
+    async fn put_pages(&self, source_id: i64, pages: &[PageRecord]) -> Result<()> {
+        self.inner.put_pages(source_id, pages).await
+    }
+    async fn delete_pages(&self, source_id: i64, urls: &[String]) -> Result<()> {
+        self.inner.delete_pages(source_id, urls).await
+    }
+    async fn put_run(&self, run: CrawlRunRecord) -> Result<()> {
+        self.inner.put_run(run).await
+    }
+    async fn runs(&self, source_id: i64, limit: u32) -> Result<Vec<CrawlRunRecord>> {
+        self.inner.runs(source_id, limit).await
+    }
 }
 
 /// An indexer (service and worker) over a temporary index and SQLite
