@@ -253,6 +253,27 @@ async fn answer(site: &Site, path: &str, headers: &HeaderMap) -> Response {
             )
                 .into_response();
         }
+        "/dump.jsonl.gz" => {
+            use std::io::Write;
+            let lines: String = (0..30)
+                .map(|i| {
+                    format!(
+                        "{}\n",
+                        json!({"id": format!("d{i}"), "title": format!("Dump {i}"),
+                               "url": format!("https://dump.example.org/{i}"),
+                               "body": format!("platypus{i} from the dump")})
+                    )
+                })
+                .collect();
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(format!("{lines}not json\n").as_bytes())
+                .unwrap();
+            return (
+                [(header::CONTENT_TYPE, "application/gzip")],
+                gz.finish().unwrap(),
+            )
+                .into_response();
+        }
         "/slow.html" => {
             tokio::time::sleep(Duration::from_secs(4)).await;
             return html("Slow", "too slow", "").into_response();
@@ -533,6 +554,23 @@ async fn feeds_and_sites_are_crawled_within_their_scope() {
         found(&app, "zebra101").await,
         [site.url("/docs/page-101.html")]
     );
+
+    // A JSONL dump, gzip: its documents as they are; a bad line counted.
+    let dump = writer
+        .add_source(json!({"kind": "jsonl", "url": site.url("/dump.jsonl.gz")}))
+        .await;
+    let id = dump["id"].as_i64().unwrap();
+    let crawled = writer.crawl(id).await;
+    let run = &crawled["runs"][0];
+    assert_eq!(run["pages"]["added"], 30, "{run}");
+    assert_eq!(run["errors"]["invalid"], 1, "{run}");
+    assert_eq!(
+        found(&app, "platypus7").await,
+        ["https://dump.example.org/7"]
+    );
+    let again = writer.crawl(id).await;
+    assert_eq!(again["runs"][0]["pages"]["unchanged"], 30, "{again}");
+    assert_eq!(again["runs"][0]["pages"]["added"], 0, "{again}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
