@@ -92,6 +92,8 @@ enum Robots {
     All,
     /// It could not be read (a 5xx, no answer): nothing, this crawl.
     Nothing(String),
+    /// The guard refused the origin: nothing, and that is why.
+    Refused(Refused),
     Rules(Box<texting_robots::Robot>),
 }
 
@@ -187,6 +189,7 @@ impl Fetcher {
         match robots {
             Robots::All => Ok(()),
             Robots::Nothing(why) => Err(FetchError::RobotsUnavailable(why.clone())),
+            Robots::Refused(refused) => Err(FetchError::Refused(refused.clone())),
             Robots::Rules(rules) if rules.allowed(url.as_str()) => Ok(()),
             Robots::Rules(_) => Err(FetchError::Disallowed(url.to_string())),
         }
@@ -218,6 +221,7 @@ impl Fetcher {
             }
             Ok(Ok(answer)) if (400..500).contains(&answer.status) => Robots::All,
             Ok(Ok(answer)) => Robots::Nothing(format!("{} answered {}", answer.url, answer.status)),
+            Ok(Err(FetchError::Refused(refused))) => Robots::Refused(refused),
             Ok(Err(e)) => Robots::Nothing(format!(
                 "robots.txt of {}: {e}",
                 url.origin().ascii_serialization()
