@@ -103,6 +103,8 @@ enum Failure {
     Crawl(String),
     /// The store or a queue failed: run it again later.
     Dependency(String),
+    /// `Crawl`, with what the crawl had done before it failed.
+    Ended(String, RunStats),
 }
 
 impl Crawler {
@@ -331,6 +333,11 @@ impl Crawler {
                     stats,
                 )
             }
+            Err(Failure::Ended(error, mut stats)) => {
+                tracing::warn!(job, error, "crawl failed");
+                stats.error = Some(error.clone());
+                (Finish::Failed { error }, "failed", stats)
+            }
             Err(Failure::Crawl(error)) => {
                 tracing::warn!(job, error, "crawl failed");
                 (
@@ -442,7 +449,12 @@ impl Crawler {
         tick.tick().await;
         loop {
             tokio::select! {
-                done = &mut work => return done,
+                done = &mut work => {
+                    return done.map_err(|failure| match failure {
+                        Failure::Crawl(error) => Failure::Ended(error, walk.progress().1),
+                        other => other,
+                    });
+                }
                 _ = tick.tick() => {
                     let (done, stats) = walk.progress();
                     let _ = self.call(self.store.progress(job, done, self.lease_until())).await;
@@ -631,7 +643,9 @@ impl Walk<'_> {
                     Ok(fetched) => read::maybe_gunzip(&fetched.body, limit)
                         .and_then(|body| read::sitemap(&body))
                         .map_err(|e| e.to_string()),
-                    Err(Failure::Crawl(e) | Failure::Dependency(e)) => Err(e),
+                    Err(Failure::Crawl(e) | Failure::Dependency(e) | Failure::Ended(e, _)) => {
+                        Err(e)
+                    }
                 };
                 match read {
                     Ok(read) => read,

@@ -589,6 +589,7 @@ async fn by_default_a_crawl_of_a_private_address_fails_naming_it() {
         "{error}"
     );
     assert!(error.contains("allow_networks"), "{error}");
+    assert_eq!(run["pages"]["fetched"], 0, "no request was sent: {run}");
     let job = writer.job(run["job"].as_i64().unwrap()).await;
     assert_eq!(job["state"], "failed");
     assert!(
