@@ -794,3 +794,50 @@ async fn a_crawl_killed_with_sigkill_runs_again_to_the_same_index() {
         .unwrap();
     assert_eq!(result_urls(&found), [site.url("/docs/page-1999.html")]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crawls_run_the_same_on_postgresql_and_rabbitmq() {
+    let Some(schema) = trawl_store::testing::fresh_postgres("crawl_distributed").await else {
+        return;
+    };
+    let Some((queue, amqp)) = trawl_queue::testing::fresh_rabbitmq("crawl_distributed").await
+    else {
+        return;
+    };
+    let crawls = trawl_queue::AmqpQueue::new(trawl_queue::AmqpSettings {
+        name: format!("{}.crawl", amqp.name),
+        ..amqp.clone()
+    })
+    .unwrap();
+    let site = Site::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.store.database_url = Some(schema.url.clone());
+    config.queue.amqp_url = Some(amqp.url.clone());
+    config.queue.name = amqp.name.clone();
+    config.crawl.allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    config.crawl.delay_ms = 0;
+    config.crawl.page_timeout_ms = 1_500;
+    let app = spawn(&config, Role::All).await;
+    let writer = Writer::new(&app.address, &make_key(&config, "crawler").await);
+    let source = writer
+        .add_source(json!({"kind": "sitemap", "url": site.url("/sitemap.xml")}))
+        .await;
+    let id = source["id"].as_i64().unwrap();
+    let first = writer.crawl(id).await;
+    assert_eq!(
+        first["runs"][0]["pages"]["added"],
+        PAGES as u64 + 1,
+        "{first}"
+    );
+    assert_eq!(site.requests_under("/private/"), 0);
+    let second = writer.crawl(id).await;
+    assert_eq!(
+        second["runs"][0]["pages"]["unchanged"],
+        PAGES as u64 + 1,
+        "{second}"
+    );
+    assert_eq!(documents_in_index(&app).await, PAGES as u64 + 1);
+    queue.delete_all().await.unwrap();
+    crawls.delete_all().await.unwrap();
+}
