@@ -151,6 +151,7 @@ fn main() -> anyhow::Result<()> {
             Section::Startup,
             Section::Fanout,
             Section::Feeding,
+            Section::Crawl,
         ];
         if !args.quick {
             all.push(Section::Seed);
