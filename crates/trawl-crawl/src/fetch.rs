@@ -136,10 +136,6 @@ impl Fetcher {
         })
     }
 
-    pub fn guard(&self) -> &Guard {
-        &self.guard
-    }
-
     /// Requests sent so far (robots.txt included).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)

@@ -38,7 +38,8 @@ use trawl_store::{CrawlRunRecord, Finish, Millis, PageRecord, Start, Store, now_
 use url::Url;
 
 use crate::service::Indexer;
-use crate::sources::{RunStats, crawl_job, publish_crawl};
+use crate::service::publish;
+use crate::sources::{RunStats, crawl_job};
 
 /// How crawls are run: the `[crawl]` section of the configuration.
 #[derive(Debug, Clone)]
@@ -104,7 +105,7 @@ enum Failure {
     /// The store or a queue failed: run it again later.
     Dependency(String),
     /// `Crawl`, with what the crawl had done before it failed.
-    Ended(String, RunStats),
+    Ended(String, Box<RunStats>),
 }
 
 impl Crawler {
@@ -192,7 +193,7 @@ impl Crawler {
             let Some(job) = claimed else {
                 continue;
             };
-            match publish_crawl(
+            match publish(
                 self.store.as_ref(),
                 self.queue.as_ref(),
                 job.id,
@@ -336,7 +337,7 @@ impl Crawler {
             Err(Failure::Ended(error, mut stats)) => {
                 tracing::warn!(job, error, "crawl failed");
                 stats.error = Some(error.clone());
-                (Finish::Failed { error }, "failed", stats)
+                (Finish::Failed { error }, "failed", *stats)
             }
             Err(Failure::Crawl(error)) => {
                 tracing::warn!(job, error, "crawl failed");
@@ -451,7 +452,7 @@ impl Crawler {
             tokio::select! {
                 done = &mut work => {
                     return done.map_err(|failure| match failure {
-                        Failure::Crawl(error) => Failure::Ended(error, walk.progress().1),
+                        Failure::Crawl(error) => Failure::Ended(error, Box::new(walk.progress().1)),
                         other => other,
                     });
                 }
@@ -583,6 +584,17 @@ impl Walk<'_> {
         Ok(self.progress().1)
     }
 
+    /// The source's own URL (a sitemap's, feed's or dump's: validated when
+    /// the source was made).
+    fn source_url(&self, what: &str) -> Result<Url, Failure> {
+        self.spec
+            .url
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| Failure::Crawl(format!("the {what}'s URL: {e}")))
+    }
+
     /// Fetches a sitemap, feed or dump: the crawl fails if it cannot be.
     async fn document(
         &self,
@@ -608,13 +620,7 @@ impl Walk<'_> {
     /// The pages a sitemap (and the sitemaps it lists) names; whether all
     /// of it was read.
     async fn sitemap(&self) -> Result<(Vec<Url>, bool), Failure> {
-        let root: Url = self
-            .spec
-            .url
-            .as_deref()
-            .unwrap_or_default()
-            .parse()
-            .map_err(|e| Failure::Crawl(format!("the sitemap's URL: {e}")))?;
+        let root = self.source_url("sitemap")?;
         let limit = self.crawler.settings.crawl.max_document_bytes;
         let mut queue = VecDeque::from([root.clone()]);
         let mut visited = HashSet::new();
@@ -664,13 +670,7 @@ impl Walk<'_> {
     }
 
     async fn feed(&self) -> Result<Vec<Url>, Failure> {
-        let url: Url = self
-            .spec
-            .url
-            .as_deref()
-            .unwrap_or_default()
-            .parse()
-            .map_err(|e| Failure::Crawl(format!("the feed's URL: {e}")))?;
+        let url = self.source_url("feed")?;
         let fetched = self.document(&url, "feed", &Conditional::default()).await?;
         let limit = self.crawler.settings.crawl.max_document_bytes;
         read::maybe_gunzip(&fetched.body, limit)
@@ -1079,13 +1079,7 @@ impl Walk<'_> {
     /// A JSONL dump: every line a document in trawl's format; unchanged
     /// lines (by hash) are not indexed again.
     async fn jsonl(&self) -> Result<bool, Failure> {
-        let url: Url = self
-            .spec
-            .url
-            .as_deref()
-            .unwrap_or_default()
-            .parse()
-            .map_err(|e| Failure::Crawl(format!("the dump's URL: {e}")))?;
+        let url = self.source_url("dump")?;
         let key = url.as_str().to_owned();
         let conditional = self
             .known

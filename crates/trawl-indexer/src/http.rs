@@ -327,6 +327,27 @@ fn too_large(error: &axum::Error) -> bool {
     false
 }
 
+/// A positive integer id from the path; `what` names it in the refusal.
+pub(crate) async fn path_id<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    what: &str,
+) -> Result<i64, ApiError> {
+    let invalid = || {
+        ApiError::from(InvalidRequest::InvalidParameter {
+            param: "id",
+            reason: format!("must be a {what} id, a positive integer"),
+        })
+    };
+    let Path(raw) = Path::<String>::from_request_parts(parts, state)
+        .await
+        .map_err(|_| invalid())?;
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(invalid)
+}
+
 /// A job id from the path: a positive integer.
 struct JobId(i64);
 
@@ -334,20 +355,7 @@ impl<S: Send + Sync> FromRequestParts<S> for JobId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let invalid = || {
-            ApiError::from(InvalidRequest::InvalidParameter {
-                param: "id",
-                reason: "must be a job id, a positive integer".to_owned(),
-            })
-        };
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| invalid())?;
-        raw.parse::<i64>()
-            .ok()
-            .filter(|id| *id > 0)
-            .map(JobId)
-            .ok_or_else(invalid)
+        path_id(parts, state, "job").await.map(JobId)
     }
 }
 

@@ -37,7 +37,7 @@ pub use http::{BATCH_TYPES, routes};
 pub use keys::{Caller, KeyError, Keys, NewApiKey, require_key};
 pub use service::{Indexer, IndexerSettings};
 pub use sources::Sources;
-pub use sources_http::{MAX_SOURCE_BODY_BYTES, sources_routes};
+pub use sources_http::sources_routes;
 pub use worker::{Worker, WorkerHandle, WorkerSettings, WorkerState};
 
 /// The write API's routes, as OpenAPI.

@@ -171,28 +171,46 @@ impl Indexer {
         }
     }
 
-    /// Publishes a recorded job. If the queue refuses, the job is taken
-    /// back: nobody will be told it exists, and a retry starts afresh.
     async fn publish(&self, id: i64) -> Result<(), ServiceError> {
-        let timeout = self.settings.dependency_timeout;
-        let published = match tokio::time::timeout(timeout, self.queue.publish(id)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(dependency::queue(self.queue.as_ref(), e)),
-            Err(_) => Err(dependency::queue(
-                self.queue.as_ref(),
-                trawl_queue::QueueError::Unavailable {
-                    queue: "job",
-                    reason: format!("no confirm within {} ms", timeout.as_millis()),
-                },
-            )),
-        };
-        if let Err(error) = published {
-            tracing::warn!(job = id, %error, "job not queued; refused");
-            let _ = tokio::time::timeout(timeout, self.store.discard_unpublished(id)).await;
-            return Err(error);
-        }
-        self.stored(self.store.set_published(id)).await
+        publish(
+            self.store.as_ref(),
+            self.queue.as_ref(),
+            id,
+            self.settings.dependency_timeout,
+        )
+        .await
     }
+}
+
+/// Publishes a recorded job on `queue` (the index's, or the crawl queue).
+/// If the queue refuses, the job is taken back: nobody will be told it
+/// exists, and a retry starts afresh.
+pub(crate) async fn publish(
+    store: &dyn Store,
+    queue: &dyn Queue,
+    id: i64,
+    timeout: Duration,
+) -> Result<(), ServiceError> {
+    let published = match tokio::time::timeout(timeout, queue.publish(id)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(dependency::queue(queue, e)),
+        Err(_) => Err(dependency::queue(
+            queue,
+            trawl_queue::QueueError::Unavailable {
+                queue: "job",
+                reason: format!("no confirm within {} ms", timeout.as_millis()),
+            },
+        )),
+    };
+    if let Err(error) = published {
+        tracing::warn!(job = id, %error, "job not queued; refused");
+        let _ = tokio::time::timeout(timeout, store.discard_unpublished(id)).await;
+        return Err(error);
+    }
+    tokio::time::timeout(timeout, store.set_published(id))
+        .await
+        .map_err(|_| dependency::timed_out(store, timeout))?
+        .map_err(|e| dependency::store(store, e))
 }
 
 fn fingerprint(parts: &[&[u8]]) -> Vec<u8> {

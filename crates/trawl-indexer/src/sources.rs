@@ -26,7 +26,7 @@ use trawl_store::{
 };
 
 use crate::dependency;
-use crate::service::{Indexer, wire_job};
+use crate::service::{Indexer, publish, wire_job};
 
 /// What a crawl's run records, as the store keeps it (JSON).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -165,37 +165,8 @@ impl Sources {
 
     /// Publishes a crawl job the store recorded, or takes it back.
     async fn publish(&self, job: i64) -> Result<(), ServiceError> {
-        publish_crawl(self.store.as_ref(), self.crawls.as_ref(), job, self.timeout).await
+        publish(self.store.as_ref(), self.crawls.as_ref(), job, self.timeout).await
     }
-}
-
-/// Publishes a recorded crawl job on the crawl queue; if the queue
-/// refuses, the job is taken back (nobody is told of it).
-pub(crate) async fn publish_crawl(
-    store: &dyn Store,
-    crawls: &dyn Queue,
-    job: i64,
-    timeout: Duration,
-) -> Result<(), ServiceError> {
-    let published = match tokio::time::timeout(timeout, crawls.publish(job)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(dependency::queue(crawls, e)),
-        Err(_) => Err(dependency::queue(
-            crawls,
-            trawl_queue::QueueError::Unavailable {
-                queue: "crawl",
-                reason: format!("no confirm within {} ms", timeout.as_millis()),
-            },
-        )),
-    };
-    if let Err(error) = published {
-        let _ = tokio::time::timeout(timeout, store.discard_unpublished(job)).await;
-        return Err(error);
-    }
-    tokio::time::timeout(timeout, store.set_published(job))
-        .await
-        .map_err(|_| dependency::timed_out(store, timeout))?
-        .map_err(|e| dependency::store(store, e))
 }
 
 /// A crawl job for a source, as the store records it.

@@ -4,15 +4,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
+use trawl_api::SourcesService;
 use trawl_api::jobs::Job;
 use trawl_api::sources::{IfMatch, Source, SourceIn, SourcesPage, SourcesParams, SourcesQuery};
-use trawl_api::{InvalidRequest, SourcesService};
 use trawl_service::ApiError;
 use trawl_service::extract::JsonBody;
 use trawl_service::openapi::InternalErrorResponse;
@@ -21,9 +21,6 @@ use crate::keys::{Keys, require_key};
 use crate::openapi::{
     DependencyResponse, KeyResponses, PreconditionResponses, SourceErrorResponses,
 };
-
-/// Largest body of a source.
-pub const MAX_SOURCE_BODY_BYTES: usize = 64 * 1024;
 
 type Service = Arc<dyn SourcesService>;
 
@@ -37,7 +34,6 @@ pub fn sources_routes(service: Service, keys: Arc<Keys>) -> Router {
             get(show).put(replace).patch(patch).delete(remove),
         )
         .route("/v1/sources/{id}/crawl", post(crawl))
-        .layer(DefaultBodyLimit::max(MAX_SOURCE_BODY_BYTES))
         .route_layer(middleware::from_fn_with_state(keys, require_key))
         .with_state(service)
 }
@@ -65,7 +61,7 @@ fn with_etag(source: Source, status: StatusCode) -> Response {
         (status = 201, description = "Added. `ETag` is its version; `Location` its URL.", body = Source,
             headers(("ETag" = String), ("Location" = String))),
         SourceErrorResponses,
-        (status = 413, description = "The body is larger than 64 KiB (`payload_too_large`).",
+        (status = 413, description = "The body is larger than the server's 2 MiB body limit (`payload_too_large`).",
             body = trawl_api::Problem, content_type = "application/problem+json"),
         KeyResponses,
         DependencyResponse,
@@ -267,19 +263,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SourceId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let invalid = || {
-            ApiError::from(InvalidRequest::InvalidParameter {
-                param: "id",
-                reason: "must be a source id, a positive integer".to_owned(),
-            })
-        };
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+        crate::http::path_id(parts, state, "source")
             .await
-            .map_err(|_| invalid())?;
-        raw.parse::<i64>()
-            .ok()
-            .filter(|id| *id > 0)
             .map(SourceId)
-            .ok_or_else(invalid)
     }
 }

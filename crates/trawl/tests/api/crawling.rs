@@ -527,6 +527,14 @@ async fn feeds_and_sites_are_crawled_within_their_scope() {
         .await;
     let crawled = writer.crawl(feed["id"].as_i64().unwrap()).await;
     assert_eq!(crawled["runs"][0]["pages"]["added"], 10, "{crawled}");
+    // A crawl fetches at most its source's max_pages.
+    let capped = writer
+        .add_source(json!({"kind": "feed", "url": site.url("/feed.atom"), "max_pages": 3}))
+        .await;
+    site.reset_counts();
+    let crawled = writer.crawl(capped["id"].as_i64().unwrap()).await;
+    assert_eq!(crawled["runs"][0]["pages"]["added"], 3, "{crawled}");
+    assert_eq!(site.requests_under("/docs/"), 3);
     // A site from one page: its links, within /docs/, to depth 0 only.
     site.edit("/docs/page-100.html", |p| {
         p.body = html(
@@ -671,6 +679,41 @@ async fn changes_need_the_version_they_were_made_from() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 422);
+    // What a stranger with a key could send: too many URLs, too long a
+    // URL, too large a body.
+    let many: Vec<String> = (0..101)
+        .map(|i| format!("https://example.org/{i}"))
+        .collect();
+    let refused = writer
+        .json(reqwest::Method::POST, "/v1/sources")
+        .json(&json!({"kind": "site", "start_urls": many}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        refused.json::<Value>().await.unwrap()["param"],
+        "start_urls"
+    );
+    let long = format!("https://example.org/{}", "a".repeat(2048));
+    let refused = writer
+        .json(reqwest::Method::POST, "/v1/sources")
+        .json(&json!({"kind": "feed", "url": long}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let huge = writer
+        .json(reqwest::Method::POST, "/v1/sources")
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"kind\": \"feed\", \"name\": \"{}\"}}",
+            "x".repeat(3 << 20)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
     let keyless = reqwest::Client::new()
         .get(format!("{}/v1/sources", writer.base))
         .send()
