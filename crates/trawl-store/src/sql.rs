@@ -719,7 +719,8 @@ impl Store for SqlStore {
             } => {
                 sqlx::query(&format!(
                     "UPDATE trawl_jobs SET state = 'succeeded', added = $2, replaced = $3, \
-                     deleted = $4, done = total, finished_at = $5, lease_until = NULL WHERE {open}"
+                     deleted = $4, \
+                     done = CASE WHEN done > total THEN done ELSE total END, finished_at = $5, lease_until = NULL WHERE {open}"
                 ))
                 .bind(id)
                 .bind(signed(*added))

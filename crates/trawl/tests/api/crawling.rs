@@ -776,7 +776,7 @@ async fn a_crawl_killed_with_sigkill_runs_again_to_the_same_index() {
     // message comes back soon after.
     std::fs::write(
         &config,
-        "[queue]\nlease_s = 3\n\n[crawl]\nallow_networks = [\"127.0.0.0/8\"]\ndelay_ms = 3\n\
+        "[queue]\nlease_s = 3\n\n[crawl]\nallow_networks = [\"127.0.0.0/8\"]\ndelay_ms = 6\n\
          page_timeout_ms = 1500\nbatch_documents = 100\n",
     )
     .unwrap();
@@ -801,6 +801,7 @@ async fn a_crawl_killed_with_sigkill_runs_again_to_the_same_index() {
     let halfway = writer
         .wait_for(job, Duration::from_secs(60), |j| {
             j["progress"]["done"].as_u64().unwrap_or(0) >= 600
+                || (j["state"] != "queued" && j["state"] != "running")
         })
         .await;
     assert_eq!(halfway["state"], "running", "{halfway}");
@@ -817,6 +818,10 @@ async fn a_crawl_killed_with_sigkill_runs_again_to_the_same_index() {
         .await;
     assert_eq!(done["state"], "succeeded", "{done}\n{}", trawl.logs());
     assert_eq!(done["attempts"], 2, "{done}");
+    assert!(
+        done["progress"]["done"].as_u64().unwrap() >= PAGES as u64,
+        "a finished crawl keeps its count of pages: {done}"
+    );
     writer.settled().await;
     // Every page once: nothing lost to the kill, nothing twice.
     assert_eq!(documents_in(&trawl.address).await, PAGES as u64 + 1);
