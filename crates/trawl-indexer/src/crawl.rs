@@ -451,6 +451,9 @@ impl Crawler {
         loop {
             tokio::select! {
                 done = &mut work => {
+                    // The last count, not the last tick's: the job keeps it.
+                    let (pages, _) = walk.progress();
+                    let _ = self.call(self.store.progress(job, pages, self.lease_until())).await;
                     return done.map_err(|failure| match failure {
                         Failure::Crawl(error) => Failure::Ended(error, Box::new(walk.progress().1)),
                         other => other,

@@ -8,13 +8,16 @@
 //!
 //! [`SearchService`]: trawl_api::SearchService
 
+#[cfg(any(test, feature = "doubles"))]
+pub mod doubles;
 mod engine;
 pub mod engines;
 mod local;
 mod searcher;
 
 pub use engine::{Engine, EngineError, EngineHit, EngineResults};
-pub use local::LocalEngine;
+pub use engines::{Build, BuildError, EngineSettings, EngineSpec};
+pub use local::{LocalEngine, LocalSource};
 pub use searcher::{MAX_HIT_SNIPPET_BYTES, MAX_HIT_TITLE_BYTES, MAX_HIT_URL_BYTES, Searcher, Slot};
 
 use std::sync::Arc;

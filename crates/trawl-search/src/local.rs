@@ -46,6 +46,37 @@ enum Source {
     },
 }
 
+/// The local index a `local` engine searches.
+pub enum LocalSource {
+    /// Open already: this process writes it.
+    Open(Arc<LocalIndex>),
+    /// A search replica's: the directory the indexer writes, opened
+    /// read-only once it is there.
+    ReadOnly(PathBuf),
+}
+
+/// `[[engines]]` with `type = "local"`: no keys of its own.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {}
+
+impl crate::engines::EngineSettings for Settings {
+    const KIND: &'static str = "local";
+    const CATEGORIES: &'static [&'static str] = &["general", "local"];
+
+    fn build(
+        self,
+        build: &mut crate::engines::Build,
+    ) -> Result<Arc<dyn Engine>, crate::engines::BuildError> {
+        let name = build.http.name.clone();
+        Ok(match build.local.take() {
+            Some(LocalSource::Open(index)) => Arc::new(LocalEngine::new(name, index)),
+            Some(LocalSource::ReadOnly(dir)) => Arc::new(LocalEngine::read_only(name, dir)),
+            None => return Err(crate::engines::BuildError::NoLocalIndex),
+        })
+    }
+}
+
 /// How often a search replica looks for an index that is not there yet.
 const LOOK_AGAIN: Duration = Duration::from_millis(500);
 

@@ -10,16 +10,13 @@ use trawl_index::{IndexError, IngestError, LocalIndex, Progress};
 use trawl_indexer::{Crawler, CrawlerHandle, Indexer, Keys, Sources, Worker, WorkerHandle};
 use trawl_queue::{AmqpQueue, AmqpSettings, EmbeddedSettings, Queue, QueueError, StoreQueue};
 use trawl_results::Results;
-use trawl_search::engines::{
-    ApiKey, Brave, Google, HackerNews, JsonEngine, MediaWiki, Pointers, Searxng, StackExchange,
-};
-use trawl_search::{Engine, LocalEngine, Searcher, Slot};
+use trawl_search::{Build, LocalSource, Searcher, Slot};
 use trawl_service::clients::{ClientBuildError, HttpResultsClient, HttpSearchClient};
 use trawl_service::connections::ConnectionLimits;
 use trawl_service::health::ReadinessCheck;
 use trawl_store::{SqlStore, Store, StoreError};
 
-use crate::config::{Config, EngineConfig, EngineKind};
+use crate::config::Config;
 use crate::demo;
 
 /// Which services this process runs.
@@ -123,7 +120,7 @@ impl Application {
         let (routes, readiness) = match role {
             Role::All => {
                 let index = Arc::new(open_index(config, progress).await?);
-                let search = open_search(config, LocalIndexAt::Open(index.clone())).await?;
+                let search = open_search(config, LocalSource::Open(index.clone())).await?;
                 let pipeline = Arc::new(config.pipeline()?);
                 let results: Arc<dyn ResultsService> =
                     Arc::new(Results::new(search.clone(), pipeline.clone()));
@@ -139,8 +136,7 @@ impl Application {
                 (reads.merge(write.routes), readiness)
             }
             Role::Search => {
-                let search =
-                    open_search(config, LocalIndexAt::ReadOnly(config.index_dir())).await?;
+                let search = open_search(config, LocalSource::ReadOnly(config.index_dir())).await?;
                 let readiness = readiness_of(search.clone(), |s| {
                     Box::pin(async move { s.readiness().await })
                 });
@@ -453,129 +449,36 @@ fn readiness_of<S: ?Sized + Send + Sync + 'static>(
     Arc::new(move || probe(service.clone()))
 }
 
-/// The local index an engine searches: open (the process writes it too),
-/// or read-only from a directory the indexer writes.
-enum LocalIndexAt {
-    Open(Arc<LocalIndex>),
-    ReadOnly(std::path::PathBuf),
-}
-
 /// The configured engines: the local index (when one is declared) and the
 /// upstream ones.
 async fn open_search(
     config: &Config,
-    local: LocalIndexAt,
+    local: LocalSource,
 ) -> Result<Arc<dyn SearchService>, StartError> {
     let mut local = Some(local);
-    let http = |engine: &EngineConfig| config.engine_http(engine);
-    let unusable = |engine: &EngineConfig, e: &dyn std::fmt::Display| StartError::Engine {
-        name: engine.name.clone(),
-        reason: e.to_string(),
-    };
     let mut slots = Vec::with_capacity(config.engines.len());
     for engine in &config.engines {
-        let timeout = config.engine_timeout(engine);
-        let built: Arc<dyn Engine> = match engine.kind {
-            EngineKind::Local => match local.take().expect("one local engine, validated") {
-                LocalIndexAt::Open(index) => Arc::new(LocalEngine::new(&engine.name, index)),
-                LocalIndexAt::ReadOnly(dir) => Arc::new(LocalEngine::read_only(&engine.name, dir)),
-            },
-            EngineKind::Mediawiki => Arc::new(
-                MediaWiki::new(
-                    &http(engine),
-                    engine.base_url().expect("validated"),
-                    engine.article_url.clone(),
-                )
-                .map_err(|e| unusable(engine, &e))?,
-            ),
-            EngineKind::Google => Arc::new(
-                Google::new(
-                    &http(engine),
-                    engine.base_url().expect("a default"),
-                    api_key(engine),
-                    engine.cx.clone().expect("validated"),
-                )
-                .map_err(|e| unusable(engine, &e))?,
-            ),
-            EngineKind::Hackernews => Arc::new(
-                HackerNews::new(&http(engine), engine.base_url().expect("a default"))
-                    .map_err(|e| unusable(engine, &e))?,
-            ),
-            EngineKind::Searxng => Arc::new(
-                Searxng::new(&http(engine), engine.base_url().expect("validated"))
-                    .map_err(|e| unusable(engine, &e))?,
-            ),
-            EngineKind::Stackexchange => {
-                let key = engine
-                    .key_env
-                    .is_some()
-                    .then(|| api_key(engine).into_value())
-                    .flatten();
-                Arc::new(
-                    StackExchange::new(
-                        &http(engine),
-                        engine.base_url().expect("a default"),
-                        engine.site.clone().expect("validated"),
-                        key,
-                    )
-                    .map_err(|e| unusable(engine, &e))?,
-                )
-            }
-            EngineKind::Json => {
-                let key = engine
-                    .key_env
-                    .is_some()
-                    .then(|| api_key(engine).into_value())
-                    .flatten();
-                let header = engine
-                    .key_header
-                    .clone()
-                    .unwrap_or_else(|| "Authorization".to_owned());
-                Arc::new(
-                    JsonEngine::new(
-                        &http(engine),
-                        engine.url_template.clone().expect("validated"),
-                        Pointers {
-                            results: engine.results_pointer.clone().expect("validated"),
-                            title: engine.title_pointer.clone().expect("validated"),
-                            url: engine.url_pointer.clone().expect("validated"),
-                            snippet: engine.snippet_pointer.clone(),
-                            total: engine.total_pointer.clone(),
-                        },
-                        key.map(|key| (header, key)),
-                    )
-                    .map_err(|e| unusable(engine, &e))?,
-                )
-            }
-            EngineKind::Brave => Arc::new(
-                Brave::new(
-                    &http(engine),
-                    engine.base_url().expect("a default"),
-                    api_key(engine),
-                )
-                .map_err(|e| unusable(engine, &e))?,
-            ),
+        let mut build = Build {
+            http: config.engine_http(engine),
+            local: local.take(),
         };
+        let built = engine
+            .spec
+            .clone()
+            .build(&mut build)
+            .map_err(|e| StartError::Engine {
+                name: engine.name.clone(),
+                reason: e.to_string(),
+            })?;
+        local = build.local;
         slots.push(Slot {
             engine: built,
             enabled: engine.enabled,
-            timeout,
+            timeout: config.engine_timeout(engine),
             weight: engine.weight,
         });
     }
     Ok(Arc::new(Searcher::with_slots(slots)))
-}
-
-/// An engine's API key, read from the environment variable its
-/// configuration names (and that name, for messages). A missing key is not
-/// fatal: the engine reports `auth` errors, and the others serve.
-fn api_key(engine: &EngineConfig) -> ApiKey {
-    let key_env = engine.key_env.clone().expect("validated");
-    let key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
-    if key.is_none() {
-        tracing::warn!(engine = %engine.name, key_env, "API key not set: the engine will report `auth` errors");
-    }
-    ApiKey::new(key, key_env)
 }
 
 /// Opens the index for writing, creating it if need be, and fills it with

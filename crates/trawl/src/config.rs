@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use trawl_indexer::{IndexerSettings, WorkerSettings};
+use trawl_search::EngineSpec;
 use trawl_service::breaker::BreakerSettings;
 use trawl_service::client::ProxySettings;
 use trawl_service::clients::{ClientSettings, RetrySettings};
@@ -37,6 +38,7 @@ pub struct Config {
     pub search: SearchConfig,
     /// The engines, in the order they are reported. Declaring any replaces
     /// the default (the local index alone).
+    #[serde(deserialize_with = "engines")]
     pub engines: Vec<EngineConfig>,
     pub results: ResultsConfig,
     pub store: StoreConfig,
@@ -326,14 +328,13 @@ pub struct SearchConfig {
     pub engine_calls_per_minute: u32,
 }
 
-/// One engine, as declared by `[[engines]]`.
+/// One engine, as declared by `[[engines]]`: the keys every engine has,
+/// and its `type` with that type's own keys (`trawl_search::EngineSpec`,
+/// whose reading checks them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EngineConfig {
     /// Unique; what `engines=` and every report call it.
     pub name: String,
-    #[serde(rename = "type")]
-    pub kind: EngineKind,
     /// Asked when a request names no engines (a disabled one only when
     /// named).
     #[serde(default = "yes")]
@@ -353,45 +354,28 @@ pub struct EngineConfig {
     /// quota: Google's free tier allows 100 queries a day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calls_per_minute: Option<u32>,
-    /// Where its API is (every upstream engine has one, so that it can be
-    /// pointed at a mirror, a proxy or a test double).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_url: Option<Url>,
-    /// `mediawiki`: page URLs, `{title}` standing for the title.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub article_url: Option<String>,
-    /// The name of the environment variable holding the engine's API key
-    /// (the key itself never goes in this file, in logs or in `config
-    /// show`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_env: Option<String>,
-    /// `google`: the programmable search engine's id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cx: Option<String>,
-    /// `stackexchange`: which site, e.g. `stackoverflow`, `superuser`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub site: Option<String>,
-    /// `json`: the URL, with `{query}`, `{page}`, `{page0}`, `{offset}`,
-    /// `{per_page}` and `{lang}` placeholders.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url_template: Option<String>,
-    /// `json`: JSON pointer to the array of results in the answer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub results_pointer: Option<String>,
-    /// `json`: JSON pointers into each result.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title_pointer: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url_pointer: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snippet_pointer: Option<String>,
-    /// `json`: JSON pointer to the total in the answer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub total_pointer: Option<String>,
-    /// `json`: the header that carries the key from `key_env`
-    /// (default `Authorization`; put `Bearer …` in the variable if needed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_header: Option<String>,
+    /// The engine's `type` and that type's keys.
+    #[serde(flatten)]
+    pub spec: EngineSpec,
+}
+
+/// Reads `[[engines]]`, each error naming the engine it is in.
+fn engines<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<EngineConfig>, D::Error> {
+    Vec::<toml::Table>::deserialize(deserializer)?
+        .into_iter()
+        .map(|table| {
+            let name = table
+                .get("name")
+                .and_then(toml::Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            toml::Value::Table(table)
+                .try_into::<EngineConfig>()
+                .map_err(|e| serde::de::Error::custom(format!("engine `{name}`: {}", e.message())))
+        })
+        .collect()
 }
 
 fn yes() -> bool {
@@ -402,71 +386,23 @@ fn one() -> f64 {
     1.0
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    /// The local full-text index.
-    Local,
-    /// Any MediaWiki's search API (`base_url`: its `api.php`).
-    Mediawiki,
-    /// Google's Custom Search JSON API (`key_env`, `cx`).
-    Google,
-    /// The Brave Search API (`key_env`: the subscription token).
-    Brave,
-    /// Hacker News stories, through Algolia's search API.
-    Hackernews,
-    /// A SearXNG instance (`base_url`: its root; it must serve JSON).
-    Searxng,
-    /// A Stack Exchange site (`site`; `key_env` optional).
-    Stackexchange,
-    /// Any JSON search API (`url_template` and `*_pointer`s).
-    Json,
-}
-
-impl EngineKind {
-    /// Where its API is when `base_url` is not given.
-    pub fn default_base_url(self) -> Option<Url> {
-        let url = match self {
-            Self::Google => "https://www.googleapis.com/customsearch/v1",
-            Self::Brave => "https://api.search.brave.com/res/v1/web/search",
-            Self::Hackernews => "https://hn.algolia.com/api/v1/search",
-            Self::Stackexchange => "https://api.stackexchange.com/2.3/search/advanced",
-            Self::Local | Self::Mediawiki | Self::Searxng | Self::Json => return None,
-        };
-        Some(Url::parse(url).expect("static URL"))
-    }
-}
-
 impl EngineConfig {
+    /// The local index, named `local`.
     pub fn local() -> Self {
+        Self::new("local", EngineSpec::Local(Default::default()))
+    }
+
+    /// An engine with the defaults for every common key.
+    pub fn new(name: impl Into<String>, spec: EngineSpec) -> Self {
         Self {
-            name: "local".to_owned(),
-            kind: EngineKind::Local,
+            name: name.into(),
             enabled: true,
             weight: 1.0,
             timeout_ms: None,
             max_answer_bytes: None,
             calls_per_minute: None,
-            base_url: None,
-            article_url: None,
-            key_env: None,
-            cx: None,
-            site: None,
-            url_template: None,
-            results_pointer: None,
-            title_pointer: None,
-            url_pointer: None,
-            snippet_pointer: None,
-            total_pointer: None,
-            key_header: None,
+            spec,
         }
-    }
-
-    /// The API's URL: configured, else the engine type's own.
-    pub fn base_url(&self) -> Option<Url> {
-        self.base_url
-            .clone()
-            .or_else(|| self.kind.default_base_url())
     }
 }
 
@@ -1012,93 +948,14 @@ impl Config {
                     "`timeout_ms` must be greater than 0".to_owned(),
                 ));
             }
-            match engine.kind {
-                EngineKind::Local => {
-                    if engine.base_url.is_some() {
-                        return Err(invalid(
-                            name,
-                            "a `local` engine has no `base_url`".to_owned(),
-                        ));
-                    }
-                    if self.engines[..i]
-                        .iter()
-                        .any(|e| e.kind == EngineKind::Local)
-                    {
-                        return Err(invalid(
-                            name,
-                            "there is one local index: declare it once".to_owned(),
-                        ));
-                    }
-                }
-                EngineKind::Mediawiki => {
-                    if engine.base_url.is_none() {
-                        return Err(invalid(
-                            name,
-                            "needs `base_url`, the http(s) URL of the wiki's api.php".to_owned(),
-                        ));
-                    }
-                }
-                EngineKind::Searxng => {
-                    if engine.base_url.is_none() {
-                        return Err(invalid(
-                            name,
-                            "needs `base_url`, the http(s) URL of the instance".to_owned(),
-                        ));
-                    }
-                }
-                EngineKind::Hackernews => {}
-                EngineKind::Json => {
-                    for (field, value) in [
-                        ("url_template", &engine.url_template),
-                        ("results_pointer", &engine.results_pointer),
-                        ("title_pointer", &engine.title_pointer),
-                        ("url_pointer", &engine.url_pointer),
-                    ] {
-                        if value.is_none() {
-                            return Err(invalid(name, format!("needs `{field}`")));
-                        }
-                    }
-                    if !engine
-                        .url_template
-                        .as_deref()
-                        .unwrap_or("")
-                        .contains("{query}")
-                    {
-                        return Err(invalid(
-                            name,
-                            "`url_template` must contain {query}".to_owned(),
-                        ));
-                    }
-                }
-                EngineKind::Stackexchange => {
-                    if engine.site.as_deref().is_none_or(str::is_empty) {
-                        return Err(invalid(
-                            name,
-                            "needs `site`, e.g. \"stackoverflow\"".to_owned(),
-                        ));
-                    }
-                }
-                EngineKind::Google | EngineKind::Brave => {
-                    if engine.key_env.as_deref().is_none_or(str::is_empty) {
-                        return Err(invalid(
-                            name,
-                            "needs `key_env`, the environment variable holding the API key"
-                                .to_owned(),
-                        ));
-                    }
-                    if engine.kind == EngineKind::Google
-                        && engine.cx.as_deref().is_none_or(str::is_empty)
-                    {
-                        return Err(invalid(name, "needs `cx`, the search engine id".to_owned()));
-                    }
-                }
-            }
-            if let Some(url) = &engine.base_url
-                && !matches!(url.scheme(), "http" | "https")
+            if matches!(engine.spec, EngineSpec::Local(_))
+                && self.engines[..i]
+                    .iter()
+                    .any(|e| matches!(e.spec, EngineSpec::Local(_)))
             {
                 return Err(invalid(
                     name,
-                    "`base_url` must be http:// or https://".to_owned(),
+                    "there is one local index: declare it once".to_owned(),
                 ));
             }
         }
@@ -1554,16 +1411,19 @@ mod tests {
             "[[engines]]\nname = \"g\"\ntype = \"google\"\nkey_env = \"TRAWL_GOOGLE_KEY\"\ncx = \"0123\"\n",
         )
         .unwrap();
+        let EngineSpec::Google(settings) = &google.engines[0].spec else {
+            panic!("not google: {:?}", google.engines[0]);
+        };
         assert_eq!(
-            google.engines[0].base_url().unwrap().as_str(),
+            settings.base_url.as_str(),
             "https://www.googleapis.com/customsearch/v1"
         );
         let shown = google.show();
         assert!(shown.contains("key_env = \"TRAWL_GOOGLE_KEY\""), "{shown}");
         let wiki = &config.engines[1];
         assert_eq!(
-            (wiki.kind, wiki.enabled, wiki.weight),
-            (EngineKind::Mediawiki, false, 0.5)
+            (wiki.spec.kind(), wiki.enabled, wiki.weight),
+            ("mediawiki", false, 0.5)
         );
         assert_eq!(config.engine_timeout(wiki), Duration::from_millis(1500));
         assert_eq!(
@@ -1579,7 +1439,7 @@ mod tests {
             ),
             (
                 "[[engines]]\nname = \"w\"\ntype = \"mediawiki\"\n",
-                "engine `w`: needs `base_url`",
+                "engine `w`: missing field `base_url`",
             ),
             (
                 "[[engines]]\nname = \"w\"\ntype = \"mediawiki\"\nbase_url = \"ftp://x/api.php\"\n",
@@ -1587,7 +1447,7 @@ mod tests {
             ),
             (
                 "[[engines]]\nname = \"j\"\ntype = \"json\"\nurl_template = \"https://x/?q={query}\"\n",
-                "engine `j`: needs `results_pointer`",
+                "engine `j`: missing field `results_pointer`",
             ),
             (
                 "[[engines]]\nname = \"j\"\ntype = \"json\"\nurl_template = \"https://x/\"\nresults_pointer = \"/h\"\ntitle_pointer = \"/t\"\nurl_pointer = \"/u\"\n",
@@ -1595,11 +1455,11 @@ mod tests {
             ),
             (
                 "[[engines]]\nname = \"so\"\ntype = \"stackexchange\"\n",
-                "engine `so`: needs `site`",
+                "engine `so`: missing field `site`",
             ),
             (
                 "[[engines]]\nname = \"s\"\ntype = \"searxng\"\n",
-                "engine `s`: needs `base_url`, the http(s) URL of the instance",
+                "engine `s`: missing field `base_url`",
             ),
             (
                 "[[engines]]\nname = \"a\"\ntype = \"local\"\n[[engines]]\nname = \"a\"\ntype = \"local\"\n",
@@ -1619,19 +1479,31 @@ mod tests {
             ),
             (
                 "[[engines]]\nname = \"g\"\ntype = \"google\"\ncx = \"abc\"\n",
-                "engine `g`: needs `key_env`",
+                "engine `g`: missing field `key_env`",
             ),
             (
                 "[[engines]]\nname = \"g\"\ntype = \"google\"\nkey_env = \"K\"\n",
-                "engine `g`: needs `cx`",
+                "engine `g`: missing field `cx`",
             ),
             (
                 "[[engines]]\nname = \"g\"\ntype = \"google\"\nkey_env = \"K\"\ncx = \"c\"\nbase_url = \"file:///etc/passwd\"\n",
-                "must be http:// or https://",
+                "`base_url` must be http:// or https://",
+            ),
+            (
+                "[[engines]]\nname = \"w\"\ntype = \"mediawiki\"\nbase_url = \"https://w/api.php\"\nsite = \"x\"\n",
+                "engine `w`: unknown field `site`",
+            ),
+            (
+                "[[engines]]\nname = \"l\"\ntype = \"local\"\nbase_url = \"https://x/\"\n",
+                "engine `l`: unknown field `base_url`",
+            ),
+            (
+                "[[engines]]\nname = \"w\"\ntype = \"mediawiki\"\n",
+                "engine `w`: missing field `base_url`",
             ),
         ] {
             let err = load(toml).unwrap_err().to_string();
-            assert!(err.contains(message), "{toml}: {err}");
+            assert!(err.contains(message), "{toml}: {err:?} {message:?}");
         }
     }
 

@@ -8,35 +8,59 @@
 //! `freshness=pd|pw|pm|py`. Descriptions mark matches with `<strong>`.
 //! The API gives no total.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use serde::Deserialize;
-use trawl_api::{Check, Safe, SearchRequest, TimeRange};
+use serde::{Deserialize, Serialize};
+use trawl_api::{Safe, SearchRequest, TimeRange};
 use url::Url;
 
-use super::http::{ApiKey, HttpSettings, Upstream, by_status};
+use super::http::{Api, ApiEngine, ApiKey, Call, by_status};
 use super::markup::text_with_marks;
+use super::settings::{Build, BuildError, EngineSettings, http_url, non_empty, url};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 const MAX_COUNT: u32 = 20;
 const MAX_OFFSET: u32 = 9;
 
-pub struct Brave {
-    name: String,
-    base: Url,
-    key: ApiKey,
-    upstream: Upstream,
+/// `[[engines]]` with `type = "brave"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The API's search URL.
+    #[serde(default = "default_base", deserialize_with = "http_url")]
+    pub base_url: Url,
+    /// The environment variable holding the subscription token.
+    #[serde(deserialize_with = "non_empty")]
+    pub key_env: String,
 }
 
-impl Brave {
-    pub fn new(settings: &HttpSettings, base: Url, key: ApiKey) -> Result<Self, reqwest::Error> {
-        let upstream = Upstream::new(settings, &base)?;
-        Ok(Self {
-            name: settings.name.clone(),
-            base,
-            key,
-            upstream,
-        })
+fn default_base() -> Url {
+    url("https://api.search.brave.com/res/v1/web/search")
+}
+
+impl EngineSettings for Settings {
+    const KIND: &'static str = "brave";
+    const CATEGORIES: &'static [&'static str] = &["general"];
+
+    fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
+        let key = ApiKey::from_env(&self.key_env, &build.http.name);
+        let home = self.base_url.clone();
+        Ok(Arc::new(ApiEngine::new(
+            &build.http,
+            &home,
+            Brave {
+                base: self.base_url,
+                key,
+            },
+        )?))
     }
+}
+
+/// The Brave Search API's side of the engine.
+pub struct Brave {
+    base: Url,
+    key: ApiKey,
 }
 
 #[derive(Deserialize)]
@@ -73,27 +97,29 @@ struct ErrorBody {
     detail: String,
 }
 
-fn error_of(answer: &trawl_service::outbound::Answer) -> Option<EngineError> {
-    let ErrorEnvelope { error } = serde_json::from_slice(&answer.body).ok()?;
-    let message = format!("{} ({})", error.detail, error.code);
-    Some(match (answer.status.as_u16(), error.code.as_str()) {
-        (429, _) | (_, "RATE_LIMITED") => EngineError::RateLimited(message),
-        (401 | 403, _) | (_, "SUBSCRIPTION_TOKEN_INVALID") => EngineError::Auth(message),
-        _ => by_status(answer),
-    })
-}
-
 #[async_trait]
-impl Engine for Brave {
-    fn name(&self) -> &str {
-        &self.name
+impl Api for Brave {
+    const KIND: &'static str = "brave";
+
+    fn required_key(&self) -> Option<&ApiKey> {
+        Some(&self.key)
     }
 
-    fn kind(&self) -> &'static str {
-        "brave"
+    fn error_of(&self, answer: &trawl_service::outbound::Answer) -> Option<EngineError> {
+        let ErrorEnvelope { error } = serde_json::from_slice(&answer.body).ok()?;
+        let message = format!("{} ({})", error.detail, error.code);
+        Some(match (answer.status.as_u16(), error.code.as_str()) {
+            (429, _) | (_, "RATE_LIMITED") => EngineError::RateLimited(message),
+            (401 | 403, _) | (_, "SUBSCRIPTION_TOKEN_INVALID") => EngineError::Auth(message),
+            _ => by_status(answer),
+        })
     }
 
-    async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
+    async fn search(
+        &self,
+        call: &Call<'_, Self>,
+        request: &SearchRequest,
+    ) -> Result<EngineResults, EngineError> {
         let key = self.key.get()?;
         let count = request.per_page.min(MAX_COUNT);
         // Pages of `count`: the request's offset, rounded down.
@@ -131,9 +157,8 @@ impl Engine for Brave {
                 );
             }
         }
-        let response: Response = self
-            .upstream
-            .get_json(url, &[("x-subscription-token", key.to_owned())], error_of)
+        let response: Response = call
+            .get_json(url, &[("x-subscription-token", key.to_owned())])
             .await?;
         let results = response.web.map(|w| w.results).unwrap_or_default();
         let count = results.len();
@@ -154,14 +179,6 @@ impl Engine for Brave {
             .collect();
         Ok(EngineResults { hits, total: None })
     }
-
-    fn suspended(&self) -> bool {
-        self.upstream.suspended()
-    }
-
-    async fn readiness(&self) -> Check {
-        self.upstream.check(&self.name, Some(&self.key))
-    }
 }
 
 #[cfg(test)]
@@ -177,7 +194,7 @@ mod tests {
     use trawl_api::{Lang, Query};
 
     use super::*;
-    use crate::engines::testing::{serve, settings};
+    use crate::doubles::{serve, settings};
 
     /// Shaped like a real `/res/v1/web/search` answer, trimmed.
     const RESULTS: &str = r#"{"type":"search","query":{"original":"rust async","more_results_available":true},"mixed":{"type":"mixed","main":[{"type":"web","index":0,"all":false}]},"web":{"type":"search","results":[{"title":"Asynchronous Programming in <strong>Rust</strong>","url":"https://rust-lang.github.io/async-book/","is_source_local":false,"description":"This book aims to be a thorough guide to <strong>asynchronous</strong> programming in <strong>Rust</strong>, from beginner to advanced.","age":"March 3, 2024","language":"en","family_friendly":true},{"title":"Tokio – an async runtime","url":"https://tokio.rs/","description":"Tokio is an <strong>asynchronous</strong> runtime for the <strong>Rust</strong> programming language &amp; more."}],"family_friendly":true}}"#;
@@ -223,13 +240,9 @@ mod tests {
         (url, seen)
     }
 
-    fn engine(base: Url, key: Option<&str>) -> Brave {
-        Brave::new(
-            &settings("brave"),
-            base,
-            ApiKey::new(key.map(str::to_owned), "TRAWL_BRAVE_TOKEN"),
-        )
-        .unwrap()
+    fn engine(base: Url, key: Option<&str>) -> ApiEngine<Brave> {
+        let key = ApiKey::new(key.map(str::to_owned), "TRAWL_BRAVE_TOKEN");
+        ApiEngine::new(&settings("brave"), &base.clone(), Brave { base, key }).unwrap()
     }
 
     #[tokio::test]

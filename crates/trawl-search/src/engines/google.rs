@@ -9,13 +9,16 @@
 //! Google closed this API to new customers, and ends it for existing ones
 //! on 1 January 2027.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use serde::Deserialize;
-use trawl_api::{Check, Safe, SearchRequest, TimeRange};
+use serde::{Deserialize, Serialize};
+use trawl_api::{Safe, SearchRequest, TimeRange};
 use url::Url;
 
-use super::http::{ApiKey, HttpSettings, Upstream, by_status};
+use super::http::{Api, ApiEngine, ApiKey, Call, by_status};
 use super::markup::text_with_marks;
+use super::settings::{Build, BuildError, EngineSettings, http_url, non_empty, url};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 /// Results Google serves for one query, at most.
@@ -23,32 +26,49 @@ const MAX_RESULTS: usize = 100;
 /// Results in one call, at most.
 const MAX_NUM: usize = 10;
 
+/// `[[engines]]` with `type = "google"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The API's URL.
+    #[serde(default = "default_base", deserialize_with = "http_url")]
+    pub base_url: Url,
+    /// The environment variable holding the API key.
+    #[serde(deserialize_with = "non_empty")]
+    pub key_env: String,
+    /// The programmable search engine's id.
+    #[serde(deserialize_with = "non_empty")]
+    pub cx: String,
+}
+
+fn default_base() -> Url {
+    url("https://www.googleapis.com/customsearch/v1")
+}
+
+impl EngineSettings for Settings {
+    const KIND: &'static str = "google";
+    const CATEGORIES: &'static [&'static str] = &["general"];
+
+    fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
+        let key = ApiKey::from_env(&self.key_env, &build.http.name);
+        let home = self.base_url.clone();
+        let api = Google {
+            base: self.base_url,
+            key,
+            cx: self.cx,
+        };
+        Ok(Arc::new(ApiEngine::new(&build.http, &home, api)?))
+    }
+}
+
+/// Google's side of the engine.
 pub struct Google {
-    name: String,
     base: Url,
     /// `None`: the configured environment variable is not set.
     key: ApiKey,
     cx: String,
-    upstream: Upstream,
 }
 
-impl Google {
-    pub fn new(
-        settings: &HttpSettings,
-        base: Url,
-        key: ApiKey,
-        cx: String,
-    ) -> Result<Self, reqwest::Error> {
-        let upstream = Upstream::new(settings, &base)?;
-        Ok(Self {
-            name: settings.name.clone(),
-            base,
-            key,
-            cx,
-            upstream,
-        })
-    }
-}
 
 #[derive(Deserialize)]
 struct Response {
@@ -106,16 +126,22 @@ fn error_of(answer: &trawl_service::outbound::Answer) -> Option<EngineError> {
 }
 
 #[async_trait]
-impl Engine for Google {
-    fn name(&self) -> &str {
-        &self.name
+impl Api for Google {
+    const KIND: &'static str = "google";
+
+    fn required_key(&self) -> Option<&ApiKey> {
+        Some(&self.key)
     }
 
-    fn kind(&self) -> &'static str {
-        "google"
+    fn error_of(&self, answer: &trawl_service::outbound::Answer) -> Option<EngineError> {
+        error_of(answer)
     }
 
-    async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
+    async fn search(
+        &self,
+        call: &Call<'_, Self>,
+        request: &SearchRequest,
+    ) -> Result<EngineResults, EngineError> {
         let key = self.key.get()?;
         let offset = request.offset();
         if offset >= MAX_RESULTS {
@@ -155,7 +181,7 @@ impl Engine for Google {
                 );
             }
         }
-        let response: Response = self.upstream.get_json(url, &[], error_of).await?;
+        let response: Response = call.get_json(url, &[]).await?;
         let count = response.items.len();
         let hits = response
             .items
@@ -184,13 +210,6 @@ impl Engine for Google {
         })
     }
 
-    fn suspended(&self) -> bool {
-        self.upstream.suspended()
-    }
-
-    async fn readiness(&self) -> Check {
-        self.upstream.check(&self.name, Some(&self.key))
-    }
 }
 
 #[cfg(test)]
@@ -205,7 +224,7 @@ mod tests {
     use trawl_api::{Lang, Query};
 
     use super::*;
-    use crate::engines::testing::{serve, settings};
+    use crate::doubles::{serve, settings};
 
     /// Shaped like a real `customsearch/v1` answer (fields trimmed to those
     /// read, plus a few that are not).
@@ -252,14 +271,13 @@ mod tests {
         (url, seen)
     }
 
-    fn engine(base: Url, key: Option<&str>) -> Google {
-        Google::new(
-            &settings("google"),
-            base,
-            ApiKey::new(key.map(str::to_owned), "TRAWL_GOOGLE_KEY"),
-            "0123456789abcdef0".into(),
-        )
-        .unwrap()
+    fn engine(base: Url, key: Option<&str>) -> ApiEngine<Google> {
+        let api = Google {
+            base: base.clone(),
+            key: ApiKey::new(key.map(str::to_owned), "TRAWL_GOOGLE_KEY"),
+            cx: "0123456789abcdef0".into(),
+        };
+        ApiEngine::new(&settings("google"), &base, api).unwrap()
     }
 
     #[tokio::test]

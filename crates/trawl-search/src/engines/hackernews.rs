@@ -10,31 +10,49 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use serde::Deserialize;
-use trawl_api::{Check, SearchRequest};
+use serde::{Deserialize, Serialize};
+use trawl_api::{SearchRequest};
 use url::Url;
 
-use super::http::{HttpSettings, Upstream};
+use super::http::{Api, ApiEngine, Call};
 use super::markup::text_with_marks;
+use super::settings::{Build, BuildError, EngineSettings, http_url, url};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
-pub struct HackerNews {
-    name: String,
-    base: Url,
-    upstream: Upstream,
+/// `[[engines]]` with `type = "hackernews"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Algolia's search URL.
+    #[serde(default = "default_base", deserialize_with = "http_url")]
+    pub base_url: Url,
 }
 
-impl HackerNews {
-    pub fn new(settings: &HttpSettings, base: Url) -> Result<Self, reqwest::Error> {
-        let upstream = Upstream::new(settings, &base)?;
-        Ok(Self {
-            name: settings.name.clone(),
-            base,
-            upstream,
-        })
+fn default_base() -> Url {
+    url("https://hn.algolia.com/api/v1/search")
+}
+
+impl EngineSettings for Settings {
+    const KIND: &'static str = "hackernews";
+    const CATEGORIES: &'static [&'static str] = &["news", "code"];
+
+    fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
+        let home = self.base_url.clone();
+        let api = HackerNews {
+            base: self.base_url,
+        };
+        Ok(Arc::new(ApiEngine::new(&build.http, &home, api)?))
     }
 }
+
+/// Algolia's Hacker News search, the engine's side.
+pub struct HackerNews {
+    base: Url,
+}
+
 
 #[derive(Deserialize)]
 struct Response {
@@ -73,16 +91,14 @@ struct HighlightValue {
 }
 
 #[async_trait]
-impl Engine for HackerNews {
-    fn name(&self) -> &str {
-        &self.name
-    }
+impl Api for HackerNews {
+    const KIND: &'static str = "hackernews";
 
-    fn kind(&self) -> &'static str {
-        "hackernews"
-    }
-
-    async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
+    async fn search(
+        &self,
+        call: &Call<'_, Self>,
+        request: &SearchRequest,
+    ) -> Result<EngineResults, EngineError> {
         let mut url = self.base.clone();
         {
             let mut query = url.query_pairs_mut();
@@ -99,7 +115,7 @@ impl Engine for HackerNews {
                 query.append_pair("numericFilters", &format!("created_at_i>{since}"));
             }
         }
-        let response: Response = self.upstream.get_json(url, &[], |_| None).await?;
+        let response: Response = call.get_json(url, &[]).await?;
         let count = response.hits.len();
         let hits = response
             .hits
@@ -134,13 +150,6 @@ impl Engine for HackerNews {
         })
     }
 
-    fn suspended(&self) -> bool {
-        self.upstream.suspended()
-    }
-
-    async fn readiness(&self) -> Check {
-        self.upstream.check(&self.name, None)
-    }
 }
 
 #[cfg(test)]
@@ -154,7 +163,7 @@ mod tests {
     use trawl_api::{Query, TimeRange};
 
     use super::*;
-    use crate::engines::testing::{serve, settings};
+    use crate::doubles::{serve, settings};
 
     /// Shaped like `hn.algolia.com/api/v1/search?query=rust&tags=story`, trimmed.
     const STORIES: &str = r#"{"exhaustive":{"nbHits":false,"typo":false},"exhaustiveNbHits":false,"hits":[{"_highlightResult":{"author":{"matchLevel":"none","matchedWords":[],"value":"steveklabnik"},"title":{"fullyHighlighted":false,"matchLevel":"full","matchedWords":["rust"],"value":"Announcing <em>Rust</em> 1.0 &amp; more"},"url":{"matchLevel":"none","matchedWords":[],"value":"http://blog.rust-lang.org/2015/05/15/Rust-1.0.html"}},"_tags":["story","author_steveklabnik","story_9551937"],"author":"steveklabnik","created_at":"2015-05-15T19:09:53Z","created_at_i":1431716993,"num_comments":557,"objectID":"9551937","points":1757,"story_id":9551937,"title":"Announcing Rust 1.0 & more","updated_at":"2024-09-20T10:40:11Z","url":"http://blog.rust-lang.org/2015/05/15/Rust-1.0.html"},{"author":"pg","created_at_i":1,"num_comments":3,"objectID":"121003","points":25,"title":"Ask HN: Is Rust <good>?","url":null}],"hitsPerPage":2,"nbHits":93041,"nbPages":500,"page":1,"params":"query=rust","processingTimeMS":3,"query":"rust"}"#;
@@ -171,7 +180,7 @@ mod tests {
             }),
         );
         let base: Url = serve(app, "/api/v1/search").await;
-        let hn = HackerNews::new(&settings("hn"), base).unwrap();
+        let hn = ApiEngine::new(&settings("hn"), &base.clone(), HackerNews { base }).unwrap();
         let mut request = SearchRequest {
             page: 2,
             per_page: 2,
@@ -239,7 +248,7 @@ mod tests {
             }),
         );
         let base: Url = serve(app, "/api/v1/search").await;
-        let hn = HackerNews::new(&settings("hn"), base).unwrap();
+        let hn = ApiEngine::new(&settings("hn"), &base.clone(), HackerNews { base }).unwrap();
         let q = SearchRequest::new(Query::parse("zzqx").unwrap());
         let empty = hn.search(&q).await.unwrap();
         assert!(empty.hits.is_empty());

@@ -21,7 +21,10 @@ use trawl_service::outbound::{
 };
 use url::Url;
 
-use crate::engine::EngineError;
+use bytes::Bytes;
+use trawl_api::SearchRequest;
+
+use crate::engine::{Engine, EngineError, EngineResults};
 
 /// Sent to every upstream API, which may want to know who is asking.
 pub const USER_AGENT: &str = concat!(
@@ -163,26 +166,16 @@ impl Upstream {
         );
     }
 
-    /// GETs `url` and decodes a JSON body; any other answer becomes an
-    /// [`EngineError`] through `error_of` (which reads the API's own error
-    /// envelope), else by status.
-    pub async fn get_json<T: DeserializeOwned>(
+    /// Sends `request` (after taking a call from the cap) and returns the
+    /// answer when it is a success. A 429, or an answer `api` reads as a
+    /// rate limit, suspends the engine for as long as the API says (a
+    /// minute when it does not); any other failure becomes an
+    /// [`EngineError`] through the API's own error envelope, else by status.
+    async fn send<A: Api + ?Sized>(
         &self,
-        url: Url,
-        headers: &[(&'static str, String)],
-        error_of: impl Fn(&Answer) -> Option<EngineError>,
-    ) -> Result<T, EngineError> {
-        let mut request = reqwest::Request::new(reqwest::Method::GET, url);
-        let map: &mut HeaderMap = request.headers_mut();
-        map.insert(
-            reqwest::header::ACCEPT,
-            HeaderValue::from_static("application/json"),
-        );
-        for (name, value) in headers {
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| EngineError::Failed(format!("header {name} has an invalid value")))?;
-            map.insert(HeaderName::from_static(name), value);
-        }
+        api: &A,
+        request: reqwest::Request,
+    ) -> Result<Answer, EngineError> {
         self.spend()?;
         let answer =
             self.outbound
@@ -203,17 +196,195 @@ impl Upstream {
                     Outcome::Fetch(FetchError::TooLarge(limit)) => EngineError::TooLarge(limit),
                     Outcome::Other(e) => EngineError::Failed(e.to_string()),
                 })?;
-        if answer.status.as_u16() == 429 {
-            // Asked to wait: not asked again before then (a minute when it
-            // does not say how long).
-            let wait = answer.retry_after.unwrap_or(Duration::from_secs(60));
+        if answer.status.is_success() {
+            return Ok(answer);
+        }
+        let error = api.error_of(&answer).unwrap_or_else(|| by_status(&answer));
+        if answer.status.as_u16() == 429 || matches!(error, EngineError::RateLimited(_)) {
+            // Asked to wait: not asked again before then.
+            let wait = api
+                .wait_of(&answer)
+                .or(answer.retry_after)
+                .unwrap_or(Duration::from_secs(60));
             self.status.breaker.open_for(wait);
             tracing::warn!(wait_s = wait.as_secs(), "rate limited: engine suspended");
         }
-        if !answer.status.is_success() {
-            return Err(error_of(&answer).unwrap_or_else(|| by_status(&answer)));
+        Err(error)
+    }
+}
+
+/// One engine's side of a search API: how to ask it and how to read its
+/// answers and errors. Everything else — the outbound stack, the call cap,
+/// suspension, readiness, the 429 and `Retry-After` handling — is
+/// [`ApiEngine`]'s, written once for every API.
+#[async_trait::async_trait]
+pub trait Api: Send + Sync + 'static {
+    /// Its `type` in the configuration, e.g. `arxiv`.
+    const KIND: &'static str;
+
+    /// Asks the API for one page of `request`'s results through `call`.
+    async fn search(
+        &self,
+        call: &Call<'_, Self>,
+        request: &SearchRequest,
+    ) -> Result<EngineResults, EngineError>;
+
+    /// The key it cannot call without: while it is missing, searches report
+    /// `auth` without calling and readiness says which variable to set.
+    fn required_key(&self) -> Option<&ApiKey> {
+        None
+    }
+
+    /// Reads the API's own error envelope; `None` leaves the error to the
+    /// status ([`by_status`]).
+    fn error_of(&self, _answer: &Answer) -> Option<EngineError> {
+        None
+    }
+
+    /// How long a rate-limited answer asks to wait, when the API says so
+    /// other than by `Retry-After`.
+    fn wait_of(&self, _answer: &Answer) -> Option<Duration> {
+        None
+    }
+
+    /// Where it is, for readiness: `None` to say nothing.
+    fn describe(&self) -> Option<String> {
+        None
+    }
+}
+
+/// An engine's calls to its API during one search, through the engine's
+/// [`Upstream`] and reading errors with its [`Api`].
+pub struct Call<'a, A: ?Sized> {
+    api: &'a A,
+    upstream: &'a Upstream,
+}
+
+impl<A: Api + ?Sized> Call<'_, A> {
+    /// GETs `url`, with `headers`; the answer's body.
+    pub async fn get(
+        &self,
+        url: Url,
+        headers: &[(&'static str, String)],
+        accept: &'static str,
+    ) -> Result<Bytes, EngineError> {
+        let request = build(reqwest::Method::GET, url, headers, accept, None)?;
+        Ok(self.upstream.send(self.api, request).await?.body)
+    }
+
+    /// GETs `url` and decodes its JSON answer.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        headers: &[(&'static str, String)],
+    ) -> Result<T, EngineError> {
+        decode(&self.get(url, headers, "application/json").await?)
+    }
+
+    /// POSTs `body` as JSON to `url` and decodes its JSON answer.
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        headers: &[(&'static str, String)],
+        body: &serde_json::Value,
+    ) -> Result<T, EngineError> {
+        let body = serde_json::to_vec(body).map_err(|e| EngineError::Failed(e.to_string()))?;
+        let request = build(
+            reqwest::Method::POST,
+            url,
+            headers,
+            "application/json",
+            Some(body),
+        )?;
+        decode(&self.upstream.send(self.api, request).await?.body)
+    }
+
+    /// Not asked again for `wait`: the API said so in its own words.
+    pub fn suspend(&self, wait: Duration) {
+        self.upstream.suspend(wait);
+    }
+}
+
+/// A JSON body decoded, or the engine's `parse` error.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, EngineError> {
+    serde_json::from_slice(body).map_err(|e| EngineError::Parse(e.to_string()))
+}
+
+fn build(
+    method: reqwest::Method,
+    url: Url,
+    headers: &[(&'static str, String)],
+    accept: &'static str,
+    body: Option<Vec<u8>>,
+) -> Result<reqwest::Request, EngineError> {
+    let mut request = reqwest::Request::new(method, url);
+    let map: &mut HeaderMap = request.headers_mut();
+    map.insert(reqwest::header::ACCEPT, HeaderValue::from_static(accept));
+    for (name, value) in headers {
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| EngineError::Failed(format!("header {name} has an invalid value")))?;
+        map.insert(HeaderName::from_static(name), value);
+    }
+    if let Some(body) = body {
+        map.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        *request.body_mut() = Some(body.into());
+    }
+    Ok(request)
+}
+
+/// An engine over an HTTP search API: the API's own part ([`Api`]) behind
+/// the shared plumbing ([`Upstream`]).
+pub struct ApiEngine<A> {
+    name: String,
+    api: A,
+    upstream: Upstream,
+}
+
+impl<A: Api> ApiEngine<A> {
+    /// `home` is the API's configured address (see [`Upstream::new`]).
+    pub fn new(settings: &HttpSettings, home: &Url, api: A) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            name: settings.name.clone(),
+            upstream: Upstream::new(settings, home)?,
+            api,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl<A: Api> Engine for ApiEngine<A> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        A::KIND
+    }
+
+    async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
+        if let Some(key) = self.api.required_key() {
+            key.get()?;
         }
-        serde_json::from_slice(&answer.body).map_err(|e| EngineError::Parse(e.to_string()))
+        let call = Call {
+            api: &self.api,
+            upstream: &self.upstream,
+        };
+        self.api.search(&call, request).await
+    }
+
+    fn suspended(&self) -> bool {
+        self.upstream.suspended()
+    }
+
+    async fn readiness(&self) -> Check {
+        let check = self.upstream.check(&self.name, self.api.required_key());
+        match self.api.describe() {
+            Some(at) => Check::new(&self.name, check.ok, format!("{at}: {}", check.detail)),
+            None => check,
+        }
     }
 }
 

@@ -10,85 +10,153 @@
 //! (the snippet may be HTML: it is reduced to text, `<em>`/`<mark>`/`<b>`
 //! becoming highlights); `total` points at the count in the whole answer.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
-use trawl_api::{Check, SearchRequest};
+use trawl_api::SearchRequest;
 use url::Url;
 
-use super::http::{HttpSettings, Upstream};
+use super::http::{Api, ApiEngine, ApiKey, Call};
 use super::markup::text_with_marks;
+use super::settings::{Build, BuildError, EngineSettings, non_empty_opt};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
+
+/// `[[engines]]` with `type = "json"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The URL, with `{query}`, `{page}`, `{page0}`, `{offset}`,
+    /// `{per_page}` and `{lang}` placeholders.
+    #[serde(deserialize_with = "template")]
+    pub url_template: String,
+    /// JSON pointer to the array of results in the answer.
+    #[serde(deserialize_with = "pointer")]
+    pub results_pointer: String,
+    /// JSON pointers into each result.
+    #[serde(deserialize_with = "pointer")]
+    pub title_pointer: String,
+    #[serde(deserialize_with = "pointer")]
+    pub url_pointer: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "pointer_opt"
+    )]
+    pub snippet_pointer: Option<String>,
+    /// JSON pointer to the total in the answer.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "pointer_opt"
+    )]
+    pub total_pointer: Option<String>,
+    /// The environment variable holding a key, sent in `key_header`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_empty_opt"
+    )]
+    pub key_env: Option<String>,
+    /// The header that carries the key (default `Authorization`; put
+    /// `Bearer …` in the variable if needed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_header: Option<String>,
+}
+
+fn template<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let template = String::deserialize(deserializer)?;
+    check_template(&template).map_err(serde::de::Error::custom)?;
+    Ok(template)
+}
+
+fn pointer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let pointer = String::deserialize(deserializer)?;
+    if pointer.is_empty() || pointer.starts_with('/') {
+        Ok(pointer)
+    } else {
+        Err(serde::de::Error::custom(
+            JsonEngineError::BadPointer(pointer).to_string(),
+        ))
+    }
+}
+
+fn pointer_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    pointer(deserializer).map(Some)
+}
+
+/// The API's address the template makes, or why it makes none.
+fn check_template(template: &str) -> Result<Url, JsonEngineError> {
+    if !template.contains("{query}") {
+        return Err(JsonEngineError::NoQuery);
+    }
+    match Url::parse(&fill(template, "q", 1, 10, "")) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
+        Ok(url) => Err(JsonEngineError::BadTemplate(url.scheme().to_owned())),
+        Err(e) => Err(JsonEngineError::BadTemplate(e.to_string())),
+    }
+}
+
+impl EngineSettings for Settings {
+    const KIND: &'static str = "json";
+    const CATEGORIES: &'static [&'static str] = &["general"];
+
+    fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
+        let home = check_template(&self.url_template)
+            .map_err(|e| BuildError::Invalid(e.to_string()))?;
+        let key = self
+            .key_env
+            .and_then(|var| ApiKey::from_env(&var, &build.http.name).into_value());
+        let header = self
+            .key_header
+            .unwrap_or_else(|| "Authorization".to_owned())
+            .to_ascii_lowercase();
+        reqwest::header::HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| BuildError::Invalid(format!("`key_header` {header:?} is not a header name")))?;
+        let api = JsonEngine {
+            template: self.url_template,
+            pointers: Pointers {
+                results: self.results_pointer,
+                title: self.title_pointer,
+                url: self.url_pointer,
+                snippet: self.snippet_pointer,
+                total: self.total_pointer,
+            },
+            key: key.map(|key| (&*Box::leak(header.into_boxed_str()), key)),
+        };
+        Ok(Arc::new(ApiEngine::new(&build.http, &home, api)?))
+    }
+}
 
 /// How to read an answer.
 #[derive(Debug, Clone)]
-pub struct Pointers {
-    pub results: String,
-    pub title: String,
-    pub url: String,
-    pub snippet: Option<String>,
-    pub total: Option<String>,
+struct Pointers {
+    results: String,
+    title: String,
+    url: String,
+    snippet: Option<String>,
+    total: Option<String>,
 }
 
 /// Why a template or pointer cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum JsonEngineError {
+enum JsonEngineError {
     #[error("`url_template` must contain {{query}}")]
     NoQuery,
     #[error("`url_template` does not make an http(s) URL: {0}")]
     BadTemplate(String),
     #[error("JSON pointer {0:?} must be empty or start with `/`")]
     BadPointer(String),
-    #[error(transparent)]
-    Http(#[from] reqwest::Error),
 }
 
+/// Any JSON API, the engine's side.
 pub struct JsonEngine {
-    name: String,
     template: String,
     pointers: Pointers,
     /// Header name and value carrying the key, when there is one.
     key: Option<(&'static str, String)>,
-    upstream: Upstream,
-}
-
-impl JsonEngine {
-    pub fn new(
-        settings: &HttpSettings,
-        template: String,
-        pointers: Pointers,
-        key: Option<(String, String)>,
-    ) -> Result<Self, JsonEngineError> {
-        if !template.contains("{query}") {
-            return Err(JsonEngineError::NoQuery);
-        }
-        let probe = fill(&template, "q", 1, 10, "");
-        let home = match Url::parse(&probe) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => url,
-            Ok(url) => return Err(JsonEngineError::BadTemplate(url.scheme().to_owned())),
-            Err(e) => return Err(JsonEngineError::BadTemplate(e.to_string())),
-        };
-        for pointer in [&pointers.results, &pointers.title, &pointers.url]
-            .into_iter()
-            .chain(pointers.snippet.as_ref())
-            .chain(pointers.total.as_ref())
-        {
-            if !(pointer.is_empty() || pointer.starts_with('/')) {
-                return Err(JsonEngineError::BadPointer(pointer.clone()));
-            }
-        }
-        let key = key.map(|(header, value)| {
-            let header: &'static str = Box::leak(header.to_ascii_lowercase().into_boxed_str());
-            (header, value)
-        });
-        Ok(Self {
-            name: settings.name.clone(),
-            template,
-            pointers,
-            key,
-            upstream: Upstream::new(settings, &home)?,
-        })
-    }
 }
 
 fn fill(template: &str, query: &str, page: u32, per_page: u32, lang: &str) -> String {
@@ -119,16 +187,14 @@ fn text(value: Option<&Value>) -> Option<String> {
 }
 
 #[async_trait]
-impl Engine for JsonEngine {
-    fn name(&self) -> &str {
-        &self.name
-    }
+impl Api for JsonEngine {
+    const KIND: &'static str = "json";
 
-    fn kind(&self) -> &'static str {
-        "json"
-    }
-
-    async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
+    async fn search(
+        &self,
+        call: &Call<'_, Self>,
+        request: &SearchRequest,
+    ) -> Result<EngineResults, EngineError> {
         let url = fill(
             &self.template,
             request.query.as_str(),
@@ -138,7 +204,7 @@ impl Engine for JsonEngine {
         );
         let url = Url::parse(&url).map_err(|e| EngineError::Failed(e.to_string()))?;
         let headers: Vec<(&'static str, String)> = self.key.iter().cloned().collect();
-        let answer: Value = self.upstream.get_json(url, &headers, |_| None).await?;
+        let answer: Value = call.get_json(url, &headers).await?;
         let results = answer
             .pointer(&self.pointers.results)
             .and_then(Value::as_array)
@@ -179,21 +245,12 @@ impl Engine for JsonEngine {
             .and_then(Value::as_u64);
         Ok(EngineResults { hits, total })
     }
-
-    fn suspended(&self) -> bool {
-        self.upstream.suspended()
-    }
-
-    async fn readiness(&self) -> Check {
-        self.upstream.check(&self.name, None)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
 
     use axum::Router;
     use axum::extract::Query as Params;
@@ -202,7 +259,7 @@ mod tests {
     use trawl_api::Query;
 
     use super::*;
-    use crate::engines::testing::{serve, settings};
+    use crate::doubles::{serve, settings};
 
     /// Shaped like Meilisearch's `GET /indexes/docs/search?q=…&attributesToHighlight=*`.
     const MEILI: &str = r#"{"hits":[{"id":1,"title":"Indexing <basics>","url":"https://docs.example.org/indexing","_formatted":{"id":"1","title":"<em>Indexing</em> &lt;basics&gt;","body":"How <em>indexing</em> works, step by step"}},{"id":2,"title":"No URL here"}],"query":"indexing","processingTimeMs":1,"limit":20,"offset":20,"estimatedTotalHits":41}"#;
@@ -225,21 +282,20 @@ mod tests {
             ),
         );
         let search: Url = serve(app, "/indexes/docs/search").await;
-        let engine = JsonEngine::new(
-            &settings("meili"),
-            format!(
+        let api = JsonEngine {
+            template: format!(
                 "{search}?q={{query}}&offset={{offset}}&limit={{per_page}}&attributesToHighlight=*"
             ),
-            Pointers {
+            pointers: Pointers {
                 results: "/hits".into(),
                 title: "/_formatted/title".into(),
                 url: "/url".into(),
                 snippet: Some("/_formatted/body".into()),
                 total: Some("/estimatedTotalHits".into()),
             },
-            Some(("Authorization".into(), "Bearer s3cret".into())),
-        )
-        .unwrap();
+            key: Some(("authorization", "Bearer s3cret".into())),
+        };
+        let engine = ApiEngine::new(&settings("meili"), &search, api).unwrap();
         let request = SearchRequest {
             page: 3,
             per_page: 10,
@@ -260,32 +316,29 @@ mod tests {
     }
 
     #[test]
-    fn templates_and_pointers_are_checked() {
-        let settings = HttpSettings::new("x", Duration::from_secs(1));
-        let pointers = || Pointers {
-            results: "/hits".into(),
-            title: "/t".into(),
-            url: "/u".into(),
-            snippet: None,
-            total: None,
+    fn templates_and_pointers_are_checked_as_they_are_read() {
+        let err = |template: &str, title: &str| {
+            serde_json::from_value::<Settings>(serde_json::json!({
+                "url_template": template,
+                "results_pointer": "/hits",
+                "title_pointer": title,
+                "url_pointer": "/u",
+            }))
+            .unwrap_err()
+            .to_string()
         };
-        let err = |template: &str, pointers: Pointers| {
-            JsonEngine::new(&settings, template.into(), pointers, None)
-                .err()
-                .unwrap()
-                .to_string()
-        };
-        assert!(err("https://x/search", pointers()).contains("{query}"));
-        assert!(err("file:///x?q={query}", pointers()).contains("http(s)"));
-        assert!(
-            err(
-                "https://x/?q={query}",
-                Pointers {
-                    title: "t".into(),
-                    ..pointers()
-                }
-            )
-            .contains("pointer")
-        );
+        assert!(err("https://x/search", "/t").contains("{query}"));
+        assert!(err("file:///x?q={query}", "/t").contains("http(s)"));
+        assert!(err("https://x/?q={query}", "t").contains("pointer"));
+        let unknown = serde_json::from_value::<Settings>(serde_json::json!({
+            "url_template": "https://x/?q={query}",
+            "results_pointer": "/hits",
+            "title_pointer": "/t",
+            "url_pointer": "/u",
+            "title_pointr": "/t",
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(unknown.contains("unknown field `title_pointr`"), "{unknown}");
     }
 }

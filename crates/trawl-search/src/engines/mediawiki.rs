@@ -7,14 +7,17 @@
 //! safe-search or date filter (each wiki is in one language), so those
 //! options do not apply.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use serde::Deserialize;
-use trawl_api::{Check, SearchRequest};
+use serde::{Deserialize, Serialize};
+use trawl_api::SearchRequest;
 use url::Url;
 
-use super::http::{HttpSettings, Upstream};
+use super::http::{Api, ApiEngine, Call};
 use super::markup::text_with_marks;
+use super::settings::{Build, BuildError, EngineSettings, http_url};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 /// Largest page the API serves to ordinary clients.
@@ -40,24 +43,27 @@ const TITLE: &AsciiSet = &CONTROLS
     .add(b'&')
     .add(b'+');
 
-pub struct MediaWiki {
-    name: String,
-    api: Url,
-    /// `{title}` is replaced by the page title.
-    article: String,
-    upstream: Upstream,
+/// `[[engines]]` with `type = "mediawiki"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The wiki's `api.php`.
+    #[serde(deserialize_with = "http_url")]
+    pub base_url: Url,
+    /// Page URLs, `{title}` standing for the title: by default the wiki's
+    /// `/wiki/{title}` beside a `/w/api.php`, else `index.php?title={title}`
+    /// beside `api.php`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub article_url: Option<String>,
 }
 
-impl MediaWiki {
-    /// `api` is the wiki's `api.php`; `article` a URL with `{title}` where
-    /// the page title goes, by default the wiki's `/wiki/{title}` beside a
-    /// `/w/api.php`, else `index.php?title={title}` beside `api.php`.
-    pub fn new(
-        settings: &HttpSettings,
-        api: Url,
-        article: Option<String>,
-    ) -> Result<Self, reqwest::Error> {
-        let article = article.unwrap_or_else(|| {
+impl EngineSettings for Settings {
+    const KIND: &'static str = "mediawiki";
+    const CATEGORIES: &'static [&'static str] = &["general"];
+
+    fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
+        let api = self.base_url;
+        let article = self.article_url.unwrap_or_else(|| {
             let base = api.as_str();
             match base.strip_suffix("/w/api.php") {
                 Some(root) => format!("{root}/wiki/{{title}}"),
@@ -67,15 +73,23 @@ impl MediaWiki {
                 ),
             }
         });
-        let upstream = Upstream::new(settings, &api)?;
-        Ok(Self {
-            name: settings.name.clone(),
-            api,
-            article,
-            upstream,
-        })
+        let home = api.clone();
+        Ok(Arc::new(ApiEngine::new(
+            &build.http,
+            &home,
+            MediaWiki { api, article },
+        )?))
     }
+}
 
+/// A wiki's search API, the engine's side.
+pub struct MediaWiki {
+    api: Url,
+    /// `{title}` is replaced by the page title.
+    article: String,
+}
+
+impl MediaWiki {
     fn page_url(&self, title: &str) -> String {
         let title = title.replace(' ', "_");
         self.article
@@ -120,16 +134,18 @@ struct ApiError {
 }
 
 #[async_trait]
-impl Engine for MediaWiki {
-    fn name(&self) -> &str {
-        &self.name
+impl Api for MediaWiki {
+    const KIND: &'static str = "mediawiki";
+
+    fn describe(&self) -> Option<String> {
+        Some(self.api.to_string())
     }
 
-    fn kind(&self) -> &'static str {
-        "mediawiki"
-    }
-
-    async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
+    async fn search(
+        &self,
+        call: &Call<'_, Self>,
+        request: &SearchRequest,
+    ) -> Result<EngineResults, EngineError> {
         let limit = (request.per_page as usize).min(MAX_LIMIT);
         let mut url = self.api.clone();
         url.query_pairs_mut()
@@ -141,7 +157,7 @@ impl Engine for MediaWiki {
             .append_pair("srprop", "snippet")
             .append_pair("format", "json")
             .append_pair("formatversion", "2");
-        let response: Response = self.upstream.get_json(url, &[], |_| None).await?;
+        let response: Response = call.get_json(url, &[]).await?;
         if let Some(error) = response.error {
             return Err(match error.code.as_str() {
                 "ratelimited" => EngineError::RateLimited(error.info),
@@ -178,18 +194,6 @@ impl Engine for MediaWiki {
             total: query.searchinfo.map(|info| info.totalhits),
         })
     }
-
-    fn suspended(&self) -> bool {
-        self.upstream.suspended()
-    }
-
-    async fn readiness(&self) -> Check {
-        Check::new(
-            &self.name,
-            !self.upstream.suspended(),
-            format!("{}: {}", self.api, self.upstream.status().describe()),
-        )
-    }
 }
 
 #[cfg(test)]
@@ -206,7 +210,7 @@ mod tests {
     use trawl_api::Query;
 
     use super::*;
-    use crate::engines::testing::{serve, settings};
+    use crate::doubles::{serve, settings};
 
     /// Shaped like en.wikipedia.org's answer to
     /// `api.php?action=query&list=search&srsearch=rust+compiler&srlimit=2&srprop=snippet&format=json&formatversion=2`.
@@ -249,8 +253,17 @@ mod tests {
         (url, seen)
     }
 
-    fn engine(api: Url) -> MediaWiki {
-        MediaWiki::new(&settings("wiki"), api, None).unwrap()
+    fn engine(api: Url) -> Arc<dyn Engine> {
+        let mut build = Build {
+            http: settings("wiki"),
+            local: None,
+        };
+        Settings {
+            base_url: api,
+            article_url: None,
+        }
+        .build(&mut build)
+        .unwrap()
     }
 
     fn request(q: &str, page: u32, per_page: u32) -> SearchRequest {

@@ -6,35 +6,48 @@
 //! the page size is the instance's. `language`, `safesearch=0|1|2` and
 //! `time_range=day|week|month|year` map directly.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use serde::Deserialize;
-use trawl_api::{Check, Keyword, Safe, SearchRequest};
+use serde::{Deserialize, Serialize};
+use trawl_api::{Keyword, Safe, SearchRequest};
 use url::Url;
 
-use super::http::{HttpSettings, Upstream};
+use super::http::{Api, ApiEngine, Call};
 use super::markup::text_with_marks;
+use super::settings::{Build, BuildError, EngineSettings, http_url};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
-pub struct Searxng {
-    name: String,
-    search: Url,
-    upstream: Upstream,
+/// `[[engines]]` with `type = "searxng"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The instance's root, e.g. `https://searx.example.org/`.
+    #[serde(deserialize_with = "http_url")]
+    pub base_url: Url,
 }
 
-impl Searxng {
-    /// `base` is the instance's root, e.g. `https://searx.example.org/`.
-    pub fn new(settings: &HttpSettings, base: Url) -> Result<Self, reqwest::Error> {
-        let mut base = base;
+impl EngineSettings for Settings {
+    const KIND: &'static str = "searxng";
+    const CATEGORIES: &'static [&'static str] = &["general"];
+
+    fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
+        let mut base = self.base_url;
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        Ok(Self {
-            name: settings.name.clone(),
+        let api = Searxng {
             search: base.join("search").expect("a relative path joins"),
-            upstream: Upstream::new(settings, &base)?,
-        })
+        };
+        Ok(Arc::new(ApiEngine::new(&build.http, &base, api)?))
     }
 }
+
+/// A SearXNG instance, the engine's side.
+pub struct Searxng {
+    search: Url,
+}
+
 
 #[derive(Deserialize)]
 struct Response {
@@ -54,16 +67,21 @@ struct Result_ {
 }
 
 #[async_trait]
-impl Engine for Searxng {
-    fn name(&self) -> &str {
-        &self.name
+impl Api for Searxng {
+    const KIND: &'static str = "searxng";
+
+    fn error_of(&self, answer: &trawl_service::outbound::Answer) -> Option<EngineError> {
+        // An instance without the JSON format answers 403 with HTML.
+        (answer.status.as_u16() == 403).then(|| {
+            EngineError::Auth("the instance does not serve format=json (search.formats)".to_owned())
+        })
     }
 
-    fn kind(&self) -> &'static str {
-        "searxng"
-    }
-
-    async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
+    async fn search(
+        &self,
+        call: &Call<'_, Self>,
+        request: &SearchRequest,
+    ) -> Result<EngineResults, EngineError> {
         let mut url = self.search.clone();
         {
             let mut query = url.query_pairs_mut();
@@ -86,17 +104,7 @@ impl Engine for Searxng {
                 query.append_pair("time_range", range.as_str());
             }
         }
-        let response: Response = self
-            .upstream
-            .get_json(url, &[], |answer| {
-                // An instance without the JSON format answers 403 with HTML.
-                (answer.status.as_u16() == 403).then(|| {
-                    EngineError::Auth(
-                        "the instance does not serve format=json (search.formats)".to_owned(),
-                    )
-                })
-            })
-            .await?;
+        let response: Response = call.get_json(url, &[]).await?;
         let count = response.results.len();
         let hits = response
             .results
@@ -117,13 +125,6 @@ impl Engine for Searxng {
         Ok(EngineResults { hits, total })
     }
 
-    fn suspended(&self) -> bool {
-        self.upstream.suspended()
-    }
-
-    async fn readiness(&self) -> Check {
-        self.upstream.check(&self.name, None)
-    }
 }
 
 #[cfg(test)]
@@ -138,7 +139,7 @@ mod tests {
     use trawl_api::{Lang, Query, TimeRange};
 
     use super::*;
-    use crate::engines::testing::{serve, settings};
+    use crate::doubles::{serve, settings};
 
     /// Shaped like a SearXNG 2024.x `format=json` answer, trimmed.
     const ANSWER: &str = r#"{"query":"tantivy","number_of_results":0,"results":[{"url":"https://github.com/quickwit-oss/tantivy","title":"GitHub - quickwit-oss/tantivy","content":"Tantivy is a full-text search engine library inspired by Apache Lucene &amp; written in Rust","engine":"duckduckgo","parsed_url":["https","github.com","/quickwit-oss/tantivy","","",""],"template":"default.html","engines":["duckduckgo","brave"],"positions":[1,2],"score":4.0,"category":"general"},{"url":"https://docs.rs/tantivy","title":"tantivy - Rust <docs>","content":"","engine":"brave","score":1.0}],"answers":[],"corrections":[],"infoboxes":[],"suggestions":[],"unresponsive_engines":[["google","timeout"]]}"#;
@@ -166,8 +167,12 @@ mod tests {
         (base, seen)
     }
 
-    fn engine(base: Url) -> Searxng {
-        Searxng::new(&settings("searx"), base).unwrap()
+    fn engine(base: Url) -> Arc<dyn Engine> {
+        let mut build = Build {
+            http: settings("searx"),
+            local: None,
+        };
+        Settings { base_url: base }.build(&mut build).unwrap()
     }
 
     #[tokio::test]

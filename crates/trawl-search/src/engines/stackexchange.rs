@@ -11,42 +11,68 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use serde::Deserialize;
-use trawl_api::{Check, SearchRequest};
+use serde::{Deserialize, Serialize};
+use trawl_api::{SearchRequest};
 use url::Url;
 
-use super::http::{HttpSettings, Upstream};
+use super::http::{Api, ApiEngine, ApiKey, Call};
 use super::markup::text_with_marks;
+use super::settings::{Build, BuildError, EngineSettings, http_url, non_empty, non_empty_opt, url};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 const MAX_PAGESIZE: u32 = 100;
 
+/// `[[engines]]` with `type = "stackexchange"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The API's advanced-search URL.
+    #[serde(default = "default_base", deserialize_with = "http_url")]
+    pub base_url: Url,
+    /// Which site, e.g. `stackoverflow`, `superuser`.
+    #[serde(deserialize_with = "non_empty")]
+    pub site: String,
+    /// The environment variable holding a key, which raises the daily quota.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_empty_opt"
+    )]
+    pub key_env: Option<String>,
+}
+
+fn default_base() -> Url {
+    url("https://api.stackexchange.com/2.3/search/advanced")
+}
+
+impl EngineSettings for Settings {
+    const KIND: &'static str = "stackexchange";
+    const CATEGORIES: &'static [&'static str] = &["code"];
+
+    fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
+        let key = self
+            .key_env
+            .and_then(|var| ApiKey::from_env(&var, &build.http.name).into_value());
+        let home = self.base_url.clone();
+        let api = StackExchange {
+            base: self.base_url,
+            site: self.site,
+            key,
+        };
+        Ok(Arc::new(ApiEngine::new(&build.http, &home, api)?))
+    }
+}
+
+/// A Stack Exchange site, the engine's side.
 pub struct StackExchange {
-    name: String,
     base: Url,
     site: String,
     key: Option<String>,
-    upstream: Upstream,
 }
 
-impl StackExchange {
-    pub fn new(
-        settings: &HttpSettings,
-        base: Url,
-        site: String,
-        key: Option<String>,
-    ) -> Result<Self, reqwest::Error> {
-        let upstream = Upstream::new(settings, &base)?;
-        Ok(Self {
-            name: settings.name.clone(),
-            base,
-            site,
-            key,
-            upstream,
-        })
-    }
-}
 
 #[derive(Deserialize)]
 struct Response {
@@ -83,16 +109,38 @@ struct ApiError {
 }
 
 #[async_trait]
-impl Engine for StackExchange {
-    fn name(&self) -> &str {
-        &self.name
+impl Api for StackExchange {
+    const KIND: &'static str = "stackexchange";
+
+    fn error_of(&self, answer: &trawl_service::outbound::Answer) -> Option<EngineError> {
+        let error: ApiError = serde_json::from_slice(&answer.body).ok()?;
+        let message = format!("{} ({})", error.error_message, error.error_name);
+        Some(match error.error_id {
+            // throttle_violation: "more requests available in N seconds"
+            502 => EngineError::RateLimited(message),
+            401..=403 => EngineError::Auth(message),
+            _ => EngineError::Http {
+                status: answer.status.as_u16(),
+                message,
+            },
+        })
     }
 
-    fn kind(&self) -> &'static str {
-        "stackexchange"
+    fn wait_of(&self, answer: &trawl_service::outbound::Answer) -> Option<Duration> {
+        let error: ApiError = serde_json::from_slice(&answer.body).ok()?;
+        let wait = error
+            .error_message
+            .split_whitespace()
+            .find_map(|w| w.parse::<u64>().ok())
+            .unwrap_or(60);
+        Some(Duration::from_secs(wait))
     }
 
-    async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError> {
+    async fn search(
+        &self,
+        call: &Call<'_, Self>,
+        request: &SearchRequest,
+    ) -> Result<EngineResults, EngineError> {
         let pagesize = request.per_page.min(MAX_PAGESIZE);
         let mut url = self.base.clone();
         {
@@ -108,32 +156,9 @@ impl Engine for StackExchange {
                 query.append_pair("key", key);
             }
         }
-        let upstream = &self.upstream;
-        let response: Response = upstream
-            .get_json(url, &[], |answer| {
-                let error: ApiError = serde_json::from_slice(&answer.body).ok()?;
-                let message = format!("{} ({})", error.error_message, error.error_name);
-                Some(match error.error_id {
-                    // throttle_violation: "more requests available in N seconds"
-                    502 => {
-                        let wait = error
-                            .error_message
-                            .split_whitespace()
-                            .find_map(|w| w.parse::<u64>().ok())
-                            .unwrap_or(60);
-                        upstream.suspend(Duration::from_secs(wait));
-                        EngineError::RateLimited(message)
-                    }
-                    401..=403 => EngineError::Auth(message),
-                    _ => EngineError::Http {
-                        status: answer.status.as_u16(),
-                        message,
-                    },
-                })
-            })
-            .await?;
+        let response: Response = call.get_json(url, &[]).await?;
         if let Some(backoff) = response.backoff {
-            self.upstream.suspend(Duration::from_secs(backoff));
+            call.suspend(Duration::from_secs(backoff));
         }
         let count = response.items.len();
         let hits = response
@@ -160,13 +185,6 @@ impl Engine for StackExchange {
         })
     }
 
-    fn suspended(&self) -> bool {
-        self.upstream.suspended()
-    }
-
-    async fn readiness(&self) -> Check {
-        self.upstream.check(&self.name, None)
-    }
 }
 
 #[cfg(test)]
@@ -181,7 +199,7 @@ mod tests {
     use trawl_api::Query;
 
     use super::*;
-    use crate::engines::testing::{serve, settings};
+    use crate::doubles::{serve, settings};
 
     /// Shaped like `api.stackexchange.com/2.3/search/advanced?site=stackoverflow&q=…`.
     const QUESTIONS: &str = r#"{"items":[{"tags":["rust","async-await","tokio"],"owner":{"account_id":1,"reputation":100,"user_id":1,"user_type":"registered","display_name":"a"},"is_answered":true,"view_count":51234,"accepted_answer_id":2,"answer_count":3,"score":87,"last_activity_date":1700000000,"creation_date":1600000000,"question_id":63434977,"content_license":"CC BY-SA 4.0","link":"https://stackoverflow.com/questions/63434977/how-to-use-tokio-join","title":"How can I use tokio::join! with a &quot;Vec&quot; of futures?"}],"has_more":true,"quota_max":300,"quota_remaining":297,"backoff":10}"#;
@@ -210,14 +228,13 @@ mod tests {
         (base, seen)
     }
 
-    fn engine(base: Url, key: Option<&str>) -> StackExchange {
-        StackExchange::new(
-            &settings("so"),
-            base,
-            "stackoverflow".into(),
-            key.map(str::to_owned),
-        )
-        .unwrap()
+    fn engine(base: Url, key: Option<&str>) -> ApiEngine<StackExchange> {
+        let api = StackExchange {
+            base: base.clone(),
+            site: "stackoverflow".into(),
+            key: key.map(str::to_owned),
+        };
+        ApiEngine::new(&settings("so"), &base, api).unwrap()
     }
 
     #[tokio::test]

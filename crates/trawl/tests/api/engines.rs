@@ -9,7 +9,9 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::Value;
-use trawl::config::{EngineConfig, EngineKind};
+use trawl::config::EngineConfig;
+use trawl_search::EngineSpec;
+use trawl_search::engines::mediawiki;
 use url::Url;
 
 use crate::helpers::*;
@@ -46,12 +48,21 @@ async fn wikis() -> Url {
 }
 
 fn wiki(name: &str, base: &Url, enabled: bool) -> EngineConfig {
-    EngineConfig {
-        name: name.to_owned(),
-        kind: EngineKind::Mediawiki,
+    wiki_at(
+        name,
+        base.join(&format!("{name}/w/api.php")).unwrap(),
         enabled,
-        base_url: Some(base.join(&format!("{name}/w/api.php")).unwrap()),
-        ..EngineConfig::local()
+    )
+}
+
+fn wiki_at(name: &str, api: Url, enabled: bool) -> EngineConfig {
+    let spec = EngineSpec::Mediawiki(mediawiki::Settings {
+        base_url: api,
+        article_url: None,
+    });
+    EngineConfig {
+        enabled,
+        ..EngineConfig::new(name, spec)
     }
 }
 
@@ -67,10 +78,7 @@ async fn engines_answer_in_parallel_by_the_deadline_with_each_ones_status() {
         wiki("slow", &base, true),
         wiki("hung", &base, true),
         wiki("broken", &base, true),
-        EngineConfig {
-            base_url: Some(base.join("fast/w/api.php").unwrap()),
-            ..wiki("spare", &base, false)
-        },
+        wiki_at("spare", base.join("fast/w/api.php").unwrap(), false),
     ];
     let one = spawn(&config, trawl::Role::All).await;
 

@@ -18,7 +18,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use trawl::Config;
-use trawl::config::{EngineConfig, EngineKind};
+use trawl::config::EngineConfig;
+use trawl_search::EngineSpec;
+use trawl_search::engines::json;
 
 use crate::helpers::*;
 use crate::processes::Trawl;
@@ -34,17 +36,17 @@ async fn upstream(app: Router) -> String {
 /// A `json` engine asking `{base}{path}?q=…`, reading `{"total": n,
 /// "hits": [{"t": title, "u": url, "s": snippet}]}`.
 fn json_engine(name: &str, base: &str, path: &str) -> EngineConfig {
-    EngineConfig {
-        name: name.to_owned(),
-        kind: EngineKind::Json,
-        url_template: Some(format!("{base}{path}?q={{query}}")),
-        results_pointer: Some("/hits".into()),
-        title_pointer: Some("/t".into()),
-        url_pointer: Some("/u".into()),
+    let spec = EngineSpec::Json(json::Settings {
+        url_template: format!("{base}{path}?q={{query}}"),
+        results_pointer: "/hits".into(),
+        title_pointer: "/t".into(),
+        url_pointer: "/u".into(),
         snippet_pointer: Some("/s".into()),
         total_pointer: Some("/total".into()),
-        ..EngineConfig::local()
-    }
+        key_env: None,
+        key_header: None,
+    });
+    EngineConfig::new(name, spec)
 }
 
 /// An answer of the json engines' API.
