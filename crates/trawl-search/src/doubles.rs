@@ -188,7 +188,8 @@ pub struct Case {
     /// The engine's `[[engines]]` keys other than `name`, pointing at a
     /// double whose root is the argument (read as the configuration is).
     pub spec: fn(&Url) -> serde_json::Value,
-    /// The first hit's title and URL, for [`Case::request`].
+    /// The first hit's title and URL, for [`Case::request`]; `DOUBLE/`
+    /// in the URL stands for the double's root.
     pub first: (&'static str, &'static str),
     /// The total the engine reports.
     pub total: Option<u64>,
@@ -212,6 +213,11 @@ impl Case {
                 trawl_api::Query::parse("rust search").expect("a query"),
             )
         }
+    }
+
+    /// The first hit's URL from a double at `root`.
+    pub fn first_url(&self, root: &Url) -> String {
+        self.first.1.replace("DOUBLE/", root.as_str())
     }
 
     /// The engine's specification against a double at `root`.
@@ -275,7 +281,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("{}: no hits", case.kind));
             assert_eq!(
                 (first.title.as_str(), first.url.as_str()),
-                case.first,
+                (case.first.0, case.first_url(&double.at("/")).as_str()),
                 "{}",
                 case.kind
             );

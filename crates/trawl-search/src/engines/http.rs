@@ -68,6 +68,10 @@ impl HttpSettings {
     }
 }
 
+/// The longest an API's own rate-limit signal suspends its engine: a day,
+/// the longest quota period of the APIs trawl asks (Stack Exchange's).
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
 /// The default cap on calls a minute to one engine.
 pub const DEFAULT_CALLS_PER_MINUTE: u32 = 600;
 
@@ -202,10 +206,12 @@ impl Upstream {
         let error = api.error_of(&answer).unwrap_or_else(|| by_status(&answer));
         if answer.status.as_u16() == 429 || matches!(error, EngineError::RateLimited(_)) {
             // Asked to wait: not asked again before then.
+            // A minute when it does not say; never more than a day.
             let wait = api
                 .wait_of(&answer)
                 .or(answer.retry_after)
-                .unwrap_or(Duration::from_secs(60));
+                .unwrap_or(Duration::from_secs(60))
+                .min(MAX_WAIT);
             self.status.breaker.open_for(wait);
             tracing::warn!(wait_s = wait.as_secs(), "rate limited: engine suspended");
         }

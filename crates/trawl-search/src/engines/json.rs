@@ -170,7 +170,8 @@ fn fill(template: &str, query: &str, page: u32, per_page: u32, lang: &str) -> St
         .replace("{lang}", &encode(lang))
 }
 
-fn text(value: Option<&Value>) -> Option<String> {
+/// A JSON value as text: a string, fragments joined, or the JSON itself.
+pub(crate) fn text(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) => Some(s.clone()),
         Value::Null => None,

@@ -14,9 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
 
+mod document;
 pub mod http;
 pub mod markup;
 mod settings;
+
+pub use document::Fields;
 
 pub use http::{Api, ApiEngine, ApiKey, Call, DEFAULT_CALLS_PER_MINUTE, HttpSettings, USER_AGENT};
 pub use settings::{Build, BuildError, EngineSettings};
@@ -95,6 +98,28 @@ engines! {
     Crossref => crossref,
     /// PubMed, through NCBI's E-utilities.
     Pubmed => pubmed,
+    /// GitHub's repository or issue search.
+    Github => github,
+    /// crates.io, the Rust package registry.
+    Crates => crates,
+    /// The npm registry.
+    Npm => npm,
+    /// Open Library's book search.
+    Openlibrary => openlibrary,
+    /// The Internet Archive's advanced search.
+    Archive => archive,
+    /// Marginalia Search.
+    Marginalia => marginalia,
+    /// Mojeek.
+    Mojeek => mojeek,
+    /// Elasticsearch or OpenSearch.
+    Elasticsearch => elasticsearch,
+    /// Meilisearch.
+    Meilisearch => meilisearch,
+    /// Typesense.
+    Typesense => typesense,
+    /// Apache Solr (edismax).
+    Solr => solr,
 }
 
 /// The doubles of the engines that have one.
@@ -105,5 +130,16 @@ pub(crate) fn cases() -> Vec<crate::doubles::Case> {
         openalex::case(),
         crossref::case(),
         pubmed::case(),
+        github::case(),
+        crates::case(),
+        npm::case(),
+        openlibrary::case(),
+        archive::case(),
+        marginalia::case(),
+        mojeek::case(),
+        elasticsearch::case(),
+        meilisearch::case(),
+        typesense::case(),
+        solr::case(),
     ]
 }
