@@ -11,7 +11,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::options::{Keyword, Lang, Safe, TimeRange, parse_engines};
+use crate::options::{Keyword, Lang, Safe, TimeRange, parse_categories, parse_engines};
 use crate::params::{InvalidRequest, MAX_PAGE, MAX_PER_PAGE, Query, SearchRequest};
 
 /// Bytes of the HMAC kept in a cursor.
@@ -44,6 +44,8 @@ struct Payload {
     l: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     e: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    c: Option<String>,
 }
 
 impl CursorKey {
@@ -75,6 +77,7 @@ impl CursorKey {
             t: request.time_range.map(|t| t.as_str().to_owned()),
             l: request.lang.map(|l| l.as_str().to_owned()),
             e: (!request.engines.is_empty()).then(|| request.engines.join(",")),
+            c: (!request.categories.is_empty()).then(|| request.categories.join(",")),
         };
         let payload =
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).expect("a payload serialises"));
@@ -115,6 +118,7 @@ impl CursorKey {
             time_range: TimeRange::parse_param(payload.t.as_deref()).map_err(|_| invalid())?,
             lang: Lang::parse_param(payload.l.as_deref()).map_err(|_| invalid())?,
             engines: parse_engines(payload.e.as_deref()).map_err(|_| invalid())?,
+            categories: parse_categories(payload.c.as_deref()).map_err(|_| invalid())?,
         })
     }
 }

@@ -178,6 +178,18 @@ fn search_parameters(shape: Shape, formats: &[Format]) -> Vec<Parameter> {
             .into(),
     ));
     params.push(param(
+        "categories",
+        false,
+        &format!(
+            "Categories whose enabled engines to ask (besides any named in `engines`), as \
+             `GET /v1/engines` lists them, separated by commas (at most {MAX_ENGINES}), e.g. \
+             `science,code`. A category no engine is in is refused."
+        ),
+        string()
+            .pattern(Some(format!("^({name}(,{name})*)?$")))
+            .into(),
+    ));
+    params.push(param(
         TIMEOUT_PARAM,
         false,
         "Answer within this many milliseconds, with whatever the engines found by then (those \

@@ -306,6 +306,20 @@ pub fn is_engine_name(name: &str) -> bool {
 /// spaces; duplicates dropped, order kept. Empty means every enabled engine.
 /// Whether the names are configured is for the search service to say.
 pub fn parse_engines(raw: Option<&str>) -> Result<Vec<String>, InvalidRequest> {
+    parse_names("engines", "engine names", raw)
+}
+
+/// Parses `categories=a,b`: category names (spelled as engine names are),
+/// each kept once.
+pub fn parse_categories(raw: Option<&str>) -> Result<Vec<String>, InvalidRequest> {
+    parse_names("categories", "category names", raw)
+}
+
+fn parse_names(
+    param: &'static str,
+    what: &str,
+    raw: Option<&str>,
+) -> Result<Vec<String>, InvalidRequest> {
     let mut names: Vec<String> = Vec::new();
     let raw = raw.unwrap_or("");
     if raw.is_empty() {
@@ -314,9 +328,9 @@ pub fn parse_engines(raw: Option<&str>) -> Result<Vec<String>, InvalidRequest> {
     for name in raw.split(',') {
         if !is_engine_name(name) {
             return Err(InvalidRequest::InvalidParameter {
-                param: "engines",
+                param,
                 reason: format!(
-                    "must be engine names (lowercase letters, digits, `-` and `_`) separated by commas, got `{}`",
+                    "must be {what} (lowercase letters, digits, `-` and `_`) separated by commas, got `{}`",
                     crate::params::truncate(name, 32)
                 ),
             });
@@ -326,8 +340,8 @@ pub fn parse_engines(raw: Option<&str>) -> Result<Vec<String>, InvalidRequest> {
         }
         if names.len() > MAX_ENGINES {
             return Err(InvalidRequest::InvalidParameter {
-                param: "engines",
-                reason: format!("names more than {MAX_ENGINES} engines"),
+                param,
+                reason: format!("names more than {MAX_ENGINES} {what}"),
             });
         }
     }

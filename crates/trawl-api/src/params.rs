@@ -11,7 +11,7 @@ use std::fmt;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::options::{Format, Keyword, Lang, Safe, TimeRange, parse_engines};
+use crate::options::{Format, Keyword, Lang, Safe, TimeRange, parse_categories, parse_engines};
 
 /// Longest accepted query, in characters, after trimming.
 pub const MAX_QUERY_CHARS: usize = 512;
@@ -133,8 +133,11 @@ pub struct SearchRequest {
     /// Any language when `None`.
     pub lang: Option<Lang>,
     /// The engines to ask, by name, each valid and listed once; every
-    /// enabled engine when empty.
+    /// enabled engine when empty (and no category is named).
     pub engines: Vec<String>,
+    /// The categories whose enabled engines are asked (besides any named
+    /// in `engines`), each valid and listed once.
+    pub categories: Vec<String>,
 }
 
 impl SearchRequest {
@@ -147,6 +150,7 @@ impl SearchRequest {
             time_range: None,
             lang: None,
             engines: Vec::new(),
+            categories: Vec::new(),
         }
     }
 
@@ -179,6 +183,7 @@ impl SearchRequest {
             time_range: TimeRange::parse_param(params.time_range.as_deref())?,
             lang: Lang::parse_param(params.lang.as_deref())?,
             engines: parse_engines(params.engines.as_deref())?,
+            categories: parse_categories(params.categories.as_deref())?,
         })
     }
 
@@ -199,7 +204,7 @@ impl SearchRequest {
         )
     }
 
-    /// `&safe=…&time_range=…&lang=…&engines=…` for the options that are not
+    /// `&safe=…&time_range=…&lang=…&engines=…&categories=…` for the options that are not
     /// at their defaults; empty when none is.
     pub fn options_query_string(&self) -> String {
         let mut qs = String::new();
@@ -218,6 +223,10 @@ impl SearchRequest {
         if !self.engines.is_empty() {
             qs.push_str("&engines=");
             qs.push_str(&self.engines.join(","));
+        }
+        if !self.categories.is_empty() {
+            qs.push_str("&categories=");
+            qs.push_str(&self.categories.join(","));
         }
         qs
     }
@@ -287,6 +296,11 @@ pub fn search_request_v2(
     if given(&params.engines) && parse_engines(params.engines.as_deref())? != request.engines {
         return Err(disagrees("engines"));
     }
+    if given(&params.categories)
+        && parse_categories(params.categories.as_deref())? != request.categories
+    {
+        return Err(disagrees("categories"));
+    }
     Ok((request, format))
 }
 
@@ -305,6 +319,7 @@ pub struct SearchParams {
     pub time_range: Option<String>,
     pub lang: Option<String>,
     pub engines: Option<String>,
+    pub categories: Option<String>,
 }
 
 impl SearchParams {
@@ -321,6 +336,7 @@ impl SearchParams {
                 "time_range" => (&mut params.time_range, "time_range"),
                 "lang" => (&mut params.lang, "lang"),
                 "engines" => (&mut params.engines, "engines"),
+                "categories" => (&mut params.categories, "categories"),
                 _ => continue,
             };
             if slot.replace(value).is_some() {

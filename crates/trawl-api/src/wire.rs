@@ -34,6 +34,11 @@ pub struct SearchResponse {
     pub per_page: u32,
     pub results: Vec<SearchHit>,
     pub engines: Vec<EngineReport>,
+    /// The categories of the enabled engines, each a choice for
+    /// `categories=` (the page's tabs); empty when they would all ask the
+    /// same engines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
 }
 
 /// One result as an engine returned it.
@@ -142,6 +147,9 @@ pub struct EngineInfo {
     /// Documents it holds, for engines that know.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub documents: Option<u64>,
+    /// The categories it is in (`categories=` picks engines by them).
+    #[serde(default)]
+    pub categories: Vec<String>,
 }
 
 /// `GET /v1/results`, `POST /v1/results` and the web service's
@@ -156,6 +164,11 @@ pub struct ResultsResponse {
     pub per_page: u32,
     pub results: Vec<ResultHit>,
     pub engines: Vec<EngineReport>,
+    /// The categories of the enabled engines, each a choice for
+    /// `categories=` (the page's tabs); empty when they would all ask the
+    /// same engines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
     /// The next page's number, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_page: Option<u32>,
@@ -196,6 +209,11 @@ pub struct SearchResponseV2 {
     pub per_page: u32,
     pub results: Vec<SearchHit>,
     pub engines: Vec<EngineReport>,
+    /// The categories of the enabled engines, each a choice for
+    /// `categories=` (the page's tabs); empty when they would all ask the
+    /// same engines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
@@ -210,6 +228,11 @@ pub struct ResultsResponseV2 {
     pub per_page: u32,
     pub results: Vec<ResultHit>,
     pub engines: Vec<EngineReport>,
+    /// The categories of the enabled engines, each a choice for
+    /// `categories=` (the page's tabs); empty when they would all ask the
+    /// same engines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
@@ -233,6 +256,7 @@ impl SearchResponseV2 {
             per_page: response.per_page,
             results: response.results,
             engines: response.engines,
+            categories: response.categories,
         }
     }
 }
@@ -251,6 +275,7 @@ impl ResultsResponseV2 {
             per_page: response.per_page,
             results: response.results,
             engines: response.engines,
+            categories: response.categories,
         }
     }
 }

@@ -178,6 +178,7 @@ impl Pipeline {
             per_page: response.per_page,
             results: hits,
             engines,
+            categories: response.categories,
             next_page,
         }
     }
@@ -291,6 +292,7 @@ mod tests {
             per_page: 10,
             results,
             engines: vec![report("local", 1.0), report("web", 1.0)],
+            categories: Vec::new(),
         }
     }
 

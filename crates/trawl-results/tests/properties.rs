@@ -148,6 +148,7 @@ fn response(results: Vec<SearchHit>, query: String) -> SearchResponse {
         per_page: 10,
         results,
         engines: vec![report("a", 1.0), report("b", 2.0), report("c", 0.5)],
+        categories: Vec::new(),
     }
 }
 

@@ -22,6 +22,8 @@ pub struct Slot {
     pub timeout: Duration,
     /// How much its results count when results are merged.
     pub weight: f64,
+    /// The categories it is in: a request naming one asks it (if enabled).
+    pub categories: Vec<String>,
 }
 
 /// Longest URL a hit may have as it leaves the search service; a hit with
@@ -51,6 +53,9 @@ fn cut(mut text: String, max: usize) -> String {
 /// The in-process search service over a set of engines.
 pub struct Searcher {
     slots: Vec<Slot>,
+    /// The categories of the enabled engines, when they tell engines apart
+    /// (every answer carries them, for the page's tabs).
+    tabs: Vec<String>,
 }
 
 impl Searcher {
@@ -64,21 +69,42 @@ impl Searcher {
                     enabled: true,
                     timeout: engine_timeout,
                     weight: 1.0,
+                    categories: vec!["general".to_owned()],
                 })
                 .collect(),
         )
     }
 
     pub fn with_slots(slots: Vec<Slot>) -> Self {
-        Self { slots }
+        let enabled: Vec<&Slot> = slots.iter().filter(|s| s.enabled).collect();
+        let mut tabs: Vec<String> = enabled
+            .iter()
+            .flat_map(|s| s.categories.iter().cloned())
+            .collect();
+        tabs.sort_unstable();
+        tabs.dedup();
+        // Categories that would all ask the same engines are no choice.
+        let narrows = tabs
+            .iter()
+            .any(|c| enabled.iter().any(|s| !s.categories.contains(c)));
+        if !narrows {
+            tabs.clear();
+        }
+        Self { slots, tabs }
     }
 }
 
 impl Searcher {
-    /// Positions of the engines a request names, or of every engine when it
-    /// names none. A name no engine has is the client's mistake.
-    fn select(&self, names: &[String]) -> Result<Vec<usize>, InvalidRequest> {
-        if names.is_empty() {
+    /// Positions of the engines a request names and of the enabled ones
+    /// in the categories it names, or of every enabled engine when it names
+    /// neither. A name no engine has, or a category no engine is in, is the
+    /// client's mistake.
+    fn select(
+        &self,
+        names: &[String],
+        categories: &[String],
+    ) -> Result<Vec<usize>, InvalidRequest> {
+        if names.is_empty() && categories.is_empty() {
             return Ok((0..self.slots.len())
                 .filter(|&i| self.slots[i].enabled)
                 .collect());
@@ -105,7 +131,34 @@ impl Searcher {
                     })
             })
             .collect::<Result<_, _>>()?;
+        for category in categories {
+            let within = |slot: &Slot| slot.categories.iter().any(|c| c == category);
+            if !self.slots.iter().any(within) {
+                let mut known: Vec<&str> = self
+                    .slots
+                    .iter()
+                    .flat_map(|s| s.categories.iter().map(String::as_str))
+                    .collect();
+                known.sort_unstable();
+                known.dedup();
+                return Err(InvalidRequest::InvalidParameter {
+                    param: "categories",
+                    reason: format!(
+                        "names `{category}`, which no configured engine is in; the categories are {}",
+                        known
+                            .iter()
+                            .map(|c| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+            selected.extend(
+                (0..self.slots.len()).filter(|&i| self.slots[i].enabled && within(&self.slots[i])),
+            );
+        }
         selected.sort_unstable();
+        selected.dedup();
         Ok(selected)
     }
 }
@@ -120,7 +173,7 @@ type Outcome = (
 #[async_trait]
 impl SearchService for Searcher {
     async fn search(&self, request: &SearchRequest) -> Result<SearchResponse, ServiceError> {
-        let selected = self.select(&request.engines)?;
+        let selected = self.select(&request.engines, &request.categories)?;
         // No engine may run past the request's own deadline, less the time
         // to answer with what the others found.
         let left = trawl_service::deadline::for_work();
@@ -237,6 +290,7 @@ impl SearchService for Searcher {
             per_page: request.per_page,
             results,
             engines,
+            categories: self.tabs.clone(),
         })
     }
 
@@ -251,6 +305,7 @@ impl SearchService for Searcher {
                 weight: slot.weight,
                 timeout_ms: slot.timeout.as_millis() as u64,
                 documents: slot.engine.documents().await,
+                categories: slot.categories.clone(),
             });
         }
         Ok(EnginesResponse { engines })

@@ -32,7 +32,7 @@ use trawl_service::openapi::{
 };
 use trawl_service::versioning::{deprecated_v1, document_deprecated_v1};
 
-use crate::view::{ErrorView, Page, ResultsView};
+use crate::view::{ErrorView, Page, ResultsView, Tab};
 
 #[derive(Clone)]
 struct WebState {
@@ -108,12 +108,9 @@ async fn home() -> Response {
         (status = "5XX", description = "The form and a readable message: a service behind this one \
             failed (502, 503, 504) or this one did (500).", content_type = "text/html", body = String),
     ))]
-async fn search_page(
-    State(results): State<Arc<dyn ResultsService>>,
-    RawSearch(params): RawSearch,
-) -> Response {
+async fn search_page(State(state): State<WebState>, RawSearch(params): RawSearch) -> Response {
     match params {
-        Ok(params) => results_page(results.as_ref(), params).await,
+        Ok(params) => results_page(&state, params).await,
         Err(invalid) => error_page(&SearchParams::default(), &ApiError::from(invalid)),
     }
 }
@@ -140,7 +137,7 @@ async fn search_page(
             failed (502, 503, 504) or this one did (500).", content_type = "text/html", body = String),
     ))]
 async fn text_page(
-    State(results): State<Arc<dyn ResultsService>>,
+    State(state): State<WebState>,
     text: Result<Path<String>, PathRejection>,
     RawSearch(params): RawSearch,
 ) -> Response {
@@ -169,7 +166,7 @@ async fn text_page(
             return error_page(&form, &ApiError::from(invalid));
         }
     };
-    results_page(results.as_ref(), params).await
+    results_page(&state, params).await
 }
 
 /// Extensions that make a path a probe for a file, not a search: scripts,
@@ -233,7 +230,8 @@ pub fn looks_like_search(text: &str) -> bool {
         .is_none_or(|(_, extension)| !PROBE_EXTENSIONS.contains(&extension.trim()))
 }
 
-async fn results_page(results: &dyn ResultsService, params: SearchParams) -> Response {
+async fn results_page(state: &WebState, params: SearchParams) -> Response {
+    let results = state.results.as_ref();
     // Pages are HTML whatever the Accept header says.
     if let Err(invalid) = params.format(None, &[Format::Html]) {
         return error_page(&params, &ApiError::from(invalid));
@@ -247,15 +245,17 @@ async fn results_page(results: &dyn ResultsService, params: SearchParams) -> Res
         ..params
     };
     match results.results(&request).await {
-        Ok(response) => render(
-            StatusCode::OK,
-            &Page::new(
+        Ok(response) => {
+            let tabs = Tab::for_request(&request, &response.categories);
+            let mut page = Page::new(
                 request.query.to_string(),
                 &cleaned,
                 Some(ResultsView::new(&request, response)),
                 None,
-            ),
-        ),
+            );
+            page.tabs = tabs;
+            render(StatusCode::OK, &page)
+        }
         Err(error) => error_page(&cleaned, &ApiError::from(error)),
     }
 }
@@ -347,7 +347,7 @@ const API_V1_FORMATS: &[Format] = &[Format::Json, Format::Csv, Format::Rss, Form
         OrPage<UpstreamErrorResponses>,
     ))]
 async fn api_search(
-    State(results): State<Arc<dyn ResultsService>>,
+    State(state): State<WebState>,
     OriginalUri(uri): OriginalUri,
     Origin(origin): Origin,
     headers: HeaderMap,
@@ -360,10 +360,10 @@ async fn api_search(
             format: None,
             ..params
         };
-        return Ok(results_page(results.as_ref(), params).await);
+        return Ok(results_page(&state, params).await);
     }
     let request = SearchRequest::from_params(&params)?;
-    let response = results.results(&request).await?;
+    let response = state.results.results(&request).await?;
     Ok(formats::respond(format, &response, || {
         FeedLinks::new(&origin, &uri.to_string(), &request)
     }))

@@ -20,6 +20,58 @@ pub(crate) struct Page {
     pub time_range: String,
     /// Options the form has no field for, kept as they were sent.
     pub hidden: Vec<(&'static str, String)>,
+    /// One tab per category of engines, and "All"; none when there is
+    /// only one category.
+    pub tabs: Vec<Tab>,
+}
+
+/// A category tab above the results.
+pub(crate) struct Tab {
+    pub label: String,
+    pub href: String,
+    pub current: bool,
+}
+
+impl Tab {
+    /// "All" and one tab per category, each the same search in it; none
+    /// when there are fewer than two categories.
+    pub fn for_request(request: &SearchRequest, categories: &[String]) -> Vec<Tab> {
+        if categories.len() < 2 {
+            return Vec::new();
+        }
+        let href = |category: Option<&str>| {
+            let request = SearchRequest {
+                page: 1,
+                engines: Vec::new(),
+                categories: category.map(|c| vec![c.to_owned()]).unwrap_or_default(),
+                ..request.clone()
+            };
+            let mut href = format!("/search?q={}", encode_component(request.query.as_str()));
+            if request.per_page != trawl_api::params::DEFAULT_PER_PAGE {
+                href.push_str(&format!("&per_page={}", request.per_page));
+            }
+            href.push_str(&request.options_query_string());
+            href
+        };
+        let all = request.engines.is_empty() && request.categories.is_empty();
+        std::iter::once(Tab {
+            label: "All".to_owned(),
+            href: href(None),
+            current: all,
+        })
+        .chain(categories.iter().map(|category| {
+            let mut label = category.replace(['-', '_'], " ");
+            if let Some(first) = label.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            Tab {
+                label,
+                href: href(Some(category)),
+                current: request.engines.is_empty() && request.categories == [category.clone()],
+            }
+        }))
+        .collect()
+    }
 }
 
 const TIME_RANGES: &[(&str, &str)] = &[
@@ -44,6 +96,7 @@ impl Page {
             ("safe", &form.safe),
             ("lang", &form.lang),
             ("engines", &form.engines),
+            ("categories", &form.categories),
         ]
         .into_iter()
         .filter_map(|(name, value)| {
@@ -66,6 +119,7 @@ impl Page {
             time_ranges: TIME_RANGES,
             time_range: form.time_range.clone().unwrap_or_default(),
             hidden,
+            tabs: Vec::new(),
         }
     }
 }

@@ -476,6 +476,7 @@ async fn open_search(
             enabled: engine.enabled,
             timeout: config.engine_timeout(engine),
             weight: engine.weight,
+            categories: engine.categories(),
         });
     }
     Ok(Arc::new(Searcher::with_slots(slots)))

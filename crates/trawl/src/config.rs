@@ -354,9 +354,52 @@ pub struct EngineConfig {
     /// quota: Google's free tier allows 100 queries a day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calls_per_minute: Option<u32>,
+    /// The categories it is in, instead of its type's (e.g. `science` for
+    /// arXiv); `categories=` on the API and the page's tabs pick engines
+    /// by them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
     /// The engine's `type` and that type's keys.
     #[serde(flatten)]
     pub spec: EngineSpec,
+}
+
+/// The documented configuration: every setting at its default, explained
+/// (`docs/trawl.example.toml`).
+pub const EXAMPLE: &str = include_str!("../../../docs/trawl.example.toml");
+
+const PUBLIC_BEGIN: &str = "# --- public engines: begin ---";
+const PUBLIC_END: &str = "# --- public engines: end ---";
+
+/// The documented configuration, with its block of the engines that need
+/// no key uncommented when `public_engines` (`trawl config init
+/// --with-public-engines`).
+pub fn example(public_engines: bool) -> String {
+    if !public_engines {
+        return EXAMPLE.to_owned();
+    }
+    let mut inside = false;
+    let mut out = String::with_capacity(EXAMPLE.len());
+    for line in EXAMPLE.lines() {
+        let line = match line {
+            PUBLIC_BEGIN => {
+                inside = true;
+                line
+            }
+            PUBLIC_END => {
+                inside = false;
+                line
+            }
+            _ if inside => line
+                .strip_prefix("# ")
+                .or_else(|| line.strip_prefix('#'))
+                .unwrap_or(line),
+            _ => line,
+        };
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Reads `[[engines]]`, each error naming the engine it is in.
@@ -401,7 +444,21 @@ impl EngineConfig {
             timeout_ms: None,
             max_answer_bytes: None,
             calls_per_minute: None,
+            categories: None,
             spec,
+        }
+    }
+
+    /// The categories it is in: configured, else its type's.
+    pub fn categories(&self) -> Vec<String> {
+        match &self.categories {
+            Some(categories) => categories.clone(),
+            None => self
+                .spec
+                .categories()
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect(),
         }
     }
 }
@@ -948,6 +1005,25 @@ impl Config {
                     "`timeout_ms` must be greater than 0".to_owned(),
                 ));
             }
+            if let Some(categories) = &engine.categories {
+                if let Some(bad) = categories
+                    .iter()
+                    .find(|c| !trawl_api::options::is_engine_name(c))
+                {
+                    return Err(invalid(
+                        name,
+                        format!(
+                            "category `{bad}`: a category is 1 to 32 of a-z, 0-9, `-` and `_`, starting with a letter or digit"
+                        ),
+                    ));
+                }
+                if categories.is_empty() {
+                    return Err(invalid(
+                        name,
+                        "`categories` must name at least one category".to_owned(),
+                    ));
+                }
+            }
             if matches!(engine.spec, EngineSpec::Local(_))
                 && self.engines[..i]
                     .iter()
@@ -1362,9 +1438,52 @@ mod tests {
 
     #[test]
     fn the_documented_example_is_the_defaults() {
-        let example: Config =
-            toml::from_str(include_str!("../../../docs/trawl.example.toml")).unwrap();
+        let example: Config = toml::from_str(&example(false)).unwrap();
         assert_eq!(example, Config::default());
+    }
+
+    #[test]
+    fn the_public_engines_block_is_every_keyless_engine_and_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("trawl.toml");
+        std::fs::write(&file, example(true)).unwrap();
+        let config = Config::load(Some(&file), env(&[]), &Overrides::default()).unwrap();
+        let kinds: Vec<&str> = config.engines.iter().map(|e| e.spec.kind()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "local",
+                "mediawiki",
+                "marginalia",
+                "hackernews",
+                "stackexchange",
+                "arxiv",
+                "openalex",
+                "crossref",
+                "pubmed",
+                "github",
+                "crates",
+                "npm",
+                "openlibrary",
+                "archive",
+            ]
+        );
+        // Only the keyless: no engine here needs a key to answer.
+        for engine in &config.engines {
+            let shown = toml::to_string(&engine.spec).unwrap();
+            assert!(!shown.contains("key_env"), "{shown}");
+        }
+        // Everything outside the block is as documented.
+        assert_eq!(
+            Config {
+                engines: Config::default().engines,
+                ..config
+            },
+            Config {
+                data_dir: None,
+                ..Config::load(None, env(&[]), &Overrides::default()).unwrap()
+            }
+        );
     }
 
     #[test]

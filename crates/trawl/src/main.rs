@@ -176,6 +176,18 @@ enum IndexCommand {
 enum ConfigCommand {
     /// Print the effective configuration, credentials masked
     Show,
+    /// Write the documented configuration (every setting at its default)
+    Init {
+        /// Where to write it [default: standard output]
+        #[arg(value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// With every engine that needs no key (Wikipedia, arXiv, GitHub, …)
+        #[arg(long)]
+        with_public_engines: bool,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// mimalloc v3's option numbers (`mi_option_e` in its `mimalloc.h`; the
@@ -227,6 +239,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         overrides.no_demo = args.no_demo;
         overrides.amqp_url = args.amqp_url.clone();
     }
+    if let Command::Config(ConfigCommand::Init {
+        output,
+        with_public_engines,
+        force,
+    }) = cli.command
+    {
+        return init(output, with_public_engines, force);
+    }
     let config_file = cli
         .config
         .clone()
@@ -273,11 +293,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", config.show());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Config(ConfigCommand::Init { .. }) => unreachable!("handled before loading"),
         Command::Openapi { role } => {
             print!("{}", trawl_service::openapi::render(&trawl::openapi(role)));
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `trawl config init`: needs no configuration, not even a valid one.
+fn init(
+    output: Option<PathBuf>,
+    with_public_engines: bool,
+    force: bool,
+) -> anyhow::Result<ExitCode> {
+    let text = trawl::config::example(with_public_engines);
+    match output {
+        None => print!("{text}"),
+        Some(path) => {
+            let mut file = std::fs::OpenOptions::new();
+            file.write(true);
+            if force {
+                file.create(true).truncate(true);
+            } else {
+                file.create_new(true);
+            }
+            let mut file = file.open(&path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    anyhow::anyhow!("{} exists: pass --force to replace it", path.display())
+                }
+                _ => anyhow::anyhow!("cannot write {}: {e}", path.display()),
+            })?;
+            std::io::Write::write_all(&mut file, text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(config: &Config, role: Role) -> anyhow::Result<ExitCode> {

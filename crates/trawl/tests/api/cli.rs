@@ -265,3 +265,59 @@ fn serve_sees_batches_committed_by_another_process_and_stops_cleanly_on_sigterm(
         "no longer listening"
     );
 }
+
+#[test]
+fn config_init_writes_the_documented_file_with_or_without_the_public_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trawl.toml");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(args)
+            // A broken configuration does not stop `init`.
+            .env("TRAWL_LISTEN", "not-an-address")
+            .output()
+            .unwrap()
+    };
+    let path = file.to_str().unwrap();
+    let output = run(&["config", "init", "--with-public-engines", path]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let again = run(&["config", "init", path]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("pass --force"),
+        "{}",
+        stderr(&again)
+    );
+    let shown = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["config", "show", "--config", path])
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    for kind in [
+        "mediawiki",
+        "arxiv",
+        "github",
+        "crates",
+        "openlibrary",
+        "marginalia",
+    ] {
+        assert!(
+            stdout(&shown).contains(&format!("type = \"{kind}\"")),
+            "{kind}: {}",
+            stdout(&shown)
+        );
+    }
+    let forced = run(&["config", "init", "--force", path]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    let shown = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["config", "show", "--config", path])
+        .output()
+        .unwrap();
+    assert!(
+        !stdout(&shown).contains("type = \"arxiv\""),
+        "{}",
+        stdout(&shown)
+    );
+    let printed = run(&["config", "init"]);
+    assert_eq!(stdout(&printed), std::fs::read_to_string(&file).unwrap());
+}
