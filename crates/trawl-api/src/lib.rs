@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod openapi;
 pub mod options;
 pub mod params;
+pub mod problems;
 pub mod seams;
 pub mod sources;
 pub mod text;
@@ -21,6 +22,7 @@ pub mod wire;
 pub use cursor::CursorKey;
 pub use options::{Format, Keyword, Lang, Safe, TimeRange};
 pub use params::{InvalidRequest, Query, SearchRequest};
+pub use problems::Code;
 pub use seams::{IndexerService, ResultsService, SearchService, ServiceError, SourcesService};
 pub use wire::{
     Check, EngineInfo, EngineReport, EngineStatus, EnginesResponse, Problem, Readiness, ResultHit,

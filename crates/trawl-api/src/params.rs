@@ -42,13 +42,19 @@ pub enum InvalidRequest {
 impl InvalidRequest {
     /// A stable, machine-readable name for this kind of error.
     pub fn code(&self) -> &'static str {
+        self.problem_code().as_str()
+    }
+
+    /// Its problem code (whose status is 400, or 406 for `not_acceptable`).
+    pub fn problem_code(&self) -> crate::Code {
+        use crate::Code;
         match self {
-            Self::MalformedQueryString { .. } => "malformed_query_string",
-            Self::MissingParameter { .. } => "missing_parameter",
-            Self::DuplicateParameter { .. } => "duplicate_parameter",
-            Self::InvalidParameter { .. } => "invalid_parameter",
-            Self::InvalidCursor { .. } => "invalid_cursor",
-            Self::NotAcceptable { .. } => "not_acceptable",
+            Self::MalformedQueryString { .. } => Code::MalformedQueryString,
+            Self::MissingParameter { .. } => Code::MissingParameter,
+            Self::DuplicateParameter { .. } => Code::DuplicateParameter,
+            Self::InvalidParameter { .. } => Code::InvalidParameter,
+            Self::InvalidCursor { .. } => Code::InvalidCursor,
+            Self::NotAcceptable { .. } => Code::NotAcceptable,
         }
     }
 

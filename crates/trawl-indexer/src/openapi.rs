@@ -3,26 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use trawl_api::Code;
+use trawl_service::openapi::problem_responses;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::openapi::{RefOr, Response};
 use utoipa::{IntoResponses, Modify};
-
-fn problems(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {
-    list.iter()
-        .map(|(status, description)| {
-            let response = ResponseBuilder::new()
-                .description(*description)
-                .content(
-                    trawl_service::error::PROBLEM_JSON,
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("Problem")))
-                        .build(),
-                )
-                .build();
-            (status.to_string(), RefOr::T(response))
-        })
-        .collect()
-}
 
 /// `400`, `413`, `415`, `422`: a batch refused at the door. Nothing of it
 /// was queued.
@@ -30,29 +15,33 @@ pub struct SubmitErrorResponses;
 
 impl IntoResponses for SubmitErrorResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        problems(&[
+        problem_responses(&[
             (
-                "400",
-                "The body is not the format its `Content-Type` says, naming the line and column \
-                 (`malformed_body`); or a parameter or header is invalid (`invalid_parameter`, \
-                 `invalid_header`).",
+                "The body is not the format its `Content-Type` says, naming the line and column; \
+                 or a parameter or header is invalid.",
+                &[
+                    Code::MalformedBody,
+                    Code::InvalidParameter,
+                    Code::InvalidHeader,
+                ],
             ),
             (
-                "413",
-                "The body is larger than the limit (`payload_too_large`, 32 MiB by default), or \
-                 holds more than 100,000 documents (`too_many_documents`).",
+                "The body is larger than the limit (32 MiB by default), or holds more than \
+                 100,000 documents.",
+                &[Code::PayloadTooLarge, Code::TooManyDocuments],
             ),
             (
-                "415",
-                "The body is neither `application/json` nor `application/x-ndjson` \
-                 (`unsupported_media_type`).",
+                "The body is neither `application/json` nor `application/x-ndjson`.",
+                &[Code::UnsupportedMediaType],
             ),
             (
-                "422",
-                "Documents cannot be indexed (`invalid_documents`: `errors` names each by \
-                 position and line; `skip_bad=true` queues the others), the batch holds none \
-                 (`empty_batch`), or the `Idempotency-Key` was used for another request \
-                 (`idempotency_key_reused`).",
+                "Documents cannot be indexed (`skip_bad=true` queues the others), the batch \
+                 holds none, or the `Idempotency-Key` was used for another request.",
+                &[
+                    Code::InvalidDocuments,
+                    Code::EmptyBatch,
+                    Code::IdempotencyKeyReused,
+                ],
             ),
         ])
     }
@@ -63,13 +52,12 @@ pub struct KeyResponses;
 
 impl IntoResponses for KeyResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        problems(&[
+        problem_responses(&[
             (
-                "401",
-                "No API key (`unauthorized`): send `Authorization: Bearer <key>`. \
-                 `WWW-Authenticate` says so too.",
+                "No API key: send `Authorization: Bearer <key>`. `WWW-Authenticate` says so too.",
+                &[Code::Unauthorized],
             ),
-            ("403", "The key is unknown or revoked (`forbidden`)."),
+            ("The key is unknown or revoked.", &[Code::Forbidden]),
         ])
     }
 }
@@ -79,10 +67,10 @@ pub struct DependencyResponse;
 
 impl IntoResponses for DependencyResponse {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        problems(&[(
-            "503",
-            "The job store or the job queue cannot be reached (`dependency_unavailable`, \
-             naming it): nothing was done. `Retry-After` says when to try again.",
+        problem_responses(&[(
+            "The job store or the job queue cannot be reached (the detail names it): nothing \
+             was done. `Retry-After` says when to try again.",
+            &[Code::DependencyUnavailable],
         )])
     }
 }
@@ -92,12 +80,12 @@ pub struct JobErrorResponses;
 
 impl IntoResponses for JobErrorResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        problems(&[
+        problem_responses(&[
             (
-                "400",
-                "The id is not a positive integer (`invalid_parameter`).",
+                "The id is not a positive integer.",
+                &[Code::InvalidParameter],
             ),
-            ("404", "There is no such job (`not_found`)."),
+            ("There is no such job.", &[Code::NotFound]),
         ])
     }
 }
@@ -129,19 +117,21 @@ pub struct SourceErrorResponses;
 
 impl IntoResponses for SourceErrorResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        problems(&[
+        problem_responses(&[
             (
-                "400",
-                "The id is not a positive integer, a field of the source is invalid \
-                 (`invalid_parameter`, naming it), the body is not JSON (`malformed_body`), or \
-                 `If-Match` cannot be read (`invalid_header`).",
+                "The id is not a positive integer, a field of the source is invalid (naming \
+                 it), the body is not JSON, or `If-Match` cannot be read.",
+                &[
+                    Code::InvalidParameter,
+                    Code::MalformedBody,
+                    Code::InvalidHeader,
+                ],
             ),
-            ("404", "There is no such source (`not_found`)."),
-            ("415", "The body is not JSON (`unsupported_media_type`)."),
+            ("There is no such source.", &[Code::NotFound]),
+            ("The body is not JSON.", &[Code::UnsupportedMediaType]),
             (
-                "422",
-                "The body is JSON but not a source: an unknown field, a wrong type \
-                 (`invalid_body`).",
+                "The body is JSON but not a source: an unknown field, a wrong type.",
+                &[Code::InvalidBody],
             ),
         ])
     }
@@ -152,16 +142,15 @@ pub struct PreconditionResponses;
 
 impl IntoResponses for PreconditionResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        problems(&[
+        problem_responses(&[
             (
-                "412",
-                "The source changed since the `ETag` in `If-Match` was read \
-                 (`precondition_failed`): read it again and reapply the change.",
+                "The source changed since the `ETag` in `If-Match` was read: read it again and \
+                 reapply the change.",
+                &[Code::PreconditionFailed],
             ),
             (
-                "428",
-                "No `If-Match`: a change must name the version it changes \
-                 (`precondition_required`).",
+                "No `If-Match`: a change must name the version it changes.",
+                &[Code::PreconditionRequired],
             ),
         ])
     }

@@ -23,8 +23,8 @@ use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 use trawl_api::jobs::{Accepted, Batch, BatchFormat, IdempotencyKey, Job, JobsPage, JobsQuery};
 use trawl_api::{
-    Check, EnginesResponse, IndexerService, Problem, Readiness, ResultsResponse, ResultsService,
-    SearchRequest, SearchResponse, SearchService, ServiceError,
+    Check, Code, EnginesResponse, IndexerService, Problem, Readiness, ResultsResponse,
+    ResultsService, SearchRequest, SearchResponse, SearchService, ServiceError,
 };
 use url::Url;
 
@@ -62,11 +62,11 @@ pub enum ClientBuildError {
 /// How trawl's own services' answers are judged (see the module docs).
 pub const TRAWL_SERVICE: Classifier = Classifier {
     failed: |answer| match problem_code(answer) {
-        Some(code) => code == "internal" || code == "overloaded",
+        Some(code) => matches!(Code::parse(&code), Some(Code::Internal | Code::Overloaded)),
         None => !answer.status.is_success() && answer.status.is_server_error(),
     },
     retryable: |answer| match problem_code(answer) {
-        Some(code) => code == "overloaded",
+        Some(code) => Code::parse(&code) == Some(Code::Overloaded),
         None => matches!(answer.status.as_u16(), 502..=504),
     },
 };

@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use trawl_api::{InvalidRequest, Problem, ServiceError};
+use trawl_api::{Code, InvalidRequest, Problem, ServiceError};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -61,63 +61,24 @@ impl ApiError {
     /// The problem document sent to the client. Internal causes stay in the
     /// logs: what a client reads never depends on them.
     pub fn problem(&self) -> Problem {
+        let detail = self.to_string();
         match self {
             Self::InvalidRequest(e) => invalid_request(e),
-            Self::MalformedBody(_) => Problem::new(
-                400,
-                "malformed_body",
-                "Malformed request body",
-                self.to_string(),
-            ),
-            Self::InvalidBody(_) => Problem::new(
-                422,
-                "invalid_body",
-                "Invalid request body",
-                self.to_string(),
-            ),
-            Self::UnsupportedMediaType { .. } => Problem::new(
-                415,
-                "unsupported_media_type",
-                "Unsupported media type",
-                self.to_string(),
-            ),
-            Self::PayloadTooLarge { .. } => Problem::new(
-                413,
-                "payload_too_large",
-                "Request body too large",
-                self.to_string(),
-            ),
-            Self::NotFound => Problem::new(404, "not_found", "Not found", self.to_string()),
-            Self::MethodNotAllowed => Problem::new(
-                405,
-                "method_not_allowed",
-                "Method not allowed",
-                self.to_string(),
-            ),
+            Self::MalformedBody(_) => Code::MalformedBody.problem(detail),
+            Self::InvalidBody(_) => Code::InvalidBody.problem(detail),
+            Self::UnsupportedMediaType { .. } => Code::UnsupportedMediaType.problem(detail),
+            Self::PayloadTooLarge { .. } => Code::PayloadTooLarge.problem(detail),
+            Self::NotFound => Code::NotFound.problem(detail),
+            Self::MethodNotAllowed => Code::MethodNotAllowed.problem(detail),
             Self::InvalidHeader { name, .. } => {
-                Problem::new(400, "invalid_header", "Invalid header", self.to_string())
-                    .with_param(Some(name))
+                Code::InvalidHeader.problem(detail).with_param(Some(name))
             }
-            Self::DeadlineExceeded { .. } => Problem::new(
-                504,
-                "deadline_exceeded",
-                "Deadline exceeded",
-                self.to_string(),
-            ),
-            Self::Overloaded => Problem::new(503, "overloaded", "Overloaded", self.to_string()),
-            Self::RateLimited { .. } => {
-                Problem::new(429, "rate_limited", "Too many requests", self.to_string())
-            }
-            Self::Unauthorized(_) => {
-                Problem::new(401, "unauthorized", "Unauthorized", self.to_string())
-            }
-            Self::Forbidden => Problem::new(403, "forbidden", "Forbidden", self.to_string()),
-            Self::PreconditionRequired => Problem::new(
-                428,
-                "precondition_required",
-                "Precondition required",
-                self.to_string(),
-            ),
+            Self::DeadlineExceeded { .. } => Code::DeadlineExceeded.problem(detail),
+            Self::Overloaded => Code::Overloaded.problem(detail),
+            Self::RateLimited { .. } => Code::RateLimited.problem(detail),
+            Self::Unauthorized(_) => Code::Unauthorized.problem(detail),
+            Self::Forbidden => Code::Forbidden.problem(detail),
+            Self::PreconditionRequired => Code::PreconditionRequired.problem(detail),
             Self::Service(e) => service_problem(e),
         }
     }
@@ -142,41 +103,27 @@ impl ApiError {
 }
 
 fn invalid_request(error: &InvalidRequest) -> Problem {
-    if let InvalidRequest::NotAcceptable { .. } = error {
-        return Problem::new(406, error.code(), "Not acceptable", error.to_string());
-    }
-    Problem::new(400, error.code(), "Invalid request", error.to_string()).with_param(error.param())
+    error
+        .problem_code()
+        .problem(error.to_string())
+        .with_param(error.param())
 }
 
 fn service_problem(error: &ServiceError) -> Problem {
     match error {
         ServiceError::Upstream { problem, .. } => problem.as_ref().clone(),
         ServiceError::Invalid(e) => invalid_request(e),
-        ServiceError::Unavailable { service, .. } => Problem::new(
-            503,
-            "upstream_unavailable",
-            "Service unavailable",
-            format!("the {service} service cannot be reached; try again shortly"),
-        ),
-        ServiceError::Timeout { service, timeout } => Problem::new(
-            504,
-            "upstream_timeout",
-            "Service timed out",
-            format!(
-                "the {service} service did not answer within {} ms",
-                timeout.as_millis()
-            ),
-        ),
-        ServiceError::BadGateway { service, .. } => Problem::new(
-            502,
-            "bad_gateway",
-            "Bad gateway",
-            format!("the {service} service answered with something that is not a valid response"),
-        ),
-        ServiceError::Dependency { dependency, .. } => Problem::new(
-            503,
-            "dependency_unavailable",
-            "Dependency unavailable",
+        ServiceError::Unavailable { service, .. } => Code::UpstreamUnavailable.problem(format!(
+            "the {service} service cannot be reached; try again shortly"
+        )),
+        ServiceError::Timeout { service, timeout } => Code::UpstreamTimeout.problem(format!(
+            "the {service} service did not answer within {} ms",
+            timeout.as_millis()
+        )),
+        ServiceError::BadGateway { service, .. } => Code::BadGateway.problem(format!(
+            "the {service} service answered with something that is not a valid response"
+        )),
+        ServiceError::Dependency { dependency, .. } => Code::DependencyUnavailable.problem(
             format!("{dependency} cannot be reached; nothing was done, try again shortly"),
         ),
         ServiceError::MalformedBatch {
@@ -184,60 +131,32 @@ fn service_problem(error: &ServiceError) -> Problem {
             line,
             column,
             reason,
-        } => Problem::new(
-            400,
-            "malformed_body",
-            "Malformed request body",
-            format!(
-                "the body is not valid {format}: line {line}, column {column}: {reason}; nothing was queued"
-            ),
-        ),
+        } => Code::MalformedBody.problem(format!(
+            "the body is not valid {format}: line {line}, column {column}: {reason}; nothing was queued"
+        )),
         ServiceError::InvalidDocuments { errors, total } => {
             let first = errors
                 .first()
                 .map(|e| format!(": line {}: {}", e.line, e.reason))
                 .unwrap_or_default();
-            let mut problem = Problem::new(
-                422,
-                "invalid_documents",
-                "Invalid documents",
-                format!(
-                    "{total} documents cannot be indexed{first}; nothing was queued \
-                     (`skip_bad=true` queues the others)"
-                ),
-            );
+            let mut problem = Code::InvalidDocuments.problem(format!(
+                "{total} documents cannot be indexed{first}; nothing was queued \
+                 (`skip_bad=true` queues the others)"
+            ));
             problem.errors = Some(errors.clone());
             problem
         }
-        ServiceError::EmptyBatch => {
-            Problem::new(422, "empty_batch", "Empty batch", error.to_string())
+        ServiceError::EmptyBatch => Code::EmptyBatch.problem(error.to_string()),
+        ServiceError::TooManyDocuments { .. } => Code::TooManyDocuments.problem(error.to_string()),
+        ServiceError::IdempotencyKeyReused => {
+            Code::IdempotencyKeyReused.problem(error.to_string())
         }
-        ServiceError::TooManyDocuments { .. } => Problem::new(
-            413,
-            "too_many_documents",
-            "Too many documents",
-            error.to_string(),
-        ),
-        ServiceError::IdempotencyKeyReused => Problem::new(
-            422,
-            "idempotency_key_reused",
-            "Idempotency key reused",
-            error.to_string(),
-        ),
-        ServiceError::NotFound(what) => Problem::new(404, "not_found", "Not found", what.clone()),
-        ServiceError::Conflict(why) => Problem::new(409, "conflict", "Conflict", why.clone()),
-        ServiceError::PreconditionFailed(why) => Problem::new(
-            412,
-            "precondition_failed",
-            "Precondition failed",
-            why.clone(),
-        ),
-        ServiceError::Internal(_) => Problem::new(
-            500,
-            "internal",
-            "Internal error",
-            "an internal error occurred; it has been logged",
-        ),
+        ServiceError::NotFound(what) => Code::NotFound.problem(what.clone()),
+        ServiceError::Conflict(why) => Code::Conflict.problem(why.clone()),
+        ServiceError::PreconditionFailed(why) => Code::PreconditionFailed.problem(why.clone()),
+        ServiceError::Internal(_) => {
+            Code::Internal.problem("an internal error occurred; it has been logged")
+        }
     }
 }
 

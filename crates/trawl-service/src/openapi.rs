@@ -13,6 +13,8 @@ use utoipa::openapi::{
 };
 use utoipa::{IntoResponses, OpenApi as _};
 
+use trawl_api::Code;
+
 use crate::error::PROBLEM_JSON;
 
 /// A response carrying a problem document.
@@ -29,9 +31,20 @@ fn problem(description: &str) -> RefOr<Response> {
         .into()
 }
 
-fn responses(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {
+/// Error responses, each `(what the endpoint says, the codes it may carry)`:
+/// the status is the codes' own (one status per entry), the description the
+/// endpoint's words followed by each code and when it is sent, from the one
+/// table of codes ([`Code`]).
+pub fn problem_responses(list: &[(&str, &[Code])]) -> BTreeMap<String, RefOr<Response>> {
     list.iter()
-        .map(|(status, description)| (status.to_string(), problem(description)))
+        .map(|(context, codes)| {
+            let status = codes[0].status();
+            assert!(
+                codes.iter().all(|c| c.status() == status),
+                "one response, one status: {codes:?}"
+            );
+            (status.to_string(), problem(&Code::describe(context, codes)))
+        })
         .collect()
 }
 
@@ -40,11 +53,15 @@ pub struct InvalidRequestResponse;
 
 impl IntoResponses for InvalidRequestResponse {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[(
-            "400",
-            "The request is invalid: `code` says how (`missing_parameter`, `invalid_parameter`, \
-             `duplicate_parameter`, `malformed_query_string`, `invalid_cursor`) and `param` names \
-             the parameter at fault.",
+        problem_responses(&[(
+            "The request is invalid: `code` says how and `param` names the parameter at fault.",
+            &[
+                Code::MissingParameter,
+                Code::InvalidParameter,
+                Code::DuplicateParameter,
+                Code::MalformedQueryString,
+                Code::InvalidCursor,
+            ],
         )])
     }
 }
@@ -86,10 +103,10 @@ pub struct NotAcceptableResponse;
 
 impl IntoResponses for NotAcceptableResponse {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[(
-            "406",
+        problem_responses(&[(
             "Without a `format` parameter, the `Accept` header admits none of the formats this \
-             endpoint answers in (`not_acceptable`); the detail lists them.",
+             endpoint answers in; the detail lists them.",
+            &[Code::NotAcceptable],
         )])
     }
 }
@@ -99,10 +116,10 @@ pub struct RateLimitedResponse;
 
 impl IntoResponses for RateLimitedResponse {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[(
-            "429",
-            "This client sent more requests than its budget allows (`rate_limited`); \
-             `Retry-After` says when to try again (docs/security.md).",
+        problem_responses(&[(
+            "This client sent more requests than its budget allows; `Retry-After` says when to \
+             try again (docs/security.md).",
+            &[Code::RateLimited],
         )])
     }
 }
@@ -112,9 +129,9 @@ pub struct InternalErrorResponse;
 
 impl IntoResponses for InternalErrorResponse {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[(
-            "500",
-            "A failure inside the service (`internal`); the cause is logged, not sent.",
+        problem_responses(&[(
+            "A failure inside the service; the cause is logged, not sent.",
+            &[Code::Internal],
         )])
     }
 }
@@ -124,19 +141,18 @@ pub struct UpstreamErrorResponses;
 
 impl IntoResponses for UpstreamErrorResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[
+        problem_responses(&[
             (
-                "502",
-                "The service called answered with something that is not a valid response \
-                 (`bad_gateway`).",
+                "The service called answered with something that is not a valid response.",
+                &[Code::BadGateway],
             ),
             (
-                "503",
-                "The service called cannot be reached (`upstream_unavailable`).",
+                "The service called cannot be reached.",
+                &[Code::UpstreamUnavailable],
             ),
             (
-                "504",
-                "The service called did not answer in time (`upstream_timeout`).",
+                "The service called did not answer in time.",
+                &[Code::UpstreamTimeout],
             ),
         ])
     }
@@ -147,24 +163,17 @@ pub struct BodyErrorResponses;
 
 impl IntoResponses for BodyErrorResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[
+        problem_responses(&[
             (
-                "400",
-                "The body is not valid JSON (`malformed_body`), or it holds an invalid value \
-                 (`invalid_parameter`, naming the field).",
+                "The body is not valid JSON, or it holds an invalid value (naming the field).",
+                &[Code::MalformedBody, Code::InvalidParameter],
             ),
+            ("The body is larger than 2 MiB.", &[Code::PayloadTooLarge]),
             (
-                "413",
-                "The body is larger than 2 MiB (`payload_too_large`).",
+                "The body is not sent as `application/json`.",
+                &[Code::UnsupportedMediaType],
             ),
-            (
-                "415",
-                "The body is not sent as `application/json` (`unsupported_media_type`).",
-            ),
-            (
-                "422",
-                "The body is JSON of the wrong shape (`invalid_body`).",
-            ),
+            ("The body is JSON of the wrong shape.", &[Code::InvalidBody]),
         ])
     }
 }
