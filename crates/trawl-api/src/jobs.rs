@@ -17,6 +17,7 @@ pub const MAX_LISTED_ERRORS: usize = 100;
 pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
 /// Jobs on one page of `GET /v1/jobs` by default, and at most.
 pub const DEFAULT_JOBS_PER_PAGE: u32 = 50;
+/// Most jobs `GET /v1/jobs` answers in one page.
 pub const MAX_JOBS_PER_PAGE: u32 = 500;
 
 /// How a batch's body is laid out.
@@ -33,11 +34,14 @@ pub enum BatchFormat {
 /// it was sent.
 #[derive(Debug, Clone)]
 pub struct Batch {
+    /// The documents, as sent.
     pub body: bytes::Bytes,
+    /// How `body` is encoded.
     pub format: BatchFormat,
     /// Queue the good documents and report the bad ones, instead of
     /// refusing the batch.
     pub skip_bad: bool,
+    /// Makes a retried submission answer with the job the first one made.
     pub idempotency_key: Option<IdempotencyKey>,
 }
 
@@ -46,6 +50,7 @@ pub struct Batch {
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
+    /// Checks a client's `Idempotency-Key`: printable ASCII, 1 to 255 characters.
     pub fn parse(raw: &str) -> Result<Self, String> {
         if raw.is_empty() || raw.len() > MAX_IDEMPOTENCY_KEY_BYTES {
             return Err(format!(
@@ -58,6 +63,7 @@ impl IdempotencyKey {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The key as the client sent it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -72,6 +78,7 @@ pub struct DocumentIn {
     /// it. A string of 1 to 1024 bytes, or an integer.
     #[schema(schema_with = document_id_schema)]
     pub id: serde_json::Value,
+    /// The document's title, when the line had one.
     pub title: String,
     /// An absolute `http`, `https` or `file` URL.
     pub url: String,
@@ -100,26 +107,34 @@ fn document_id_schema() -> utoipa::openapi::schema::Schema {
 /// for an earlier request with the same idempotency key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Accepted {
+    /// The job the batch made (or, replayed, the one made before).
     pub job: Job,
+    /// Whether this answers a retried request with an earlier job.
     pub replayed: bool,
 }
 
 /// A job: work the indexer was given, and how far it got.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Job {
+    /// The job's id, for `GET /v1/jobs/{id}`.
     #[schema(minimum = 1)]
     pub id: i64,
+    /// What the job does.
     pub kind: JobKind,
+    /// Where the job is in its life.
     pub state: JobState,
     /// Runs started so far (a run cut short by a crash counts).
     pub attempts: u32,
     /// Runs it may take before it fails for good.
     pub max_attempts: u32,
+    /// How much of the job is done.
     pub progress: JobProgress,
+    /// What the job did to the index so far.
     pub counts: JobCounts,
     /// Documents refused when the batch was submitted (with
     /// `skip_bad=true`), at most 100 of them; `errors_total` counts all.
     pub errors: Vec<DocumentError>,
+    /// Documents that failed, including those not listed in `errors`.
     pub errors_total: u64,
     /// Why the last run failed, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,10 +144,12 @@ pub struct Job {
     /// When the last run started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
+    /// When it succeeded, failed or was cancelled (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
 }
 
+/// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {
@@ -146,17 +163,24 @@ pub enum JobKind {
     Crawl,
 }
 
+/// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
+    /// Waiting for a worker.
     Queued,
+    /// A worker is running it.
     Running,
+    /// Done; its changes are committed.
     Succeeded,
+    /// Gave up after its attempts; `last_error` says why.
     Failed,
+    /// Cancelled before it ran.
     Cancelled,
 }
 
 impl JobState {
+    /// Every state, in the order of a job's life.
     pub const ALL: [Self; 5] = [
         Self::Queued,
         Self::Running,
@@ -165,6 +189,7 @@ impl JobState {
         Self::Cancelled,
     ];
 
+    /// Its name on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
@@ -175,15 +200,18 @@ impl JobState {
         }
     }
 
+    /// The state named `text`.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
+    /// Whether the job is over: succeeded, failed or cancelled.
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
     }
 }
 
+/// How much of a job is done, in documents (pages, for a crawl).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct JobProgress {
     /// Documents (or ids) the current run has handled.
@@ -192,6 +220,7 @@ pub struct JobProgress {
     pub total: u64,
 }
 
+/// What a job did to the index.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct JobCounts {
     /// Documents whose id the index did not hold.
@@ -216,12 +245,14 @@ pub struct DocumentError {
     /// Its id, when it could be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// Why the document cannot be indexed.
     pub reason: String,
 }
 
 /// `GET /v1/jobs`: a page of jobs, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobsPage {
+    /// This page's jobs, newest first.
     pub jobs: Vec<Job>,
     /// Pass as `cursor` for the next page; absent on the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -231,9 +262,11 @@ pub struct JobsPage {
 /// The query of `GET /v1/jobs`, validated.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JobsQuery {
+    /// Only jobs in this state.
     pub state: Option<JobState>,
     /// Jobs with ids below this one (from the cursor).
     pub before: Option<i64>,
+    /// Jobs a page, at most [`MAX_JOBS_PER_PAGE`].
     pub limit: u32,
 }
 
@@ -287,14 +320,14 @@ impl JobsQuery {
                             reason: "must be one of queued, running, succeeded, failed, cancelled"
                                 .to_owned(),
                         }
-                    })?)
+                    })?);
                 }
                 "cursor" => {
                     query.before = Some(parse_jobs_cursor(&value).ok_or_else(|| {
                         InvalidRequest::InvalidCursor {
                             reason: "it is not one this API issued".to_owned(),
                         }
-                    })?)
+                    })?);
                 }
                 _ => {
                     query.limit = value
@@ -304,7 +337,7 @@ impl JobsQuery {
                         .ok_or_else(|| InvalidRequest::InvalidParameter {
                             param: "limit",
                             reason: format!("must be an integer from 1 to {MAX_JOBS_PER_PAGE}"),
-                        })?
+                        })?;
                 }
             }
         }

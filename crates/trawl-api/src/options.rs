@@ -15,6 +15,7 @@ pub trait Keyword: Copy + Eq + 'static {
     /// Every accepted spelling, with its value.
     const VALUES: &'static [(&'static str, Self)];
 
+    /// The value's spelling in a query string.
     fn as_str(self) -> &'static str {
         Self::VALUES
             .iter()
@@ -52,9 +53,13 @@ pub trait Keyword: Copy + Eq + 'static {
 /// parameter or, without one, by the `Accept` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
+    /// JSON (`application/json`).
     Json,
+    /// CSV (`text/csv`).
     Csv,
+    /// RSS 2.0 (`application/rss+xml`).
     Rss,
+    /// The HTML page.
     Html,
 }
 
@@ -187,9 +192,12 @@ impl Format {
 /// filter (the local index) ignore it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Safe {
+    /// No filtering.
     Off,
+    /// Engines' default filtering.
     #[default]
     Moderate,
+    /// The strictest filtering engines offer.
     Strict,
 }
 
@@ -206,9 +214,13 @@ impl Keyword for Safe {
 /// a publication date do not match a time range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TimeRange {
+    /// The past 24 hours.
     Day,
+    /// The past 7 days.
     Week,
+    /// The past 31 days.
     Month,
+    /// The past 365 days.
     Year,
 }
 
@@ -275,6 +287,7 @@ impl Lang {
         }
     }
 
+    /// The code, e.g. `de`.
     pub fn as_str(self) -> &'static str {
         self.0
     }

@@ -25,18 +25,44 @@ pub const DEFAULT_PER_PAGE: u32 = 10;
 /// Why a request was refused. Each variant has a stable [`code`](Self::code).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidRequest {
+    /// Bad percent-encoding, or bytes that are not UTF-8.
     #[error("the query string is malformed: {reason}")]
-    MalformedQueryString { reason: String },
+    MalformedQueryString {
+        /// What is wrong, for people.
+        reason: String,
+    },
+    /// A required parameter is absent.
     #[error("parameter `{param}` is required")]
-    MissingParameter { param: &'static str },
+    MissingParameter {
+        /// The parameter at fault.
+        param: &'static str,
+    },
+    /// A parameter appears twice.
     #[error("parameter `{param}` is given more than once")]
-    DuplicateParameter { param: &'static str },
+    DuplicateParameter {
+        /// The parameter at fault.
+        param: &'static str,
+    },
+    /// A parameter's value is out of range or malformed.
     #[error("parameter `{param}` {reason}")]
-    InvalidParameter { param: &'static str, reason: String },
+    InvalidParameter {
+        /// The parameter at fault.
+        param: &'static str,
+        /// What is wrong, for people.
+        reason: String,
+    },
+    /// A v2 cursor that cannot be honoured.
     #[error("parameter `cursor` is not valid: {reason}")]
-    InvalidCursor { reason: String },
+    InvalidCursor {
+        /// What is wrong, for people.
+        reason: String,
+    },
+    /// The `Accept` header admits none of the formats produced.
     #[error("the Accept header admits none of the formats this endpoint answers in: {produced}")]
-    NotAcceptable { produced: String },
+    NotAcceptable {
+        /// The formats the endpoint answers in.
+        produced: String,
+    },
 }
 
 impl InvalidRequest {
@@ -76,6 +102,7 @@ impl InvalidRequest {
 pub struct Query(String);
 
 impl Query {
+    /// Checks a query: trimmed, not empty, not too long, no control characters.
     pub fn parse(raw: &str) -> Result<Self, InvalidRequest> {
         let invalid = |reason: &str| InvalidRequest::InvalidParameter {
             param: "q",
@@ -113,6 +140,7 @@ impl Query {
         Ok(Self(cleaned))
     }
 
+    /// The query as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -128,11 +156,13 @@ impl fmt::Display for Query {
 /// web service's pages and API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchRequest {
+    /// What to search for.
     pub query: Query,
     /// 1-based, at most [`MAX_PAGE`].
     pub page: u32,
     /// 1 to [`MAX_PER_PAGE`].
     pub per_page: u32,
+    /// How strictly engines filter explicit content.
     pub safe: Safe,
     /// Any time when `None`.
     pub time_range: Option<TimeRange>,
@@ -147,6 +177,7 @@ pub struct SearchRequest {
 }
 
 impl SearchRequest {
+    /// The first page of `query`, with every option at its default.
     pub fn new(query: Query) -> Self {
         Self {
             query,
@@ -314,21 +345,30 @@ pub fn search_request_v2(
 /// Pages use it to pre-fill the form even when the request is invalid.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchParams {
+    /// The query, `q`.
     pub q: Option<String>,
     /// v1 only.
     pub page: Option<String>,
+    /// Results a page.
     pub per_page: Option<String>,
     /// v2 only.
     pub cursor: Option<String>,
+    /// The answer's format, when given.
     pub format: Option<String>,
+    /// Safe search: `off`, `moderate` or `strict`.
     pub safe: Option<String>,
+    /// `day`, `week`, `month` or `year`.
     pub time_range: Option<String>,
+    /// An ISO 639-1 code, or `all`.
     pub lang: Option<String>,
+    /// Engine names, comma-separated.
     pub engines: Option<String>,
+    /// Category names, comma-separated.
     pub categories: Option<String>,
 }
 
 impl SearchParams {
+    /// Decodes a raw (still percent-encoded) query string; unknown parameters are ignored.
     pub fn from_query_string(raw: Option<&str>) -> Result<Self, InvalidRequest> {
         let mut params = Self::default();
         for (name, value) in parse_query_string(raw.unwrap_or(""))? {

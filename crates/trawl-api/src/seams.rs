@@ -14,15 +14,20 @@ use crate::wire::{EnginesResponse, Problem, Readiness, ResultsResponse, SearchRe
 /// results → search.
 #[async_trait]
 pub trait SearchService: Send + Sync + 'static {
+    /// Asks the selected engines; their hits and a report per engine.
     async fn search(&self, request: &SearchRequest) -> Result<SearchResponse, ServiceError>;
+    /// The configured engines and their state.
     async fn engines(&self) -> Result<EnginesResponse, ServiceError>;
+    /// Whether it can serve, with its checks.
     async fn readiness(&self) -> Readiness;
 }
 
 /// web → results.
 #[async_trait]
 pub trait ResultsService: Send + Sync + 'static {
+    /// Searches, then cleans, merges and ranks the hits.
     async fn results(&self, request: &SearchRequest) -> Result<ResultsResponse, ServiceError>;
+    /// Whether it can serve, with its checks (and the search service's).
     async fn readiness(&self) -> Readiness;
 }
 
@@ -43,10 +48,13 @@ pub trait IndexerService: Send + Sync + 'static {
         idempotency_key: Option<IdempotencyKey>,
         submitter: Option<i64>,
     ) -> Result<Accepted, ServiceError>;
+    /// The job with this id.
     async fn job(&self, id: i64) -> Result<Job, ServiceError>;
+    /// A page of jobs, newest first.
     async fn jobs(&self, query: &JobsQuery) -> Result<JobsPage, ServiceError>;
     /// Cancels a queued job; [`ServiceError::Conflict`] once it runs.
     async fn cancel(&self, id: i64) -> Result<Job, ServiceError>;
+    /// Whether it can accept and run jobs, with its checks.
     async fn readiness(&self) -> Readiness;
 }
 
@@ -55,8 +63,11 @@ pub trait IndexerService: Send + Sync + 'static {
 /// what `trawl sources` uses.
 #[async_trait]
 pub trait SourcesService: Send + Sync + 'static {
+    /// Adds a source; its first crawl is due at once.
     async fn create(&self, source: SourceIn) -> Result<Source, ServiceError>;
+    /// A page of sources.
     async fn sources(&self, query: &SourcesQuery) -> Result<SourcesPage, ServiceError>;
+    /// The source with this id.
     async fn source(&self, id: i64) -> Result<Source, ServiceError>;
     /// Replaces a source, if it is still at a version `if_match` names
     /// ([`ServiceError::PreconditionFailed`] when it is not).
@@ -92,6 +103,7 @@ pub enum ServiceError {
     /// request with, or a 5xx of its own); it is passed on unchanged.
     #[error("{service} answered {}: {}", problem.status, problem.detail)]
     Upstream {
+        /// Which service.
         service: &'static str,
         /// Boxed: a problem document is large, and errors travel often.
         problem: Box<Problem>,
@@ -102,7 +114,9 @@ pub enum ServiceError {
     /// being called for a while (its circuit breaker is open).
     #[error("{service} is unavailable: {reason}")]
     Unavailable {
+        /// Which service.
         service: &'static str,
+        /// What happened, for logs.
         reason: String,
         /// When it is worth trying again, when known.
         retry_after: Option<Duration>,
@@ -110,30 +124,41 @@ pub enum ServiceError {
     /// The callee did not answer in time.
     #[error("{service} did not answer within {} ms", timeout.as_millis())]
     Timeout {
+        /// Which service.
         service: &'static str,
+        /// The limit that passed.
         timeout: Duration,
     },
     /// The callee answered with something that is not a valid response.
     #[error("{service} answered badly: {reason}")]
     BadGateway {
+        /// Which service.
         service: &'static str,
+        /// What was wrong with the answer, for logs.
         reason: String,
     },
     /// Something the service depends on (its store, its queue) cannot be
     /// reached; the request did nothing.
     #[error("{dependency} is unavailable: {reason}")]
     Dependency {
+        /// What cannot be reached: the job store or the job queue.
         dependency: String,
+        /// What happened, for logs.
         reason: String,
+        /// When to try again, when known.
         retry_after: Option<Duration>,
     },
     /// A batch whose body cannot be read as the format it claims: nothing of
     /// it was taken.
     #[error("the batch is not valid {format}: {reason}")]
     MalformedBatch {
+        /// `JSON` or `JSON Lines`.
         format: &'static str,
+        /// 1-based line of the first error.
         line: u64,
+        /// 1-based column of the first error.
         column: u64,
+        /// What the parser said.
         reason: String,
     },
     /// Documents that cannot be indexed (the first [`MAX_LISTED_ERRORS`]
@@ -142,7 +167,9 @@ pub enum ServiceError {
     /// [`MAX_LISTED_ERRORS`]: crate::jobs::MAX_LISTED_ERRORS
     #[error("{total} documents of the batch cannot be indexed")]
     InvalidDocuments {
+        /// The first bad documents (at most 100).
         errors: Vec<DocumentError>,
+        /// How many documents are bad in all.
         total: u64,
     },
     /// A batch with no documents in it.
@@ -150,7 +177,10 @@ pub enum ServiceError {
     EmptyBatch,
     /// A batch with more documents than one job may hold.
     #[error("the batch holds more than {limit} documents; split it")]
-    TooManyDocuments { limit: usize },
+    TooManyDocuments {
+        /// The most documents a batch may hold.
+        limit: usize,
+    },
     /// An idempotency key used before, for a different request.
     #[error(
         "the Idempotency-Key was used for a different request; use a new key for a new request"

@@ -22,15 +22,19 @@ pub const MAX_SOURCE_URL_BYTES: usize = 2048;
 pub const MAX_SOURCE_LIST: usize = 100;
 /// Deepest a site crawl may go, and the default.
 pub const MAX_DEPTH: u32 = 50;
+/// How many links deep a `site` crawl goes unless told.
 pub const DEFAULT_MAX_DEPTH: u32 = 5;
 /// Most pages one crawl of a source may fetch, and the default.
 pub const MAX_PAGES: u32 = 1_000_000;
+/// Pages a crawl takes at most unless told.
 pub const DEFAULT_MAX_PAGES: u32 = 10_000;
 /// Shortest and longest refresh interval.
 pub const MIN_REFRESH: Duration = Duration::from_secs(60);
+/// The longest `refresh` interval.
 pub const MAX_REFRESH: Duration = Duration::from_secs(366 * 24 * 3600);
 /// Sources on one page of `GET /v1/sources` by default, and at most.
 pub const DEFAULT_SOURCES_PER_PAGE: u32 = 50;
+/// Most sources `GET /v1/sources` answers in one page.
 pub const MAX_SOURCES_PER_PAGE: u32 = 500;
 /// Runs a source shows.
 pub const RUNS_SHOWN: usize = 5;
@@ -52,6 +56,7 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    /// Its name on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Sitemap => "sitemap",
@@ -61,6 +66,7 @@ impl SourceKind {
         }
     }
 
+    /// The kind named `text`.
     pub fn parse(text: &str) -> Option<Self> {
         [Self::Sitemap, Self::Feed, Self::Site, Self::Jsonl]
             .into_iter()
@@ -75,6 +81,7 @@ impl SourceKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceIn {
+    /// What the source is.
     pub kind: SourceKind,
     /// A name for people; the URL when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,17 +127,25 @@ pub struct SourceIn {
 /// A valid source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceSpec {
+    /// What the source is.
     pub kind: SourceKind,
+    /// A name for people.
     pub name: Option<String>,
     /// For `sitemap`, `feed` and `jsonl`.
     pub url: Option<String>,
+    /// Where the crawl starts.
     pub start_urls: Vec<String>,
+    /// URL prefixes a page must be under (by default the start URLs' origins).
     pub scope: Vec<String>,
     /// Globs over URL paths (matched by the crawler).
     pub include: Vec<String>,
+    /// Globs of paths never taken.
     pub exclude: Vec<String>,
+    /// Links deep a `site` crawl goes.
     pub max_depth: u32,
+    /// Pages one crawl takes at most.
     pub max_pages: u32,
+    /// How often it is crawled again; only on request when `None`.
     pub refresh: Option<Duration>,
 }
 
@@ -368,15 +383,18 @@ pub fn format_interval(duration: Duration) -> String {
 /// A source as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Source {
+    /// The source's id.
     #[schema(minimum = 1)]
     pub id: i64,
     /// Goes up by one with every change; the `ETag` is `"v<version>"`.
     #[schema(minimum = 1)]
     pub version: i64,
+    /// The source as its owner described it.
     #[serde(flatten)]
     pub spec: SourceIn,
     /// RFC 3339, UTC.
     pub created_at: String,
+    /// When it last changed (RFC 3339).
     pub updated_at: String,
     /// When the next scheduled crawl is due (with `refresh`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -424,8 +442,10 @@ pub fn if_match(header: &str) -> Option<IfMatch> {
     Some(IfMatch::Versions(versions))
 }
 
+/// What an `If-Match` header asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IfMatch {
+    /// `*`: whatever the current version.
     Any,
     /// Strong tags naming versions (other tags match nothing).
     Versions(Vec<i64>),
@@ -436,11 +456,16 @@ pub enum IfMatch {
 pub struct CrawlRun {
     /// The crawl's job (`GET /v1/jobs/{id}`).
     pub job: i64,
+    /// How the crawl ended, or `running`.
     pub state: JobState,
+    /// When it started (RFC 3339).
     pub started_at: String,
+    /// When it ended (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// How long it ran.
     pub duration_ms: u64,
+    /// What it did, page by page.
     pub pages: CrawlCounts,
     /// Pages that failed, by kind of failure (`timeout`, `http_500`,
     /// `too_large`, `refused`, …).
@@ -474,7 +499,9 @@ pub struct CrawlCounts {
 /// A page of sources, oldest first, and the cursor of the next.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SourcesPage {
+    /// This page's sources, oldest first.
     pub sources: Vec<Source>,
+    /// Pass as `cursor` for the next page; absent on the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
@@ -484,6 +511,7 @@ pub struct SourcesPage {
 pub struct SourcesQuery {
     /// Sources with ids above this one (from the cursor).
     pub after: Option<i64>,
+    /// Sources a page, at most [`MAX_SOURCES_PER_PAGE`].
     pub limit: u32,
 }
 
@@ -499,6 +527,7 @@ pub struct SourcesParams {
 }
 
 impl SourcesQuery {
+    /// Decodes `GET /v1/sources`' query string.
     pub fn from_query_string(raw: Option<&str>) -> Result<Self, InvalidRequest> {
         let mut query = Self {
             limit: DEFAULT_SOURCES_PER_PAGE,
@@ -581,7 +610,7 @@ mod tests {
             kind: SourceKind::Site,
             name: None,
             url: None,
-            start_urls: Some(start.iter().map(|s| s.to_string()).collect()),
+            start_urls: Some(start.iter().map(std::string::ToString::to_string).collect()),
             scope: None,
             include: None,
             exclude: None,

@@ -60,10 +60,10 @@ mod tests {
             '\u{E0041}',
             '\u{0007}',
         ] {
-            assert!(is_hidden(c), "{:?}", c);
+            assert!(is_hidden(c), "{c:?}");
         }
         for c in ['a', 'é', 'ש', '\u{200D}', '\u{200C}', ' '] {
-            assert!(!is_hidden(c), "{:?}", c);
+            assert!(!is_hidden(c), "{c:?}");
         }
     }
 }

@@ -26,13 +26,18 @@ fn highlights_schema() -> utoipa::openapi::schema::Array {
 /// `GET /v1/search`: raw results of every engine asked, with per-engine status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SearchResponse {
+    /// The query, as the engines were asked it.
     #[schema(schema_with = crate::openapi::query_schema)]
     pub query: String,
+    /// The page asked for.
     #[schema(minimum = 1, maximum = 50)]
     pub page: u32,
+    /// Results a page asked for.
     #[schema(minimum = 1, maximum = 100)]
     pub per_page: u32,
+    /// Every engine's hits, in the engines' order.
     pub results: Vec<SearchHit>,
+    /// How each engine asked fared.
     pub engines: Vec<EngineReport>,
     /// The categories of the enabled engines, each a choice for
     /// `categories=` (the page's tabs); empty when they would all ask the
@@ -44,7 +49,9 @@ pub struct SearchResponse {
 /// One result as an engine returned it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SearchHit {
+    /// The title, plain text.
     pub title: String,
+    /// Where the result is.
     pub url: String,
     /// Plain text (not HTML): an excerpt of the document.
     pub snippet: String,
@@ -70,7 +77,9 @@ pub struct SearchHit {
 /// How one engine fared for one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EngineReport {
+    /// The engine's configured name.
     pub name: String,
+    /// How it fared.
     pub status: EngineStatus,
     /// Wall-clock time the engine took, in milliseconds.
     pub latency_ms: f64,
@@ -108,11 +117,15 @@ fn unit_weight() -> f64 {
     1.0
 }
 
+/// How an engine fared with a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineStatus {
+    /// It answered.
     Ok,
+    /// It failed; `error_kind` says how.
     Error,
+    /// It did not answer in time.
     Timeout,
     /// Not asked: it is in a cooldown after repeated failures or a 429.
     Suspended,
@@ -125,11 +138,14 @@ fn one() -> f64 {
 /// `GET /v1/engines`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EnginesResponse {
+    /// Every configured engine, in the configured order.
     pub engines: Vec<EngineInfo>,
 }
 
+/// One configured engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EngineInfo {
+    /// Its configured name, what `engines=` calls it.
     pub name: String,
     /// What kind of engine it is, e.g. `local`.
     pub kind: String,
@@ -156,13 +172,18 @@ pub struct EngineInfo {
 /// `GET /api/v1/search`: the manipulated result list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ResultsResponse {
+    /// The query, as the engines were asked it.
     #[schema(schema_with = crate::openapi::query_schema)]
     pub query: String,
+    /// The page asked for.
     #[schema(minimum = 1, maximum = 50)]
     pub page: u32,
+    /// Results a page asked for.
     #[schema(minimum = 1, maximum = 100)]
     pub per_page: u32,
+    /// This page's results, best first.
     pub results: Vec<ResultHit>,
+    /// How each engine asked fared.
     pub engines: Vec<EngineReport>,
     /// The categories of the enabled engines, each a choice for
     /// `categories=` (the page's tabs); empty when they would all ask the
@@ -179,6 +200,7 @@ pub struct ResultsResponse {
 pub struct ResultHit {
     /// Plain text, whitespace cleaned.
     pub title: String,
+    /// Where the result is (cleaned of tracking parameters).
     pub url: String,
     /// Plain text, whitespace cleaned.
     pub snippet: String,
@@ -203,11 +225,15 @@ pub struct ResultHit {
 /// `GET /v2/search`: as v1, paged by cursor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SearchResponseV2 {
+    /// The query, as the engines were asked it.
     #[schema(schema_with = crate::openapi::query_schema)]
     pub query: String,
+    /// Results a page asked for.
     #[schema(minimum = 1, maximum = 100)]
     pub per_page: u32,
+    /// Every engine's hits, in the engines' order.
     pub results: Vec<SearchHit>,
+    /// How each engine asked fared.
     pub engines: Vec<EngineReport>,
     /// The categories of the enabled engines, each a choice for
     /// `categories=` (the page's tabs); empty when they would all ask the
@@ -222,11 +248,15 @@ pub struct SearchResponseV2 {
 /// `GET /api/v2/search`: as v1, paged by cursor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ResultsResponseV2 {
+    /// The query, as the engines were asked it.
     #[schema(schema_with = crate::openapi::query_schema)]
     pub query: String,
+    /// Results a page asked for.
     #[schema(minimum = 1, maximum = 100)]
     pub per_page: u32,
+    /// This page's results, best first.
     pub results: Vec<ResultHit>,
+    /// How each engine asked fared.
     pub engines: Vec<EngineReport>,
     /// The categories of the enabled engines, each a choice for
     /// `categories=` (the page's tabs); empty when they would all ask the
@@ -239,6 +269,7 @@ pub struct ResultsResponseV2 {
 }
 
 impl SearchResponseV2 {
+    /// The v2 answer for a v1 one, with the cursor of the next page when there is one.
     pub fn from_v1(
         response: SearchResponse,
         request: &crate::SearchRequest,
@@ -262,6 +293,7 @@ impl SearchResponseV2 {
 }
 
 impl ResultsResponseV2 {
+    /// The v2 answer for a v1 one, with the cursor of the next page when there is one.
     pub fn from_v1(
         response: ResultsResponse,
         request: &crate::SearchRequest,
@@ -302,6 +334,7 @@ pub struct Problem {
     pub kind: String,
     /// Short, fixed summary of the kind of error.
     pub title: String,
+    /// The HTTP status it is sent with.
     pub status: u16,
     /// What exactly went wrong with this request.
     pub detail: String,
@@ -317,6 +350,7 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A problem of `code`, sent with `status`.
     pub fn new(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Self {
         Self {
             kind: format!("urn:trawl:problem:{code}"),
@@ -329,6 +363,7 @@ impl Problem {
         }
     }
 
+    /// Names the parameter at fault.
     pub fn with_param(mut self, param: Option<&str>) -> Self {
         self.param = param.map(str::to_owned);
         self
@@ -338,18 +373,25 @@ impl Problem {
 /// `GET /readyz`: whether this service, and those it calls, can serve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Readiness {
+    /// Whether every check passes.
     pub ready: bool,
+    /// Each thing the service needs, and how it is.
     pub checks: Vec<Check>,
 }
 
+/// One thing a service needs, and how it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Check {
+    /// What is checked, e.g. `index` or an engine's name.
     pub name: String,
+    /// Whether it can serve.
     pub ok: bool,
+    /// Why, for people.
     pub detail: String,
 }
 
 impl Readiness {
+    /// Ready when every check is.
     pub fn from_checks(checks: Vec<Check>) -> Self {
         Self {
             ready: checks.iter().all(|c| c.ok),
@@ -376,6 +418,7 @@ impl Readiness {
 }
 
 impl Check {
+    /// A check of `name`.
     pub fn new(name: &str, ok: bool, detail: impl Into<String>) -> Self {
         Self {
             name: name.to_owned(),

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 
 use crate::metrics::Judgements;
 
-pub struct Collection {
+pub(crate) struct Collection {
     pub name: &'static str,
     pub docs: Vec<Doc>,
     /// (query id, text), only queries with judgements.
@@ -16,7 +16,7 @@ pub struct Collection {
     pub qrels: HashMap<String, Judgements>,
 }
 
-pub struct Doc {
+pub(crate) struct Doc {
     pub id: String,
     pub title: String,
     pub body: String,
@@ -34,7 +34,7 @@ fn open(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
 }
 
 /// BEIR SciFact; `split` is `train` or `test`.
-pub fn scifact(data: &Path, split: &str) -> anyhow::Result<Collection> {
+pub(crate) fn scifact(data: &Path, split: &str) -> anyhow::Result<Collection> {
     let dir = data.join("scifact");
     let mut docs = Vec::new();
     for line in open(&dir.join("corpus.jsonl.gz"))?.lines() {
@@ -123,7 +123,7 @@ fn norm(id: &str) -> String {
 }
 
 /// One of the Glasgow collections: `cran`, `cisi`, `med` or `cacm`.
-pub fn glasgow(data: &Path, which: &str) -> anyhow::Result<Collection> {
+pub(crate) fn glasgow(data: &Path, which: &str) -> anyhow::Result<Collection> {
     let dir = data.join("glasgow-classic").join(which);
     let (name, docs_file, queries_file, qrels_file) = match which {
         "cran" => ("Cranfield", "cran.all.1400", "cran.qry", "cran.qrels"),

@@ -21,7 +21,7 @@ use crate::process::Server;
 /// off means no delay; the slots stay as configured here).
 const PER_HOST: usize = 4;
 
-pub struct Crawl {
+pub(crate) struct Crawl {
     pub pages: usize,
     pub page_bytes: usize,
     /// From `POST /v1/sources/{id}/crawl` to the crawl job's end.
@@ -105,7 +105,7 @@ async fn serve(State(site): State<Site>, uri: axum::http::Uri, headers: HeaderMa
     response
 }
 
-pub async fn run(trawl: &Path, pages: usize) -> anyhow::Result<Crawl> {
+pub(crate) async fn run(trawl: &Path, pages: usize) -> anyhow::Result<Crawl> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let site = Site {
         pages,
@@ -242,7 +242,7 @@ async fn indexed(client: &reqwest::Client, base: &str) -> anyhow::Result<u64> {
     Ok(engines["engines"][0]["documents"].as_u64().unwrap_or(0))
 }
 
-pub fn print(c: &Crawl) {
+pub(crate) fn print(c: &Crawl) {
     println!(
         "\n### Crawling (a generated site on loopback, {} pages of {} bytes, from its sitemap; no delay, {PER_HOST} requests at once)\n",
         c.pages, c.page_bytes
@@ -271,7 +271,7 @@ pub fn print(c: &Crawl) {
 }
 
 /// What a smoke run checks.
-pub fn check(c: &Crawl) -> anyhow::Result<()> {
+pub(crate) fn check(c: &Crawl) -> anyhow::Result<()> {
     if c.recrawl_unchanged != c.pages as u64 {
         bail!(
             "the re-crawl found {} of {} pages unchanged",

@@ -53,7 +53,7 @@ async fn double(delay: Option<Duration>) -> anyhow::Result<SocketAddr> {
     Ok(address)
 }
 
-pub struct Fanout {
+pub(crate) struct Fanout {
     /// (case, expected wait, p50 and p90 of latency less that wait, in ms)
     pub cases: Vec<(&'static str, Duration, f64, f64)>,
 }
@@ -64,7 +64,7 @@ fn engine(name: &str, address: SocketAddr) -> String {
     )
 }
 
-pub async fn run(trawl: &Path, requests: usize) -> anyhow::Result<Fanout> {
+pub(crate) async fn run(trawl: &Path, requests: usize) -> anyhow::Result<Fanout> {
     let fast = double(Some(Duration::from_millis(10))).await?;
     let slow = double(Some(Duration::from_millis(100))).await?;
     let silent = double(None).await?;
@@ -138,7 +138,7 @@ pub async fn run(trawl: &Path, requests: usize) -> anyhow::Result<Fanout> {
     Ok(Fanout { cases })
 }
 
-pub fn print(f: &Fanout) {
+pub(crate) fn print(f: &Fanout) {
     println!(
         "\n### Fan-out (one binary, JSON engines on loopback doubles, engine timeout 300 ms, sequential requests)\n"
     );

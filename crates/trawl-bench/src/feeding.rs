@@ -18,13 +18,13 @@ const SUBMITTERS: usize = 2;
 /// Documents per job in the latency runs.
 const SMALL_BATCH: usize = 100;
 
-pub struct Feeding {
+pub(crate) struct Feeding {
     pub cases: Vec<Case>,
     /// Why the distributed case did not run, when it did not.
     pub skipped: Option<String>,
 }
 
-pub struct Case {
+pub(crate) struct Case {
     pub name: &'static str,
     pub documents: usize,
     pub batches: usize,
@@ -37,18 +37,18 @@ pub struct Case {
 }
 
 impl Case {
-    pub fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.documents as f64 / self.searchable_s
     }
 
-    pub fn latency(&self, q: f64) -> f64 {
+    pub(crate) fn latency(&self, q: f64) -> f64 {
         let mut v = self.latency_ms.clone();
         v.sort_by(f64::total_cmp);
         v[((q * v.len() as f64) as usize).min(v.len() - 1)]
     }
 }
 
-pub async fn run(trawl: &Path, jsonl: &Path, jobs: usize) -> anyhow::Result<Feeding> {
+pub(crate) async fn run(trawl: &Path, jsonl: &Path, jobs: usize) -> anyhow::Result<Feeding> {
     let lines: Vec<String> = std::fs::read_to_string(jsonl)?
         .lines()
         .map(str::to_owned)
@@ -129,7 +129,11 @@ async fn distributed_servers() -> Result<Servers, String> {
 }
 
 /// `trawl keys create` against the store the servers use.
-pub fn make_key(trawl: &Path, data_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<String> {
+pub(crate) fn make_key(
+    trawl: &Path,
+    data_dir: &Path,
+    env: &[(&str, &str)],
+) -> anyhow::Result<String> {
     let output = std::process::Command::new(trawl)
         .envs(env.iter().copied())
         .arg("--data-dir")
@@ -271,7 +275,7 @@ async fn documents(client: &reqwest::Client, base: &str) -> anyhow::Result<u64> 
     Ok(engines["engines"][0]["documents"].as_u64().unwrap_or(0))
 }
 
-pub fn print(f: &Feeding, quick: bool) {
+pub(crate) fn print(f: &Feeding, quick: bool) {
     println!(
         "\n### Feeding (`POST /v1/documents` to searchable, IMDB reviews{}, {BATCH} documents a request, {SUBMITTERS} at once)\n",
         if quick { ", first 10,000" } else { "" }

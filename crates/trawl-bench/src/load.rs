@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 #[derive(Debug, Clone, Default)]
-pub struct Run {
+pub(crate) struct Run {
     /// Latency of each successful request, microseconds, sorted.
     pub latencies_us: Vec<u64>,
     /// Answers that were neither a 200 nor a shed request, and failures.
@@ -32,16 +32,16 @@ enum Answer {
 }
 
 impl Run {
-    pub fn ok(&self) -> u64 {
+    pub(crate) fn ok(&self) -> u64 {
         self.latencies_us.len() as u64
     }
 
-    pub fn throughput(&self) -> f64 {
+    pub(crate) fn throughput(&self) -> f64 {
         self.ok() as f64 / self.seconds
     }
 
     /// The `q` quantile in milliseconds (nearest rank).
-    pub fn quantile_ms(&self, q: f64) -> f64 {
+    pub(crate) fn quantile_ms(&self, q: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return f64::NAN;
         }
@@ -90,7 +90,12 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Answer {
 
 /// `connections` loops, each sending its next request as soon as the last
 /// one answers, for `duration`.
-pub async fn saturate(base: &str, paths: &[String], connections: usize, duration: Duration) -> Run {
+pub(crate) async fn saturate(
+    base: &str,
+    paths: &[String],
+    connections: usize,
+    duration: Duration,
+) -> Run {
     let client = client(connections);
     let urls: Arc<Vec<String>> = Arc::new(paths.iter().map(|p| format!("{base}{p}")).collect());
     let next = Arc::new(AtomicUsize::new(0));
@@ -123,7 +128,7 @@ pub async fn saturate(base: &str, paths: &[String], connections: usize, duration
 /// A plain thread paces the schedule with `nanosleep`: tokio's timers tick in
 /// whole milliseconds, which would send requests up to 1 ms late and charge
 /// that to the server.
-pub async fn fixed_rate(base: &str, paths: &[String], rate: f64, duration: Duration) -> Run {
+pub(crate) async fn fixed_rate(base: &str, paths: &[String], rate: f64, duration: Duration) -> Run {
     let client = client(64);
     let count = (rate * duration.as_secs_f64()) as usize;
     let (fire, mut fired) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();

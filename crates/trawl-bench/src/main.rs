@@ -269,8 +269,10 @@ fn shell(program: &str, args: &[&str]) -> String {
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".to_owned())
+        .map_or_else(
+            || "unknown".to_owned(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        )
 }
 
 fn print_machine(args: &Args, trawl: &Path) {
@@ -284,7 +286,7 @@ fn print_machine(args: &Args, trawl: &Path) {
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .map(|l| l.trim().to_owned());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     println!(
         "## trawl benchmarks{}\n",
         if args.quick { " (quick)" } else { "" }

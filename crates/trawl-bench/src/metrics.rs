@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 
-pub type Judgements = HashMap<String, u32>;
+pub(crate) type Judgements = HashMap<String, u32>;
 
 /// Normalised discounted cumulative gain at `k`, with gain = grade and
 /// discount log2(rank + 1), as trec_eval's `ndcg_cut`.
-pub fn ndcg_at(ranking: &[String], judged: &Judgements, k: usize) -> f64 {
+pub(crate) fn ndcg_at(ranking: &[String], judged: &Judgements, k: usize) -> f64 {
     let dcg: f64 = ranking
         .iter()
         .take(k)
@@ -28,7 +28,7 @@ pub fn ndcg_at(ranking: &[String], judged: &Judgements, k: usize) -> f64 {
 }
 
 /// Fraction of the relevant documents found in the first `k`.
-pub fn recall_at(ranking: &[String], judged: &Judgements, k: usize) -> f64 {
+pub(crate) fn recall_at(ranking: &[String], judged: &Judgements, k: usize) -> f64 {
     let relevant = judged.values().filter(|&&g| g > 0).count();
     if relevant == 0 {
         return 0.0;
@@ -44,7 +44,7 @@ pub fn recall_at(ranking: &[String], judged: &Judgements, k: usize) -> f64 {
 /// Average precision over the whole ranking (trec_eval's `map` per query):
 /// the mean, over all relevant documents, of precision at each one's rank
 /// (0 for those never retrieved).
-pub fn average_precision(ranking: &[String], judged: &Judgements) -> f64 {
+pub(crate) fn average_precision(ranking: &[String], judged: &Judgements) -> f64 {
     let relevant = judged.values().filter(|&&g| g > 0).count();
     if relevant == 0 {
         return 0.0;
@@ -65,7 +65,7 @@ mod tests {
     use super::*;
 
     fn ranking(ids: &[&str]) -> Vec<String> {
-        ids.iter().map(|s| s.to_string()).collect()
+        ids.iter().map(std::string::ToString::to_string).collect()
     }
 
     fn judged(pairs: &[(&str, u32)]) -> Judgements {

@@ -31,7 +31,7 @@ async fn forward(
 }
 
 /// Serves on a free loopback port, printing `listening <address>` once ready.
-pub fn serve(upstream: String) -> anyhow::Result<()> {
+pub(crate) fn serve(upstream: String) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

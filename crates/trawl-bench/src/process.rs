@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 
 /// Resident memory of a process, in KiB, from `/proc/PID/status`.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Memory {
+pub(crate) struct Memory {
     /// All resident pages.
     pub rss: u64,
     /// Anonymous pages: heap and stacks — the process's own memory.
@@ -21,7 +21,7 @@ pub struct Memory {
 }
 
 impl Memory {
-    pub fn of(pid: u32) -> anyhow::Result<Self> {
+    pub(crate) fn of(pid: u32) -> anyhow::Result<Self> {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
         let field = |name: &str| {
             status
@@ -40,7 +40,7 @@ impl Memory {
 
     /// Resident KiB of mappings of files under `dir` (the index): page
     /// cache that the budgets set aside.
-    pub fn mapped_under(pid: u32, dir: &Path) -> anyhow::Result<u64> {
+    pub(crate) fn mapped_under(pid: u32, dir: &Path) -> anyhow::Result<u64> {
         let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))?;
         let dir = dir.to_string_lossy();
         let mut inside = false;
@@ -67,7 +67,7 @@ impl Memory {
         Ok(total)
     }
 
-    pub fn max(self, other: Self) -> Self {
+    pub(crate) fn max(self, other: Self) -> Self {
         Self {
             rss: self.rss.max(other.rss),
             anon: self.anon.max(other.anon),
@@ -77,19 +77,23 @@ impl Memory {
 }
 
 /// A `trawl serve` process.
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     pub address: SocketAddr,
 }
 
 impl Server {
     /// Starts `trawl serve ARGS…` on a free port and waits until it listens.
-    pub fn start(trawl: &Path, data_dir: &Path, args: &[&str]) -> anyhow::Result<(Self, Duration)> {
+    pub(crate) fn start(
+        trawl: &Path,
+        data_dir: &Path,
+        args: &[&str],
+    ) -> anyhow::Result<(Self, Duration)> {
         Self::start_with(trawl, data_dir, args, &[])
     }
 
     /// [`start`](Self::start) with extra environment variables.
-    pub fn start_with(
+    pub(crate) fn start_with(
         trawl: &Path,
         data_dir: &Path,
         args: &[&str],
@@ -126,16 +130,16 @@ impl Server {
         Ok((Self { child, address }, started.elapsed()))
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.address)
     }
 
     /// SIGTERM, then wait for a clean exit.
-    pub fn stop(mut self) -> anyhow::Result<()> {
+    pub(crate) fn stop(mut self) -> anyhow::Result<()> {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let status = self.child.wait()?;
         if !status.success() {
@@ -154,7 +158,7 @@ impl Drop for Server {
 
 /// Runs a command to completion: its wall time and peak resident memory
 /// (KiB, from the kernel's accounting via `wait4`).
-pub fn run_measured(command: &mut Command) -> anyhow::Result<(Duration, u64)> {
+pub(crate) fn run_measured(command: &mut Command) -> anyhow::Result<(Duration, u64)> {
     let started = Instant::now();
     let child = command
         .stdin(Stdio::null())
@@ -181,7 +185,11 @@ pub fn run_measured(command: &mut Command) -> anyhow::Result<(Duration, u64)> {
 }
 
 /// Exec to the first `200` from `/readyz`.
-pub fn time_to_ready(trawl: &Path, data_dir: &Path, args: &[&str]) -> anyhow::Result<Duration> {
+pub(crate) fn time_to_ready(
+    trawl: &Path,
+    data_dir: &Path,
+    args: &[&str],
+) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let (server, _) = Server::start(trawl, data_dir, args)?;
     loop {

@@ -9,7 +9,7 @@ use crate::collections::Collection;
 use crate::metrics::{average_precision, ndcg_at, recall_at};
 
 #[derive(Debug, Clone)]
-pub struct Quality {
+pub(crate) struct Quality {
     pub collection: &'static str,
     pub documents: usize,
     pub queries: usize,
@@ -20,7 +20,11 @@ pub struct Quality {
 
 /// Indexes the collection in a fresh index under `dir` and runs every judged
 /// query through the same ranking the search service uses.
-pub fn evaluate(collection: &Collection, ranking: Ranking, dir: &Path) -> anyhow::Result<Quality> {
+pub(crate) fn evaluate(
+    collection: &Collection,
+    ranking: Ranking,
+    dir: &Path,
+) -> anyhow::Result<Quality> {
     let index = LocalIndex::open_with(dir, ranking)?;
     let mut writer = index.writer()?;
     for doc in &collection.docs {

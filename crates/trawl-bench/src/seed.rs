@@ -17,7 +17,7 @@ use crate::load::{self, Run};
 use crate::process::Server;
 
 /// One system's figures.
-pub struct Peer {
+pub(crate) struct Peer {
     pub name: &'static str,
     pub run: Run,
     /// Proportional set size of all its processes, idle and after load, MiB.
@@ -25,7 +25,7 @@ pub struct Peer {
     pub loaded_pss_mib: f64,
 }
 
-pub struct SeedFigures {
+pub(crate) struct SeedFigures {
     pub connections: usize,
     pub seconds: u64,
     /// The seed first, then trawl.
@@ -138,7 +138,7 @@ async fn measure(
     }
 }
 
-pub async fn run(
+pub(crate) async fn run(
     trawl: &Path,
     workspace: &Path,
     connections: usize,
@@ -390,7 +390,7 @@ fn load_cells(p: &Peer) -> String {
     )
 }
 
-pub fn print(result: &Result<SeedFigures, String>) {
+pub(crate) fn print(result: &Result<SeedFigures, String>) {
     println!(
         "\n### Against the seed system (`../shared/peers`: Flask seed under gunicorn, Google CSE mock on nginx)\n"
     );

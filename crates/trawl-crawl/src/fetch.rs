@@ -6,7 +6,7 @@
 //! their starts (the configured delay, or robots.txt's `Crawl-delay` when
 //! longer). Redirects are followed here, not by reqwest, so that every hop
 //! is checked by the guard and by robots.txt, at most
-//! [`MAX_REDIRECTS`](trawl_service::net::MAX_REDIRECTS) of them.
+//! [`trawl_service::net::MAX_REDIRECTS`] of them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +29,9 @@ const MAX_ROBOTS_BYTES: usize = 512 * 1024;
 /// What the store remembers of a page, to ask for it only if it changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Conditional {
+    /// The `ETag` of the copy held.
     pub etag: Option<String>,
+    /// The `Last-Modified` of the copy held.
     pub last_modified: Option<String>,
 }
 
@@ -37,13 +39,19 @@ pub struct Conditional {
 /// crawl), from the URL at the end of the redirects.
 #[derive(Debug, Clone)]
 pub struct Fetched {
+    /// The URL that answered, after redirects.
     pub url: Url,
+    /// Its status: 200, or 304 for an unchanged page.
     pub status: u16,
+    /// Its `ETag`, for the next conditional request.
     pub etag: Option<String>,
+    /// Its `Last-Modified`, for the next conditional request.
     pub last_modified: Option<String>,
     /// The media type, lower case, without parameters.
     pub content_type: Option<String>,
+    /// Its `X-Robots-Tag` header.
     pub x_robots_tag: Option<String>,
+    /// The body, decompressed (empty for a 304).
     pub body: Bytes,
 }
 
@@ -59,14 +67,19 @@ pub enum FetchError {
     /// robots.txt could not be read: nothing of the site is fetched.
     #[error("{0}: nothing of the site is fetched while its robots.txt cannot be read")]
     RobotsUnavailable(String),
+    /// No answer within the page timeout.
     #[error("no answer within {} ms", .0.as_millis())]
     Timeout(Duration),
+    /// The body is larger than the limit, in bytes.
     #[error("larger than the {0} bytes read from one URL")]
     TooLarge(usize),
+    /// More than 5 redirects.
     #[error("more than {MAX_REDIRECTS} redirects")]
     Redirects,
+    /// A redirect without a usable `Location`.
     #[error("a redirect without a usable Location")]
     BadRedirect,
+    /// The connection failed.
     #[error("{0}")]
     Network(String),
 }
@@ -116,6 +129,7 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
+    /// A fetcher with its own client, robots cache and per-host slots.
     pub fn new(settings: Arc<CrawlSettings>) -> Result<Self, FetchError> {
         let guard = Guard::new(settings.allow_networks.clone());
         let client = reqwest::Client::builder()

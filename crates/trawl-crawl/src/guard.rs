@@ -33,18 +33,32 @@ pub struct Guard {
 /// Why a URL may not be fetched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
+    /// Not http or https.
     #[error("{url}: only http and https URLs are crawled")]
-    Scheme { url: String },
+    Scheme {
+        /// The URL.
+        url: String,
+    },
+    /// An address literal that is not public.
     #[error(
         "{address} is not a public address (loopback, private, link-local, shared, multicast or reserved): \
          refused; open its network with `allow_networks` in the configuration's [crawl] section to crawl it on purpose"
     )]
-    Address { address: IpAddr },
+    Address {
+        /// The address.
+        address: IpAddr,
+    },
+    /// A name that resolves to an address that is not public.
     #[error(
         "{host} resolves to {address}, which is not a public address: refused; open its network with \
              `allow_networks` in the configuration's [crawl] section to crawl it on purpose"
     )]
-    Resolved { host: String, address: IpAddr },
+    Resolved {
+        /// The host name.
+        host: String,
+        /// The address.
+        address: IpAddr,
+    },
 }
 
 impl Guard {

@@ -39,6 +39,7 @@ pub struct CrawlSettings {
     /// Least time between the starts of two requests to one host; a
     /// robots.txt `Crawl-delay` makes it longer (up to `max_crawl_delay`).
     pub delay: Duration,
+    /// The longest `Crawl-delay` honoured; a longer one is cut to this.
     pub max_crawl_delay: Duration,
     /// Longest wait for one page (every redirect and the whole body).
     pub page_timeout: Duration,

@@ -13,19 +13,25 @@ use url::Url;
 /// What a sitemap lists: pages, or (an index) more sitemaps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sitemap {
+    /// The pages a sitemap lists.
     pub pages: Vec<Url>,
+    /// The sitemaps a sitemap index lists.
     pub sitemaps: Vec<Url>,
 }
 
 /// Why a sitemap, feed or dump cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
+    /// The sitemap cannot be read.
     #[error("not a sitemap: {0}")]
     Sitemap(String),
+    /// The feed cannot be read.
     #[error("not an RSS or Atom feed: {0}")]
     Feed(String),
+    /// The gzip stream is corrupt.
     #[error("cannot decompress: {0}")]
     Gzip(String),
+    /// Larger than the limit, in bytes, once decompressed.
     #[error("larger than {0} bytes once decompressed")]
     TooLarge(usize),
 }
@@ -264,6 +270,7 @@ fn directives(content: &str) -> (bool, bool) {
     (noindex, nofollow)
 }
 
+/// `url` without its `#fragment`.
 pub fn without_fragment(mut url: Url) -> Url {
     url.set_fragment(None);
     url
@@ -272,8 +279,11 @@ pub fn without_fragment(mut url: Url) -> Url {
 /// A page's kind of text, by its media type: the kinds trawl indexes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextKind {
+    /// HTML: text from the markup.
     Html,
+    /// Markdown: rendered, then text.
     Markdown,
+    /// Plain text as it is.
     Plain,
 }
 
@@ -369,7 +379,7 @@ mod tests {
         let links: Vec<String> = feed(atom, &base)
             .unwrap()
             .iter()
-            .map(|u| u.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         assert_eq!(
             links,

@@ -1,3 +1,6 @@
+//! A document as the index holds it, and the checks it passes before it
+//! is indexed.
+
 use serde::{Deserialize, Serialize};
 use tantivy::time::OffsetDateTime;
 use tantivy::time::format_description::well_known::Rfc3339;
@@ -11,9 +14,13 @@ pub const MAX_ID_BYTES: usize = 1024;
 /// a document with an existing id replaces the old one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
+    /// Unique in the index: a document with the same id replaces it.
     pub id: String,
+    /// The title, plain text.
     pub title: String,
+    /// Where the document is.
     pub url: String,
+    /// Its text, searched and shown in snippets.
     pub body: String,
     /// When it was published, as RFC 3339 in UTC.
     pub published: Option<String>,
@@ -22,14 +29,19 @@ pub struct Document {
 /// Why a record cannot become a [`Document`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidDocument {
+    /// The id is empty.
     #[error("`id` must not be empty")]
     EmptyId,
+    /// The id is longer than the limit.
     #[error("`id` is longer than {MAX_ID_BYTES} bytes")]
     LongId,
+    /// The URL does not parse.
     #[error("`url` {0:?} is not an absolute URL")]
     BadUrl(String),
+    /// The URL's scheme is not one a browser may follow.
     #[error("`url` {0:?} must use http, https or file")]
     UnsafeUrlScheme(String),
+    /// `published` is not an RFC 3339 date.
     #[error("`published` {0:?} is neither RFC 3339 nor YYYY-MM-DD")]
     BadDate(String),
 }

@@ -1,26 +1,46 @@
+//! Why the index could not be opened, written or searched.
+
 use std::path::PathBuf;
 
 /// Failures of the index itself (not of the documents fed to it).
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
+    /// The index directory could not be made.
     #[error("cannot create the index directory {path}: {source}")]
     CreateDir {
+        /// Where.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// Another process is writing the index.
     #[error(
         "another process is writing to the index at {path}; wait for it to finish (only one writer at a time)"
     )]
-    Locked { path: PathBuf },
+    Locked {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The directory holds an index of another schema.
     #[error(
         "the index at {path} was made by another version of trawl (its fields differ); move it away or remove it and re-index"
     )]
-    IncompatibleSchema { path: PathBuf },
+    IncompatibleSchema {
+        /// The path.
+        path: PathBuf,
+    },
+    /// There is no index yet.
     #[error("there is no index at {path} yet: the indexer creates it (search replicas never do)")]
-    Missing { path: PathBuf },
+    Missing {
+        /// The path.
+        path: PathBuf,
+    },
+    /// tantivy failed.
     #[error("index error at {path}: {source}")]
     Tantivy {
+        /// The index's directory.
         path: PathBuf,
+        /// What tantivy said.
         source: tantivy::TantivyError,
     },
 }

@@ -6,6 +6,7 @@ use scraper::{ElementRef, Html, Node, Selector};
 /// What a file contributes to a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extracted {
+    /// The document's own title, when it has one.
     pub title: Option<String>,
     /// Text with single spaces, one line per block.
     pub body: String,

@@ -1,3 +1,6 @@
+//! Path globs (`*`, `**`, `?`) for ingestion's and crawls' include and
+//! exclude lists, with a bounded matcher.
+
 /// A path pattern for `--exclude`: `*` matches within one path segment, `**`
 /// across segments, `?` one character. Patterns without a `/` match the file
 /// name anywhere in the tree, as in `.gitignore`.
@@ -8,6 +11,7 @@ pub struct Glob {
 }
 
 impl Glob {
+    /// A pattern: `*` any run of characters but `/`, `**` any run, `?` one character.
     pub fn new(pattern: &str) -> Self {
         let pattern = pattern.trim_start_matches("./");
         Self {
@@ -19,7 +23,7 @@ impl Glob {
     /// Whether `relative` (a `/`-separated path relative to the folder being
     /// ingested, or a URL's path without its leading `/`) matches.
     /// Matching is bounded: a pattern that would need more than
-    /// [`MAX_STEPS`] steps on a path (many stars against a long path) does
+    /// 100,000 steps on a path (many stars against a long path) does
     /// not match it.
     pub fn matches(&self, relative: &str) -> bool {
         let mut budget = MAX_STEPS;
@@ -31,13 +35,14 @@ impl Glob {
         }
     }
 
+    /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.pattern
     }
 }
 
 /// Steps one match may take.
-pub const MAX_STEPS: u32 = 100_000;
+pub(crate) const MAX_STEPS: u32 = 100_000;
 
 fn matches(pattern: &[u8], text: &[u8], budget: &mut u32) -> bool {
     if *budget == 0 {

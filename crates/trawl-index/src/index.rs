@@ -1,3 +1,6 @@
+//! The tantivy index: its schema, opening it (for writing, or read-only on
+//! a search replica), searching it with snippets, and what it holds.
+
 use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -74,7 +77,9 @@ impl Ranking {
             .filter(RemoveLongFilter::limit(40))
             .filter(LowerCaser);
         if self.stop_words {
-            let words = ENGLISH_STOP_WORDS.iter().map(|w| w.to_string());
+            let words = ENGLISH_STOP_WORDS
+                .iter()
+                .map(std::string::ToString::to_string);
             builder
                 .filter(StopWordFilter::remove(words))
                 .filter(MemoStemmer)
@@ -140,26 +145,37 @@ pub struct Filter {
 pub struct SearchPage {
     /// Documents matching the query in all.
     pub total: u64,
+    /// This page's hits, best first.
     pub hits: Vec<Hit>,
 }
 
+/// One document that matched.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
+    /// Its id.
     pub id: String,
+    /// Its title.
     pub title: String,
+    /// Its URL.
     pub url: String,
     /// Plain text excerpt of the body around the best match.
     pub snippet: String,
     /// The matched terms in `snippet`, as `[start, end)` character offsets.
     pub highlights: Vec<[usize; 2]>,
+    /// tantivy's BM25 score.
     pub score: f32,
 }
 
+/// What the index holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexStats {
+    /// Its directory.
     pub path: PathBuf,
+    /// Documents searched.
     pub documents: u64,
+    /// Segments on disk.
     pub segments: usize,
+    /// Bytes on disk.
     pub size_bytes: u64,
 }
 
@@ -248,6 +264,7 @@ impl LocalIndex {
         })
     }
 
+    /// The index's directory.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -394,6 +411,7 @@ impl LocalIndex {
         flatten(query)
     }
 
+    /// What the index holds now.
     pub fn stats(&self) -> Result<IndexStats, IndexError> {
         let searcher = self.reader.searcher();
         let size_bytes = walk_size(&self.path);
@@ -458,7 +476,7 @@ impl LocalIndex {
     /// another writer, in this process or another, holds it.
     pub fn writer(&self) -> Result<IndexWriter<'_>, IndexError> {
         let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
+            .map_or(1, std::num::NonZero::get)
             .min(4);
         let inner = self
             .index
@@ -676,7 +694,7 @@ fn walk_size(dir: &Path) -> u64 {
         .flatten()
         .flatten()
         .filter_map(|entry| entry.metadata().ok())
-        .filter(|meta| meta.is_file())
+        .filter(std::fs::Metadata::is_file)
         .map(|meta| meta.len())
         .sum()
 }

@@ -19,6 +19,7 @@ use crate::extract::{Extracted, extract_html, extract_markdown, extract_text};
 use crate::glob::Glob;
 use crate::index::IndexWriter;
 
+/// How files become documents.
 #[derive(Debug, Clone, Default)]
 pub struct IngestOptions {
     /// Maps files of an ingested folder to URLs: `FOLDER/a/b.html` becomes
@@ -35,15 +36,20 @@ pub trait Progress {
     /// A new source starts: `total` units, where a unit is a byte of a JSONL
     /// file or one file of a folder.
     fn start(&self, label: &str, total: u64, unit: Unit);
+    /// `units` more are done.
     fn advance(&self, units: u64);
     /// Something worth telling the operator (a skipped line, say).
     fn warn(&self, message: &str);
+    /// All are done.
     fn finish(&self);
 }
 
+/// What progress counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
+    /// Bytes read.
     Bytes,
+    /// Files read.
     Files,
 }
 
@@ -55,6 +61,7 @@ impl Progress for () {
     fn finish(&self) {}
 }
 
+/// What an ingestion did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestReport {
     /// Documents read and handed to the index (a repeated id counts each time).
@@ -65,27 +72,56 @@ pub struct IngestReport {
     pub files: u64,
 }
 
+/// Why files could not be indexed.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
+    /// The path does not exist.
     #[error("{path}: no such file or folder")]
-    NotFound { path: PathBuf },
+    NotFound {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file of a kind that cannot be indexed.
     #[error(
         "{path}: don't know how to ingest this file; expected .jsonl, .jsonl.gz, .ndjson, .html, .htm, .md, .markdown, .txt or a folder"
     )]
-    Unsupported { path: PathBuf },
+    Unsupported {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file could not be read.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A line of a JSONL file is not a document.
     #[error("{path}:{line}: {reason}")]
     BadRecord {
+        /// The file.
         path: PathBuf,
+        /// 1-based line.
         line: u64,
+        /// What is wrong with it.
         reason: String,
     },
     /// A file of a folder that cannot become a document.
     #[error("{path}: {reason}")]
-    InvalidFile { path: PathBuf, reason: String },
+    InvalidFile {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong, for people.
+        reason: String,
+    },
+    /// A path that makes no URL under `base_url`.
     #[error("{path}: cannot be mapped onto the base URL")]
-    UnmappablePath { path: PathBuf },
+    UnmappablePath {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The index failed.
     #[error(transparent)]
     Index(#[from] IndexError),
     /// The sink could not take a document.
@@ -97,6 +133,7 @@ pub enum IngestError {
 /// anything else that takes documents one at a time, such as the batches
 /// `trawl index add --remote` sends to an indexer.
 pub trait Sink {
+    /// Adds or replaces one document.
     fn put(&mut self, doc: Document) -> Result<(), IngestError>;
 }
 

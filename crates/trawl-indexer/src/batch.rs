@@ -12,7 +12,7 @@ use trawl_index::Document;
 
 /// A batch that passed the door.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checked {
+pub(crate) struct Checked {
     /// The good documents, one JSON line each.
     pub payload: Vec<u8>,
     pub documents: u64,
@@ -25,7 +25,7 @@ pub struct Checked {
 /// refuses the batch; with it, the bad ones are reported and left out. A
 /// batch with no good document is refused either way: there is nothing to
 /// queue.
-pub fn check(batch: &Batch, max_documents: usize) -> Result<Checked, ServiceError> {
+pub(crate) fn check(batch: &Batch, max_documents: usize) -> Result<Checked, ServiceError> {
     let mut errors = Errors::default();
     let mut payload = Vec::with_capacity(batch.body.len());
     let mut documents = 0u64;
@@ -273,7 +273,7 @@ mod tests {
                 Err(ServiceError::MalformedBatch {
                     line: l, column: c, ..
                 }) => {
-                    assert_eq!((l, c > 0), (line, column > 0), "{body}")
+                    assert_eq!((l, c > 0), (line, column > 0), "{body}");
                 }
                 other => panic!("{body}: {other:?}"),
             }

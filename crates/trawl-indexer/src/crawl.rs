@@ -44,6 +44,7 @@ use crate::sources::{RunStats, crawl_job};
 /// How crawls are run: the `[crawl]` section of the configuration.
 #[derive(Debug, Clone)]
 pub struct CrawlerSettings {
+    /// How pages are fetched: politeness, limits, the SSRF guard.
     pub crawl: Arc<CrawlSettings>,
     /// Crawls this indexer runs at once.
     pub concurrent_crawls: usize,
@@ -89,6 +90,7 @@ pub struct CrawlerHandle {
 }
 
 impl CrawlerHandle {
+    /// Stops the scheduler and the consumer, and waits for them.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
@@ -124,6 +126,7 @@ impl Crawler {
         }
     }
 
+    /// Starts the scheduler and the consumer on the runtime.
     pub fn spawn(self) -> CrawlerHandle {
         let (stop, stopped) = watch::channel(false);
         let crawler = Arc::new(self);

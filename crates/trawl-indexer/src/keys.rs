@@ -37,16 +37,22 @@ pub struct Caller(pub i64);
 /// A key just made: `key` is shown once and never again.
 #[derive(Debug)]
 pub struct NewApiKey {
+    /// The key: shown once, never stored.
     pub key: String,
+    /// What is stored of it.
     pub record: KeyRecord,
 }
 
+/// Why a key could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// A name that is empty or too long.
     #[error("a key name is 1 to 64 visible characters (letters, digits, punctuation, spaces)")]
     BadName,
+    /// The system's random source failed.
     #[error("no randomness for a key: {0}")]
     Random(String),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -104,6 +110,7 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// Keys checked against `store`, each look-up bounded by `timeout`.
     pub fn new(store: Arc<dyn Store>, timeout: Duration) -> Self {
         Self {
             store,

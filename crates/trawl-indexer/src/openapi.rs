@@ -11,7 +11,7 @@ use utoipa::{IntoResponses, Modify};
 
 /// `400`, `413`, `415`, `422`: a batch refused at the door. Nothing of it
 /// was queued.
-pub struct SubmitErrorResponses;
+pub(crate) struct SubmitErrorResponses;
 
 impl IntoResponses for SubmitErrorResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
@@ -48,7 +48,7 @@ impl IntoResponses for SubmitErrorResponses {
 }
 
 /// `401`, `403`: no key, or a key that is not valid.
-pub struct KeyResponses;
+pub(crate) struct KeyResponses;
 
 impl IntoResponses for KeyResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
@@ -63,7 +63,7 @@ impl IntoResponses for KeyResponses {
 }
 
 /// `503`: the store or the queue cannot be reached.
-pub struct DependencyResponse;
+pub(crate) struct DependencyResponse;
 
 impl IntoResponses for DependencyResponse {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
@@ -76,7 +76,7 @@ impl IntoResponses for DependencyResponse {
 }
 
 /// `400`, `404`: a job id that is not one, or no such job.
-pub struct JobErrorResponses;
+pub(crate) struct JobErrorResponses;
 
 impl IntoResponses for JobErrorResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
@@ -113,7 +113,7 @@ impl Modify for BearerKey {
 
 /// `400`, `404`, `422`: a source id that is not one, no such source, or a
 /// body that is not a valid source.
-pub struct SourceErrorResponses;
+pub(crate) struct SourceErrorResponses;
 
 impl IntoResponses for SourceErrorResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
@@ -138,7 +138,7 @@ impl IntoResponses for SourceErrorResponses {
 }
 
 /// `412`, `428`: a change without `If-Match`, or from a stale version.
-pub struct PreconditionResponses;
+pub(crate) struct PreconditionResponses;
 
 impl IntoResponses for PreconditionResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {

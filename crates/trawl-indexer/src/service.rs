@@ -59,6 +59,7 @@ pub struct Indexer {
 }
 
 impl Indexer {
+    /// The write path over a store, a queue and the index.
     pub fn new(
         store: Arc<dyn Store>,
         queue: Arc<dyn Queue>,
@@ -73,6 +74,7 @@ impl Indexer {
         }
     }
 
+    /// The limits it applies.
     pub fn settings(&self) -> &IndexerSettings {
         &self.settings
     }

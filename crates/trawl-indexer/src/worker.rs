@@ -41,6 +41,7 @@ use trawl_store::{Finish, JobRecord, Millis, Start, Store};
 use crate::writer::{Applied, ApplyError, WriterThread};
 use trawl_store::now_millis;
 
+/// How the worker runs jobs.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     /// The leadership lock file.
@@ -54,6 +55,7 @@ pub struct WorkerSettings {
     /// The first retry's delay; each attempt doubles it, up to
     /// `retry_backoff_max`.
     pub retry_backoff: Duration,
+    /// The longest wait between two attempts of a job.
     pub retry_backoff_max: Duration,
     /// Drop the index's writer after this long without work.
     pub idle_release: Duration,
@@ -64,6 +66,7 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
+    /// A state whose writer lock is `lock_path`.
     pub fn new(lock_path: PathBuf) -> Self {
         Self {
             lock_path,
@@ -91,6 +94,7 @@ impl WorkerState {
         *self.report.lock().expect("not poisoned") = (ok, detail.into());
     }
 
+    /// The worker's readiness: whether it holds the writer lock and runs.
     pub fn check(&self) -> Check {
         let (ok, detail) = self.report.lock().expect("not poisoned").clone();
         let detail = if detail.is_empty() {
@@ -109,6 +113,7 @@ impl WorkerState {
     }
 }
 
+/// The index's only writer: takes jobs from the queue and runs them.
 pub struct Worker {
     index: Arc<LocalIndex>,
     store: Arc<dyn Store>,
@@ -151,6 +156,7 @@ struct Run {
 }
 
 impl Worker {
+    /// A worker over the index, the store and the queue.
     pub fn new(
         index: Arc<LocalIndex>,
         store: Arc<dyn Store>,
@@ -166,6 +172,7 @@ impl Worker {
         }
     }
 
+    /// What it reports about itself.
     pub fn state(&self) -> Arc<WorkerState> {
         self.state.clone()
     }
@@ -553,7 +560,7 @@ impl Run {
         match failed {
             ApplyError::Stopping => self.abandon(running, "the indexer is stopping").await,
             ApplyError::Group(reason) | ApplyError::Job(reason) => {
-                self.retry_all(running, &reason).await
+                self.retry_all(running, &reason).await;
             }
         }
     }

@@ -52,7 +52,7 @@ const GONE: &str = "the index's writer thread stopped";
 
 impl WriterThread {
     /// `cancel` cuts a job short (it is rolled back by the worker).
-    pub fn start(index: Arc<LocalIndex>, cancel: Arc<AtomicBool>) -> Self {
+    pub(crate) fn start(index: Arc<LocalIndex>, cancel: Arc<AtomicBool>) -> Self {
         let (commands, received) = mpsc::channel();
         std::thread::Builder::new()
             .name("trawl-index-writer".to_owned())
@@ -61,7 +61,7 @@ impl WriterThread {
         Self { commands }
     }
 
-    pub async fn apply(
+    pub(crate) async fn apply(
         &self,
         kind: JobKind,
         payload: Vec<u8>,
@@ -81,7 +81,7 @@ impl WriterThread {
             .unwrap_or_else(|_| Err(ApplyError::Group(GONE.to_owned())))
     }
 
-    pub async fn commit(&self) -> Result<(), String> {
+    pub(crate) async fn commit(&self) -> Result<(), String> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Commit(reply))
@@ -89,7 +89,7 @@ impl WriterThread {
         answer.await.unwrap_or_else(|_| Err(GONE.to_owned()))
     }
 
-    pub async fn rollback(&self) -> Result<(), String> {
+    pub(crate) async fn rollback(&self) -> Result<(), String> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Rollback(reply))
@@ -97,7 +97,7 @@ impl WriterThread {
         answer.await.unwrap_or_else(|_| Err(GONE.to_owned()))
     }
 
-    pub async fn release(&self) {
+    pub(crate) async fn release(&self) {
         let (reply, answer) = oneshot::channel();
         if self.commands.send(Command::Release(reply)).is_ok() {
             let _ = answer.await;

@@ -40,6 +40,7 @@ use crate::{Delivery, Queue, QueueError, QueueStatus, Tag};
 
 const KIND: &str = "rabbitmq";
 
+/// How the RabbitMQ queue is reached and used.
 #[derive(Debug, Clone)]
 pub struct AmqpSettings {
     /// `amqp://user:password@host:port/vhost`.
@@ -57,6 +58,7 @@ pub struct AmqpSettings {
     pub consumer: String,
 }
 
+/// The queue on RabbitMQ.
 pub struct AmqpQueue {
     settings: AmqpSettings,
     uri: AMQPUri,
@@ -405,9 +407,8 @@ impl Queue for AmqpQueue {
                 *slot = Some((link.generation, consumer));
             }
             let (_, consumer) = slot.as_mut().expect("set above");
-            let next = match tokio::time::timeout_at(deadline, consumer.next()).await {
-                Err(_) => return Ok(None),
-                Ok(next) => next,
+            let Ok(next) = tokio::time::timeout_at(deadline, consumer.next()).await else {
+                return Ok(None);
             };
             match next {
                 Some(Ok(delivery)) => {

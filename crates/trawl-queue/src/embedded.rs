@@ -15,6 +15,7 @@ use trawl_store::{Millis, Store, StoreError, now_millis};
 
 use crate::{Delivery, Queue, QueueError, QueueStatus, Tag};
 
+/// How the embedded queue leases jobs.
 #[derive(Debug, Clone)]
 pub struct EmbeddedSettings {
     /// Which queue of the store (tests and deployments sharing a database
@@ -29,6 +30,7 @@ pub struct EmbeddedSettings {
     pub poll: Duration,
 }
 
+/// The queue in the job store's own rows: no server.
 pub struct StoreQueue {
     store: Arc<dyn Store>,
     settings: EmbeddedSettings,
@@ -36,6 +38,7 @@ pub struct StoreQueue {
 }
 
 impl StoreQueue {
+    /// A queue over `store`.
     pub fn new(store: Arc<dyn Store>, settings: EmbeddedSettings) -> Self {
         Self {
             store,

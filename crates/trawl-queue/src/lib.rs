@@ -49,7 +49,9 @@ enum Tag {
 /// How the queue is doing, for `/readyz`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueStatus {
+    /// Whether it can take and give jobs.
     pub ok: bool,
+    /// Why, for people.
     pub detail: String,
 }
 
@@ -59,22 +61,34 @@ pub enum QueueError {
     /// The broker (or the store holding the queue) cannot be reached: worth
     /// trying again later.
     #[error("the {queue} queue is unavailable: {reason}")]
-    Unavailable { queue: &'static str, reason: String },
+    Unavailable {
+        /// Which queue.
+        queue: &'static str,
+        /// What is wrong, for people.
+        reason: String,
+    },
     /// The broker refused a message it was given (a negative publisher
     /// confirm): nothing was queued.
     #[error("the {queue} queue refused the message: {reason}")]
-    Refused { queue: &'static str, reason: String },
+    Refused {
+        /// Which queue.
+        queue: &'static str,
+        /// What is wrong, for people.
+        reason: String,
+    },
     /// Misconfiguration that retrying will not fix.
     #[error("{0}")]
     Invalid(String),
 }
 
 impl QueueError {
+    /// Whether trying again later may work.
     pub fn is_transient(&self) -> bool {
         !matches!(self, Self::Invalid(_))
     }
 }
 
+/// Where job ids wait for a worker.
 #[async_trait]
 pub trait Queue: Send + Sync + 'static {
     /// `embedded` or `rabbitmq`.
@@ -109,5 +123,6 @@ pub trait Queue: Send + Sync + 'static {
     /// index's writer): what another consumer held can only be a dead one's.
     async fn take_over(&self) -> Result<(), QueueError>;
 
+    /// How the queue is, for readiness.
     async fn status(&self) -> QueueStatus;
 }

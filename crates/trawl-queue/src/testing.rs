@@ -11,8 +11,10 @@ use trawl_store::testing::missing_service;
 
 use crate::{AmqpQueue, AmqpSettings, Queue};
 
+/// Where tests find RabbitMQ unless `TRAWL_TEST_AMQP_URL` says.
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
+/// The broker's URL for tests.
 pub fn amqp_url() -> String {
     std::env::var("TRAWL_TEST_AMQP_URL").unwrap_or_else(|_| DEFAULT_AMQP_URL.to_owned())
 }

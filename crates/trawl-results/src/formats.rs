@@ -52,7 +52,9 @@ fn defuse(field: &str) -> std::borrow::Cow<'_, str> {
 /// itself.
 #[derive(Debug, Clone)]
 pub struct FeedLinks {
+    /// The results page's URL.
     pub page: String,
+    /// The feed's own URL.
     pub feed: String,
 }
 

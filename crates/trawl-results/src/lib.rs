@@ -1,6 +1,6 @@
 //! The results service: the guides' `manipulate_result()`.
 //!
-//! [`manipulate`] is a pure function from a search response to a results
+//! [`Pipeline::manipulate`] is a pure function from a search response to a results
 //! response: de-duplication by normalised URL, whitespace clean-up and
 //! HTML-safe highlighting of the query terms. [`Results`] is the in-process
 //! [`ResultsService`]: it asks a [`SearchService`] (in-process or over HTTP)
@@ -51,6 +51,7 @@ pub struct Results {
 }
 
 impl Results {
+    /// The service over `search`, manipulating with `pipeline`.
     pub fn new(search: Arc<dyn SearchService>, pipeline: Arc<Pipeline>) -> Self {
         Self { search, pipeline }
     }

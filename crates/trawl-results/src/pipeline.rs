@@ -1,3 +1,6 @@
+//! The manipulation of a search response: clean, de-duplicate, merge,
+//! rank, cut and highlight.
+
 use std::collections::HashMap;
 
 use trawl_api::{EngineReport, ResultHit, ResultsResponse, SearchResponse};
@@ -72,6 +75,7 @@ fn count_dropped(engines: &mut [EngineReport], engine: &str) {
 }
 
 impl Pipeline {
+    /// A pipeline applying `rules`, cutting snippets to `snippet_chars`.
     pub fn new(rules: HostnameRules, snippet_chars: usize) -> Self {
         Self {
             rules,

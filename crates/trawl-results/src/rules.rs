@@ -22,7 +22,9 @@ pub enum Action {
 /// port), and its action.
 #[derive(Debug, Clone)]
 pub struct HostnameRule {
+    /// Which hosts it applies to.
     pub pattern: Regex,
+    /// What it does to them.
     pub action: Action,
 }
 
@@ -42,10 +44,12 @@ pub(crate) enum Verdict {
 }
 
 impl HostnameRules {
+    /// Rules applied in order.
     pub fn new(rules: Vec<HostnameRule>) -> Self {
         Self { rules }
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }

@@ -51,7 +51,7 @@ pub(crate) struct Marked {
 
 impl Marked {
     /// `[start, end)` character ranges of the marked runs.
-    pub fn ranges(&self) -> Vec<[usize; 2]> {
+    pub(crate) fn ranges(&self) -> Vec<[usize; 2]> {
         let mut out = Vec::new();
         let mut start = None;
         for (i, &mark) in self.marks.iter().chain(std::iter::once(&false)).enumerate() {
@@ -362,7 +362,7 @@ mod tests {
     mod reference {
         use super::super::{MAX_SUFFIX_CHARS, words};
 
-        pub fn clean(text: &str, highlights: &[[usize; 2]]) -> (String, Vec<bool>) {
+        pub(super) fn clean(text: &str, highlights: &[[usize; 2]]) -> (String, Vec<bool>) {
             let chars = text.chars().count();
             let mut marked = vec![false; chars];
             for &[start, end] in highlights {
@@ -392,7 +392,11 @@ mod tests {
             (out, marks)
         }
 
-        pub fn truncate(text: String, mut marks: Vec<bool>, max: usize) -> (String, Vec<bool>) {
+        pub(super) fn truncate(
+            text: String,
+            mut marks: Vec<bool>,
+            max: usize,
+        ) -> (String, Vec<bool>) {
             if text.chars().count() <= max {
                 return (text, marks);
             }
@@ -428,7 +432,7 @@ mod tests {
                 && long.chars().count() - short.chars().count() <= MAX_SUFFIX_CHARS
         }
 
-        pub fn mark_terms(text: &str, mut marks: Vec<bool>, terms: &[String]) -> Vec<bool> {
+        pub(super) fn mark_terms(text: &str, mut marks: Vec<bool>, terms: &[String]) -> Vec<bool> {
             for (offset, word) in words(text) {
                 let lower: String = word.chars().flat_map(char::to_lowercase).collect();
                 if terms.iter().any(|term| is_form_of(&lower, term)) {
@@ -441,7 +445,7 @@ mod tests {
             marks
         }
 
-        pub fn marked_html(text: &str, highlights: &[[usize; 2]]) -> String {
+        pub(super) fn marked_html(text: &str, highlights: &[[usize; 2]]) -> String {
             let mut html = String::new();
             let mut next = highlights.iter().peekable();
             let mut open = false;

@@ -71,7 +71,7 @@ fn url() -> impl Strategy<Value = String> {
     ];
     let pair = (name, prop::option::of(value)).prop_map(|(n, v)| match v {
         Some(v) => format!("{n}={v}"),
-        None => n.to_string(),
+        None => n.clone(),
     });
     let fragment = prop_oneof![
         Just(String::new()),
@@ -122,7 +122,7 @@ fn hit() -> impl Strategy<Value = SearchHit> {
                 title,
                 url,
                 snippet,
-                engine: engine.to_owned(),
+                engine: engine.clone(),
                 rank,
                 score: 1.0,
                 highlights: highlights.into_iter().map(|(a, b)| [a, b]).collect(),

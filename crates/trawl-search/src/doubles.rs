@@ -18,9 +18,13 @@ use crate::engines::HttpSettings;
 /// One scripted answer.
 #[derive(Debug, Clone)]
 pub struct Canned {
+    /// Its HTTP status.
     pub status: u16,
+    /// Its `Content-Type`.
     pub content_type: &'static str,
+    /// Its body.
     pub body: String,
+    /// More headers.
     pub headers: Vec<(&'static str, String)>,
 }
 
@@ -50,11 +54,15 @@ impl Canned {
 /// One request the double received.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// Its method.
     pub method: Method,
+    /// Its path, percent-encoded as sent.
     pub path: String,
     /// The query's pairs, decoded, in order.
     pub query: Vec<(String, String)>,
+    /// Its headers.
     pub headers: HeaderMap,
+    /// Its body.
     pub body: Bytes,
 }
 

@@ -1,3 +1,5 @@
+//! What an engine is: the trait, its results and its errors.
+
 use async_trait::async_trait;
 use trawl_api::{Check, SearchRequest};
 
@@ -8,6 +10,7 @@ pub trait Engine: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// What kind of engine this is, e.g. `local`.
     fn kind(&self) -> &'static str;
+    /// One page of results for `request`.
     async fn search(&self, request: &SearchRequest) -> Result<EngineResults, EngineError>;
     /// Documents the engine holds, when it knows.
     async fn documents(&self) -> Option<u64> {
@@ -17,9 +20,11 @@ pub trait Engine: Send + Sync + 'static {
     fn suspended(&self) -> bool {
         false
     }
+    /// Whether it can answer now, and why.
     async fn readiness(&self) -> Check;
 }
 
+/// What an engine found for one page.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EngineResults {
     /// This page's hits, best first.
@@ -30,17 +35,22 @@ pub struct EngineResults {
 
 /// A score for APIs that give ranks, not scores: the first of `count`
 /// hits scores `count`, the last 1, keeping the API's order.
-pub fn positional_score(position: usize, count: usize) -> f32 {
+pub(crate) fn positional_score(position: usize, count: usize) -> f32 {
     (count - position) as f32
 }
 
+/// One result as an engine gave it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineHit {
+    /// The title, plain text.
     pub title: String,
+    /// Where the result is.
     pub url: String,
+    /// An excerpt, plain text.
     pub snippet: String,
     /// `[start, end)` character offsets of matches in `snippet`.
     pub highlights: Vec<[usize; 2]>,
+    /// The engine's own score: comparable only within one engine.
     pub score: f32,
 }
 
@@ -48,12 +58,16 @@ pub struct EngineHit {
 /// ([`kind`](Self::kind)) for reports.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
+    /// Any other failure.
     #[error("{0}")]
     Failed(String),
     /// Not asked: it failed repeatedly or asked to be left alone, and its
     /// cooldown has not passed.
     #[error("suspended for another {} s", retry_after.as_secs().max(1))]
-    Suspended { retry_after: std::time::Duration },
+    Suspended {
+        /// How long it stays suspended.
+        retry_after: std::time::Duration,
+    },
     /// It could not be reached.
     #[error("cannot be reached: {0}")]
     Unreachable(String),
@@ -68,7 +82,12 @@ pub enum EngineError {
     RateLimited(String),
     /// It answered with an error of another kind.
     #[error("answered {status}: {message}")]
-    Http { status: u16, message: String },
+    Http {
+        /// The HTTP status.
+        status: u16,
+        /// The API's own message.
+        message: String,
+    },
     /// Its answer could not be read.
     #[error("unreadable answer: {0}")]
     Parse(String),
@@ -79,6 +98,7 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// Its stable name in reports (`error_kind`).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Failed(_) => "failed",

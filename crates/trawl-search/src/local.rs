@@ -1,3 +1,5 @@
+//! The local tantivy index as an engine, searched on threads of its own.
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
@@ -17,7 +19,7 @@ const SEARCHERS_PER_CORE: usize = 2;
 
 /// The local tantivy index as an engine. Searches are CPU work that must
 /// not stall the async workers: they run on a fixed set of threads of the
-/// engine's own ([`SEARCHERS_PER_CORE`] per core), in the order they came.
+/// engine's own (`SEARCHERS_PER_CORE`, two, per core), in the order they came.
 /// On tokio's blocking pool every search in flight would get a thread (and
 /// its buffers) of its own: under load, a hundred threads and twice the
 /// memory for no more throughput. A search whose caller gave up while it
@@ -81,6 +83,7 @@ impl crate::engines::EngineSettings for Settings {
 const LOOK_AGAIN: Duration = Duration::from_millis(500);
 
 impl LocalEngine {
+    /// An engine over an index this process has open.
     pub fn new(name: impl Into<String>, index: Arc<LocalIndex>) -> Self {
         Self::with_source(name.into(), Source::Open(index))
     }
@@ -100,7 +103,7 @@ impl LocalEngine {
     }
 
     fn with_source(name: String, index: Source) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Self {
             name,
             index,

@@ -1,3 +1,6 @@
+//! The fan-out: every selected engine asked at once, each under its own
+//! deadline, and a report per engine.
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +16,7 @@ use crate::engine::{Engine, EngineError, EngineResults};
 /// An engine as configured.
 #[derive(Clone)]
 pub struct Slot {
+    /// The engine.
     pub engine: Arc<dyn Engine>,
     /// Asked when a request names no engines; a disabled engine is asked
     /// only when named.
@@ -75,6 +79,7 @@ impl Searcher {
         )
     }
 
+    /// A service over `slots`, in the order reports list them.
     pub fn with_slots(slots: Vec<Slot>) -> Self {
         let enabled: Vec<&Slot> = slots.iter().filter(|s| s.enabled).collect();
         let mut tabs: Vec<String> = enabled

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// When a breaker opens and how long it stays open.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BreakerSettings {
     /// Consecutive failures that open the breaker.
@@ -56,12 +57,16 @@ impl Default for BreakerSettings {
 /// The state, as reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
+    /// Calls pass.
     Closed,
+    /// Calls are refused.
     Open,
+    /// One probe call passes.
     HalfOpen,
 }
 
 impl State {
+    /// Its name in readiness details.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Closed => "closed",
@@ -82,7 +87,9 @@ pub struct Refused {
 /// What `/readyz` and logs show.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
+    /// Closed, open or half open.
     pub state: State,
+    /// Failures since the last success.
     pub consecutive_failures: u32,
     /// Until the next probe, when open.
     pub retry_after: Option<Duration>,
@@ -123,6 +130,7 @@ struct Inner {
     reset_timeout: Duration,
 }
 
+/// A circuit breaker: closed, open after failures, half open to probe.
 #[derive(Debug)]
 pub struct CircuitBreaker {
     settings: BreakerSettings,
@@ -132,6 +140,7 @@ pub struct CircuitBreaker {
 }
 
 impl CircuitBreaker {
+    /// A closed breaker.
     pub fn new(settings: BreakerSettings) -> Self {
         Self {
             settings,
@@ -180,6 +189,7 @@ impl CircuitBreaker {
         Refused { retry_after }
     }
 
+    /// Its state and counters now.
     pub fn snapshot(&self) -> Snapshot {
         let now = Instant::now();
         let inner = self.lock();
@@ -201,7 +211,9 @@ impl CircuitBreaker {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // The state is a few counters: a panic elsewhere cannot leave it
         // inconsistent in a way worse than refusing to serve.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Records an outcome; the state it moved the breaker to, if it did.

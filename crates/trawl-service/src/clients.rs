@@ -38,23 +38,31 @@ use crate::outbound::{
 /// How long a readiness probe of a downstream service may take.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How a client calls one of trawl's services.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientSettings {
+    /// Longest wait for a connection.
     pub connect_timeout: Duration,
     /// Whole-call limit: connecting, sending, waiting and reading the body.
     pub timeout: Duration,
     /// Calls to the destination at once; more are refused.
     pub max_in_flight: usize,
+    /// When the destination is left alone.
     pub breaker: BreakerSettings,
+    /// Which failed calls are tried again.
     pub retry: RetrySettings,
 }
 
+/// Why a client could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientBuildError {
+    /// The base URL is not http or https.
     #[error("base URL {0} must be http:// or https://")]
     Scheme(Url),
+    /// reqwest could not build the client.
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    /// The key cannot be a header value.
     #[error("the API key holds characters a header cannot carry")]
     Key,
 }
@@ -274,6 +282,7 @@ impl ServiceClient {
 pub struct HttpSearchClient(ServiceClient);
 
 impl HttpSearchClient {
+    /// A client of the search service at `base`.
     pub fn new(base: Url, settings: ClientSettings) -> Result<Self, ClientBuildError> {
         ServiceClient::new("search", base, settings).map(Self)
     }
@@ -301,6 +310,7 @@ impl SearchService for HttpSearchClient {
 pub struct HttpResultsClient(ServiceClient);
 
 impl HttpResultsClient {
+    /// A client of the results service at `base`.
     pub fn new(base: Url, settings: ClientSettings) -> Result<Self, ClientBuildError> {
         ServiceClient::new("results", base, settings).map(Self)
     }
@@ -330,6 +340,7 @@ pub struct HttpIndexerClient {
 }
 
 impl HttpIndexerClient {
+    /// A client of the indexer at `base`, sending `key`.
     pub fn new(
         base: Url,
         key: Option<&str>,

@@ -5,10 +5,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use trawl_api::{Code, InvalidRequest, Problem, ServiceError};
 
+/// The media type of problem documents (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// Every error a handler can return; [`ApiError::problem`] is the one mapping to HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A parameter or the query string is wrong.
     #[error(transparent)]
     InvalidRequest(#[from] InvalidRequest),
     /// The body is not syntactically valid JSON.
@@ -20,27 +23,47 @@ pub enum ApiError {
     /// The body's `Content-Type` is not one the endpoint reads; `expected`
     /// says which are.
     #[error("the request body must be sent with `Content-Type: {expected}`")]
-    UnsupportedMediaType { expected: &'static str },
+    UnsupportedMediaType {
+        /// The media types the endpoint reads.
+        expected: &'static str,
+    },
+    /// The limit, in bytes.
     #[error("the request body is larger than the {limit} bytes accepted")]
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// No such route or resource.
     #[error("no such resource")]
     NotFound,
+    /// The route has no such method.
     #[error("this method is not allowed here")]
     MethodNotAllowed,
     /// A request header the service reads has a value it cannot use.
     #[error("header `{name}` {reason}")]
-    InvalidHeader { name: &'static str, reason: String },
+    InvalidHeader {
+        /// The header's name.
+        name: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// The request's deadline passed before an answer was ready.
     #[error("no answer could be made within the request's {} ms", budget.as_millis())]
-    DeadlineExceeded { budget: std::time::Duration },
+    DeadlineExceeded {
+        /// The budget that passed.
+        budget: std::time::Duration,
+    },
     /// Too many requests in flight: this one was shed rather than queued.
     #[error("the service is at its limit of requests in flight; try again shortly")]
     Overloaded,
     /// The client spent its budget of requests.
     #[error("too many {budget} requests from this client (bursts of {burst} at most); try again in {} s", retry_after.as_secs().max(1))]
     RateLimited {
+        /// Which budget: pages or API.
         budget: &'static str,
+        /// Requests a burst may hold.
         burst: u32,
+        /// When the next request will be allowed.
         retry_after: std::time::Duration,
     },
     /// No API key, or not as `Authorization: Bearer <key>`.
@@ -53,6 +76,7 @@ pub enum ApiError {
     /// did not.
     #[error("this change must name the version it changes: send `If-Match` with the ETag you read")]
     PreconditionRequired,
+    /// A service this one called, or its own work, failed.
     #[error(transparent)]
     Service(#[from] ServiceError),
 }

@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 pub type ReadinessCheck =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Readiness> + Send>> + Send + Sync>;
 
+/// `GET /livez` and `GET /readyz`, the latter answering `check`.
 pub fn routes(check: ReadinessCheck) -> Router {
     Router::new()
         .route("/livez", get(livez))

@@ -3,11 +3,14 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// For people.
     #[default]
     Text,
+    /// One JSON object a line, for collectors.
     Json,
 }
 

@@ -79,10 +79,13 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 /// Why a redirect was not followed.
 #[derive(Debug, thiserror::Error)]
 pub enum Refused {
+    /// Not http or https.
     #[error("redirect to {0} refused: only http and https are followed")]
     Scheme(String),
+    /// An address that is not public.
     #[error("redirect to {0} refused: not a public address")]
     NotPublic(String),
+    /// More redirects than allowed.
     #[error("more than {0} redirects")]
     TooMany(usize),
 }

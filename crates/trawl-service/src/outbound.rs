@@ -45,7 +45,9 @@ pub type Outbound = BoxCloneSyncService<Request, Answer, BoxError>;
 /// A whole HTTP answer.
 #[derive(Debug, Clone)]
 pub struct Answer {
+    /// Its status.
     pub status: StatusCode,
+    /// Its body, read within the limit.
     pub body: Bytes,
     /// The `Retry-After` header, in its delay-seconds form.
     pub retry_after: Option<Duration>,
@@ -192,6 +194,7 @@ impl Service<Request> for Fetch {
 /// See the [module](self) table.
 #[derive(Debug, Clone, Copy)]
 pub struct DeadlineLayer {
+    /// The whole call's limit.
     pub timeout: Duration,
     /// Sends the budget in `trawl-budget-ms`.
     pub propagate: bool,
@@ -208,6 +211,7 @@ impl<S> Layer<S> for DeadlineLayer {
     }
 }
 
+/// Bounds each call by the sooner of its timeout and the request's deadline.
 #[derive(Debug, Clone)]
 pub struct Deadline<S> {
     inner: S,
@@ -252,7 +256,9 @@ where
 /// See the [module](self) table.
 #[derive(Debug, Clone)]
 pub struct BreakerLayer {
+    /// The destination's breaker.
     pub breaker: Arc<CircuitBreaker>,
+    /// Which answers are failures.
     pub classifier: Classifier,
     /// Names the destination in logs.
     pub destination: &'static str,
@@ -268,6 +274,7 @@ impl<S> Layer<S> for BreakerLayer {
     }
 }
 
+/// Refuses calls while the destination's breaker is open.
 #[derive(Debug, Clone)]
 pub struct Breaker<S> {
     inner: S,
@@ -316,10 +323,10 @@ where
             };
             match moved {
                 Some(State::Open) => {
-                    tracing::warn!(destination, breaker = %breaker.snapshot(), "circuit opened")
+                    tracing::warn!(destination, breaker = %breaker.snapshot(), "circuit opened");
                 }
                 Some(_) => {
-                    tracing::info!(destination, breaker = %breaker.snapshot(), "circuit closed")
+                    tracing::info!(destination, breaker = %breaker.snapshot(), "circuit closed");
                 }
                 None => {}
             }
@@ -331,7 +338,9 @@ where
 /// Retries and their budget, as counted for `/readyz`.
 #[derive(Debug, Default)]
 pub struct RetryStats {
+    /// Retries made.
     pub retries: AtomicU64,
+    /// Retries the budget refused.
     pub budget_refused: AtomicU64,
 }
 
@@ -435,11 +444,15 @@ fn jittered(delay: Duration) -> Duration {
 /// Everything a destination's stack is built from.
 #[derive(Debug, Clone)]
 pub struct StackSettings {
+    /// The destination's name, for logs.
     pub destination: &'static str,
     /// Each attempt's limit (the deadline may shorten it).
     pub timeout: Duration,
+    /// Calls at once, at most (bulkhead).
     pub max_in_flight: usize,
+    /// Which failed calls are retried, and the budget for it.
     pub retry: RetrySettings,
+    /// Which answers are failures and which may be retried.
     pub classifier: Classifier,
     /// Whether to send the budget in `trawl-budget-ms`: for trawl's own
     /// services; a third-party API is not told about our deadlines.
@@ -462,7 +475,9 @@ pub const MAX_SERVICE_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// What a destination's stack reports.
 #[derive(Debug, Clone)]
 pub struct StackStatus {
+    /// The destination's breaker.
     pub breaker: Arc<CircuitBreaker>,
+    /// Retries made and refused.
     pub retries: Arc<RetryStats>,
 }
 
@@ -535,7 +550,9 @@ pub fn stack(
 pub enum Outcome {
     /// The breaker refused the call: try again after this long.
     Refused(Refused),
+    /// No answer came.
     Fetch(FetchError),
+    /// Anything else.
     Other(BoxError),
 }
 

@@ -35,10 +35,12 @@ pub struct Budget {
     pub burst: u32,
 }
 
-/// The limits of [`limit`].
+/// The limits of [`layer`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateSettings {
+    /// The pages' budget.
     pub pages: Budget,
+    /// The API's budget.
     pub api: Budget,
     /// Clients never limited (monitoring, the owner's own scripts).
     pub exempt: Vec<IpNet>,
@@ -68,7 +70,9 @@ impl Default for RateSettings {
 /// Which budget a request spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// The HTML pages.
     Pages,
+    /// The JSON API.
     Api,
 }
 
@@ -88,6 +92,7 @@ impl Kind {
         }
     }
 
+    /// Its name in messages.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pages => "pages",
@@ -120,6 +125,7 @@ impl std::fmt::Debug for RateLimits {
 const OVERFLOW: IpAddr = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
 
 impl RateLimits {
+    /// Budgets as `settings` say.
     pub fn new(settings: RateSettings) -> Self {
         let bucket = |budget: Budget| -> Option<Keyed> {
             let per_minute = NonZeroU32::new(budget.per_minute)?;

@@ -8,7 +8,7 @@
 //! the DDL of the migrations, and row locking when a queue message is
 //! claimed. The one test suite (`tests/store.rs`) runs over both.
 //!
-//! The schema is versioned ([`migrations`]): opening a store applies the
+//! The schema is versioned (`migrations.rs`): opening a store applies the
 //! migrations it lacks, and refuses a database whose schema is newer than
 //! this binary knows ([`StoreError::NewerSchema`]).
 //!
@@ -35,11 +35,14 @@ pub use sql::{Location, SqlStore, StoreSettings};
 /// Which database holds the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// SQLite, embedded.
     Sqlite,
+    /// PostgreSQL.
     Postgres,
 }
 
 impl Backend {
+    /// Its name in messages.
     pub fn name(self) -> &'static str {
         match self {
             Self::Sqlite => "sqlite",
@@ -54,7 +57,9 @@ pub enum StoreError {
     /// The database cannot be reached or is busy: worth trying again.
     #[error("the {backend} store is unavailable: {reason}")]
     Unavailable {
+        /// Which backend.
         backend: &'static str,
+        /// What happened.
         reason: String,
     },
     /// The database holds a schema this binary does not know.
@@ -62,11 +67,21 @@ pub enum StoreError {
         "the database's schema is version {found}, newer than the version {known} this trawl knows; \
          upgrade trawl (a newer trawl migrated it), or point it at another database"
     )]
-    NewerSchema { found: i64, known: i64 },
+    NewerSchema {
+        /// The database's version.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
     /// A migration failed; the database is left at the last version that
     /// applied whole.
     #[error("migrating the store to version {version} failed: {reason}")]
-    Migration { version: i64, reason: String },
+    Migration {
+        /// The migration's version.
+        version: i64,
+        /// What is wrong, for people.
+        reason: String,
+    },
     /// The URL names no database trawl can use.
     #[error("{0}")]
     BadUrl(String),
@@ -79,7 +94,9 @@ pub enum StoreError {
     /// Any other failure of a statement.
     #[error("the {backend} store failed: {reason}")]
     Failed {
+        /// Which backend.
         backend: &'static str,
+        /// What it holds that cannot be read.
         reason: String,
     },
 }
@@ -91,6 +108,7 @@ impl StoreError {
     }
 }
 
+/// A store's result.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Unix time now, in milliseconds: the clock every caller of the store
@@ -105,6 +123,7 @@ pub fn now_millis() -> Millis {
 /// all, whatever else runs at the same time, in this process or another.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Which database it is.
     fn backend(&self) -> Backend;
 
     /// Whether the database answers.
@@ -137,6 +156,7 @@ pub trait Store: Send + Sync + 'static {
     /// Removes jobs that never reached the queue and were created before
     /// `before` (their submitters were told it failed).
     async fn purge_unpublished(&self, before: Millis) -> Result<u64>;
+    /// The job with this id.
     async fn job(&self, id: i64) -> Result<Option<JobRecord>>;
     /// Published jobs, newest first, with ids below `before`, in `state`.
     async fn jobs(
@@ -191,11 +211,14 @@ pub trait Store: Send + Sync + 'static {
     /// it becomes the only one, so that a dead predecessor's leases do not
     /// hold its work back.
     async fn release_messages(&self, queue: &str) -> Result<u64>;
+    /// How many jobs wait in `queue`, and how old the oldest is at `at`.
     async fn queue_stats(&self, queue: &str, at: Millis) -> Result<QueueStats>;
 
     // ---- sources and their crawls ------------------------------------------
 
+    /// Adds a source.
     async fn insert_source(&self, source: NewSource) -> Result<SourceRecord>;
+    /// The source with this id.
     async fn source(&self, id: i64) -> Result<Option<SourceRecord>>;
     /// Sources with ids above `after`, oldest first.
     async fn sources(&self, after: Option<i64>, limit: u32) -> Result<Vec<SourceRecord>>;
@@ -224,6 +247,7 @@ pub trait Store: Send + Sync + 'static {
     async fn pages(&self, source_id: i64) -> Result<Vec<PageRecord>>;
     /// Records pages (replacing what was recorded of the same URLs).
     async fn put_pages(&self, source_id: i64, pages: &[PageRecord]) -> Result<()>;
+    /// Forgets the pages at `urls` of a source.
     async fn delete_pages(&self, source_id: i64, urls: &[String]) -> Result<()>;
     /// Records a crawl's run (replacing what was recorded of the same job).
     async fn put_run(&self, run: CrawlRunRecord) -> Result<()>;

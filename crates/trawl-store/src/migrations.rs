@@ -39,7 +39,11 @@ impl Migration {
             .map(|s| s.replace("{id}", id).replace("{bytes}", bytes))
             .collect();
         if backend == Backend::Postgres {
-            all.extend(self.postgres_only.iter().map(|s| s.to_string()));
+            all.extend(
+                self.postgres_only
+                    .iter()
+                    .map(std::string::ToString::to_string),
+            );
         }
         all
     }

@@ -7,20 +7,32 @@ pub type Millis = i64;
 /// (to find it) and a hash (to check it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewKey {
+    /// The name it was made with.
     pub name: String,
+    /// Its public prefix, shown in lists.
     pub prefix: String,
+    /// SHA-256 of the key.
     pub hash: Vec<u8>,
+    /// When it was made.
     pub created_at: Millis,
 }
 
+/// An API key as stored: never the key itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
+    /// Its id.
     pub id: i64,
+    /// The name it was made with.
     pub name: String,
+    /// Its public prefix.
     pub prefix: String,
+    /// SHA-256 of the key.
     pub hash: Vec<u8>,
+    /// When it was made.
     pub created_at: Millis,
+    /// When it was last used.
     pub last_used_at: Option<Millis>,
+    /// When it was revoked.
     pub revoked_at: Option<Millis>,
 }
 
@@ -38,6 +50,7 @@ pub enum JobKind {
 }
 
 impl JobKind {
+    /// Its name in the database.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Documents => "documents",
@@ -63,14 +76,20 @@ impl JobKind {
 /// `queued` until its attempts are spent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobState {
+    /// Waiting for a worker.
     Queued,
+    /// A worker runs it.
     Running,
+    /// Done.
     Succeeded,
+    /// Gave up.
     Failed,
+    /// Cancelled.
     Cancelled,
 }
 
 impl JobState {
+    /// Every state.
     pub const ALL: [Self; 5] = [
         Self::Queued,
         Self::Running,
@@ -79,6 +98,7 @@ impl JobState {
         Self::Cancelled,
     ];
 
+    /// Its name in the database.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
@@ -89,6 +109,7 @@ impl JobState {
         }
     }
 
+    /// The state named `text`.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
@@ -102,6 +123,7 @@ impl JobState {
 /// A job to add.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
+    /// What it does.
     pub kind: JobKind,
     /// The key that submitted it.
     pub key_id: Option<i64>,
@@ -110,6 +132,7 @@ pub struct NewJob {
     /// A hash of the submitted request, to tell a retry from a different
     /// request reusing an idempotency key.
     pub fingerprint: Vec<u8>,
+    /// Attempts before it fails for good.
     pub max_attempts: u32,
     /// Documents (or ids) in the payload.
     pub total: u64,
@@ -120,31 +143,54 @@ pub struct NewJob {
     pub errors: String,
     /// Documents refused in all (`errors` may list fewer).
     pub errors_total: u64,
+    /// What it works on (documents, ids or a source).
     pub payload: Vec<u8>,
+    /// When it was made.
     pub created_at: Millis,
 }
 
+/// A job as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
+    /// Its id.
     pub id: i64,
+    /// What it does.
     pub kind: JobKind,
+    /// Where it is in its life.
     pub state: JobState,
+    /// The key that submitted it.
     pub key_id: Option<i64>,
+    /// A hash of the request, for idempotency.
     pub fingerprint: Vec<u8>,
+    /// Whether its message reached the queue.
     pub published: bool,
+    /// Attempts so far.
     pub attempts: u32,
+    /// Attempts before it fails for good.
     pub max_attempts: u32,
+    /// Units to do, when known.
     pub total: u64,
+    /// Units done.
     pub done: u64,
+    /// Documents added.
     pub added: u64,
+    /// Documents replaced.
     pub replaced: u64,
+    /// Documents skipped.
     pub skipped: u64,
+    /// Documents deleted.
     pub deleted: u64,
+    /// The first errors, as JSON.
     pub errors: String,
+    /// Errors in all.
     pub errors_total: u64,
+    /// Why the last attempt failed.
     pub last_error: Option<String>,
+    /// When it was made.
     pub created_at: Millis,
+    /// When it first started.
     pub started_at: Option<Millis>,
+    /// When it ended.
     pub finished_at: Option<Millis>,
     /// Until when its worker holds it, while it runs.
     pub lease_until: Option<Millis>,
@@ -153,6 +199,7 @@ pub struct JobRecord {
 /// What [`Store::insert_job`](crate::Store::insert_job) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
+    /// A new job.
     New(JobRecord),
     /// The same key submitted a job with this idempotency key before.
     Existing(JobRecord),
@@ -161,9 +208,11 @@ pub enum Inserted {
 /// What [`Store::cancel_job`](crate::Store::cancel_job) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cancel {
+    /// Cancelled now.
     Cancelled(JobRecord),
     /// It is running or finished: too late.
     TooLate(JobRecord),
+    /// No such job.
     NotFound,
 }
 
@@ -174,27 +223,40 @@ pub enum Start {
     Started(JobRecord),
     /// Succeeded, failed or cancelled already: nothing to do.
     Finished(JobRecord),
+    /// No such job.
     NotFound,
 }
 
 /// How a run of a job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finish {
+    /// Done, with its changes.
     Succeeded {
+        /// Documents added.
         added: u64,
+        /// Documents replaced.
         replaced: u64,
+        /// Documents deleted.
         deleted: u64,
     },
     /// For good: no attempts left, or it cannot succeed.
-    Failed { error: String },
+    Failed {
+        /// Failed for good.
+        error: String,
+    },
     /// Back to `queued` for another attempt.
-    Retry { error: String },
+    Retry {
+        /// Failed this time; tried again later.
+        error: String,
+    },
 }
 
 /// A message of the embedded queue, leased to its claimant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedMessage {
+    /// Its key's id.
     pub id: i64,
+    /// The job it made.
     pub job_id: i64,
     /// Which delivery of the message this is: 1 the first time.
     pub delivery: u32,
@@ -217,24 +279,36 @@ pub struct QueueStats {
 /// not look inside).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSource {
+    /// Its kind.
     pub kind: String,
+    /// Its specification, as JSON.
     pub spec: String,
     /// Scheduled crawls' interval; `None`: only on request.
     pub refresh_ms: Option<i64>,
+    /// When it is first due.
     pub next_run_at: Option<Millis>,
+    /// When it was made.
     pub created_at: Millis,
 }
 
+/// A source as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRecord {
+    /// Its id.
     pub id: i64,
+    /// Its kind.
     pub kind: String,
+    /// Its specification, as JSON.
     pub spec: String,
+    /// Its refresh interval.
     pub refresh_ms: Option<i64>,
     /// Goes up with every change (the API's `ETag`).
     pub version: i64,
+    /// When it was made.
     pub created_at: Millis,
+    /// When it last changed.
     pub updated_at: Millis,
+    /// When it is next due.
     pub next_run_at: Option<Millis>,
     /// The last crawl job made for it (queued, running or finished).
     pub crawl_job: Option<i64>,
@@ -248,20 +322,28 @@ pub struct SourceRecord {
 /// A change to a source, made only if it is still at `expected_version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceChange {
+    /// The version the change was made from; `None` for any.
     pub expected_version: Option<i64>,
+    /// Its new kind.
     pub kind: String,
+    /// Its new specification, as JSON.
     pub spec: String,
+    /// Its new refresh interval.
     pub refresh_ms: Option<i64>,
+    /// When it is next due.
     pub next_run_at: Option<Millis>,
+    /// Now.
     pub at: Millis,
 }
 
 /// What [`Store::update_source`](crate::Store::update_source) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceUpdate {
+    /// Changed.
     Updated(SourceRecord),
     /// Someone changed it first: it is at another version now.
     Stale(SourceRecord),
+    /// No such source.
     NotFound,
 }
 
@@ -274,12 +356,15 @@ pub struct PageRecord {
     /// The document it is indexed as (`None`: fetched, not indexed: a
     /// duplicate, `noindex`, an excluded page).
     pub doc_id: Option<String>,
+    /// Its `ETag`.
     pub etag: Option<String>,
+    /// Its `Last-Modified`.
     pub last_modified: Option<String>,
     /// A hash of what was indexed.
     pub hash: Vec<u8>,
     /// The crawl job that last saw it.
     pub seen_job: i64,
+    /// When it was fetched.
     pub fetched_at: Millis,
 }
 
@@ -287,10 +372,16 @@ pub struct PageRecord {
 /// not look inside).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrawlRunRecord {
+    /// The crawl's job.
     pub job_id: i64,
+    /// The source crawled.
     pub source_id: i64,
+    /// How it ended, or `running`.
     pub state: String,
+    /// When it started.
     pub started_at: Millis,
+    /// When it ended.
     pub finished_at: Option<Millis>,
+    /// What it did, as JSON.
     pub stats: String,
 }

@@ -24,6 +24,7 @@ use crate::{Backend, Result, Store, StoreError, now_millis};
 /// Where the store is and how it is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreSettings {
+    /// Where the database is.
     pub location: Location,
     /// Connections at most; a caller waits up to `acquire_timeout` for one.
     pub max_connections: u32,
@@ -34,6 +35,7 @@ pub struct StoreSettings {
     pub statement_timeout: Duration,
 }
 
+/// Where a database is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     /// A SQLite file, created if missing.
@@ -43,6 +45,7 @@ pub enum Location {
 }
 
 impl StoreSettings {
+    /// SQLite in the file at `path`.
     pub fn sqlite(path: impl Into<PathBuf>) -> Self {
         Self {
             location: Location::Sqlite(path.into()),
@@ -52,6 +55,7 @@ impl StoreSettings {
         }
     }
 
+    /// A database at `url` (`postgres://…` or `sqlite:…`).
     pub fn url(url: impl Into<String>) -> Self {
         Self {
             location: Location::Url(url.into()),
@@ -60,6 +64,7 @@ impl StoreSettings {
     }
 }
 
+/// The store on SQLite or PostgreSQL, through sqlx.
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
@@ -280,7 +285,10 @@ fn classify(backend: Backend, error: sqlx::Error) -> StoreError {
         }),
         sqlx::Error::Configuration(e) => StoreError::BadUrl(e.to_string()),
         sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let code = db
+                .code()
+                .map(std::borrow::Cow::into_owned)
+                .unwrap_or_default();
             let transient = match backend {
                 // SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
                 Backend::Sqlite => code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)),

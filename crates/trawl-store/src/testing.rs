@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use sqlx::{Connection, Executor};
 
+/// Where tests find PostgreSQL unless `TRAWL_TEST_DATABASE_URL` says.
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// The test server's URL.

@@ -310,7 +310,7 @@ async fn concurrent_submissions_with_one_idempotency_key_make_one_job() {
             {
                 Inserted::New(job) => {
                     new += 1;
-                    ids.push(job.id)
+                    ids.push(job.id);
                 }
                 Inserted::Existing(job) => ids.push(job.id),
             }
@@ -427,7 +427,7 @@ async fn a_job_runs_finishes_and_can_be_cancelled_only_while_queued() {
         let queued = published_job(&store, b"r").await;
         match store.cancel_job(queued.id, 8).await.unwrap() {
             Cancel::Cancelled(job) => {
-                assert_eq!((job.state, job.finished_at), (JobState::Cancelled, Some(8)))
+                assert_eq!((job.state, job.finished_at), (JobState::Cancelled, Some(8)));
             }
             other => panic!("{name}: {other:?}"),
         }

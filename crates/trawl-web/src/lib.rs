@@ -209,8 +209,8 @@ const PROBE_NAMES: &[&str] = &[
 ];
 
 /// Whether `/{text}` reads as a search rather than a probe for a file: no
-/// dot-file, no extension of [`PROBE_EXTENSIONS`], no first word of
-/// [`PROBE_NAMES`] and nothing starting `wp-` (WordPress). The rest is
+/// dot-file, no extension of `PROBE_EXTENSIONS`, no first word of
+/// `PROBE_NAMES` and nothing starting `wp-` (WordPress). The rest is
 /// a `404` without asking any engine (docs/security.md).
 pub fn looks_like_search(text: &str) -> bool {
     let text = text.trim();
@@ -306,7 +306,7 @@ pub fn problem_page(method: &Method, uri: &Uri, problem: &Problem) -> Option<Res
         form.q = percent_encoding::percent_decode_str(segment)
             .decode_utf8()
             .ok()
-            .map(|text| text.into_owned());
+            .map(std::borrow::Cow::into_owned);
     }
     Some(problem_page_with(&form, problem.clone()))
 }

@@ -35,7 +35,7 @@ pub(crate) struct Tab {
 impl Tab {
     /// "All" and one tab per category, each the same search in it; none
     /// when there are fewer than two categories.
-    pub fn for_request(request: &SearchRequest, categories: &[String]) -> Vec<Tab> {
+    pub(crate) fn for_request(request: &SearchRequest, categories: &[String]) -> Vec<Tab> {
         if categories.len() < 2 {
             return Vec::new();
         }
@@ -85,7 +85,7 @@ const TIME_RANGES: &[(&str, &str)] = &[
 impl Page {
     /// `form` holds the parameters the form is pre-filled with (besides
     /// the query, which the caller may have cleaned).
-    pub fn new(
+    pub(crate) fn new(
         query: String,
         form: &SearchParams,
         results: Option<ResultsView>,
@@ -100,7 +100,7 @@ impl Page {
         ]
         .into_iter()
         .filter_map(|(name, value)| {
-            let value = value.as_deref().map(str::trim).unwrap_or("");
+            let value = value.as_deref().map_or("", str::trim);
             (!value.is_empty()).then(|| (name, value.to_owned()))
         })
         .collect();
@@ -171,7 +171,7 @@ pub(crate) struct Segment {
 }
 
 impl ResultsView {
-    pub fn new(request: &SearchRequest, response: ResultsResponse) -> Self {
+    pub(crate) fn new(request: &SearchRequest, response: ResultsResponse) -> Self {
         let page_href = |page: u32| {
             let mut href = format!("/search?q={}", encode_component(request.query.as_str()));
             if page > 1 {

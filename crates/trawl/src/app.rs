@@ -35,6 +35,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// Its name, as `--role` takes it.
     pub fn name(self) -> &'static str {
         match self {
             Self::All => "all",
@@ -55,27 +56,44 @@ impl Role {
     ];
 }
 
+/// Why trawl could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The index could not be opened.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// The demo corpus could not be indexed.
     #[error("cannot index the demo corpus: {0}")]
     Demo(#[from] IngestError),
+    /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address.
         addr: SocketAddr,
+        /// Why.
         source: std::io::Error,
     },
+    /// A client of another service could not be made.
     #[error(transparent)]
     Client(#[from] ClientBuildError),
+    /// An engine could not be built.
     #[error("engine `{name}` cannot be set up: {reason}")]
-    Engine { name: String, reason: String },
+    Engine {
+        /// The engine's name.
+        name: String,
+        /// Why it could not be built.
+        reason: String,
+    },
+    /// A task of the start failed.
     #[error("start-up task failed: {0}")]
     Task(String),
+    /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The store could not be opened.
     #[error("the job store cannot be used: {0}")]
     Store(#[from] StoreError),
+    /// The queue could not be opened.
     #[error("the job queue cannot be used: {0}")]
     Queue(#[from] QueueError),
 }
@@ -214,12 +232,14 @@ impl Application {
         })
     }
 
+    /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
     }
 
+    /// Which services it runs.
     pub fn role(&self) -> Role {
         self.role
     }

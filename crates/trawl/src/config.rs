@@ -17,6 +17,7 @@ use trawl_service::server::ServerSettings;
 use trawl_store::StoreSettings;
 use url::Url;
 
+/// trawl's configuration: defaults, then the file, then the environment, then flags.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -33,20 +34,31 @@ pub struct Config {
     /// it restarts and are not accepted by other replicas.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor_secret: Option<String>,
+    /// The servers' own limits.
     pub server: ServerConfig,
+    /// How the services reach each other.
     pub services: ServicesConfig,
+    /// The search service.
     pub search: SearchConfig,
     /// The engines, in the order they are reported. Declaring any replaces
     /// the default (the local index alone).
     #[serde(deserialize_with = "engines")]
     pub engines: Vec<EngineConfig>,
+    /// The results service.
     pub results: ResultsConfig,
+    /// The database of jobs, keys and sources.
     pub store: StoreConfig,
+    /// The job queue.
     pub queue: QueueConfig,
+    /// The indexer.
     pub indexer: IndexerConfig,
+    /// API keys.
     pub auth: AuthConfig,
+    /// Per-client request budgets.
     pub rate_limits: RateLimitConfig,
+    /// Crawling sources.
     pub crawl: CrawlConfig,
+    /// Logging.
     pub log: LogConfig,
 }
 
@@ -65,6 +77,7 @@ pub struct CrawlConfig {
     /// Least time between the starts of two requests to one host; a longer
     /// robots.txt `Crawl-delay` wins (up to `max_crawl_delay_ms`).
     pub delay_ms: u64,
+    /// The longest `Crawl-delay` honoured.
     pub max_crawl_delay_ms: u64,
     /// Longest wait for one page, redirects included.
     pub page_timeout_ms: u64,
@@ -152,6 +165,7 @@ pub struct IndexerConfig {
     /// The first retry's delay; each attempt doubles it (jittered) up to
     /// `retry_backoff_max_ms`.
     pub retry_backoff_ms: u64,
+    /// The longest wait between two attempts of a job.
     pub retry_backoff_max_ms: u64,
     /// Jobs committed to the index together, at most...
     pub group_jobs: usize,
@@ -204,6 +218,7 @@ pub struct HostnameRuleConfig {
     /// Regular expression (Rust `regex` syntax) over the lower-cased host.
     #[serde(rename = "match")]
     pub pattern: String,
+    /// What it does to matching hosts.
     pub action: HostnameAction,
     /// For `rewrite`: the new host; `$1`… refer to the pattern's groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,12 +229,17 @@ pub struct HostnameRuleConfig {
     pub factor: Option<f64>,
 }
 
+/// What a hostname rule does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HostnameAction {
+    /// Drops the result.
     Remove,
+    /// Replaces the host with `replacement`.
     Rewrite,
+    /// Multiplies the score by `factor` (default 2).
     Boost,
+    /// Multiplies the score by `factor` (default 0.5).
     Demote,
 }
 
@@ -261,6 +281,7 @@ pub struct RateLimitConfig {
     pub pages_burst: u32,
     /// API requests (`/api/…`, `/v1/…`) a minute per client (0: no limit).
     pub api_per_minute: u32,
+    /// Requests an API burst may hold.
     pub api_burst: u32,
     /// Clients (CIDR) never limited: monitoring, your own scripts.
     pub exempt: Vec<ipnet::IpNet>,
@@ -292,6 +313,7 @@ pub struct ServicesConfig {
     pub search_url: Url,
     /// Base URL of the results service, for `--role web`.
     pub results_url: Url,
+    /// Longest wait for a connection.
     pub connect_timeout_ms: u64,
     /// Limit on each call from results to search.
     pub search_timeout_ms: u64,
@@ -306,9 +328,11 @@ pub struct ServicesConfig {
     pub retry_backoff_ms: u64,
     /// Load retries may add, in percent of calls.
     pub retry_budget_percent: u8,
+    /// When a destination is left alone.
     pub breaker: BreakerConfig,
 }
 
+/// How engines are asked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SearchConfig {
@@ -463,6 +487,7 @@ impl EngineConfig {
     }
 }
 
+/// How trawl logs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -620,39 +645,73 @@ impl Default for LogConfig {
     }
 }
 
+/// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read configuration file {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// The file is not valid TOML or not a configuration.
     #[error("configuration file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An environment variable's value cannot be used.
     #[error("environment variable {var}={value:?}: {message}")]
     Env {
+        /// The variable.
         var: &'static str,
+        /// Its value.
         value: String,
+        /// What is wrong with it.
         message: String,
     },
+    /// A limit that must not be zero is.
     #[error("{field} must be greater than 0")]
-    ZeroTimeout { field: &'static str },
+    ZeroTimeout {
+        /// The setting.
+        field: &'static str,
+    },
+    /// An engine's declaration is wrong.
     #[error("engine `{name}`: {message}")]
-    Engine { name: String, message: String },
+    Engine {
+        /// The engine's name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value outside its range.
     #[error("{field} must be {range}")]
     OutOfRange {
+        /// The setting.
         field: &'static str,
+        /// Its range.
         range: &'static str,
     },
+    /// A URL that cannot be used.
     #[error("{field}: {message}")]
     Url {
+        /// The setting.
         field: &'static str,
+        /// What is wrong with it.
         message: String,
     },
+    /// A hostname rule that cannot be used.
     #[error("results.hostnames rule {number} (`{pattern}`): {message}")]
     HostnameRule {
+        /// 1-based position of the rule.
         number: usize,
+        /// Its pattern.
         pattern: String,
+        /// What is wrong with it.
         message: String,
     },
 }
@@ -660,13 +719,21 @@ pub enum ConfigError {
 /// Values given on the command line; `None` leaves the layer below.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// `--listen`.
     pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
+    /// `--search-url`.
     pub search_url: Option<Url>,
+    /// `--results-url`.
     pub results_url: Option<Url>,
+    /// `--no-demo`.
     pub no_demo: bool,
+    /// `--log-format`.
     pub log_format: Option<LogFormat>,
+    /// `--database-url`.
     pub database_url: Option<String>,
+    /// `--amqp-url`.
     pub amqp_url: Option<String>,
 }
 
@@ -1146,6 +1213,7 @@ impl Config {
         })
     }
 
+    /// Where the index is: `index` under the data directory.
     pub fn index_dir(&self) -> PathBuf {
         self.data_dir().join("index")
     }
@@ -1163,6 +1231,7 @@ impl Config {
         settings
     }
 
+    /// The indexer's limits.
     pub fn indexer_settings(&self) -> IndexerSettings {
         IndexerSettings {
             max_body_bytes: self.indexer.max_body_bytes,
@@ -1173,6 +1242,7 @@ impl Config {
         }
     }
 
+    /// The worker's settings.
     pub fn worker_settings(&self) -> WorkerSettings {
         WorkerSettings {
             group_jobs: self.indexer.group_jobs,
@@ -1275,6 +1345,7 @@ impl Config {
         )
     }
 
+    /// How the results service calls the search service.
     pub fn search_client(&self) -> ClientSettings {
         ClientSettings {
             connect_timeout: Duration::from_millis(self.services.connect_timeout_ms),
@@ -1285,6 +1356,7 @@ impl Config {
         }
     }
 
+    /// How the web service calls the results service.
     pub fn results_client(&self) -> ClientSettings {
         ClientSettings {
             connect_timeout: Duration::from_millis(self.services.connect_timeout_ms),

@@ -51,7 +51,9 @@ impl Default for RemoteOptions {
 /// What was sent and how the jobs ended.
 #[derive(Debug, Clone, Default)]
 pub struct RemoteReport {
+    /// What was read from the files.
     pub read: IngestReport,
+    /// The jobs the batches made, as they ended (or were last seen).
     pub jobs: Vec<Job>,
 }
 
@@ -65,23 +67,42 @@ impl RemoteReport {
     }
 }
 
+/// Why a remote ingestion stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
+    /// The files could not be read.
     #[error("{0}")]
     Read(#[from] IngestError),
+    /// The indexer refused a batch.
     #[error("the indexer refused batch {batch}: {error}")]
-    Refused { batch: usize, error: ServiceError },
+    Refused {
+        /// Which batch (1-based).
+        batch: usize,
+        /// What the indexer said.
+        error: ServiceError,
+    },
+    /// A batch could not be delivered.
     #[error(
         "the indexer could not take batch {batch} for {} s: {error}",
         waited.as_secs()
     )]
     GaveUp {
+        /// Which batch (1-based).
         batch: usize,
+        /// How long it was tried.
         waited: Duration,
+        /// The last error.
         error: ServiceError,
     },
+    /// A job could not be followed.
     #[error("cannot follow job {job}: {error}")]
-    Follow { job: i64, error: ServiceError },
+    Follow {
+        /// The job's id.
+        job: i64,
+        /// What the indexer said.
+        error: ServiceError,
+    },
+    /// A thread of the ingestion failed.
     #[error("the reading thread failed: {0}")]
     Thread(String),
 }
@@ -92,8 +113,11 @@ pub type OnProgress<'a> = dyn Fn(usize, u64, u64) + Send + Sync + 'a;
 /// Where progress goes: the check of the input, the sending of it, and
 /// the jobs.
 pub struct Reporters<'a> {
+    /// Progress of checking the files.
     pub checking: Box<dyn Progress + Send>,
+    /// Progress of sending the batches.
     pub sending: Box<dyn Progress + Send>,
+    /// Told of each job's progress.
     pub jobs: &'a OnProgress<'a>,
 }
 

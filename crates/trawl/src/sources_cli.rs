@@ -13,7 +13,7 @@ use trawl_service::clients::HttpIndexerClient;
 use url::Url;
 
 #[derive(Debug, clap::Args)]
-pub struct SourcesArgs {
+pub(crate) struct SourcesArgs {
     /// The indexer (or one-process trawl) to talk to
     #[arg(
         long,
@@ -104,7 +104,7 @@ enum Kind {
     Jsonl,
 }
 
-pub fn run(config: &Config, args: SourcesArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(config: &Config, args: SourcesArgs) -> anyhow::Result<ExitCode> {
     let client = HttpIndexerClient::new(
         args.server.clone(),
         args.key.as_deref(),

@@ -14,8 +14,11 @@ use crate::engine::{EngineHit, positional_score};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Fields {
+    /// The field holding the title.
     pub title: String,
+    /// The field holding the URL.
     pub url: String,
+    /// The field holding the snippet (and highlighted).
     pub snippet: String,
 }
 

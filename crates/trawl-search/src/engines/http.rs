@@ -45,7 +45,9 @@ pub const UPSTREAM_API: Classifier = Classifier {
 pub struct HttpSettings {
     /// The engine's name, for logs.
     pub name: String,
+    /// How long a call may take.
     pub timeout: Duration,
+    /// When and how long the engine is suspended.
     pub suspension: BreakerSettings,
     /// Largest answer read, after decompression; a larger one is the
     /// engine's error.
@@ -148,6 +150,7 @@ impl Upstream {
         &self.status
     }
 
+    /// Whether the engine is suspended now.
     pub fn suspended(&self) -> bool {
         self.status.breaker.snapshot().state == State::Open
     }
@@ -417,6 +420,7 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
+    /// A key read from `env` (`None`: not set).
     pub fn new(value: Option<String>, env: impl Into<String>) -> Self {
         Self {
             value,

@@ -38,8 +38,10 @@ pub struct Settings {
     /// JSON pointers into each result.
     #[serde(deserialize_with = "pointer")]
     pub title_pointer: String,
+    /// JSON pointer to the URL in each result.
     #[serde(deserialize_with = "pointer")]
     pub url_pointer: String,
+    /// JSON pointer to the snippet in each result.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

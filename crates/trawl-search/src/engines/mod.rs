@@ -5,8 +5,9 @@
 //! by serde, so that reading them is checking them) and how it asks its API
 //! ([`http::Api`]). What every API engine shares — the outbound stack, the
 //! call cap, suspension and readiness — is [`http::ApiEngine`]'s. Adding an
-//! engine is one module, one line in [`engines!`] below, its section in
-//! `docs/engines.md` and its loopback double in [`doubles`](crate::doubles).
+//! engine is one module, one line in the `engines!` list below, its section in
+//! `docs/engines.md` and its loopback double (a `case()` in its module, which `trawl_search::doubles`
+//! tests).
 
 use std::sync::Arc;
 

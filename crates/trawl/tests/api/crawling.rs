@@ -542,7 +542,7 @@ async fn feeds_and_sites_are_crawled_within_their_scope() {
             "<a href=\"page-101.html\">a</a> <a href=\"/private/secret-1.html\">s</a> \
              <a href=\"/dup-a.html\">out of scope</a> <a href=\"page-102.html#x\">b</a>",
             "",
-        )
+        );
     });
     let source = writer
         .add_source(

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// Forward both ways.
     Pass,
     /// Forward, holding every chunk of the answer back this long.
@@ -37,14 +37,14 @@ struct Shared {
     open: AtomicU64,
 }
 
-pub struct FaultProxy {
+pub(crate) struct FaultProxy {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
     accept: JoinHandle<()>,
 }
 
 impl FaultProxy {
-    pub async fn start(target: SocketAddr) -> Self {
+    pub(crate) async fn start(target: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
@@ -68,14 +68,14 @@ impl FaultProxy {
         }
     }
 
-    pub fn url(&self) -> Url {
+    pub(crate) fn url(&self) -> Url {
         Url::parse(&format!("http://{}", self.addr)).unwrap()
     }
 
     /// From now on. `Reset` and `Blackhole` also cut the connections open
     /// now (and wait until they are closed), so that pooled keep-alive
     /// connections meet the fault too.
-    pub async fn set(&self, fault: Fault) {
+    pub(crate) async fn set(&self, fault: Fault) {
         *self.shared.fault.lock().unwrap() = fault;
         if matches!(fault, Fault::Reset | Fault::Blackhole) {
             self.cut_all().await;
@@ -83,7 +83,7 @@ impl FaultProxy {
     }
 
     /// Closes every connection being forwarded, and waits until they are.
-    pub async fn cut_all(&self) {
+    pub(crate) async fn cut_all(&self) {
         self.shared.generation.send_modify(|g| *g += 1);
         tokio::time::timeout(Duration::from_secs(5), async {
             while self.shared.open.load(Ordering::SeqCst) > 0 {
@@ -95,12 +95,12 @@ impl FaultProxy {
     }
 
     /// Sends new connections to another downstream.
-    pub fn retarget(&self, target: SocketAddr) {
+    pub(crate) fn retarget(&self, target: SocketAddr) {
         *self.shared.target.lock().unwrap() = target;
     }
 
     /// Connections accepted so far.
-    pub fn accepted(&self) -> u64 {
+    pub(crate) fn accepted(&self) -> u64 {
         self.shared.accepted.load(Ordering::Relaxed)
     }
 }
@@ -167,6 +167,6 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) {
 }
 
 /// Open file descriptors of this process.
-pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
+pub(crate) fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, std::iter::Iterator::count)
 }

@@ -11,13 +11,14 @@ use trawl_index::ingest::{IngestOptions, ingest};
 use url::Url;
 
 /// Title and body of the hostile document.
-pub const XSS_TITLE: &str = "Hostile <script>alert(1)</script> \"><img src=x onerror=alert(1)>";
-pub const XSS_BODY: &str = "A hostile page: <script>alert(1)</script> and then \"><img src=x onerror=alert(1)> in the body.";
+pub(crate) const XSS_TITLE: &str =
+    "Hostile <script>alert(1)</script> \"><img src=x onerror=alert(1)>";
+pub(crate) const XSS_BODY: &str = "A hostile page: <script>alert(1)</script> and then \"><img src=x onerror=alert(1)> in the body.";
 
 /// The fixture corpus: a few documents with known answers, the hostile
 /// page, two URLs that are one page, and enough filler to need paging. Filler
 /// `i` was published `i` days and 12 hours ago; the rest carry no date.
-pub fn fixture_jsonl() -> String {
+pub(crate) fn fixture_jsonl() -> String {
     use trawl_index::time::{
         Duration as Span, OffsetDateTime, format_description::well_known::Rfc3339,
     };
@@ -48,7 +49,7 @@ pub fn fixture_jsonl() -> String {
 }
 
 /// A data directory whose index holds the fixture corpus.
-pub fn fixture_data_dir() -> TempDir {
+pub(crate) fn fixture_data_dir() -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     let jsonl = dir.path().join("fixture.jsonl");
     std::fs::write(&jsonl, fixture_jsonl()).unwrap();
@@ -59,7 +60,7 @@ pub fn fixture_data_dir() -> TempDir {
     dir
 }
 
-pub fn test_config(data_dir: &Path) -> Config {
+pub(crate) fn test_config(data_dir: &Path) -> Config {
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: Some(data_dir.to_owned()),
@@ -77,18 +78,18 @@ pub fn test_config(data_dir: &Path) -> Config {
 }
 
 /// A running service. Dropping it stops the server.
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     _stop: oneshot::Sender<()>,
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
             .send()
@@ -97,13 +98,13 @@ impl TestApp {
     }
 
     /// GETs and decodes JSON, asserting the status.
-    pub async fn get_json(&self, path: &str, status: u16) -> Value {
+    pub(crate) async fn get_json(&self, path: &str, status: u16) -> Value {
         let response = self.get(path).await;
         assert_eq!(response.status().as_u16(), status, "GET {path}");
         response.json().await.expect("a JSON body")
     }
 
-    pub async fn get_html(&self, path: &str) -> (u16, String) {
+    pub(crate) async fn get_html(&self, path: &str) -> (u16, String) {
         let response = self.get(path).await;
         let status = response.status().as_u16();
         let content_type = response.headers()["content-type"]
@@ -118,7 +119,7 @@ impl TestApp {
     }
 }
 
-pub async fn spawn(config: &Config, role: Role) -> TestApp {
+pub(crate) async fn spawn(config: &Config, role: Role) -> TestApp {
     let app = Application::build(config, role, Box::new(()))
         .await
         .expect("the app starts");
@@ -139,23 +140,23 @@ pub async fn spawn(config: &Config, role: Role) -> TestApp {
 }
 
 /// trawl in one process: every route on one port.
-pub async fn spawn_one_process(data_dir: &Path) -> TestApp {
+pub(crate) async fn spawn_one_process(data_dir: &Path) -> TestApp {
     spawn(&test_config(data_dir), Role::All).await
 }
 
 /// trawl as three servers calling each other over HTTP.
-pub struct ThreeApps {
+pub(crate) struct ThreeApps {
     pub search: TestApp,
     pub results: TestApp,
     pub web: TestApp,
 }
 
-pub async fn spawn_three(data_dir: &Path) -> ThreeApps {
+pub(crate) async fn spawn_three(data_dir: &Path) -> ThreeApps {
     spawn_three_with(&test_config(data_dir)).await
 }
 
 /// Three servers from one configuration, each pointed at the next.
-pub async fn spawn_three_with(config: &Config) -> ThreeApps {
+pub(crate) async fn spawn_three_with(config: &Config) -> ThreeApps {
     let config = config.clone();
     let search = spawn(&config, Role::Search).await;
     let mut results_config = config.clone();
@@ -173,7 +174,7 @@ pub async fn spawn_three_with(config: &Config) -> ThreeApps {
 
 /// A new API key in the store `config` names (a key the running services
 /// accept).
-pub async fn make_key(config: &Config, name: &str) -> String {
+pub(crate) async fn make_key(config: &Config, name: &str) -> String {
     let store = trawl::open_store(config).await.expect("the store opens");
     let made = trawl_indexer::keys::create(store.as_ref(), name)
         .await
@@ -183,13 +184,13 @@ pub async fn make_key(config: &Config, name: &str) -> String {
 }
 
 /// An address nothing listens on.
-pub fn closed_address() -> SocketAddr {
+pub(crate) fn closed_address() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
 }
 
 /// Removes what legitimately differs between two runs: timings.
-pub fn without_timings(mut value: Value) -> Value {
+pub(crate) fn without_timings(mut value: Value) -> Value {
     if let Some(engines) = value.get_mut("engines").and_then(Value::as_array_mut) {
         for engine in engines {
             engine.as_object_mut().unwrap().remove("latency_ms");
@@ -198,7 +199,7 @@ pub fn without_timings(mut value: Value) -> Value {
     value
 }
 
-pub fn result_urls(value: &Value) -> Vec<String> {
+pub(crate) fn result_urls(value: &Value) -> Vec<String> {
     value["results"]
         .as_array()
         .unwrap()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// A `trawl serve` process, killed when dropped.
-pub struct Trawl {
+pub(crate) struct Trawl {
     child: Child,
     pub address: String,
     logs: Arc<Mutex<Vec<String>>>,
@@ -19,7 +19,7 @@ pub struct Trawl {
 impl Trawl {
     /// Starts `trawl --data-dir DIR serve --listen 127.0.0.1:0 ARGS` with
     /// `env`, and waits until it listens.
-    pub fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_trawl"));
         command
             .arg("--data-dir")
@@ -54,15 +54,12 @@ impl Trawl {
                 }
             });
         }
-        let address = match address.recv_timeout(Duration::from_secs(60)) {
-            Ok(address) => address,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "trawl {args:?} did not start:\n{}",
-                    logs.lock().unwrap().join("\n")
-                );
-            }
+        let Ok(address) = address.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            panic!(
+                "trawl {args:?} did not start:\n{}",
+                logs.lock().unwrap().join("\n")
+            );
         };
         Self {
             child,
@@ -71,22 +68,22 @@ impl Trawl {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
 
     /// The process id, to read its `/proc` entries.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// SIGKILL: no chance to finish anything.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    pub fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
 }
@@ -98,7 +95,7 @@ impl Drop for Trawl {
 }
 
 /// Runs `trawl --data-dir DIR ARGS` to its end.
-pub fn trawl(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn trawl(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_trawl"));
     command
         .arg("--data-dir")
@@ -116,7 +113,7 @@ pub fn trawl(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 /// `trawl keys create` through the binary: the key it prints.
-pub fn create_key(data_dir: &Path, env: &[(&str, &str)]) -> String {
+pub(crate) fn create_key(data_dir: &Path, env: &[(&str, &str)]) -> String {
     let output = trawl(data_dir, &["keys", "create", "--name", "tests"], env);
     assert!(
         output.status.success(),
@@ -127,14 +124,14 @@ pub fn create_key(data_dir: &Path, env: &[(&str, &str)]) -> String {
 }
 
 /// The write API, with a key.
-pub struct Writer {
+pub(crate) struct Writer {
     pub base: String,
     pub key: String,
     pub client: reqwest::Client,
 }
 
 impl Writer {
-    pub fn new(base: &str, key: &str) -> Self {
+    pub(crate) fn new(base: &str, key: &str) -> Self {
         Self {
             base: base.to_owned(),
             key: key.to_owned(),
@@ -145,26 +142,26 @@ impl Writer {
         }
     }
 
-    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.client
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.key)
     }
 
-    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.client
             .get(format!("{}{path}", self.base))
             .bearer_auth(&self.key)
     }
 
-    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn delete(&self, path: &str) -> reqwest::RequestBuilder {
         self.client
             .delete(format!("{}{path}", self.base))
             .bearer_auth(&self.key)
     }
 
     /// POSTs NDJSON documents; the answer's status and body.
-    pub async fn submit(&self, ndjson: String) -> (u16, Value) {
+    pub(crate) async fn submit(&self, ndjson: String) -> (u16, Value) {
         let response = self
             .post("/v1/documents")
             .header("content-type", "application/x-ndjson")
@@ -176,7 +173,7 @@ impl Writer {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn job(&self, id: i64) -> Value {
+    pub(crate) async fn job(&self, id: i64) -> Value {
         let response = self
             .get(&format!("/v1/jobs/{id}"))
             .send()
@@ -187,7 +184,7 @@ impl Writer {
     }
 
     /// Polls a job until `done` says so (at most `within`).
-    pub async fn wait_for(
+    pub(crate) async fn wait_for(
         &self,
         id: i64,
         within: Duration,
@@ -204,7 +201,7 @@ impl Writer {
         }
     }
 
-    pub async fn succeeded(&self, id: i64) -> Value {
+    pub(crate) async fn succeeded(&self, id: i64) -> Value {
         let job = self
             .wait_for(id, Duration::from_secs(120), |j| {
                 j["state"] != "queued" && j["state"] != "running"
@@ -216,7 +213,7 @@ impl Writer {
 }
 
 /// `n` short documents, one JSON line each, ids `{prefix}-0`….
-pub fn documents(prefix: &str, n: usize, word: &str) -> String {
+pub(crate) fn documents(prefix: &str, n: usize, word: &str) -> String {
     (0..n)
         .map(|i| {
             format!(
@@ -227,7 +224,7 @@ pub fn documents(prefix: &str, n: usize, word: &str) -> String {
 }
 
 /// Documents the search service at `base` says its local index holds.
-pub async fn documents_in(base: &str) -> u64 {
+pub(crate) async fn documents_in(base: &str) -> u64 {
     let engines: Value = reqwest::get(format!("{base}/v1/engines"))
         .await
         .unwrap()

@@ -499,9 +499,7 @@ async fn every_response_of_every_role_carries_the_security_headers_and_readyz_no
 
 /// Open file descriptors of process `pid`.
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|dir| dir.count())
-        .unwrap_or(0)
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, std::iter::Iterator::count)
 }
 
 /// A connection that sends half a request head and then nothing.
