@@ -12,6 +12,7 @@ mod clean;
 pub mod formats;
 mod pipeline;
 mod rules;
+mod settings;
 mod text;
 
 pub use clean::{
@@ -20,6 +21,7 @@ pub use clean::{
 };
 pub use pipeline::{MAX_URL_BYTES, Pipeline, SNIPPET_CHARS, TITLE_CHARS, escape_html};
 pub use rules::{Action, HostnameRule, HostnameRules};
+pub use settings::{HostnameAction, HostnameRuleConfig, ResultsConfig, RuleError};
 
 use std::sync::Arc;
 

@@ -14,11 +14,13 @@ mod engine;
 pub mod engines;
 mod local;
 mod searcher;
+mod settings;
 
 pub use engine::{Engine, EngineError, EngineHit, EngineResults};
 pub use engines::{Build, BuildError, EngineSettings, EngineSpec};
 pub use local::{LocalEngine, LocalSource};
 pub use searcher::{MAX_HIT_SNIPPET_BYTES, MAX_HIT_TITLE_BYTES, MAX_HIT_URL_BYTES, Searcher, Slot};
+pub use settings::{EngineConfig, SearchConfig};
 
 use std::sync::Arc;
 

@@ -33,6 +33,8 @@ pub mod openapi;
 pub mod outbound;
 pub mod rate;
 pub mod server;
+pub mod settings;
 pub mod versioning;
 
 pub use error::ApiError;
+pub use settings::{BreakerConfig, ServicesConfig};

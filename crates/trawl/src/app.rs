@@ -163,7 +163,7 @@ impl Application {
             Role::Results => {
                 let client = HttpSearchClient::new(
                     config.services.search_url.clone(),
-                    config.search_client(),
+                    config.services.search_client(),
                 )?;
                 let pipeline = Arc::new(config.pipeline()?);
                 let results: Arc<dyn ResultsService> =
@@ -176,7 +176,7 @@ impl Application {
             Role::Web => {
                 let client = HttpResultsClient::new(
                     config.services.results_url.clone(),
-                    config.results_client(),
+                    config.services.results_client(),
                 )?;
                 let results: Arc<dyn ResultsService> = Arc::new(client);
                 // Rate limits per client where clients call: the roles
@@ -479,7 +479,7 @@ async fn open_search(
     let mut slots = Vec::with_capacity(config.engines.len());
     for engine in &config.engines {
         let mut build = Build {
-            http: config.engine_http(engine),
+            http: config.search.http(engine),
             local: local.take(),
         };
         let built = engine
@@ -494,7 +494,7 @@ async fn open_search(
         slots.push(Slot {
             engine: built,
             enabled: engine.enabled,
-            timeout: config.engine_timeout(engine),
+            timeout: config.search.timeout(engine),
             weight: engine.weight,
             categories: engine.categories(),
         });

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use trawl_indexer::{IndexerSettings, WorkerSettings};
+use trawl_results::ResultsConfig;
 use trawl_search::EngineSpec;
-use trawl_service::breaker::BreakerSettings;
+pub use trawl_search::{EngineConfig, SearchConfig};
+use trawl_service::ServicesConfig;
 use trawl_service::client::ProxySettings;
-use trawl_service::clients::{ClientSettings, RetrySettings};
 use trawl_service::connections::ConnectionLimits;
 use trawl_service::logging::LogFormat;
 use trawl_service::rate::{Budget, RateSettings};
@@ -60,6 +61,9 @@ pub struct Config {
     pub crawl: CrawlConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The environment variables that applied, for `config show`.
+    #[serde(skip)]
+    pub from_env: Vec<&'static str>,
 }
 
 /// Crawling sources (docs/crawling.md).
@@ -187,62 +191,6 @@ pub struct AuthConfig {
     pub require_key_for_reads: bool,
 }
 
-/// What the results service does to results (docs/results.md).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ResultsConfig {
-    /// Longest snippet, in characters; longer ones are cut at a word.
-    pub snippet_chars: usize,
-    /// Longest result URL kept, in bytes after cleaning; results with
-    /// longer ones are dropped (and counted in the engine's report).
-    pub max_url_bytes: usize,
-    /// Hostname rules, applied in order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub hostnames: Vec<HostnameRuleConfig>,
-}
-
-impl Default for ResultsConfig {
-    fn default() -> Self {
-        Self {
-            snippet_chars: trawl_results::SNIPPET_CHARS,
-            max_url_bytes: trawl_results::MAX_URL_BYTES,
-            hostnames: Vec::new(),
-        }
-    }
-}
-
-/// One `[[results.hostnames]]` rule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HostnameRuleConfig {
-    /// Regular expression (Rust `regex` syntax) over the lower-cased host.
-    #[serde(rename = "match")]
-    pub pattern: String,
-    /// What it does to matching hosts.
-    pub action: HostnameAction,
-    /// For `rewrite`: the new host; `$1`… refer to the pattern's groups.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replacement: Option<String>,
-    /// For `boost` (default 2, must be > 1) and `demote` (default 0.5,
-    /// between 0 and 1): what the score is multiplied by.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub factor: Option<f64>,
-}
-
-/// What a hostname rule does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HostnameAction {
-    /// Drops the result.
-    Remove,
-    /// Replaces the host with `replacement`.
-    Rewrite,
-    /// Multiplies the score by `factor` (default 2).
-    Boost,
-    /// Multiplies the score by `factor` (default 0.5).
-    Demote,
-}
-
 /// What each service takes in (docs/security.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -289,105 +237,6 @@ pub struct RateLimitConfig {
     pub max_clients: usize,
 }
 
-/// The circuit breaker on each service-to-service destination.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct BreakerConfig {
-    /// Consecutive failed calls that open it.
-    pub fail_max: u32,
-    /// Failed share of the calls in the window that opens it, in percent.
-    pub failure_rate_percent: u8,
-    /// The window the failure rate looks at.
-    pub window_s: u64,
-    /// Calls the window must hold before its rate counts.
-    pub min_calls: u32,
-    /// How long it stays open before one probe call is let through.
-    pub reset_timeout_s: u64,
-}
-
-/// How the services reach each other when they run as separate processes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServicesConfig {
-    /// Base URL of the search service, for `--role results`.
-    pub search_url: Url,
-    /// Base URL of the results service, for `--role web`.
-    pub results_url: Url,
-    /// Longest wait for a connection.
-    pub connect_timeout_ms: u64,
-    /// Limit on each call from results to search.
-    pub search_timeout_ms: u64,
-    /// Limit on each call from web to results; longer than the search
-    /// timeout so the page can report which service failed.
-    pub results_timeout_ms: u64,
-    /// Calls to one destination at once (bulkhead); more are refused.
-    pub max_in_flight: usize,
-    /// Retries of a failed call (connection errors and 502/503/504 only).
-    pub retries: u32,
-    /// The first retry's backoff; each further one doubles, all jittered.
-    pub retry_backoff_ms: u64,
-    /// Load retries may add, in percent of calls.
-    pub retry_budget_percent: u8,
-    /// When a destination is left alone.
-    pub breaker: BreakerConfig,
-}
-
-/// How engines are asked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SearchConfig {
-    /// Limit on each engine's answer, unless the engine sets its own.
-    pub engine_timeout_ms: u64,
-    /// Consecutive failures after which an upstream engine is suspended.
-    pub suspend_after: u32,
-    /// First suspension, in seconds; each failed probe doubles it...
-    pub suspend_s: u64,
-    /// ...up to this.
-    pub suspend_max_s: u64,
-    /// Largest answer read from an engine, after decompression, unless the
-    /// engine sets its own; larger is that engine's error.
-    pub max_answer_bytes: usize,
-    /// Calls a minute to each upstream engine at most, from this process,
-    /// unless the engine sets its own (0: no cap).
-    pub engine_calls_per_minute: u32,
-}
-
-/// One engine, as declared by `[[engines]]`: the keys every engine has,
-/// and its `type` with that type's own keys (`trawl_search::EngineSpec`,
-/// whose reading checks them).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EngineConfig {
-    /// Unique; what `engines=` and every report call it.
-    pub name: String,
-    /// Asked when a request names no engines (a disabled one only when
-    /// named).
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// How much its results count when results are merged.
-    #[serde(default = "one")]
-    pub weight: f64,
-    /// Its own limit, instead of `search.engine_timeout_ms`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
-    /// Its own limit on an answer's size, instead of
-    /// `search.max_answer_bytes`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_answer_bytes: Option<usize>,
-    /// Its own cap on calls a minute, instead of
-    /// `search.engine_calls_per_minute` (0: no cap). Set it from the API's
-    /// quota: Google's free tier allows 100 queries a day.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub calls_per_minute: Option<u32>,
-    /// The categories it is in, instead of its type's (e.g. `science` for
-    /// arXiv); `categories=` on the API and the page's tabs pick engines
-    /// by them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub categories: Option<Vec<String>>,
-    /// The engine's `type` and that type's keys.
-    #[serde(flatten)]
-    pub spec: EngineSpec,
-}
-
 /// The documented configuration: every setting at its default, explained
 /// (`docs/trawl.example.toml`).
 pub const EXAMPLE: &str = include_str!("../../../docs/trawl.example.toml");
@@ -426,6 +275,92 @@ pub fn example(public_engines: bool) -> String {
     out
 }
 
+/// An environment variable the configuration reads, and the setting it
+/// overrides (a file's value, before flags).
+#[derive(Debug, Clone, Copy)]
+pub struct EnvVar {
+    /// Its name.
+    pub name: &'static str,
+    /// The setting it overrides, as the file spells it.
+    pub setting: &'static str,
+    /// An example value.
+    pub example: &'static str,
+}
+
+/// Every environment variable the configuration reads, in the order they
+/// apply: the one list the CLI's help, the README and `config show` use.
+/// (`TRAWL_CONFIG` names the file; `trawl index add --remote` and `trawl
+/// sources` read their key from `TRAWL_API_KEY`.)
+pub const ENVIRONMENT: &[EnvVar] = &[
+    EnvVar {
+        name: "TRAWL_LISTEN",
+        setting: "listen",
+        example: "0.0.0.0:8080",
+    },
+    EnvVar {
+        name: "TRAWL_DATA_DIR",
+        setting: "data_dir",
+        example: "/var/lib/trawl",
+    },
+    EnvVar {
+        name: "TRAWL_SEARCH_URL",
+        setting: "services.search_url",
+        example: "http://search:8081/",
+    },
+    EnvVar {
+        name: "TRAWL_RESULTS_URL",
+        setting: "services.results_url",
+        example: "http://results:8082/",
+    },
+    EnvVar {
+        name: "TRAWL_DATABASE_URL",
+        setting: "store.database_url",
+        example: "postgres://trawl@db/trawl",
+    },
+    EnvVar {
+        name: "TRAWL_AMQP_URL",
+        setting: "queue.amqp_url",
+        example: "amqp://guest:guest@broker:5672/%2f",
+    },
+    EnvVar {
+        name: "TRAWL_PUBLIC_URL",
+        setting: "server.public_url",
+        example: "https://search.example.org/",
+    },
+    EnvVar {
+        name: "TRAWL_RATE_LIMIT_EXEMPT",
+        setting: "rate_limits.exempt",
+        example: "10.0.0.0/8,::1/128",
+    },
+    EnvVar {
+        name: "TRAWL_CURSOR_SECRET",
+        setting: "cursor_secret",
+        example: "a-long-random-string",
+    },
+    EnvVar {
+        name: "TRAWL_LOG_FORMAT",
+        setting: "log.format",
+        example: "json",
+    },
+    EnvVar {
+        name: "TRAWL_LOG",
+        setting: "log.filter",
+        example: "info,trawl_search=debug",
+    },
+];
+
+/// The environment variables as the CLI's help lists them.
+pub fn environment_help() -> String {
+    let mut help = String::from(
+        "Configuration: defaults, then the TOML file (--config, TRAWL_CONFIG), then these\n\
+         environment variables, then flags, each overriding the one before:\n",
+    );
+    for var in ENVIRONMENT {
+        help.push_str(&format!("  {:<25} {}\n", var.name, var.setting));
+    }
+    help
+}
+
 /// Reads `[[engines]]`, each error naming the engine it is in.
 fn engines<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
@@ -443,48 +378,6 @@ fn engines<'de, D: serde::Deserializer<'de>>(
                 .map_err(|e| serde::de::Error::custom(format!("engine `{name}`: {}", e.message())))
         })
         .collect()
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn one() -> f64 {
-    1.0
-}
-
-impl EngineConfig {
-    /// The local index, named `local`.
-    pub fn local() -> Self {
-        Self::new("local", EngineSpec::Local(Default::default()))
-    }
-
-    /// An engine with the defaults for every common key.
-    pub fn new(name: impl Into<String>, spec: EngineSpec) -> Self {
-        Self {
-            name: name.into(),
-            enabled: true,
-            weight: 1.0,
-            timeout_ms: None,
-            max_answer_bytes: None,
-            calls_per_minute: None,
-            categories: None,
-            spec,
-        }
-    }
-
-    /// The categories it is in: configured, else its type's.
-    pub fn categories(&self) -> Vec<String> {
-        match &self.categories {
-            Some(categories) => categories.clone(),
-            None => self
-                .spec
-                .categories()
-                .iter()
-                .map(|c| (*c).to_owned())
-                .collect(),
-        }
-    }
 }
 
 /// How trawl logs.
@@ -516,6 +409,7 @@ impl Default for Config {
             rate_limits: RateLimitConfig::default(),
             crawl: CrawlConfig::default(),
             log: LogConfig::default(),
+            from_env: Vec::new(),
         }
     }
 }
@@ -562,23 +456,6 @@ impl Default for IndexerConfig {
     }
 }
 
-impl Default for ServicesConfig {
-    fn default() -> Self {
-        Self {
-            search_url: Url::parse("http://127.0.0.1:8081/").expect("static URL"),
-            results_url: Url::parse("http://127.0.0.1:8082/").expect("static URL"),
-            connect_timeout_ms: 1_000,
-            search_timeout_ms: 5_000,
-            results_timeout_ms: 6_000,
-            max_in_flight: 256,
-            retries: RetrySettings::default().retries,
-            retry_backoff_ms: RetrySettings::default().backoff.as_millis() as u64,
-            retry_budget_percent: (RetrySettings::default().budget_ratio * 100.0).round() as u8,
-            breaker: BreakerConfig::default(),
-        }
-    }
-}
-
 impl Default for ServerConfig {
     fn default() -> Self {
         let defaults = ServerSettings::default();
@@ -606,32 +483,6 @@ impl Default for RateLimitConfig {
             api_burst: defaults.api.burst,
             exempt: defaults.exempt,
             max_clients: defaults.max_clients,
-        }
-    }
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        let defaults = BreakerSettings::default();
-        Self {
-            fail_max: defaults.fail_max,
-            failure_rate_percent: (defaults.failure_rate * 100.0).round() as u8,
-            window_s: defaults.window.as_secs(),
-            min_calls: defaults.min_calls,
-            reset_timeout_s: defaults.reset_timeout.as_secs(),
-        }
-    }
-}
-
-impl Default for SearchConfig {
-    fn default() -> Self {
-        Self {
-            engine_timeout_ms: 3_000,
-            suspend_after: 5,
-            suspend_s: 60,
-            suspend_max_s: 3_600,
-            max_answer_bytes: trawl_service::outbound::MAX_BODY_BYTES,
-            engine_calls_per_minute: trawl_search::engines::DEFAULT_CALLS_PER_MINUTE,
         }
     }
 }
@@ -705,15 +556,8 @@ pub enum ConfigError {
         message: String,
     },
     /// A hostname rule that cannot be used.
-    #[error("results.hostnames rule {number} (`{pattern}`): {message}")]
-    HostnameRule {
-        /// 1-based position of the rule.
-        number: usize,
-        /// Its pattern.
-        pattern: String,
-        /// What is wrong with it.
-        message: String,
-    },
+    #[error(transparent)]
+    HostnameRule(#[from] trawl_results::RuleError),
 }
 
 /// Values given on the command line; `None` leaves the layer below.
@@ -766,6 +610,17 @@ impl Config {
     }
 
     fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for var in ENVIRONMENT {
+            if let Some(value) = env(var.name) {
+                self.apply_var(var.name, value)?;
+                self.from_env.push(var.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one of [`ENVIRONMENT`]'s variables.
+    fn apply_var(&mut self, var: &'static str, v: String) -> Result<(), ConfigError> {
         fn parse<T: std::str::FromStr>(var: &'static str, value: String) -> Result<T, ConfigError>
         where
             T::Err: std::fmt::Display,
@@ -776,53 +631,40 @@ impl Config {
                 value,
             })
         }
-        if let Some(v) = env("TRAWL_LISTEN") {
-            self.listen = parse("TRAWL_LISTEN", v)?;
-        }
-        if let Some(v) = env("TRAWL_DATA_DIR") {
-            self.data_dir = Some(PathBuf::from(v));
-        }
-        if let Some(v) = env("TRAWL_SEARCH_URL") {
-            self.services.search_url = parse("TRAWL_SEARCH_URL", v)?;
-        }
-        if let Some(v) = env("TRAWL_RESULTS_URL") {
-            self.services.results_url = parse("TRAWL_RESULTS_URL", v)?;
-        }
-        if let Some(v) = env("TRAWL_LOG_FORMAT") {
-            self.log.format = match v.as_str() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                _ => {
-                    return Err(ConfigError::Env {
-                        var: "TRAWL_LOG_FORMAT",
-                        value: v,
-                        message: "expected `text` or `json`".to_owned(),
-                    });
-                }
-            };
-        }
-        if let Some(v) = env("TRAWL_PUBLIC_URL").filter(|v| !v.is_empty()) {
-            self.server.public_url = Some(parse("TRAWL_PUBLIC_URL", v)?);
-        }
-        if let Some(v) = env("TRAWL_RATE_LIMIT_EXEMPT") {
-            self.rate_limits.exempt = v
-                .split(',')
-                .map(str::trim)
-                .filter(|net| !net.is_empty())
-                .map(|net| parse("TRAWL_RATE_LIMIT_EXEMPT", net.to_owned()))
-                .collect::<Result<_, _>>()?;
-        }
-        if let Some(v) = env("TRAWL_CURSOR_SECRET") {
-            self.cursor_secret = Some(v);
-        }
-        if let Some(v) = env("TRAWL_LOG") {
-            self.log.filter = v;
-        }
-        if let Some(v) = env("TRAWL_DATABASE_URL").filter(|v| !v.is_empty()) {
-            self.store.database_url = Some(v);
-        }
-        if let Some(v) = env("TRAWL_AMQP_URL").filter(|v| !v.is_empty()) {
-            self.queue.amqp_url = Some(v);
+        match var {
+            "TRAWL_LISTEN" => self.listen = parse(var, v)?,
+            "TRAWL_DATA_DIR" => self.data_dir = Some(PathBuf::from(v)),
+            "TRAWL_SEARCH_URL" => self.services.search_url = parse(var, v)?,
+            "TRAWL_RESULTS_URL" => self.services.results_url = parse(var, v)?,
+            "TRAWL_DATABASE_URL" if !v.is_empty() => self.store.database_url = Some(v),
+            "TRAWL_AMQP_URL" if !v.is_empty() => self.queue.amqp_url = Some(v),
+            "TRAWL_PUBLIC_URL" if !v.is_empty() => self.server.public_url = Some(parse(var, v)?),
+            "TRAWL_RATE_LIMIT_EXEMPT" => {
+                self.rate_limits.exempt = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|net| !net.is_empty())
+                    .map(|net| parse(var, net.to_owned()))
+                    .collect::<Result<_, _>>()?;
+            }
+            "TRAWL_CURSOR_SECRET" => self.cursor_secret = Some(v),
+            "TRAWL_LOG_FORMAT" => {
+                self.log.format = match v.as_str() {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    _ => {
+                        return Err(ConfigError::Env {
+                            var,
+                            value: v,
+                            message: "expected `text` or `json`".to_owned(),
+                        });
+                    }
+                };
+            }
+            "TRAWL_LOG" => self.log.filter = v,
+            // Empty: as if unset.
+            "TRAWL_DATABASE_URL" | "TRAWL_AMQP_URL" | "TRAWL_PUBLIC_URL" => {}
+            other => unreachable!("{other} is in ENVIRONMENT but not applied"),
         }
         Ok(())
     }
@@ -1105,26 +947,6 @@ impl Config {
         Ok(())
     }
 
-    /// An engine's limit on its answer.
-    pub fn engine_timeout(&self, engine: &EngineConfig) -> Duration {
-        Duration::from_millis(engine.timeout_ms.unwrap_or(self.search.engine_timeout_ms))
-    }
-
-    /// When an upstream engine is suspended, and for how long.
-    pub fn suspension(&self) -> BreakerSettings {
-        BreakerSettings {
-            fail_max: self.search.suspend_after,
-            reset_timeout: Duration::from_secs(self.search.suspend_s),
-            max_reset_timeout: Duration::from_secs(
-                self.search.suspend_max_s.max(self.search.suspend_s),
-            ),
-            // Consecutive failures only, as SearXNG: an engine that fails
-            // now and then is not suspended for its failure rate.
-            min_calls: u32::MAX,
-            ..BreakerSettings::default()
-        }
-    }
-
     /// What a role's server takes in.
     pub fn server(&self) -> ServerSettings {
         ServerSettings {
@@ -1162,43 +984,6 @@ impl Config {
             idle_timeout: Duration::from_millis(self.server.idle_timeout_ms),
             max_header_bytes: self.server.max_header_bytes,
             ..ConnectionLimits::default()
-        }
-    }
-
-    /// How an upstream engine is called.
-    pub fn engine_http(&self, engine: &EngineConfig) -> trawl_search::engines::HttpSettings {
-        trawl_search::engines::HttpSettings {
-            name: engine.name.clone(),
-            timeout: self.engine_timeout(engine),
-            suspension: self.suspension(),
-            max_body_bytes: engine
-                .max_answer_bytes
-                .unwrap_or(self.search.max_answer_bytes),
-            calls_per_minute: std::num::NonZeroU32::new(
-                engine
-                    .calls_per_minute
-                    .unwrap_or(self.search.engine_calls_per_minute),
-            ),
-        }
-    }
-
-    fn retry(&self) -> RetrySettings {
-        RetrySettings {
-            retries: self.services.retries,
-            backoff: Duration::from_millis(self.services.retry_backoff_ms),
-            budget_ratio: f32::from(self.services.retry_budget_percent) / 100.0,
-        }
-    }
-
-    fn breaker(&self) -> BreakerSettings {
-        let b = &self.services.breaker;
-        BreakerSettings {
-            fail_max: b.fail_max,
-            failure_rate: f64::from(b.failure_rate_percent) / 100.0,
-            window: Duration::from_secs(b.window_s),
-            min_calls: b.min_calls,
-            reset_timeout: Duration::from_secs(b.reset_timeout_s),
-            max_reset_timeout: Duration::from_secs(b.reset_timeout_s),
         }
     }
 
@@ -1291,80 +1076,9 @@ impl Config {
         }
     }
 
-    /// The results pipeline this configuration describes (hostname rules
-    /// compiled).
+    /// The results service's pipeline, its hostname rules compiled.
     pub fn pipeline(&self) -> Result<trawl_results::Pipeline, ConfigError> {
-        use trawl_results::{Action, HostnameRule, HostnameRules, Pipeline};
-        let mut rules = Vec::with_capacity(self.results.hostnames.len());
-        for (i, rule) in self.results.hostnames.iter().enumerate() {
-            let invalid = |message: String| ConfigError::HostnameRule {
-                number: i + 1,
-                pattern: rule.pattern.clone(),
-                message,
-            };
-            let pattern = regex::RegexBuilder::new(&rule.pattern)
-                .size_limit(1 << 20)
-                .build()
-                .map_err(|e| invalid(format!("not a valid regular expression: {e}")))?;
-            let action = match (rule.action, &rule.replacement, rule.factor) {
-                (HostnameAction::Rewrite, Some(replacement), None) => {
-                    Action::Rewrite(replacement.clone())
-                }
-                (HostnameAction::Rewrite, None, _) => {
-                    return Err(invalid("`rewrite` needs a `replacement`".into()));
-                }
-                (HostnameAction::Remove, None, None) => Action::Remove,
-                (HostnameAction::Boost, None, factor) => {
-                    let factor = factor.unwrap_or(2.0);
-                    if !(factor.is_finite() && factor > 1.0) {
-                        return Err(invalid("a `boost` factor must be greater than 1".into()));
-                    }
-                    Action::Scale(factor)
-                }
-                (HostnameAction::Demote, None, factor) => {
-                    let factor = factor.unwrap_or(0.5);
-                    if !(factor > 0.0 && factor < 1.0) {
-                        return Err(invalid(
-                            "a `demote` factor must be between 0 and 1 (exclusive)".into(),
-                        ));
-                    }
-                    Action::Scale(factor)
-                }
-                (_, Some(_), _) => {
-                    return Err(invalid("only `rewrite` takes a `replacement`".into()));
-                }
-                (_, None, Some(_)) => {
-                    return Err(invalid("only `boost` and `demote` take a `factor`".into()));
-                }
-            };
-            rules.push(HostnameRule { pattern, action });
-        }
-        Ok(
-            Pipeline::new(HostnameRules::new(rules), self.results.snippet_chars)
-                .with_max_url_bytes(self.results.max_url_bytes),
-        )
-    }
-
-    /// How the results service calls the search service.
-    pub fn search_client(&self) -> ClientSettings {
-        ClientSettings {
-            connect_timeout: Duration::from_millis(self.services.connect_timeout_ms),
-            timeout: Duration::from_millis(self.services.search_timeout_ms),
-            max_in_flight: self.services.max_in_flight,
-            breaker: self.breaker(),
-            retry: self.retry(),
-        }
-    }
-
-    /// How the web service calls the results service.
-    pub fn results_client(&self) -> ClientSettings {
-        ClientSettings {
-            connect_timeout: Duration::from_millis(self.services.connect_timeout_ms),
-            timeout: Duration::from_millis(self.services.results_timeout_ms),
-            max_in_flight: self.services.max_in_flight,
-            breaker: self.breaker(),
-            retry: self.retry(),
-        }
+        Ok(self.results.pipeline()?)
     }
 
     /// The configuration as TOML, with the data directory resolved and
@@ -1387,7 +1101,20 @@ impl Config {
         {
             *url = mask_password(url);
         }
-        toml::to_string(&shown).expect("the configuration always serialises")
+        let applied: Vec<String> = ENVIRONMENT
+            .iter()
+            .filter(|var| self.from_env.contains(&var.name))
+            .map(|var| format!("#   {} sets {}\n", var.name, var.setting))
+            .collect();
+        let header = if applied.is_empty() {
+            "# No environment variable applied.\n".to_owned()
+        } else {
+            format!("# From the environment:\n{}", applied.concat())
+        };
+        format!(
+            "# trawl's effective configuration: defaults < file < environment < flags.\n{header}\n{}",
+            toml::to_string(&shown).expect("the configuration always serialises")
+        )
     }
 }
 
@@ -1515,6 +1242,44 @@ mod tests {
     }
 
     #[test]
+    fn every_environment_variable_applies_and_the_readme_lists_each() {
+        for var in ENVIRONMENT {
+            let config = Config::load(None, env(&[(var.name, var.example)]), &Overrides::default())
+                .unwrap_or_else(|e| panic!("{}={}: {e}", var.name, var.example));
+            assert_eq!(config.from_env, [var.name]);
+            let shown = config.show();
+            assert!(
+                shown.contains(&format!("#   {} sets {}", var.name, var.setting)),
+                "{shown}"
+            );
+            let mut default = Config::load(None, env(&[]), &Overrides::default()).unwrap();
+            default.from_env = config.from_env.clone();
+            assert_ne!(config, default, "{} changes nothing", var.name);
+        }
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("Defaults < TOML file")
+            .expect("the README's layering");
+        let paragraph = &readme[start..start + readme[start..].find("\n\n").unwrap()];
+        for var in ENVIRONMENT {
+            assert!(
+                paragraph.contains(var.name),
+                "the README misses {}",
+                var.name
+            );
+        }
+        for word in paragraph.split(|c: char| !(c.is_ascii_uppercase() || c == '_')) {
+            if word.starts_with("TRAWL_") {
+                assert!(
+                    ["TRAWL_CONFIG", "TRAWL_API_KEY"].contains(&word)
+                        || ENVIRONMENT.iter().any(|v| v.name == word),
+                    "the README names {word}, which is not read"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn the_public_engines_block_is_every_keyless_engine_and_valid() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("trawl.toml");
@@ -1616,9 +1381,9 @@ mod tests {
             (wiki.spec.kind(), wiki.enabled, wiki.weight),
             ("mediawiki", false, 0.5)
         );
-        assert_eq!(config.engine_timeout(wiki), Duration::from_millis(1500));
+        assert_eq!(config.search.timeout(wiki), Duration::from_millis(1500));
         assert_eq!(
-            config.engine_timeout(&config.engines[0]),
+            config.search.timeout(&config.engines[0]),
             Duration::from_millis(3000)
         );
 

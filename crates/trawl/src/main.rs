@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 mod sources_cli;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use trawl::{Application, Config, Overrides, Role};
 use trawl_index::ingest::{IngestOptions, Unit};
@@ -25,13 +25,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A self-hostable search portal: one page and one JSON API over a local
 /// full-text index and the upstream search APIs you configure.
-///
-/// Configuration comes from defaults, then the TOML file (--config /
-/// TRAWL_CONFIG), then environment variables (TRAWL_LISTEN, TRAWL_DATA_DIR,
-/// TRAWL_SEARCH_URL, TRAWL_RESULTS_URL, TRAWL_DATABASE_URL, TRAWL_AMQP_URL,
-/// TRAWL_PUBLIC_URL, TRAWL_RATE_LIMIT_EXEMPT, TRAWL_CURSOR_SECRET,
-/// TRAWL_LOG_FORMAT, TRAWL_LOG), then flags, each
-/// overriding the one before.
 #[derive(Debug, Parser)]
 #[command(name = "trawl", version, max_term_width = 100)]
 struct Cli {
@@ -209,7 +202,13 @@ fn tune_allocator() {
 
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = Cli::parse();
+    let matches = Cli::command()
+        .after_help(trawl::config::environment_help())
+        .get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -558,7 +557,7 @@ fn add_remote(
     let settings = trawl_service::clients::ClientSettings {
         // A batch of megabytes, and an indexer whose store may be slow.
         timeout: std::time::Duration::from_secs(120),
-        ..config.results_client()
+        ..config.services.results_client()
     };
     let client =
         trawl_service::clients::HttpIndexerClient::new(remote.clone(), key.as_deref(), settings)?;

@@ -108,7 +108,7 @@ pub(crate) fn run(config: &Config, args: SourcesArgs) -> anyhow::Result<ExitCode
     let client = HttpIndexerClient::new(
         args.server.clone(),
         args.key.as_deref(),
-        config.results_client(),
+        config.services.results_client(),
     )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -968,7 +968,9 @@ async fn the_http_client_speaks_the_whole_write_api() {
     let client = trawl_service::clients::HttpIndexerClient::new(
         url::Url::parse(&app.address).unwrap(),
         Some(&writer.key),
-        test_config(std::path::Path::new("/nowhere")).results_client(),
+        test_config(std::path::Path::new("/nowhere"))
+            .services
+            .results_client(),
     )
     .unwrap();
     let batch = |format, body: &str, key: Option<&str>| Batch {
@@ -1053,7 +1055,9 @@ async fn the_http_client_speaks_the_whole_write_api() {
     let anonymous = trawl_service::clients::HttpIndexerClient::new(
         url::Url::parse(&app.address).unwrap(),
         None,
-        test_config(std::path::Path::new("/nowhere")).results_client(),
+        test_config(std::path::Path::new("/nowhere"))
+            .services
+            .results_client(),
     )
     .unwrap();
     assert_eq!(
