@@ -181,74 +181,77 @@ impl Api for Brave {
     }
 }
 
+/// Shaped like a real `/res/v1/web/search` answer, trimmed.
+#[cfg(any(test, feature = "doubles"))]
+const RESULTS: &str = r#"{"type":"search","query":{"original":"rust async","more_results_available":true},"mixed":{"type":"mixed","main":[{"type":"web","index":0,"all":false}]},"web":{"type":"search","results":[{"title":"Asynchronous Programming in <strong>Rust</strong>","url":"https://rust-lang.github.io/async-book/","is_source_local":false,"description":"This book aims to be a thorough guide to <strong>asynchronous</strong> programming in <strong>Rust</strong>, from beginner to advanced.","age":"March 3, 2024","language":"en","family_friendly":true},{"title":"Tokio – an async runtime","url":"https://tokio.rs/","description":"Tokio is an <strong>asynchronous</strong> runtime for the <strong>Rust</strong> programming language &amp; more."}],"family_friendly":true}}"#;
+
+#[cfg(test)]
+const NO_WEB: &str = r#"{"type":"search","query":{"original":"zzqx","more_results_available":false}}"#;
+
+#[cfg(any(test, feature = "doubles"))]
+const BAD_TOKEN: &str = r#"{"type":"ErrorResponse","error":{"id":"1e5a5ab6-7b1b-4b5c-8d1f-0c2f7f0e9a4b","status":422,"code":"SUBSCRIPTION_TOKEN_INVALID","detail":"The provided subscription token is invalid.","meta":{"component":"authentication"}},"time":1732000000}"#;
+
+#[cfg(any(test, feature = "doubles"))]
+const LIMITED: &str = r#"{"type":"ErrorResponse","error":{"id":"f2c1d7e0-1234-4c6a-9c2e-6a1b2c3d4e5f","status":429,"code":"RATE_LIMITED","detail":"Request rate limit exceeded for plan.","meta":{"plan":"Free","rate_limit":1,"rate_current":2,"quota_limit":2000,"quota_current":12}},"time":1732000000}"#;
+
+#[cfg(any(test, feature = "doubles"))]
+pub(crate) fn case() -> crate::doubles::Case {
+    use crate::doubles::{Canned, Case};
+    let json = |status, body| Canned::with(status, "application/json", body);
+    Case {
+        kind: "brave",
+        answers: vec![("/res/v1/web/search", vec![json(200, RESULTS)])],
+        // `PATH` stands in for a token (see `google::case`).
+        spec: |root| {
+            serde_json::json!({
+                "base_url": root.join("res/v1/web/search").unwrap(),
+                "key_env": "PATH",
+            })
+        },
+        first: (
+            "Asynchronous Programming in Rust",
+            "https://rust-lang.github.io/async-book/",
+        ),
+        total: None,
+        asked: |seen| {
+            let asked = &seen[0];
+            assert_eq!(asked.param("q"), Some("rust search"));
+            assert_eq!(asked.param("count"), Some("5"));
+            assert_eq!(asked.param("offset"), Some("1"), "in pages of `count`");
+            assert!(asked.header("x-subscription-token").is_some());
+        },
+        errors: vec![("/res/v1/web/search", json(422, BAD_TOKEN), "auth")],
+        rate_limited: (
+            "/res/v1/web/search",
+            json(429, LIMITED).header("retry-after", "30"),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use axum::Router;
-    use axum::extract::Query as Params;
-    use axum::http::{HeaderMap, StatusCode};
-    use axum::routing::get;
     use trawl_api::{Lang, Query};
 
     use super::*;
-    use crate::doubles::{serve, settings};
+    use crate::doubles::{Canned, Double, settings};
 
-    /// Shaped like a real `/res/v1/web/search` answer, trimmed.
-    const RESULTS: &str = r#"{"type":"search","query":{"original":"rust async","more_results_available":true},"mixed":{"type":"mixed","main":[{"type":"web","index":0,"all":false}]},"web":{"type":"search","results":[{"title":"Asynchronous Programming in <strong>Rust</strong>","url":"https://rust-lang.github.io/async-book/","is_source_local":false,"description":"This book aims to be a thorough guide to <strong>asynchronous</strong> programming in <strong>Rust</strong>, from beginner to advanced.","age":"March 3, 2024","language":"en","family_friendly":true},{"title":"Tokio – an async runtime","url":"https://tokio.rs/","description":"Tokio is an <strong>asynchronous</strong> runtime for the <strong>Rust</strong> programming language &amp; more."}],"family_friendly":true}}"#;
-    const NO_WEB: &str =
-        r#"{"type":"search","query":{"original":"zzqx","more_results_available":false}}"#;
-    const BAD_TOKEN: &str = r#"{"type":"ErrorResponse","error":{"id":"1e5a5ab6-7b1b-4b5c-8d1f-0c2f7f0e9a4b","status":422,"code":"SUBSCRIPTION_TOKEN_INVALID","detail":"The provided subscription token is invalid.","meta":{"component":"authentication"}},"time":1732000000}"#;
-    const LIMITED: &str = r#"{"type":"ErrorResponse","error":{"id":"f2c1d7e0-1234-4c6a-9c2e-6a1b2c3d4e5f","status":429,"code":"RATE_LIMITED","detail":"Request rate limit exceeded for plan.","meta":{"plan":"Free","rate_limit":1,"rate_current":2,"quota_limit":2000,"quota_current":12}},"time":1732000000}"#;
-
-    type Seen = Arc<Mutex<Vec<(HashMap<String, String>, Option<String>)>>>;
-
-    async fn brave(answers: Vec<(u16, &'static str, Option<&'static str>)>) -> (Url, Seen) {
-        let seen: Seen = Arc::default();
-        let log = seen.clone();
-        let app = Router::new().route(
-            "/res/v1/web/search",
-            get(
-                move |Params(params): Params<HashMap<String, String>>, headers: HeaderMap| {
-                    let mut log = log.lock().unwrap();
-                    let token = headers
-                        .get("x-subscription-token")
-                        .map(|v| v.to_str().unwrap().to_owned());
-                    log.push((params, token));
-                    let (status, body, retry_after) =
-                        answers[(log.len() - 1).min(answers.len() - 1)];
-                    async move {
-                        let mut headers = vec![("content-type", "application/json")];
-                        if let Some(after) = retry_after {
-                            headers.push(("retry-after", after));
-                        }
-                        let mut response = axum::response::IntoResponse::into_response((
-                            StatusCode::from_u16(status).unwrap(),
-                            body,
-                        ));
-                        for (name, value) in headers {
-                            response.headers_mut().insert(name, value.parse().unwrap());
-                        }
-                        response
-                    }
-                },
-            ),
-        );
-        let url: Url = serve(app, "/res/v1/web/search").await;
-        (url, seen)
-    }
-
-    fn engine(base: Url, key: Option<&str>) -> ApiEngine<Brave> {
+    async fn engine(answers: Vec<Canned>, key: Option<&str>) -> (Double, ApiEngine<Brave>) {
+        let double = Double::start(vec![("/res/v1/web/search", answers)]).await;
+        let base = double.at("/res/v1/web/search");
         let key = ApiKey::new(key.map(str::to_owned), "TRAWL_BRAVE_TOKEN");
-        ApiEngine::new(&settings("brave"), &base.clone(), Brave { base, key }).unwrap()
+        let api = Brave {
+            base: base.clone(),
+            key,
+        };
+        (double, ApiEngine::new(&settings("brave"), &base, api).unwrap())
     }
 
     #[tokio::test]
     async fn sends_the_token_maps_the_options_and_reads_results() {
-        let (base, seen) = brave(vec![(200, RESULTS, None), (200, NO_WEB, None)]).await;
-        let brave = engine(base, Some("BSA-test"));
+        let (double, brave) =
+            engine(vec![Canned::json(RESULTS), Canned::json(NO_WEB)], Some("BSA-test")).await;
         let mut request = SearchRequest {
             page: 3,
             per_page: 10,
@@ -258,20 +261,17 @@ mod tests {
         request.lang = Lang::parse_param(Some("en")).unwrap();
         request.time_range = Some(TimeRange::Month);
         let found = brave.search(&request).await.unwrap();
-        let (params, token) = seen.lock().unwrap()[0].clone();
-        assert_eq!(token.as_deref(), Some("BSA-test"));
+        let asked = &double.seen()[0];
+        assert_eq!(asked.header("x-subscription-token"), Some("BSA-test"));
         for (name, value) in [
-            ("q", "rust async"),
             ("count", "10"),
             ("offset", "2"),
             ("safesearch", "off"),
             ("search_lang", "en"),
             ("freshness", "pm"),
         ] {
-            assert_eq!(params[name], value, "{name}");
+            assert_eq!(asked.param(name), Some(value), "{name}");
         }
-        assert_eq!(found.total, None);
-        assert_eq!(found.hits[0].title, "Asynchronous Programming in Rust");
         let hit = &found.hits[1];
         assert_eq!(
             hit.snippet,
@@ -288,23 +288,21 @@ mod tests {
 
     #[tokio::test]
     async fn past_the_tenth_page_nothing_is_asked() {
-        let (base, seen) = brave(vec![(200, RESULTS, None)]).await;
-        let brave = engine(base, Some("k"));
+        let (double, brave) = engine(vec![Canned::json(RESULTS)], Some("k")).await;
         let request = SearchRequest {
             page: 11,
             per_page: 20,
             ..SearchRequest::new(Query::parse("x").unwrap())
         };
         assert!(brave.search(&request).await.unwrap().hits.is_empty());
-        assert!(seen.lock().unwrap().is_empty());
+        assert!(double.seen().is_empty());
     }
 
     #[tokio::test]
-    async fn errors_map_to_their_kinds_and_429_suspends_for_retry_after() {
-        let (base, _) = brave(vec![(422, BAD_TOKEN, None), (429, LIMITED, Some("30"))]).await;
-        let brave = engine(base, Some("bad"));
+    async fn a_429_suspends_for_its_retry_after() {
+        let limited = Canned::with(429, "application/json", LIMITED).header("retry-after", "30");
+        let (_, brave) = engine(vec![limited], Some("k")).await;
         let q = SearchRequest::new(Query::parse("x").unwrap());
-        assert_eq!(brave.search(&q).await.unwrap_err().kind(), "auth");
         assert_eq!(brave.search(&q).await.unwrap_err().kind(), "rate_limited");
         let EngineError::Suspended { retry_after } = brave.search(&q).await.unwrap_err() else {
             panic!("not suspended");

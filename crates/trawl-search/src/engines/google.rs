@@ -212,23 +212,10 @@ impl Api for Google {
 
 }
 
-#[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-
-    use axum::Router;
-    use axum::extract::Query as Params;
-    use axum::http::StatusCode;
-    use axum::routing::get;
-    use trawl_api::{Lang, Query};
-
-    use super::*;
-    use crate::doubles::{serve, settings};
-
-    /// Shaped like a real `customsearch/v1` answer (fields trimmed to those
-    /// read, plus a few that are not).
-    const RESULTS: &str = r#"{
+/// Shaped like a real `customsearch/v1` answer (fields trimmed to those
+/// read, plus a few that are not).
+#[cfg(any(test, feature = "doubles"))]
+const RESULTS: &str = r#"{
       "kind": "customsearch#search",
       "queries": {"request": [{"totalResults": "2340000", "count": 2, "startIndex": 11}]},
       "searchInformation": {"searchTime": 0.31, "formattedTotalResults": "2,340,000", "totalResults": "2340000"},
@@ -243,47 +230,74 @@ mod tests {
          "snippet": "plain only"}
       ]
     }"#;
-    const BAD_KEY: &str = r#"{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "errors": [{"message": "API key not valid. Please pass a valid API key.", "domain": "global", "reason": "badRequest"}], "status": "INVALID_ARGUMENT", "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}}"#;
-    const FORBIDDEN: &str = r#"{"error": {"code": 403, "message": "This project does not have the access to Custom Search JSON API.", "errors": [{"message": "This project does not have the access to Custom Search JSON API.", "domain": "global", "reason": "forbidden"}], "status": "PERMISSION_DENIED"}}"#;
-    const QUOTA: &str = r#"{"error": {"code": 429, "message": "Quota exceeded for quota metric 'Queries' and limit 'Queries per day' of service 'customsearch.googleapis.com' for consumer 'project_number:123'.", "errors": [{"message": "Quota exceeded", "domain": "global", "reason": "rateLimitExceeded"}], "status": "RESOURCE_EXHAUSTED"}}"#;
 
-    type Seen = Arc<Mutex<Vec<HashMap<String, String>>>>;
+#[cfg(any(test, feature = "doubles"))]
+const BAD_KEY: &str = r#"{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "errors": [{"message": "API key not valid. Please pass a valid API key.", "domain": "global", "reason": "badRequest"}], "status": "INVALID_ARGUMENT", "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}}"#;
 
-    async fn google(answers: Vec<(u16, &'static str)>) -> (Url, Seen) {
-        let seen: Seen = Arc::default();
-        let log = seen.clone();
-        let app = Router::new().route(
-            "/customsearch/v1",
-            get(move |Params(params): Params<HashMap<String, String>>| {
-                let mut log = log.lock().unwrap();
-                log.push(params);
-                let (status, body) = answers[(log.len() - 1).min(answers.len() - 1)];
-                async move {
-                    (
-                        StatusCode::from_u16(status).unwrap(),
-                        [("content-type", "application/json; charset=UTF-8")],
-                        body,
-                    )
-                }
-            }),
-        );
-        let url: Url = serve(app, "/customsearch/v1").await;
-        (url, seen)
+#[cfg(any(test, feature = "doubles"))]
+const FORBIDDEN: &str = r#"{"error": {"code": 403, "message": "This project does not have the access to Custom Search JSON API.", "errors": [{"message": "This project does not have the access to Custom Search JSON API.", "domain": "global", "reason": "forbidden"}], "status": "PERMISSION_DENIED"}}"#;
+
+#[cfg(any(test, feature = "doubles"))]
+const QUOTA: &str = r#"{"error": {"code": 429, "message": "Quota exceeded for quota metric 'Queries' and limit 'Queries per day' of service 'customsearch.googleapis.com' for consumer 'project_number:123'.", "errors": [{"message": "Quota exceeded", "domain": "global", "reason": "rateLimitExceeded"}], "status": "RESOURCE_EXHAUSTED"}}"#;
+
+#[cfg(any(test, feature = "doubles"))]
+pub(crate) fn case() -> crate::doubles::Case {
+    use crate::doubles::{Canned, Case};
+    let json = |status, body| Canned::with(status, "application/json; charset=UTF-8", body);
+    Case {
+        kind: "google",
+        answers: vec![("/customsearch/v1", vec![json(200, RESULTS)])],
+        // `PATH` is set in every process and its value does not matter to
+        // the double: it stands in for a key.
+        spec: |root| {
+            serde_json::json!({
+                "base_url": root.join("customsearch/v1").unwrap(),
+                "key_env": "PATH",
+                "cx": "0123456789abcdef0",
+            })
+        },
+        first: (
+            "CREATE INDEX - PostgreSQL Documentation",
+            "https://www.postgresql.org/docs/current/sql-createindex.html",
+        ),
+        total: Some(2_340_000),
+        asked: |seen| {
+            let asked = &seen[0];
+            assert_eq!(asked.param("cx"), Some("0123456789abcdef0"));
+            assert_eq!(asked.param("q"), Some("rust search"));
+            assert_eq!(asked.param("num"), Some("5"));
+            assert_eq!(asked.param("start"), Some("6"));
+            assert!(asked.param("key").is_some_and(|k| !k.is_empty()));
+        },
+        errors: vec![
+            ("/customsearch/v1", json(400, BAD_KEY), "auth"),
+            ("/customsearch/v1", json(403, FORBIDDEN), "auth"),
+        ],
+        rate_limited: ("/customsearch/v1", json(429, QUOTA)),
     }
+}
 
-    fn engine(base: Url, key: Option<&str>) -> ApiEngine<Google> {
+#[cfg(test)]
+mod tests {
+    use trawl_api::{Lang, Query};
+
+    use super::*;
+    use crate::doubles::{Double, settings};
+
+    async fn engine(key: Option<&str>) -> (Double, ApiEngine<Google>) {
+        let double = Double::start(case().answers).await;
+        let base = double.at("/customsearch/v1");
         let api = Google {
             base: base.clone(),
             key: ApiKey::new(key.map(str::to_owned), "TRAWL_GOOGLE_KEY"),
             cx: "0123456789abcdef0".into(),
         };
-        ApiEngine::new(&settings("google"), &base, api).unwrap()
+        (double, ApiEngine::new(&settings("google"), &base, api).unwrap())
     }
 
     #[tokio::test]
     async fn maps_paging_language_safety_and_time_and_reads_results() {
-        let (base, seen) = google(vec![(200, RESULTS)]).await;
-        let google = engine(base, Some("AIza-test"));
+        let (double, google) = engine(Some("AIza-test")).await;
         let mut request = SearchRequest {
             page: 2,
             per_page: 25,
@@ -293,22 +307,18 @@ mod tests {
         request.lang = Lang::parse_param(Some("de")).unwrap();
         request.time_range = Some(TimeRange::Week);
         let found = google.search(&request).await.unwrap();
-        let params = seen.lock().unwrap()[0].clone();
+        let asked = &double.seen()[0];
         for (name, value) in [
             ("key", "AIza-test"),
-            ("cx", "0123456789abcdef0"),
-            ("q", "create index"),
             ("num", "10"),
             ("start", "26"),
             ("safe", "active"),
             ("lr", "lang_de"),
             ("dateRestrict", "w1"),
         ] {
-            assert_eq!(params[name], value, "{name}");
+            assert_eq!(asked.param(name), Some(value), "{name}");
         }
-        assert_eq!(found.total, Some(2_340_000));
         let first = &found.hits[0];
-        assert_eq!(first.title, "CREATE INDEX - PostgreSQL Documentation");
         assert_eq!(
             first.snippet,
             "CREATE INDEX constructs an index on the specified column(s) ..."
@@ -325,47 +335,33 @@ mod tests {
 
     #[tokio::test]
     async fn never_asks_past_the_hundredth_result() {
-        let (base, seen) = google(vec![(200, RESULTS)]).await;
-        let google = engine(base, Some("k"));
+        let (double, google) = engine(Some("k")).await;
         let request = |page, per_page| SearchRequest {
             page,
             per_page,
             ..SearchRequest::new(Query::parse("x").unwrap())
         };
         google.search(&request(10, 10)).await.unwrap();
-        let params = seen.lock().unwrap()[0].clone();
+        let asked = &double.seen()[0];
         assert_eq!(
-            (params["start"].as_str(), params["num"].as_str()),
-            ("91", "10")
+            (asked.param("start"), asked.param("num")),
+            (Some("91"), Some("10"))
         );
         let beyond = google.search(&request(11, 10)).await.unwrap();
         assert!(beyond.hits.is_empty());
-        assert_eq!(seen.lock().unwrap().len(), 1, "page 11 is not asked for");
+        assert_eq!(double.seen().len(), 1, "page 11 is not asked for");
     }
 
     #[tokio::test]
-    async fn errors_map_to_their_kinds_and_a_missing_key_is_said_without_calling() {
-        let (base, seen) = google(vec![(400, BAD_KEY), (403, FORBIDDEN), (429, QUOTA)]).await;
-        let google = engine(base.clone(), Some("bad"));
+    async fn a_missing_key_is_said_without_calling() {
+        let (double, keyless) = engine(None).await;
         let q = SearchRequest::new(Query::parse("x").unwrap());
-        let kinds: Vec<&str> = [
-            google.search(&q).await.unwrap_err(),
-            google.search(&q).await.unwrap_err(),
-            google.search(&q).await.unwrap_err(),
-        ]
-        .iter()
-        .map(EngineError::kind)
-        .collect();
-        assert_eq!(kinds, ["auth", "auth", "rate_limited"]);
-        assert!(google.suspended(), "a 429 suspends it");
-
-        let keyless = engine(base, None);
         let err = keyless.search(&q).await.unwrap_err();
         assert_eq!(
             err.to_string(),
             "refused the credentials: environment variable TRAWL_GOOGLE_KEY is not set"
         );
-        assert_eq!(seen.lock().unwrap().len(), 3);
+        assert!(double.seen().is_empty());
         assert!(!keyless.readiness().await.ok);
     }
 }

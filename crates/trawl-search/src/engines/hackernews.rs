@@ -152,48 +152,67 @@ impl Api for HackerNews {
 
 }
 
+/// Shaped like `hn.algolia.com/api/v1/search?query=rust&tags=story`, trimmed.
+#[cfg(any(test, feature = "doubles"))]
+const STORIES: &str = r#"{"exhaustive":{"nbHits":false,"typo":false},"exhaustiveNbHits":false,"hits":[{"_highlightResult":{"author":{"matchLevel":"none","matchedWords":[],"value":"steveklabnik"},"title":{"fullyHighlighted":false,"matchLevel":"full","matchedWords":["rust"],"value":"Announcing <em>Rust</em> 1.0 &amp; more"},"url":{"matchLevel":"none","matchedWords":[],"value":"http://blog.rust-lang.org/2015/05/15/Rust-1.0.html"}},"_tags":["story","author_steveklabnik","story_9551937"],"author":"steveklabnik","created_at":"2015-05-15T19:09:53Z","created_at_i":1431716993,"num_comments":557,"objectID":"9551937","points":1757,"story_id":9551937,"title":"Announcing Rust 1.0 & more","updated_at":"2024-09-20T10:40:11Z","url":"http://blog.rust-lang.org/2015/05/15/Rust-1.0.html"},{"author":"pg","created_at_i":1,"num_comments":3,"objectID":"121003","points":25,"title":"Ask HN: Is Rust <good>?","url":null}],"hitsPerPage":2,"nbHits":93041,"nbPages":500,"page":1,"params":"query=rust","processingTimeMS":3,"query":"rust"}"#;
+
+#[cfg(any(test, feature = "doubles"))]
+pub(crate) fn case() -> crate::doubles::Case {
+    use crate::doubles::{Canned, Case};
+    Case {
+        kind: "hackernews",
+        answers: vec![("/hn/api/v1/search", vec![Canned::json(STORIES)])],
+        spec: |root| serde_json::json!({"base_url": root.join("hn/api/v1/search").unwrap()}),
+        first: (
+            "Announcing Rust 1.0 & more",
+            "http://blog.rust-lang.org/2015/05/15/Rust-1.0.html",
+        ),
+        total: Some(93_041),
+        asked: |seen| {
+            let asked = &seen[0];
+            assert_eq!(asked.param("query"), Some("rust search"));
+            assert_eq!(asked.param("tags"), Some("story"));
+            assert_eq!(asked.param("page"), Some("1"), "0-based");
+            assert_eq!(asked.param("hitsPerPage"), Some("5"));
+        },
+        errors: vec![(
+            "/hn/api/v1/search",
+            Canned::with(
+                400,
+                "application/json",
+                r#"{"message":"Invalid value for `hitsPerPage`","status":400}"#,
+            ),
+            "http",
+        )],
+        rate_limited: (
+            "/hn/api/v1/search",
+            Canned::with(
+                429,
+                "application/json",
+                r#"{"message":"Too many requests","status":429}"#,
+            ),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-
-    use axum::Router;
-    use axum::extract::Query as Params;
-    use axum::routing::get;
     use trawl_api::{Query, TimeRange};
 
     use super::*;
-    use crate::doubles::{serve, settings};
-
-    /// Shaped like `hn.algolia.com/api/v1/search?query=rust&tags=story`, trimmed.
-    const STORIES: &str = r#"{"exhaustive":{"nbHits":false,"typo":false},"exhaustiveNbHits":false,"hits":[{"_highlightResult":{"author":{"matchLevel":"none","matchedWords":[],"value":"steveklabnik"},"title":{"fullyHighlighted":false,"matchLevel":"full","matchedWords":["rust"],"value":"Announcing <em>Rust</em> 1.0 &amp; more"},"url":{"matchLevel":"none","matchedWords":[],"value":"http://blog.rust-lang.org/2015/05/15/Rust-1.0.html"}},"_tags":["story","author_steveklabnik","story_9551937"],"author":"steveklabnik","created_at":"2015-05-15T19:09:53Z","created_at_i":1431716993,"num_comments":557,"objectID":"9551937","points":1757,"story_id":9551937,"title":"Announcing Rust 1.0 & more","updated_at":"2024-09-20T10:40:11Z","url":"http://blog.rust-lang.org/2015/05/15/Rust-1.0.html"},{"author":"pg","created_at_i":1,"num_comments":3,"objectID":"121003","points":25,"title":"Ask HN: Is Rust <good>?","url":null}],"hitsPerPage":2,"nbHits":93041,"nbPages":500,"page":1,"params":"query=rust","processingTimeMS":3,"query":"rust"}"#;
+    use crate::doubles::{Canned, Double, settings};
 
     #[tokio::test]
-    async fn asks_for_stories_by_page_and_links_discussions_when_there_is_no_url() {
-        let seen: Arc<Mutex<Vec<HashMap<String, String>>>> = Arc::default();
-        let log = seen.clone();
-        let app = Router::new().route(
-            "/api/v1/search",
-            get(move |Params(params): Params<HashMap<String, String>>| {
-                log.lock().unwrap().push(params);
-                async { ([("content-type", "application/json")], STORIES) }
-            }),
-        );
-        let base: Url = serve(app, "/api/v1/search").await;
+    async fn maps_the_time_range_and_links_discussions_when_there_is_no_url() {
+        let double = Double::start(vec![("/api/v1/search", vec![Canned::json(STORIES)])]).await;
+        let base = double.at("/api/v1/search");
         let hn = ApiEngine::new(&settings("hn"), &base.clone(), HackerNews { base }).unwrap();
-        let mut request = SearchRequest {
-            page: 2,
-            per_page: 2,
-            ..SearchRequest::new(Query::parse("rust").unwrap())
-        };
+        let mut request = SearchRequest::new(Query::parse("rust").unwrap());
         request.time_range = Some(TimeRange::Year);
         let found = hn.search(&request).await.unwrap();
-        let params = seen.lock().unwrap()[0].clone();
-        assert_eq!(params["query"], "rust");
-        assert_eq!(params["tags"], "story");
-        assert_eq!(params["page"], "1", "0-based");
-        assert_eq!(params["hitsPerPage"], "2");
-        let since: u64 = params["numericFilters"]
+        let since: u64 = double.seen()[0]
+            .param("numericFilters")
+            .unwrap()
             .strip_prefix("created_at_i>")
             .unwrap()
             .parse()
@@ -203,12 +222,6 @@ mod tests {
             .unwrap()
             .as_secs();
         assert!((now - since).abs_diff(365 * 86_400) < 60);
-        assert_eq!(found.total, Some(93_041));
-        assert_eq!(found.hits[0].title, "Announcing Rust 1.0 & more");
-        assert_eq!(
-            found.hits[0].url,
-            "http://blog.rust-lang.org/2015/05/15/Rust-1.0.html"
-        );
         assert!(
             found.hits[0]
                 .snippet
@@ -225,35 +238,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn empty_answers_and_errors() {
-        let answers: Arc<Mutex<Vec<(u16, &'static str)>>> = Arc::new(Mutex::new(vec![
-            (
-                200,
-                r#"{"hits":[],"nbHits":0,"page":0,"nbPages":0,"hitsPerPage":20,"query":"zzqx"}"#,
-            ),
-            (429, r#"{"message":"Too many requests","status":429}"#),
-        ]));
-        let queue = answers.clone();
-        let app = Router::new().route(
-            "/api/v1/search",
-            get(move || {
-                let (status, body) = queue.lock().unwrap().remove(0);
-                async move {
-                    (
-                        axum::http::StatusCode::from_u16(status).unwrap(),
-                        [("content-type", "application/json")],
-                        body,
-                    )
-                }
-            }),
-        );
-        let base: Url = serve(app, "/api/v1/search").await;
+    async fn an_empty_answer_is_no_error() {
+        let empty = r#"{"hits":[],"nbHits":0,"page":0,"nbPages":0,"hitsPerPage":20,"query":"zzqx"}"#;
+        let double = Double::start(vec![("/api/v1/search", vec![Canned::json(empty)])]).await;
+        let base = double.at("/api/v1/search");
         let hn = ApiEngine::new(&settings("hn"), &base.clone(), HackerNews { base }).unwrap();
-        let q = SearchRequest::new(Query::parse("zzqx").unwrap());
-        let empty = hn.search(&q).await.unwrap();
-        assert!(empty.hits.is_empty());
-        assert_eq!(empty.total, Some(0));
-        assert_eq!(hn.search(&q).await.unwrap_err().kind(), "rate_limited");
-        assert_eq!(hn.search(&q).await.unwrap_err().kind(), "suspended");
+        let found = hn
+            .search(&SearchRequest::new(Query::parse("zzqx").unwrap()))
+            .await
+            .unwrap();
+        assert!(found.hits.is_empty());
+        assert_eq!(found.total, Some(0));
     }
 }

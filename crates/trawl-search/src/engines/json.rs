@@ -250,41 +250,62 @@ impl Api for JsonEngine {
     }
 }
 
+/// Shaped like Meilisearch's `GET /indexes/docs/search?q=…&attributesToHighlight=*`.
+#[cfg(any(test, feature = "doubles"))]
+const MEILI: &str = r#"{"hits":[{"id":1,"title":"Indexing <basics>","url":"https://docs.example.org/indexing","_formatted":{"id":"1","title":"<em>Indexing</em> &lt;basics&gt;","body":"How <em>indexing</em> works, step by step"}},{"id":2,"title":"No URL here"}],"query":"indexing","processingTimeMs":1,"limit":20,"offset":20,"estimatedTotalHits":41}"#;
+
+#[cfg(any(test, feature = "doubles"))]
+pub(crate) fn case() -> crate::doubles::Case {
+    use crate::doubles::{Canned, Case};
+    Case {
+        kind: "json",
+        answers: vec![("/json/indexes/docs/search", vec![Canned::json(MEILI)])],
+        spec: |root| {
+            serde_json::json!({
+                "url_template": format!(
+                    "{}?q={{query}}&offset={{offset}}&limit={{per_page}}",
+                    root.join("json/indexes/docs/search").unwrap()
+                ),
+                "results_pointer": "/hits",
+                "title_pointer": "/_formatted/title",
+                "url_pointer": "/url",
+                "snippet_pointer": "/_formatted/body",
+                "total_pointer": "/estimatedTotalHits",
+            })
+        },
+        first: ("Indexing <basics>", "https://docs.example.org/indexing"),
+        total: Some(41),
+        asked: |seen| {
+            let asked = &seen[0];
+            assert_eq!(asked.param("q"), Some("rust search"));
+            assert_eq!(asked.param("offset"), Some("5"));
+            assert_eq!(asked.param("limit"), Some("5"));
+        },
+        errors: vec![(
+            "/json/indexes/docs/search",
+            Canned::with(500, "text/plain", "boom"),
+            "http",
+        )],
+        rate_limited: (
+            "/json/indexes/docs/search",
+            Canned::with(429, "application/json", r#"{"message":"slow down"}"#),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-
-    use axum::Router;
-    use axum::extract::Query as Params;
-    use axum::http::HeaderMap;
-    use axum::routing::get;
     use trawl_api::Query;
 
     use super::*;
-    use crate::doubles::{serve, settings};
+    use crate::doubles::{Canned, Double, settings};
 
-    /// Shaped like Meilisearch's `GET /indexes/docs/search?q=…&attributesToHighlight=*`.
-    const MEILI: &str = r#"{"hits":[{"id":1,"title":"Indexing <basics>","url":"https://docs.example.org/indexing","_formatted":{"id":"1","title":"<em>Indexing</em> &lt;basics&gt;","body":"How <em>indexing</em> works, step by step"}},{"id":2,"title":"No URL here"}],"query":"indexing","processingTimeMs":1,"limit":20,"offset":20,"estimatedTotalHits":41}"#;
 
     #[tokio::test]
     async fn reads_any_api_by_template_and_pointers() {
-        type Seen = Arc<Mutex<Vec<(HashMap<String, String>, Option<String>)>>>;
-        let seen: Seen = Arc::default();
-        let log = seen.clone();
-        let app = Router::new().route(
-            "/indexes/docs/search",
-            get(
-                move |Params(params): Params<HashMap<String, String>>, headers: HeaderMap| {
-                    let auth = headers
-                        .get("authorization")
-                        .map(|v| v.to_str().unwrap().to_owned());
-                    log.lock().unwrap().push((params, auth));
-                    async { ([("content-type", "application/json")], MEILI) }
-                },
-            ),
-        );
-        let search: Url = serve(app, "/indexes/docs/search").await;
+        let double =
+            Double::start(vec![("/indexes/docs/search", vec![Canned::json(MEILI)])]).await;
+        let search = double.at("/indexes/docs/search");
         let api = JsonEngine {
             template: format!(
                 "{search}?q={{query}}&offset={{offset}}&limit={{per_page}}&attributesToHighlight=*"
@@ -305,11 +326,11 @@ mod tests {
             ..SearchRequest::new(Query::parse("indexing & co").unwrap())
         };
         let found = engine.search(&request).await.unwrap();
-        let (params, auth) = seen.lock().unwrap()[0].clone();
-        assert_eq!(params["q"], "indexing & co");
-        assert_eq!(params["offset"], "20");
-        assert_eq!(params["limit"], "10");
-        assert_eq!(auth.as_deref(), Some("Bearer s3cret"));
+        let asked = &double.seen()[0];
+        assert_eq!(asked.param("q"), Some("indexing & co"));
+        assert_eq!(asked.param("offset"), Some("20"));
+        assert_eq!(asked.param("limit"), Some("10"));
+        assert_eq!(asked.header("authorization"), Some("Bearer s3cret"));
         assert_eq!(found.total, Some(41));
         assert_eq!(found.hits.len(), 1, "an element without a URL is skipped");
         let hit = &found.hits[0];

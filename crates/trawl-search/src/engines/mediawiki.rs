@@ -196,118 +196,107 @@ impl Api for MediaWiki {
     }
 }
 
+/// Shaped like en.wikipedia.org's answer to
+/// `api.php?action=query&list=search&srsearch=rust+compiler&srlimit=2&srprop=snippet&format=json&formatversion=2`.
+#[cfg(any(test, feature = "doubles"))]
+const TWO_PAGES: &str = r#"{"batchcomplete":true,"continue":{"sroffset":2,"continue":"-||"},"query":{"searchinfo":{"totalhits":4811},"search":[{"ns":0,"title":"Rust (programming language)","pageid":29414838,"snippet":"<span class=\"searchmatch\">Rust</span> is a general-purpose programming language emphasizing performance, type safety, and concurrency. Its <span class=\"searchmatch\">compiler</span>, rustc"},{"ns":0,"title":"Zürich/Café \"Ω\"","pageid":1,"snippet":"Ein Caf&eacute; &amp; <span class=\"searchmatch\">rust</span>&#039;s &lt;script&gt;"}]}}"#;
+
+#[cfg(test)]
+const EMPTY: &str = r#"{"batchcomplete":true,"query":{"searchinfo":{"totalhits":0},"search":[]}}"#;
+
+#[cfg(any(test, feature = "doubles"))]
+const RATE_LIMITED: &str = r#"{"error":{"code":"ratelimited","info":"As an anti-abuse measure, you are limited from performing this action too many times in a short space of time, and you have exceeded this limit. Please try again in a few minutes.","docref":"See https://en.wikipedia.org/w/api.php for API usage."},"servedby":"mw1234"}"#;
+
+#[cfg(any(test, feature = "doubles"))]
+pub(crate) fn case() -> crate::doubles::Case {
+    use crate::doubles::{Canned, Case};
+    let json = |status, body| Canned::with(status, "application/json; charset=utf-8", body);
+    Case {
+        kind: "mediawiki",
+        answers: vec![("/wiki/w/api.php", vec![json(200, TWO_PAGES)])],
+        spec: |root| serde_json::json!({"base_url": root.join("wiki/w/api.php").unwrap()}),
+        first: (
+            "Rust (programming language)",
+            "DOUBLE/wiki/wiki/Rust_(programming_language)",
+        ),
+        total: Some(4811),
+        asked: |seen| {
+            let asked = &seen[0];
+            for (name, value) in [
+                ("action", "query"),
+                ("list", "search"),
+                ("srsearch", "rust search"),
+                ("srlimit", "5"),
+                ("sroffset", "5"),
+                ("format", "json"),
+                ("formatversion", "2"),
+            ] {
+                assert_eq!(asked.param(name), Some(value), "{name}");
+            }
+        },
+        errors: vec![
+            ("/wiki/w/api.php", json(200, RATE_LIMITED), "rate_limited"),
+            (
+                "/wiki/w/api.php",
+                Canned::with(500, "text/html", "<html>Internal error</html>"),
+                "http",
+            ),
+            ("/wiki/w/api.php", json(200, "{not json"), "parse"),
+        ],
+        rate_limited: (
+            "/wiki/w/api.php",
+            Canned::with(429, "text/plain", "Too Many Requests").header("retry-after", "120"),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-
-    use axum::Router;
-    use axum::extract::Query as Params;
-    use axum::http::{HeaderMap, StatusCode};
-    use axum::response::IntoResponse;
-    use axum::routing::get;
     use trawl_api::Query;
 
     use super::*;
-    use crate::doubles::{serve, settings};
+    use crate::doubles::{Canned, Double, settings};
 
-    /// Shaped like en.wikipedia.org's answer to
-    /// `api.php?action=query&list=search&srsearch=rust+compiler&srlimit=2&srprop=snippet&format=json&formatversion=2`.
-    const TWO_PAGES: &str = r#"{"batchcomplete":true,"continue":{"sroffset":2,"continue":"-||"},"query":{"searchinfo":{"totalhits":4811},"search":[{"ns":0,"title":"Rust (programming language)","pageid":29414838,"snippet":"<span class=\"searchmatch\">Rust</span> is a general-purpose programming language emphasizing performance, type safety, and concurrency. Its <span class=\"searchmatch\">compiler</span>, rustc"},{"ns":0,"title":"Zürich/Café \"Ω\"","pageid":1,"snippet":"Ein Caf&eacute; &amp; <span class=\"searchmatch\">rust</span>&#039;s &lt;script&gt;"}]}}"#;
-    const EMPTY: &str =
-        r#"{"batchcomplete":true,"query":{"searchinfo":{"totalhits":0},"search":[]}}"#;
-    const RATE_LIMITED: &str = r#"{"error":{"code":"ratelimited","info":"As an anti-abuse measure, you are limited from performing this action too many times in a short space of time, and you have exceeded this limit. Please try again in a few minutes.","docref":"See https://en.wikipedia.org/w/api.php for API usage."},"servedby":"mw1234"}"#;
-
-    type Seen = Arc<Mutex<Vec<(HashMap<String, String>, HeaderMap)>>>;
-
-    /// A loopback `api.php` answering `answers` in turn (the last one
-    /// repeating), recording each query and its headers.
-    async fn wiki(answers: Vec<(u16, &'static str, Option<&'static str>)>) -> (Url, Seen) {
-        let seen: Seen = Arc::default();
-        let log = seen.clone();
-        let app = Router::new().route(
-            "/w/api.php",
-            get(
-                move |Params(params): Params<HashMap<String, String>>, headers: HeaderMap| {
-                    let mut log = log.lock().unwrap();
-                    log.push((params, headers));
-                    let (status, body, retry_after) =
-                        answers[(log.len() - 1).min(answers.len() - 1)];
-                    let mut response = (
-                        StatusCode::from_u16(status).unwrap(),
-                        [("content-type", "application/json; charset=utf-8")],
-                        body,
-                    )
-                        .into_response();
-                    if let Some(after) = retry_after {
-                        response
-                            .headers_mut()
-                            .insert("retry-after", after.parse().unwrap());
-                    }
-                    async move { response }
-                },
-            ),
-        );
-        let url: Url = serve(app, "/w/api.php").await;
-        (url, seen)
-    }
-
-    fn engine(api: Url) -> Arc<dyn Engine> {
+    async fn wiki(answer: &str) -> (Double, Arc<dyn Engine>) {
+        let double = Double::start(vec![("/w/api.php", vec![Canned::json(answer)])]).await;
         let mut build = Build {
             http: settings("wiki"),
             local: None,
         };
-        Settings {
-            base_url: api,
+        let engine = Settings {
+            base_url: double.at("/w/api.php"),
             article_url: None,
         }
         .build(&mut build)
-        .unwrap()
-    }
-
-    fn request(q: &str, page: u32, per_page: u32) -> SearchRequest {
-        SearchRequest {
-            page,
-            per_page,
-            ..SearchRequest::new(Query::parse(q).unwrap())
-        }
+        .unwrap();
+        (double, engine)
     }
 
     #[tokio::test]
-    async fn asks_as_the_api_documents_and_reads_pages_snippets_and_total() {
-        let (api, seen) = wiki(vec![(200, TWO_PAGES, None)]).await;
-        let wiki = engine(api.clone());
-        let found = wiki.search(&request("rust compiler", 3, 2)).await.unwrap();
-        let (params, headers) = seen.lock().unwrap()[0].clone();
-        for (name, value) in [
-            ("action", "query"),
-            ("list", "search"),
-            ("srsearch", "rust compiler"),
-            ("srlimit", "2"),
-            ("sroffset", "4"),
-            ("format", "json"),
-            ("formatversion", "2"),
-        ] {
-            assert_eq!(params[name], value, "{name}");
-        }
-        let agent = headers["user-agent"].to_str().unwrap();
+    async fn reads_page_urls_snippets_and_marks_and_sends_none_of_trawls_headers() {
+        let (double, wiki) = wiki(TWO_PAGES).await;
+        let request = SearchRequest {
+            page: 3,
+            per_page: 2,
+            ..SearchRequest::new(Query::parse("rust compiler").unwrap())
+        };
+        let found = wiki.search(&request).await.unwrap();
+        let asked = &double.seen()[0];
+        assert_eq!(asked.param("sroffset"), Some("4"));
+        let agent = asked.header("user-agent").unwrap();
         assert!(agent.starts_with("trawl/"), "{agent}");
         // Our own headers are not sent upstream.
         assert!(
-            !headers
+            !asked
+                .headers
                 .keys()
                 .any(|name| name.as_str().starts_with("trawl-")),
-            "{headers:?}"
+            "{:?}",
+            asked.headers
         );
-        assert_eq!(found.total, Some(4811));
-        let root = api.as_str().trim_end_matches("/w/api.php");
+        let root = double.at("/");
+        let root = root.as_str().trim_end_matches('/');
         let first = &found.hits[0];
-        assert_eq!(first.title, "Rust (programming language)");
-        assert_eq!(
-            first.url,
-            format!("{root}/wiki/Rust_(programming_language)")
-        );
         let marked: Vec<String> = first
             .highlights
             .iter()
@@ -325,43 +314,12 @@ mod tests {
 
     #[tokio::test]
     async fn empty_results_are_not_an_error() {
-        let (api, _) = wiki(vec![(200, EMPTY, None)]).await;
-        let found = engine(api).search(&request("xyzzy", 1, 10)).await.unwrap();
+        let (_, wiki) = wiki(EMPTY).await;
+        let found = wiki
+            .search(&SearchRequest::new(Query::parse("xyzzy").unwrap()))
+            .await
+            .unwrap();
         assert!(found.hits.is_empty());
         assert_eq!(found.total, Some(0));
-    }
-
-    #[tokio::test]
-    async fn errors_keep_their_kind_and_a_429_suspends_for_its_retry_after() {
-        let (api, seen) = wiki(vec![
-            (200, RATE_LIMITED, None),
-            (500, "<html>Internal error</html>", None),
-            (200, "{not json", None),
-            (429, "Too Many Requests", Some("120")),
-        ])
-        .await;
-        let wiki = engine(api);
-        let q = request("x", 1, 10);
-        let kinds: Vec<&str> = [
-            wiki.search(&q).await.unwrap_err(),
-            wiki.search(&q).await.unwrap_err(),
-            wiki.search(&q).await.unwrap_err(),
-            wiki.search(&q).await.unwrap_err(),
-        ]
-        .iter()
-        .map(EngineError::kind)
-        .collect();
-        assert_eq!(kinds, ["rate_limited", "http", "parse", "rate_limited"]);
-        let calls = seen.lock().unwrap().len();
-        let EngineError::Suspended { retry_after } = wiki.search(&q).await.unwrap_err() else {
-            panic!("not suspended");
-        };
-        assert!(retry_after > Duration::from_secs(110), "{retry_after:?}");
-        assert_eq!(
-            seen.lock().unwrap().len(),
-            calls,
-            "not asked while suspended"
-        );
-        assert!(!wiki.readiness().await.ok);
     }
 }

@@ -127,6 +127,13 @@ engines! {
 #[cfg(any(test, feature = "doubles"))]
 pub(crate) fn cases() -> Vec<crate::doubles::Case> {
     vec![
+        mediawiki::case(),
+        google::case(),
+        brave::case(),
+        hackernews::case(),
+        searxng::case(),
+        stackexchange::case(),
+        json::case(),
         arxiv::case(),
         openalex::case(),
         crossref::case(),

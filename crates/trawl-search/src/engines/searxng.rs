@@ -127,57 +127,72 @@ impl Api for Searxng {
 
 }
 
+/// Shaped like a SearXNG 2024.x `format=json` answer, trimmed.
+#[cfg(any(test, feature = "doubles"))]
+const ANSWER: &str = r#"{"query":"tantivy","number_of_results":0,"results":[{"url":"https://github.com/quickwit-oss/tantivy","title":"GitHub - quickwit-oss/tantivy","content":"Tantivy is a full-text search engine library inspired by Apache Lucene &amp; written in Rust","engine":"duckduckgo","parsed_url":["https","github.com","/quickwit-oss/tantivy","","",""],"template":"default.html","engines":["duckduckgo","brave"],"positions":[1,2],"score":4.0,"category":"general"},{"url":"https://docs.rs/tantivy","title":"tantivy - Rust <docs>","content":"","engine":"brave","score":1.0}],"answers":[],"corrections":[],"infoboxes":[],"suggestions":[],"unresponsive_engines":[["google","timeout"]]}"#;
+
+#[cfg(any(test, feature = "doubles"))]
+pub(crate) fn case() -> crate::doubles::Case {
+    use crate::doubles::{Canned, Case};
+    Case {
+        kind: "searxng",
+        answers: vec![("/searx/search", vec![Canned::json(ANSWER)])],
+        spec: |root| serde_json::json!({"base_url": root.join("searx").unwrap()}),
+        first: (
+            "GitHub - quickwit-oss/tantivy",
+            "https://github.com/quickwit-oss/tantivy",
+        ),
+        total: None,
+        asked: |seen| {
+            let asked = &seen[0];
+            assert_eq!(asked.param("q"), Some("rust search"));
+            assert_eq!(asked.param("format"), Some("json"));
+            assert_eq!(asked.param("pageno"), Some("2"));
+            assert_eq!(asked.param("safesearch"), Some("1"));
+        },
+        errors: vec![
+            (
+                "/searx/search",
+                Canned::with(403, "text/html", "<html>403 Forbidden</html>"),
+                "auth",
+            ),
+            (
+                "/searx/search",
+                Canned::with(200, "text/html", "<!DOCTYPE html><html>…</html>"),
+                "parse",
+            ),
+        ],
+        rate_limited: (
+            "/searx/search",
+            Canned::with(429, "text/plain", "Too Many Requests"),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-
-    use axum::Router;
-    use axum::extract::Query as Params;
-    use axum::http::StatusCode;
-    use axum::routing::get;
     use trawl_api::{Lang, Query, TimeRange};
 
     use super::*;
-    use crate::doubles::{serve, settings};
+    use crate::doubles::{Canned, Double, settings};
 
-    /// Shaped like a SearXNG 2024.x `format=json` answer, trimmed.
-    const ANSWER: &str = r#"{"query":"tantivy","number_of_results":0,"results":[{"url":"https://github.com/quickwit-oss/tantivy","title":"GitHub - quickwit-oss/tantivy","content":"Tantivy is a full-text search engine library inspired by Apache Lucene &amp; written in Rust","engine":"duckduckgo","parsed_url":["https","github.com","/quickwit-oss/tantivy","","",""],"template":"default.html","engines":["duckduckgo","brave"],"positions":[1,2],"score":4.0,"category":"general"},{"url":"https://docs.rs/tantivy","title":"tantivy - Rust <docs>","content":"","engine":"brave","score":1.0}],"answers":[],"corrections":[],"infoboxes":[],"suggestions":[],"unresponsive_engines":[["google","timeout"]]}"#;
-
-    async fn instance(
-        status: u16,
-        body: &'static str,
-    ) -> (Url, Arc<Mutex<Vec<HashMap<String, String>>>>) {
-        let seen: Arc<Mutex<Vec<HashMap<String, String>>>> = Arc::default();
-        let log = seen.clone();
-        let app = Router::new().route(
-            "/searx/search",
-            get(move |Params(params): Params<HashMap<String, String>>| {
-                log.lock().unwrap().push(params);
-                async move {
-                    (
-                        StatusCode::from_u16(status).unwrap(),
-                        [("content-type", "application/json")],
-                        body,
-                    )
-                }
-            }),
-        );
-        let base: Url = serve(app, "/searx").await;
-        (base, seen)
-    }
-
-    fn engine(base: Url) -> Arc<dyn Engine> {
+    async fn instance(answer: Canned) -> (Double, Arc<dyn Engine>) {
+        let double = Double::start(vec![("/searx/search", vec![answer])]).await;
         let mut build = Build {
             http: settings("searx"),
             local: None,
         };
-        Settings { base_url: base }.build(&mut build).unwrap()
+        let engine = Settings {
+            base_url: double.at("/searx"),
+        }
+        .build(&mut build)
+        .unwrap();
+        (double, engine)
     }
 
     #[tokio::test]
-    async fn federates_with_an_instance_mapping_every_option() {
-        let (base, seen) = instance(200, ANSWER).await;
+    async fn maps_every_option_and_reads_text() {
+        let (double, engine) = instance(Canned::json(ANSWER)).await;
         let mut request = SearchRequest {
             page: 3,
             ..SearchRequest::new(Query::parse("tantivy").unwrap())
@@ -185,20 +200,17 @@ mod tests {
         request.safe = Safe::Strict;
         request.lang = Lang::parse_param(Some("fr")).unwrap();
         request.time_range = TimeRange::parse_param(Some("month")).unwrap();
-        let found = engine(base).search(&request).await.unwrap();
-        let params = seen.lock().unwrap()[0].clone();
+        let found = engine.search(&request).await.unwrap();
+        let asked = &double.seen()[0];
         for (name, value) in [
-            ("q", "tantivy"),
-            ("format", "json"),
             ("pageno", "3"),
             ("safesearch", "2"),
             ("language", "fr"),
             ("time_range", "month"),
         ] {
-            assert_eq!(params[name], value, "{name}");
+            assert_eq!(asked.param(name), Some(value), "{name}");
         }
         assert_eq!(found.total, None, "0 means unknown");
-        assert_eq!(found.hits.len(), 2);
         assert_eq!(
             found.hits[0].snippet,
             "Tantivy is a full-text search engine library inspired by Apache Lucene & written in Rust"
@@ -207,33 +219,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_empty_answer_and_a_broken_one() {
-        let (base, _) = instance(
-            200,
-            r#"{"query":"zzqx","number_of_results":0,"results":[],"answers":[],"unresponsive_engines":[]}"#,
-        )
-        .await;
-        let found = engine(base)
-            .search(&SearchRequest::new(Query::parse("zzqx").unwrap()))
-            .await
-            .unwrap();
-        assert!(found.hits.is_empty());
-        let (base, _) = instance(200, "<!DOCTYPE html><html>…</html>").await;
-        let err = engine(base)
-            .search(&SearchRequest::new(Query::parse("x").unwrap()))
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), "parse");
-    }
-
-    #[tokio::test]
     async fn an_instance_without_json_says_so() {
-        let (base, _) = instance(403, "<html>403 Forbidden</html>").await;
-        let err = engine(base)
+        let (_, engine) = instance(Canned::with(403, "text/html", "<html>403</html>")).await;
+        let err = engine
             .search(&SearchRequest::new(Query::parse("x").unwrap()))
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), "auth");
         assert!(err.to_string().contains("format=json"), "{err}");
     }
 }

@@ -187,83 +187,89 @@ impl Api for StackExchange {
 
 }
 
+/// Shaped like `api.stackexchange.com/2.3/search/advanced?site=stackoverflow&q=…`.
+#[cfg(any(test, feature = "doubles"))]
+const QUESTIONS: &str = r#"{"items":[{"tags":["rust","async-await","tokio"],"owner":{"account_id":1,"reputation":100,"user_id":1,"user_type":"registered","display_name":"a"},"is_answered":true,"view_count":51234,"accepted_answer_id":2,"answer_count":3,"score":87,"last_activity_date":1700000000,"creation_date":1600000000,"question_id":63434977,"content_license":"CC BY-SA 4.0","link":"https://stackoverflow.com/questions/63434977/how-to-use-tokio-join","title":"How can I use tokio::join! with a &quot;Vec&quot; of futures?"}],"has_more":true,"quota_max":300,"quota_remaining":297}"#;
+#[cfg(any(test, feature = "doubles"))]
+const THROTTLED: &str = r#"{"error_id":502,"error_message":"too many requests from this IP, more requests available in 82643 seconds","error_name":"throttle_violation"}"#;
+
+#[cfg(any(test, feature = "doubles"))]
+pub(crate) fn case() -> crate::doubles::Case {
+    use crate::doubles::{Canned, Case};
+    Case {
+        kind: "stackexchange",
+        answers: vec![(
+            "/se/2.3/search/advanced",
+            vec![Canned::with(200, "application/json; charset=utf-8", QUESTIONS)],
+        )],
+        spec: |root| {
+            serde_json::json!({
+                "base_url": root.join("se/2.3/search/advanced").unwrap(),
+                "site": "stackoverflow",
+            })
+        },
+        first: (
+            "How can I use tokio::join! with a \"Vec\" of futures?",
+            "https://stackoverflow.com/questions/63434977/how-to-use-tokio-join",
+        ),
+        total: None,
+        asked: |seen| {
+            let asked = &seen[0];
+            assert_eq!(asked.param("site"), Some("stackoverflow"));
+            assert_eq!(asked.param("q"), Some("rust search"));
+            assert_eq!(asked.param("page"), Some("2"));
+            assert_eq!(asked.param("pagesize"), Some("5"));
+            assert_eq!(asked.param("key"), None, "no key configured");
+        },
+        errors: vec![(
+            "/se/2.3/search/advanced",
+            Canned::with(
+                400,
+                "application/json; charset=utf-8",
+                r#"{"error_id":403,"error_message":"`key` is not valid for passed access_token, token not found.","error_name":"access_denied"}"#,
+            ),
+            "auth",
+        )],
+        rate_limited: (
+            "/se/2.3/search/advanced",
+            Canned::with(400, "application/json; charset=utf-8", THROTTLED),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-
-    use axum::Router;
-    use axum::extract::Query as Params;
-    use axum::http::StatusCode;
-    use axum::routing::get;
     use trawl_api::Query;
 
     use super::*;
-    use crate::doubles::{serve, settings};
+    use crate::doubles::{Canned, Double, settings};
 
-    /// Shaped like `api.stackexchange.com/2.3/search/advanced?site=stackoverflow&q=…`.
-    const QUESTIONS: &str = r#"{"items":[{"tags":["rust","async-await","tokio"],"owner":{"account_id":1,"reputation":100,"user_id":1,"user_type":"registered","display_name":"a"},"is_answered":true,"view_count":51234,"accepted_answer_id":2,"answer_count":3,"score":87,"last_activity_date":1700000000,"creation_date":1600000000,"question_id":63434977,"content_license":"CC BY-SA 4.0","link":"https://stackoverflow.com/questions/63434977/how-to-use-tokio-join","title":"How can I use tokio::join! with a &quot;Vec&quot; of futures?"}],"has_more":true,"quota_max":300,"quota_remaining":297,"backoff":10}"#;
-    const THROTTLED: &str = r#"{"error_id":502,"error_message":"too many requests from this IP, more requests available in 82643 seconds","error_name":"throttle_violation"}"#;
-
-    async fn api(
-        status: u16,
-        body: &'static str,
-    ) -> (Url, Arc<Mutex<Vec<HashMap<String, String>>>>) {
-        let seen: Arc<Mutex<Vec<HashMap<String, String>>>> = Arc::default();
-        let log = seen.clone();
-        let app = Router::new().route(
-            "/2.3/search/advanced",
-            get(move |Params(params): Params<HashMap<String, String>>| {
-                log.lock().unwrap().push(params);
-                async move {
-                    (
-                        StatusCode::from_u16(status).unwrap(),
-                        [("content-type", "application/json; charset=utf-8")],
-                        body,
-                    )
-                }
-            }),
-        );
-        let base: Url = serve(app, "/2.3/search/advanced").await;
-        (base, seen)
-    }
-
-    fn engine(base: Url, key: Option<&str>) -> ApiEngine<StackExchange> {
+    async fn engine(answer: Canned, key: Option<&str>) -> (Double, ApiEngine<StackExchange>) {
+        let double = Double::start(vec![("/2.3/search/advanced", vec![answer])]).await;
+        let base = double.at("/2.3/search/advanced");
         let api = StackExchange {
             base: base.clone(),
             site: "stackoverflow".into(),
             key: key.map(str::to_owned),
         };
-        ApiEngine::new(&settings("so"), &base, api).unwrap()
+        (double, ApiEngine::new(&settings("so"), &base, api).unwrap())
     }
 
     #[tokio::test]
-    async fn asks_the_site_by_page_and_honours_backoff() {
-        let (base, seen) = api(200, QUESTIONS).await;
-        let so = engine(base, Some("k3y"));
+    async fn sends_the_key_caps_the_page_and_honours_backoff() {
+        let with_backoff = QUESTIONS.replace(r#""quota_remaining":297}"#, r#""quota_remaining":297,"backoff":10}"#);
+        let (double, so) = engine(Canned::json(with_backoff), Some("k3y")).await;
         let request = SearchRequest {
             page: 2,
             per_page: 150,
             ..SearchRequest::new(Query::parse("tokio join").unwrap())
         };
         let found = so.search(&request).await.unwrap();
-        let params = seen.lock().unwrap()[0].clone();
-        for (name, value) in [
-            ("site", "stackoverflow"),
-            ("q", "tokio join"),
-            ("page", "2"),
-            ("pagesize", "100"),
-            ("key", "k3y"),
-        ] {
-            assert_eq!(params[name], value, "{name}");
-        }
-        let hit = &found.hits[0];
+        let asked = &double.seen()[0];
+        assert_eq!(asked.param("pagesize"), Some("100"));
+        assert_eq!(asked.param("key"), Some("k3y"));
         assert_eq!(
-            hit.title,
-            "How can I use tokio::join! with a \"Vec\" of futures?"
-        );
-        assert_eq!(
-            hit.snippet,
+            found.hits[0].snippet,
             "rust, async-await, tokio · score 87 · 3 answers · answered"
         );
         // `backoff: 10`: not asked again for 10 s.
@@ -271,37 +277,12 @@ mod tests {
             panic!("backoff not honoured");
         };
         assert!(retry_after <= Duration::from_secs(10) && retry_after > Duration::from_secs(8));
-        assert_eq!(seen.lock().unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn no_questions_and_a_bad_key() {
-        let (base, _) = api(
-            200,
-            r#"{"items":[],"has_more":false,"quota_max":300,"quota_remaining":296}"#,
-        )
-        .await;
-        let found = engine(base, None)
-            .search(&SearchRequest::new(Query::parse("zzqx").unwrap()))
-            .await
-            .unwrap();
-        assert!(found.hits.is_empty());
-        let (base, _) = api(
-            400,
-            r#"{"error_id":403,"error_message":"`key` is not valid for passed access_token, token not found.","error_name":"access_denied"}"#,
-        )
-        .await;
-        let err = engine(base, Some("bad"))
-            .search(&SearchRequest::new(Query::parse("x").unwrap()))
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), "auth");
+        assert_eq!(double.seen().len(), 1);
     }
 
     #[tokio::test]
     async fn a_throttle_violation_suspends_for_as_long_as_it_says() {
-        let (base, _) = api(400, THROTTLED).await;
-        let so = engine(base, None);
+        let (_, so) = engine(Canned::with(400, "application/json", THROTTLED), None).await;
         let q = SearchRequest::new(Query::parse("x").unwrap());
         assert_eq!(so.search(&q).await.unwrap_err().kind(), "rate_limited");
         let EngineError::Suspended { retry_after } = so.search(&q).await.unwrap_err() else {
