@@ -314,3 +314,84 @@ pub(crate) fn case() -> crate::doubles::Case {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use trawl_api::{Query, TimeRange};
+
+    use super::*;
+    use crate::doubles::{Canned, Double, settings};
+
+    /// An answer of a cluster whose documents keep their fields elsewhere.
+    const MAPPED: &str = r#"{"took":2,"timed_out":false,"hits":{"total":{"value":1,"relation":"eq"},"max_score":1.2,"hits":[{"_index":"kb","_id":"7","_score":1.2,"_source":{"doc":{"name":"Runbook: rotate keys"},"link":"https://kb.example.org/rotate","text":"Rotate the signing keys every quarter."}}]}}"#;
+
+    #[tokio::test]
+    async fn an_api_key_mapped_fields_and_a_date_filter() {
+        let double = Double::start(vec![("/kb/_search", vec![Canned::json(MAPPED)])]).await;
+        let settings_json = serde_json::json!({
+            "base_url": double.at("/"),
+            "index": "kb",
+            "fields": {"title": "doc.name", "url": "link", "snippet": "text"},
+            "search_fields": ["doc.name^3", "text"],
+            "date_field": "updated",
+            "key_env": "PATH",
+        });
+        let mut build = Build {
+            http: settings("kb"),
+            local: None,
+        };
+        let engine = serde_json::from_value::<Settings>(settings_json)
+            .unwrap()
+            .build(&mut build)
+            .unwrap();
+        let mut request = SearchRequest::new(Query::parse("rotate keys").unwrap());
+        request.time_range = Some(TimeRange::Week);
+        let found = engine.search(&request).await.unwrap();
+        let asked = &double.seen()[0];
+        assert!(
+            asked
+                .header("authorization")
+                .is_some_and(|a| a.starts_with("ApiKey ")),
+            "{:?}",
+            asked.headers
+        );
+        let body = asked.json();
+        assert_eq!(
+            body["query"]["bool"]["must"]["multi_match"]["fields"],
+            serde_json::json!(["doc.name^3", "text"])
+        );
+        assert_eq!(
+            body["query"]["bool"]["filter"]["range"]["updated"]["gte"],
+            "now-7d"
+        );
+        let hit = &found.hits[0];
+        assert_eq!(hit.title, "Runbook: rotate keys");
+        assert_eq!(hit.url, "https://kb.example.org/rotate");
+        assert_eq!(hit.snippet, "Rotate the signing keys every quarter.");
+    }
+
+    #[test]
+    fn credentials_are_one_kind_or_the_other() {
+        let mut build = Build {
+            http: settings("kb"),
+            local: None,
+        };
+        let both = serde_json::from_value::<Settings>(serde_json::json!({
+            "base_url": "http://127.0.0.1:9200/",
+            "index": "kb",
+            "key_env": "K",
+            "username": "elastic",
+        }))
+        .unwrap();
+        let error = both.build(&mut build).err().unwrap().to_string();
+        assert!(error.contains("not both"), "{error}");
+        let unknown = serde_json::from_value::<Settings>(serde_json::json!({
+            "base_url": "http://127.0.0.1:9200/",
+            "index": "kb",
+            "fields": {"titel": "x"},
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(unknown.contains("unknown field `titel`"), "{unknown}");
+    }
+}

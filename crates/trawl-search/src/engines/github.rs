@@ -295,3 +295,70 @@ pub(crate) fn case() -> crate::doubles::Case {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use trawl_api::{Query, TimeRange};
+
+    use super::*;
+    use crate::doubles::{Canned, Double, settings};
+
+    /// Shaped like `GET /search/issues?q=…`, trimmed.
+    const ISSUES: &str = r#"{"total_count":3,"incomplete_results":false,"items":[{"url":"https://api.github.com/repos/quickwit-oss/tantivy/issues/2040","repository_url":"https://api.github.com/repos/quickwit-oss/tantivy","html_url":"https://github.com/quickwit-oss/tantivy/issues/2040","id":1,"number":2040,"title":"Phrase queries on a field without positions","user":{"login":"someone"},"state":"open","comments":4,"created_at":"2024-04-01T10:00:00Z","body":"When the field is indexed without positions, a phrase query…","score":1.0}]}"#;
+
+    #[tokio::test]
+    async fn searches_issues_with_a_token_and_a_date_qualifier() {
+        let double = Double::start(vec![(
+            "/api/v3/search/issues",
+            vec![Canned::json(ISSUES)],
+        )])
+        .await;
+        let mut build = Build {
+            http: settings("gh"),
+            local: None,
+        };
+        // `PATH` stands in for a token: set in every process.
+        let engine = Settings {
+            base_url: double.at("/api/v3"),
+            search: Searched::Issues,
+            key_env: Some("PATH".to_owned()),
+        }
+        .build(&mut build)
+        .unwrap();
+        let mut request = SearchRequest::new(Query::parse("phrase positions").unwrap());
+        request.time_range = Some(TimeRange::Month);
+        let found = engine.search(&request).await.unwrap();
+        let asked = &double.seen()[0];
+        let q = asked.param("q").unwrap();
+        assert!(q.starts_with("phrase positions created:>="), "{q}");
+        assert!(
+            asked
+                .header("authorization")
+                .is_some_and(|a| a.starts_with("Bearer ")),
+            "the token is sent"
+        );
+        let hit = &found.hits[0];
+        assert_eq!(hit.title, "Phrase queries on a field without positions");
+        assert_eq!(hit.url, "https://github.com/quickwit-oss/tantivy/issues/2040");
+        assert!(hit.snippet.starts_with("open · 4 comments · When the field"), "{}", hit.snippet);
+        assert_eq!(found.total, Some(3));
+    }
+
+    #[tokio::test]
+    async fn never_asks_past_the_thousandth_result() {
+        let double = Double::start(vec![]).await;
+        let api = GitHub {
+            search: double.at("/search/repositories"),
+            searched: Searched::Repositories,
+            token: None,
+        };
+        let engine = ApiEngine::new(&settings("gh"), &double.at("/"), api).unwrap();
+        let request = SearchRequest {
+            page: 11,
+            per_page: 100,
+            ..SearchRequest::new(Query::parse("x").unwrap())
+        };
+        assert!(engine.search(&request).await.unwrap().hits.is_empty());
+        assert!(double.seen().is_empty());
+    }
+}
