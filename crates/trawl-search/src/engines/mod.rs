@@ -73,6 +73,12 @@ macro_rules! engines {
                 $( <$module::Settings as EngineSettings>::KIND, )*
             ];
         }
+
+        /// Every upstream engine's double, in the list's order.
+        #[cfg(any(test, feature = "doubles"))]
+        pub(crate) fn cases() -> Vec<crate::doubles::Case> {
+            vec![$( $module::case(), )*]
+        }
     };
 }
 
@@ -123,31 +129,3 @@ engines! {
     Solr => solr,
 }
 
-/// The doubles of the engines that have one.
-#[cfg(any(test, feature = "doubles"))]
-pub(crate) fn cases() -> Vec<crate::doubles::Case> {
-    vec![
-        mediawiki::case(),
-        google::case(),
-        brave::case(),
-        hackernews::case(),
-        searxng::case(),
-        stackexchange::case(),
-        json::case(),
-        arxiv::case(),
-        openalex::case(),
-        crossref::case(),
-        pubmed::case(),
-        github::case(),
-        crates::case(),
-        npm::case(),
-        openlibrary::case(),
-        archive::case(),
-        marginalia::case(),
-        mojeek::case(),
-        elasticsearch::case(),
-        meilisearch::case(),
-        typesense::case(),
-        solr::case(),
-    ]
-}
