@@ -179,3 +179,23 @@ async fn by_default_loopback_is_refused_before_any_request() {
         "nothing reached the site"
     );
 }
+
+/// Crawls speak TLS: an `https` page is fetched over TLS (here from a plain
+/// HTTP server, so the handshake fails), not refused for its scheme.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_pages_are_fetched_over_tls() {
+    let (base, seen) = site().await;
+    let mut https = base.join("/p1").unwrap();
+    https.set_scheme("https").unwrap();
+    let fetched = fetcher(Duration::ZERO)
+        .fetch(&https, &Conditional::default(), 1 << 20)
+        .await;
+    let error = format!("{fetched:?}");
+    assert!(fetched.is_err(), "{error}");
+    // rustls's words for a server that answered the handshake in clear.
+    assert!(error.contains("corrupt message"), "{error}");
+    assert!(
+        seen.starts.lock().unwrap().is_empty(),
+        "no HTTP request was read"
+    );
+}

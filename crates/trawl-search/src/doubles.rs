@@ -320,3 +320,35 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod tls {
+    use super::*;
+    use crate::engines::Build;
+
+    /// Engines speak TLS: an `https` API is asked over TLS (here a plain
+    /// HTTP double, so the handshake fails), not refused for its scheme.
+    #[tokio::test]
+    async fn an_https_api_is_asked_over_tls() {
+        let case = crate::engines::cases()
+            .into_iter()
+            .find(|c| c.kind == "crates")
+            .unwrap();
+        let double = Double::start(case.answers.clone()).await;
+        let mut root = double.at("/");
+        root.set_scheme("https").unwrap();
+        let mut build = Build {
+            http: settings("crates"),
+            local: None,
+        };
+        let engine = case.spec_at(&root).build(&mut build).unwrap();
+        let error = engine.search(&Case::request()).await.unwrap_err();
+        assert_eq!(error.kind(), "unreachable", "{error}");
+        // rustls's words for a server that answered the handshake in clear.
+        assert!(error.to_string().contains("corrupt message"), "{error}");
+        assert!(
+            double.seen().is_empty(),
+            "no HTTP request was read: {error}"
+        );
+    }
+}

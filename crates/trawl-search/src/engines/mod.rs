@@ -128,4 +128,3 @@ engines! {
     /// Apache Solr (edismax).
     Solr => solr,
 }
-
