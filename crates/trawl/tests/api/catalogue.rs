@@ -1,31 +1,82 @@
-//! Every engine type with a double, through the fan-out of three servers:
-//! web → results → search → the engine's loopback double, shaped like the
-//! real API's documented answers (`trawl_search::doubles`).
+//! Every engine type with a double, through the fan-out: web → results →
+//! search (three processes of the real binary) → the engine's loopback
+//! double, shaped like the real API's documented answers
+//! (`trawl_search::doubles`); and categories through three servers.
 
 use trawl::config::EngineConfig;
 use trawl_search::doubles::{Case, Double, catalogue};
 
 use crate::helpers::*;
+use crate::processes::Trawl;
+
+/// The configuration file of every engine of the catalogue, each pointed at
+/// the double at `root` and asked only when named.
+fn catalogue_config(cases: &[Case], root: &url::Url) -> String {
+    #[derive(serde::Serialize)]
+    struct File {
+        engines: Vec<EngineConfig>,
+    }
+    let engines = std::iter::once(EngineConfig::local())
+        .chain(cases.iter().map(|case| EngineConfig {
+            enabled: false,
+            ..EngineConfig::new(case.kind, case.spec_at(root))
+        }))
+        .collect();
+    toml::to_string(&File { engines }).unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_engine_answers_its_double_through_three_services() {
+async fn every_engine_answers_its_double_through_three_processes() {
     let cases = catalogue();
     let double = Double::start(cases.iter().flat_map(|c| c.answers.clone()).collect()).await;
     let root = double.at("/");
-    let data = fixture_data_dir();
-    let mut config = test_config(data.path());
-    config.engines = std::iter::once(EngineConfig::local())
-        .chain(cases.iter().map(|case| {
-            EngineConfig {
-                // Asked only when named: the local index stays the default.
-                enabled: false,
-                ..EngineConfig::new(case.kind, case.spec_at(&root))
-            }
-        }))
-        .collect();
-    let three = spawn_three_with(&config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trawl.toml");
+    std::fs::write(&file, catalogue_config(&cases, &root)).unwrap();
+    let config = file.to_str().unwrap();
+    // The real binary, one process a role, as an operator runs it; the
+    // engines' settings read from the file as any configuration is.
+    let exempt = [("TRAWL_RATE_LIMIT_EXEMPT", "127.0.0.0/8")];
+    let search = Trawl::start(
+        dir.path(),
+        &["--role", "search", "--config", config],
+        &exempt,
+    );
+    let results = Trawl::start(
+        dir.path(),
+        &[
+            "--role",
+            "results",
+            "--config",
+            config,
+            "--search-url",
+            &search.url("/"),
+        ],
+        &exempt,
+    );
+    let web = Trawl::start(
+        dir.path(),
+        &[
+            "--role",
+            "web",
+            "--config",
+            config,
+            "--results-url",
+            &results.url("/"),
+        ],
+        &exempt,
+    );
+    let client = reqwest::Client::new();
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            let response = client.get(&url).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{url}");
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
 
-    let listed = three.search.get_json("/v1/engines", 200).await;
+    let listed = get(search.url("/v1/engines")).await;
     let kinds: Vec<&str> = listed["engines"]
         .as_array()
         .unwrap()
@@ -38,11 +89,11 @@ async fn every_engine_answers_its_double_through_three_services() {
 
     let request = Case::request();
     for case in &cases {
-        let path = format!(
+        let body = get(web.url(&format!(
             "/api/v1/search?q=rust+search&page={}&per_page={}&engines={}",
             request.page, request.per_page, case.kind
-        );
-        let body = three.web.get_json(&path, 200).await;
+        )))
+        .await;
         let report = &body["engines"][0];
         assert_eq!(report["name"], case.kind, "{body}");
         assert_eq!(report["status"], "ok", "{}: {report}", case.kind);
@@ -61,7 +112,7 @@ async fn every_engine_answers_its_double_through_three_services() {
             case.kind
         );
     }
-    // Every route of every API was asked, through the search service.
+    // Every route of every API was asked, by the search process.
     let asked: Vec<String> = double.seen().into_iter().map(|s| s.path).collect();
     for (route, _) in cases.iter().flat_map(|c| c.answers.iter()) {
         assert!(
