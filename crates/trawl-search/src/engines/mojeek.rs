@@ -88,8 +88,9 @@ struct Found {
     desc: String,
 }
 
-/// An `ERROR: …` status read into its kind.
-fn status_error(status: &str) -> EngineError {
+/// An `ERROR: …` status, from an answer of HTTP status `http`, read into
+/// its kind.
+fn status_error(status: &str, http: u16) -> EngineError {
     let lower = status.to_ascii_lowercase();
     if lower.contains("key") {
         EngineError::Auth(status.to_owned())
@@ -97,7 +98,7 @@ fn status_error(status: &str) -> EngineError {
         EngineError::RateLimited(status.to_owned())
     } else {
         EngineError::Http {
-            status: 200,
+            status: http,
             message: status.to_owned(),
         }
     }
@@ -113,7 +114,7 @@ impl Api for Mojeek {
 
     fn error_of(&self, answer: &trawl_service::outbound::Answer) -> Option<EngineError> {
         let Answer { response } = serde_json::from_slice(&answer.body).ok()?;
-        Some(status_error(&response.status))
+        Some(status_error(&response.status, answer.status.as_u16()))
     }
 
     async fn search(
@@ -143,7 +144,7 @@ impl Api for Mojeek {
         }
         let Answer { response } = call.get_json(url, &[]).await?;
         if response.status != "OK" {
-            let error = status_error(&response.status);
+            let error = status_error(&response.status, 200);
             if matches!(error, EngineError::RateLimited(_)) {
                 call.suspend(Duration::from_secs(60));
             }
