@@ -139,6 +139,22 @@ impl SearchConfig {
         }
     }
 
+    /// An engine's cap on calls a minute (0: none): its own, else the
+    /// lower of what its API asks for and `engine_calls_per_minute`.
+    pub fn calls_per_minute(&self, engine: &EngineConfig) -> u32 {
+        match (
+            engine.calls_per_minute,
+            engine.spec.polite_calls_per_minute(),
+        ) {
+            (Some(own), _) => own,
+            (None, Some(polite)) if self.engine_calls_per_minute != 0 => {
+                polite.min(self.engine_calls_per_minute)
+            }
+            (None, Some(polite)) => polite,
+            (None, None) => self.engine_calls_per_minute,
+        }
+    }
+
     /// How an upstream engine is called.
     pub fn http(&self, engine: &EngineConfig) -> HttpSettings {
         HttpSettings {
@@ -146,11 +162,48 @@ impl SearchConfig {
             timeout: self.timeout(engine),
             suspension: self.suspension(),
             max_body_bytes: engine.max_answer_bytes.unwrap_or(self.max_answer_bytes),
-            calls_per_minute: std::num::NonZeroU32::new(
-                engine
-                    .calls_per_minute
-                    .unwrap_or(self.engine_calls_per_minute),
-            ),
+            calls_per_minute: std::num::NonZeroU32::new(self.calls_per_minute(engine)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(spec: serde_json::Value, own: Option<u32>) -> EngineConfig {
+        EngineConfig {
+            calls_per_minute: own,
+            ..EngineConfig::new("e", serde_json::from_value(spec).unwrap())
+        }
+    }
+
+    #[test]
+    fn an_apis_own_limit_caps_its_engine_unless_configured() {
+        let search = SearchConfig::default();
+        let arxiv = engine(serde_json::json!({"type": "arxiv"}), None);
+        assert_eq!(search.calls_per_minute(&arxiv), 20);
+        assert_eq!(search.http(&arxiv).calls_per_minute.unwrap().get(), 20);
+        let github = engine(serde_json::json!({"type": "github"}), None);
+        assert_eq!(search.calls_per_minute(&github), 10);
+        let configured = engine(serde_json::json!({"type": "github"}), Some(30));
+        assert_eq!(search.calls_per_minute(&configured), 30, "its own wins");
+        let npm = engine(serde_json::json!({"type": "npm"}), None);
+        assert_eq!(search.calls_per_minute(&npm), DEFAULT_CALLS_PER_MINUTE);
+        let stricter = SearchConfig {
+            engine_calls_per_minute: 5,
+            ..SearchConfig::default()
+        };
+        assert_eq!(
+            stricter.calls_per_minute(&arxiv),
+            5,
+            "the global cap is lower"
+        );
+        let uncapped = SearchConfig {
+            engine_calls_per_minute: 0,
+            ..SearchConfig::default()
+        };
+        assert_eq!(uncapped.calls_per_minute(&arxiv), 20, "the API's ask stays");
+        assert_eq!(uncapped.calls_per_minute(&npm), 0);
     }
 }

@@ -5,7 +5,7 @@
 //! `max_results`, by relevance; the total is `opensearch:totalResults`. A
 //! bad query is a 400 whose feed holds one entry titled `Error`; a client
 //! that asks too often gets a 503 `Rate exceeded.` (arXiv asks for one call
-//! every three seconds: set `calls_per_minute = 20`). The snippet
+//! every three seconds: the engine's default cap is 20 a minute). The snippet
 //! is the authors, the year and the abstract. Language, safe search and
 //! time range are not mapped.
 
@@ -36,6 +36,8 @@ fn default_base() -> Url {
 impl EngineSettings for Settings {
     const KIND: &'static str = "arxiv";
     const CATEGORIES: &'static [&'static str] = &["science"];
+    /// arXiv asks for one call every three seconds.
+    const POLITE_CALLS_PER_MINUTE: Option<u32> = Some(20);
 
     fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
         let home = self.base_url.clone();

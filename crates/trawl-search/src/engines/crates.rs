@@ -34,6 +34,8 @@ fn default_base() -> Url {
 impl EngineSettings for Settings {
     const KIND: &'static str = "crates";
     const CATEGORIES: &'static [&'static str] = &["code"];
+    /// crates.io asks for at most one call a second.
+    const POLITE_CALLS_PER_MINUTE: Option<u32> = Some(60);
 
     fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
         let home = self.base_url.clone();

@@ -59,6 +59,8 @@ fn default_base() -> Url {
 impl EngineSettings for Settings {
     const KIND: &'static str = "github";
     const CATEGORIES: &'static [&'static str] = &["code"];
+    /// GitHub allows 10 searches a minute without a token (30 with one: set `calls_per_minute`).
+    const POLITE_CALLS_PER_MINUTE: Option<u32> = Some(10);
 
     fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
         let mut base = self.base_url;

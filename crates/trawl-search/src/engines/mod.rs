@@ -59,6 +59,14 @@ macro_rules! engines {
                 }
             }
 
+            /// The most calls a minute its API asks for, when it says.
+            pub fn polite_calls_per_minute(&self) -> Option<u32> {
+                match self {
+                    Self::Local(_) => None,
+                    $( Self::$variant(_) => <$module::Settings as EngineSettings>::POLITE_CALLS_PER_MINUTE, )*
+                }
+            }
+
             /// Builds the engine.
             pub fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
                 match self {

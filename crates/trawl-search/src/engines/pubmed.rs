@@ -52,6 +52,8 @@ fn default_base() -> Url {
 impl EngineSettings for Settings {
     const KIND: &'static str = "pubmed";
     const CATEGORIES: &'static [&'static str] = &["science"];
+    /// NCBI allows 3 calls a second without a key (10 with one: set `calls_per_minute`).
+    const POLITE_CALLS_PER_MINUTE: Option<u32> = Some(180);
 
     fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
         let mut base = self.base_url;

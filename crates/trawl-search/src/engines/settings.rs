@@ -17,6 +17,10 @@ pub trait EngineSettings {
     const KIND: &'static str;
     /// The categories it is in unless configured otherwise.
     const CATEGORIES: &'static [&'static str];
+    /// The most calls a minute its API asks clients for, when it says: the
+    /// engine's cap unless its configuration sets one (and never above
+    /// `search.engine_calls_per_minute`).
+    const POLITE_CALLS_PER_MINUTE: Option<u32> = None;
     /// Builds the engine.
     fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError>;
 }
