@@ -366,6 +366,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn engines_and_categories_are_bounded_and_kept_once() {
+        let names = |n: usize| {
+            (0..n)
+                .map(|i| format!("c{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert_eq!(
+            parse_categories(Some(&names(MAX_ENGINES))).unwrap().len(),
+            MAX_ENGINES
+        );
+        for parse in [parse_engines, parse_categories] {
+            let error = parse(Some(&names(MAX_ENGINES + 1))).unwrap_err();
+            assert!(error.to_string().contains("names more than 32"), "{error}");
+        }
+        assert_eq!(
+            parse_categories(Some("science,code,science")).unwrap(),
+            ["science", "code"]
+        );
+        let long = "x".repeat(MAX_ENGINE_NAME + 1);
+        assert_eq!(
+            parse_categories(Some(&long)).unwrap_err().param(),
+            Some("categories")
+        );
+    }
+
+    #[test]
     fn keywords_parse_exactly_their_spellings() {
         assert_eq!(
             Safe::parse_param(Some("strict")).unwrap(),

@@ -632,6 +632,21 @@ mod tests {
             ),
             ("q=a&lang=english", "invalid_parameter", Some("lang")),
             ("q=a&engines=a%20b", "invalid_parameter", Some("engines")),
+            (
+                "q=a&categories=Science",
+                "invalid_parameter",
+                Some("categories"),
+            ),
+            (
+                "q=a&categories=a,,b",
+                "invalid_parameter",
+                Some("categories"),
+            ),
+            (
+                "q=a&categories=a&categories=b",
+                "duplicate_parameter",
+                Some("categories"),
+            ),
             ("q=a&lang=en&lang=de", "duplicate_parameter", Some("lang")),
             ("q=%zz", "malformed_query_string", None),
             ("q=%4", "malformed_query_string", None),

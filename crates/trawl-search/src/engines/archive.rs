@@ -17,7 +17,7 @@ use trawl_api::SearchRequest;
 use url::Url;
 
 use super::http::{Api, ApiEngine, Call};
-use super::markup::text_with_marks;
+use super::markup::{facts, text_with_marks};
 use super::settings::{Build, BuildError, EngineSettings, first_day, http_url, url};
 use super::json::text;
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
@@ -131,17 +131,13 @@ impl Api for Archive {
                 let description = text(doc.get("description"))
                     .map(|html| text_with_marks(&html, |_| false).0)
                     .unwrap_or_default();
-                let snippet = [
+                let snippet = facts([
                     text(doc.get("mediatype")).unwrap_or_default(),
                     text(doc.get("date"))
                         .map(|d| d.chars().take(10).collect())
                         .unwrap_or_default(),
                     description,
-                ]
-                .into_iter()
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-                .join(" · ");
+                ]);
                 Some(EngineHit {
                     url: self.details.join(&id).ok()?.to_string(),
                     title: text(doc.get("title")).unwrap_or_else(|| id.clone()),

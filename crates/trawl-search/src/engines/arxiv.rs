@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use trawl_api::SearchRequest;
 use url::Url;
 
+use super::markup::facts;
 use super::http::{Api, ApiEngine, Call, by_status};
 use super::settings::{Build, BuildError, EngineSettings, http_url, url};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
@@ -118,11 +119,7 @@ impl Api for Arxiv {
                     .summary
                     .map(|s| s.content.split_whitespace().collect::<Vec<_>>().join(" "))
                     .unwrap_or_default();
-                let snippet = [authors.join(", "), year.unwrap_or_default(), summary]
-                    .into_iter()
-                    .filter(|part| !part.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" · ");
+                let snippet = facts([authors.join(", "), year.unwrap_or_default(), summary]);
                 Some(EngineHit {
                     title: entry
                         .title?

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use trawl_api::SearchRequest;
 use url::Url;
 
+use super::markup::facts;
 use super::http::{Api, ApiEngine, Call};
 use super::settings::{Build, BuildError, EngineSettings, http_url, url};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
@@ -122,18 +123,14 @@ impl Api for Crates {
             .into_iter()
             .enumerate()
             .map(|(i, krate)| {
-                let snippet = [
+                let snippet = facts([
                     krate.description.unwrap_or_default().trim().to_owned(),
                     krate.max_version.unwrap_or_default(),
                     krate
                         .downloads
                         .map(|d| format!("{d} downloads"))
                         .unwrap_or_default(),
-                ]
-                .into_iter()
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-                .join(" · ");
+                ]);
                 EngineHit {
                     url: format!("https://crates.io/crates/{}", krate.name),
                     title: krate.name,

@@ -17,7 +17,7 @@ use trawl_api::SearchRequest;
 use url::Url;
 
 use super::http::{Api, ApiEngine, Call};
-use super::markup::text_with_marks;
+use super::markup::{facts, text_with_marks};
 use super::settings::{
     Build, BuildError, EngineSettings, first_day, http_url, non_empty_opt, url,
 };
@@ -199,16 +199,12 @@ impl Api for Crossref {
                     .summary
                     .map(|jats| text_with_marks(&jats, |_| false).0)
                     .unwrap_or_default();
-                let snippet = [
+                let snippet = facts([
                     authors.join(", "),
                     work.container.first().cloned().unwrap_or_default(),
                     year.unwrap_or_default(),
                     summary,
-                ]
-                .into_iter()
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-                .join(" · ");
+                ]);
                 EngineHit {
                     title: work.title.first().cloned().unwrap_or_else(|| work.doi.clone()),
                     url: work

@@ -13,7 +13,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use trawl_api::SearchRequest;
@@ -21,7 +20,7 @@ use url::Url;
 
 use super::document::Fields;
 use super::http::{Api, ApiEngine, ApiKey, Call};
-use super::settings::{Build, BuildError, EngineSettings, http_url, non_empty, non_empty_opt};
+use super::settings::{Build, BuildError, EngineSettings, basic_auth, directory, endpoint, http_url, non_empty, non_empty_opt};
 use crate::engine::{Engine, EngineError, EngineResults};
 
 /// `[[engines]]` with `type = "elasticsearch"` (OpenSearch too).
@@ -88,27 +87,14 @@ impl EngineSettings for Settings {
                     "`password_env` needs `username`".to_owned(),
                 ));
             }
-            (Some(var), None, _) => ApiKey::from_env(var, name)
-                .into_value()
-                .map(|key| format!("ApiKey {key}")),
-            (None, Some(user), password) => {
-                let password = password
-                    .as_ref()
-                    .and_then(|var| ApiKey::from_env(var, name).into_value())
-                    .unwrap_or_default();
-                let pair = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{user}:{password}"));
-                Some(format!("Basic {pair}"))
+            (Some(var), None, _) => {
+                ApiKey::optional(Some(var), name).map(|key| format!("ApiKey {key}"))
             }
+            (None, Some(user), password) => Some(basic_auth(user, password.as_deref(), name)),
             (None, None, None) => None,
         };
-        let mut base = self.base_url;
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        let search = base
-            .join(&format!("{}/_search", self.index))
-            .map_err(|e| BuildError::Invalid(format!("`index`: {e}")))?;
+        let base = directory(self.base_url);
+        let search = endpoint(&base, &[&self.index, "_search"]);
         let searched = if self.search_fields.is_empty() {
             self.fields.searched()
         } else {

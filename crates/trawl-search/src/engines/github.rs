@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use trawl_api::SearchRequest;
 use url::Url;
 
+use super::markup::facts;
 use super::http::{Api, ApiEngine, ApiKey, Call};
-use super::settings::{Build, BuildError, EngineSettings, first_day, http_url, non_empty_opt, url};
+use super::settings::{Build, BuildError, EngineSettings, directory, first_day, http_url, non_empty_opt, url};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 /// What is searched.
@@ -63,17 +64,12 @@ impl EngineSettings for Settings {
     const POLITE_CALLS_PER_MINUTE: Option<u32> = Some(10);
 
     fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
-        let mut base = self.base_url;
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
+        let base = directory(self.base_url);
         let path = match self.search {
             Searched::Repositories => "search/repositories",
             Searched::Issues => "search/issues",
         };
-        let token = self
-            .key_env
-            .and_then(|var| ApiKey::from_env(&var, &build.http.name).into_value());
+        let token = ApiKey::optional(self.key_env.as_deref(), &build.http.name);
         let api = GitHub {
             search: base.join(path).expect("a relative path joins"),
             searched: self.search,
@@ -198,21 +194,17 @@ impl Api for GitHub {
                 let (title, snippet) = match self.searched {
                     Searched::Repositories => (
                         item.full_name.unwrap_or_else(|| item.html_url.clone()),
-                        [
+                        facts([
                             item.description.unwrap_or_default(),
                             item.language.unwrap_or_default(),
                             item.stargazers_count
                                 .map(|s| format!("★ {s}"))
                                 .unwrap_or_default(),
-                        ]
-                        .into_iter()
-                        .filter(|p| !p.is_empty())
-                        .collect::<Vec<_>>()
-                        .join(" · "),
+                        ]),
                     ),
                     Searched::Issues => (
                         item.title.unwrap_or_else(|| item.html_url.clone()),
-                        [
+                        facts([
                             item.state.unwrap_or_default(),
                             item.comments
                                 .map(|c| format!("{c} comments"))
@@ -220,11 +212,7 @@ impl Api for GitHub {
                             item.body
                                 .map(|b| b.chars().take(300).collect())
                                 .unwrap_or_default(),
-                        ]
-                        .into_iter()
-                        .filter(|p| !p.is_empty())
-                        .collect::<Vec<_>>()
-                        .join(" · "),
+                        ]),
                     ),
                 };
                 EngineHit {

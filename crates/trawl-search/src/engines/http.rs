@@ -315,7 +315,7 @@ impl<A: Api + ?Sized> Call<'_, A> {
 }
 
 /// A JSON body decoded, or the engine's `parse` error.
-pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, EngineError> {
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, EngineError> {
     serde_json::from_slice(body).map_err(|e| EngineError::Parse(e.to_string()))
 }
 

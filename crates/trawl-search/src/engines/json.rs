@@ -108,9 +108,7 @@ impl EngineSettings for Settings {
     fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
         let home = check_template(&self.url_template)
             .map_err(|e| BuildError::Invalid(e.to_string()))?;
-        let key = self
-            .key_env
-            .and_then(|var| ApiKey::from_env(&var, &build.http.name).into_value());
+        let key = ApiKey::optional(self.key_env.as_deref(), &build.http.name);
         let header = self
             .key_header
             .unwrap_or_else(|| "Authorization".to_owned())

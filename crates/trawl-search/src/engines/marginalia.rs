@@ -18,7 +18,7 @@ use trawl_api::SearchRequest;
 use url::Url;
 
 use super::http::{Api, ApiEngine, ApiKey, Call, by_status};
-use super::settings::{Build, BuildError, EngineSettings, http_url, non_empty_opt, url};
+use super::settings::{Build, BuildError, EngineSettings, directory, http_url, non_empty_opt, url};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 /// `[[engines]]` with `type = "marginalia"`.
@@ -50,13 +50,8 @@ impl EngineSettings for Settings {
     const CATEGORIES: &'static [&'static str] = &["general"];
 
     fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
-        let mut base = self.base_url;
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        let key = self
-            .key_env
-            .and_then(|var| ApiKey::from_env(&var, &build.http.name).into_value())
+        let base = directory(self.base_url);
+        let key = ApiKey::optional(self.key_env.as_deref(), &build.http.name)
             .unwrap_or_else(|| "public".to_owned());
         let api = Marginalia {
             base: base.clone(),

@@ -132,6 +132,16 @@ fn entity(s: &str) -> (String, usize) {
     }
 }
 
+/// The non-empty parts, joined by ` · `: how a snippet lists a result's
+/// facts (authors, year, version, …) when the API gives no excerpt.
+pub(crate) fn facts<const N: usize>(parts: [String; N]) -> String {
+    parts
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,12 +74,6 @@ macro_rules! engines {
                     $( Self::$variant(settings) => settings.build(build), )*
                 }
             }
-
-            /// Every `type` there is.
-            pub const KINDS: &'static [&'static str] = &[
-                <crate::local::Settings as EngineSettings>::KIND,
-                $( <$module::Settings as EngineSettings>::KIND, )*
-            ];
         }
 
         /// Every upstream engine's double, in the list's order.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use trawl_api::SearchRequest;
 use url::Url;
 
+use super::markup::facts;
 use super::http::{Api, ApiEngine, Call};
 use super::settings::{Build, BuildError, EngineSettings, http_url, url};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
@@ -122,15 +123,11 @@ impl Api for Npm {
             .enumerate()
             .map(|(i, object)| {
                 let package = object.package;
-                let snippet = [
+                let snippet = facts([
                     package.description.unwrap_or_default(),
                     package.version.unwrap_or_default(),
                     package.keywords.join(", "),
-                ]
-                .into_iter()
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-                .join(" · ");
+                ]);
                 EngineHit {
                     url: package
                         .links

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use trawl_api::SearchRequest;
 use url::Url;
 
+use super::markup::facts;
 use super::http::{Api, ApiEngine, Call};
 use super::settings::{
     Build, BuildError, EngineSettings, first_day, http_url, non_empty_opt, url,
@@ -171,15 +172,11 @@ impl Api for OpenAlex {
                     .as_ref()
                     .map(rebuild)
                     .unwrap_or_default();
-                let snippet = [
+                let snippet = facts([
                     authors.join(", "),
                     work.publication_year.map(|y| y.to_string()).unwrap_or_default(),
                     summary,
-                ]
-                .into_iter()
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-                .join(" · ");
+                ]);
                 EngineHit {
                     title: work.display_name.unwrap_or_else(|| work.id.clone()),
                     url: work.doi.unwrap_or(work.id),

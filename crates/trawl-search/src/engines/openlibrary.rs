@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use trawl_api::SearchRequest;
 use url::Url;
 
+use super::markup::facts;
 use super::http::{Api, ApiEngine, Call};
 use super::settings::{Build, BuildError, EngineSettings, http_url, url};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
@@ -124,7 +125,7 @@ impl Api for OpenLibrary {
             .into_iter()
             .enumerate()
             .filter_map(|(i, doc)| {
-                let snippet = [
+                let snippet = facts([
                     doc.author_name.join(", "),
                     doc.first_publish_year
                         .map(|y| format!("first published {y}"))
@@ -132,11 +133,7 @@ impl Api for OpenLibrary {
                     doc.edition_count
                         .map(|e| format!("{e} editions"))
                         .unwrap_or_default(),
-                ]
-                .into_iter()
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-                .join(" · ");
+                ]);
                 Some(EngineHit {
                     url: self.site.join(&doc.key).ok()?.to_string(),
                     title: doc.title.unwrap_or_else(|| doc.key.clone()),

@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use trawl_api::SearchRequest;
 use url::Url;
 
+use super::markup::facts;
 use super::http::{Api, ApiEngine, ApiKey, Call};
-use super::settings::{Build, BuildError, EngineSettings, http_url, non_empty_opt, url};
+use super::settings::{Build, BuildError, EngineSettings, directory, http_url, non_empty_opt, url};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 /// `[[engines]]` with `type = "pubmed"`.
@@ -56,13 +57,8 @@ impl EngineSettings for Settings {
     const POLITE_CALLS_PER_MINUTE: Option<u32> = Some(180);
 
     fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
-        let mut base = self.base_url;
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        let key = self
-            .key_env
-            .and_then(|var| ApiKey::from_env(&var, &build.http.name).into_value());
+        let base = directory(self.base_url);
+        let key = ApiKey::optional(self.key_env.as_deref(), &build.http.name);
         let api = PubMed {
             search: base.join("esearch.fcgi").expect("a relative path joins"),
             summary: base.join("esummary.fcgi").expect("a relative path joins"),
@@ -185,7 +181,10 @@ impl Api for PubMed {
             });
         }
         let total = found.esearchresult.count.and_then(|c| c.parse().ok());
-        let ids = found.esearchresult.idlist;
+        // At most a page of ids goes into the second call, whatever
+        // esearch answered.
+        let mut ids = found.esearchresult.idlist;
+        ids.truncate(request.per_page as usize);
         if ids.is_empty() {
             return Ok(EngineResults {
                 hits: Vec::new(),
@@ -205,11 +204,7 @@ impl Api for PubMed {
                     serde_json::from_value(summaries.result.get(id)?.clone()).ok()?;
                 let authors: Vec<&str> =
                     summary.authors.iter().take(5).map(|a| a.name.as_str()).collect();
-                let snippet = [authors.join(", "), summary.source, summary.pubdate]
-                    .into_iter()
-                    .filter(|p| !p.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" · ");
+                let snippet = facts([authors.join(", "), summary.source, summary.pubdate]);
                 Some(EngineHit {
                     title: summary.title,
                     url: format!("https://pubmed.ncbi.nlm.nih.gov/{id}/"),
@@ -275,5 +270,44 @@ pub(crate) fn case() -> crate::doubles::Case {
                 r#"{"error":"API rate limit exceeded","api-key":"203.0.113.7","count":"4","limit":"3"}"#,
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use trawl_api::Query;
+
+    use super::*;
+    use crate::doubles::{Canned, Double, settings};
+
+    #[tokio::test]
+    async fn a_page_of_ids_at_most_goes_into_the_summary_call() {
+        let ids: Vec<String> = (1..=40).map(|i| format!("\"{i}\"")).collect();
+        let search = format!(
+            r#"{{"esearchresult":{{"count":"40","retmax":"40","retstart":"0","idlist":[{}]}}}}"#,
+            ids.join(",")
+        );
+        let double = Double::start(vec![
+            ("/esearch.fcgi", vec![Canned::json(search)]),
+            ("/esummary.fcgi", vec![Canned::json(r#"{"result":{"uids":[]}}"#)]),
+        ])
+        .await;
+        let mut build = Build {
+            http: settings("pubmed"),
+            local: None,
+        };
+        let engine = Settings {
+            base_url: double.at("/"),
+            key_env: None,
+            email: None,
+        }
+        .build(&mut build)
+        .unwrap();
+        let request = SearchRequest {
+            per_page: 5,
+            ..SearchRequest::new(Query::parse("x").unwrap())
+        };
+        engine.search(&request).await.unwrap();
+        assert_eq!(double.seen()[1].param("id"), Some("1,2,3,4,5"));
     }
 }

@@ -15,7 +15,7 @@ use url::Url;
 
 use super::http::{Api, ApiEngine, Call};
 use super::markup::text_with_marks;
-use super::settings::{Build, BuildError, EngineSettings, http_url};
+use super::settings::{Build, BuildError, EngineSettings, directory, http_url};
 use crate::engine::{Engine, EngineError, EngineHit, EngineResults, positional_score};
 
 /// `[[engines]]` with `type = "searxng"`.
@@ -32,10 +32,7 @@ impl EngineSettings for Settings {
     const CATEGORIES: &'static [&'static str] = &["general"];
 
     fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
-        let mut base = self.base_url;
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
+        let base = directory(self.base_url);
         let api = Searxng {
             search: base.join("search").expect("a relative path joins"),
         };

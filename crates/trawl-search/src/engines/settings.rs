@@ -76,6 +76,35 @@ pub(crate) fn non_empty_opt<'de, D: Deserializer<'de>>(
     non_empty(deserializer).map(Some)
 }
 
+/// `url` as a directory (its path ending in `/`), so that relative paths
+/// join beneath it.
+pub(crate) fn directory(mut url: Url) -> Url {
+    if !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    url
+}
+
+/// `base` with `segments` appended to its path, each percent-encoded as one
+/// segment (an index named `a/b` stays one segment).
+pub(crate) fn endpoint(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .expect("an http(s) URL has a path")
+        .pop_if_empty()
+        .extend(segments);
+    url
+}
+
+/// `Authorization: Basic …` for `user` and the password in the
+/// environment variable `password_env` (empty when unset).
+pub(crate) fn basic_auth(user: &str, password_env: Option<&str>, engine: &str) -> String {
+    use base64::Engine as _;
+    let password = ApiKey::optional(password_env, engine).unwrap_or_default();
+    let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {pair}")
+}
+
 /// A URL that is known to parse.
 pub(crate) fn url(static_url: &str) -> Url {
     Url::parse(static_url).expect("a static URL")
@@ -92,6 +121,12 @@ impl ApiKey {
         }
         Self::new(key, var)
     }
+
+    /// A key an engine can do without: read from `var` when one is
+    /// configured.
+    pub fn optional(var: Option<&str>, engine: &str) -> Option<String> {
+        var.and_then(|var| Self::from_env(var, engine).into_value())
+    }
 }
 
 /// The first day a time range covers, as `YYYY-MM-DD` (UTC).
@@ -103,4 +138,24 @@ pub(crate) fn first_day(range: trawl_api::TimeRange) -> String {
         u8::from(since.month()),
         since.day()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_and_directories() {
+        let base = directory(url("http://es:9200/proxy"));
+        assert_eq!(base.as_str(), "http://es:9200/proxy/");
+        assert_eq!(
+            endpoint(&base, &["logs-*,docs", "_search"]).as_str(),
+            "http://es:9200/proxy/logs-*,docs/_search"
+        );
+        assert_eq!(
+            endpoint(&base, &["a/b?c", "select"]).as_str(),
+            "http://es:9200/proxy/a%2Fb%3Fc/select",
+            "an index is one segment"
+        );
+    }
 }

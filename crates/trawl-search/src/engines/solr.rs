@@ -12,16 +12,15 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trawl_api::SearchRequest;
 use url::Url;
 
 use super::document::Fields;
-use super::http::{Api, ApiEngine, ApiKey, Call};
+use super::http::{Api, ApiEngine, Call};
 use super::json::text;
-use super::settings::{Build, BuildError, EngineSettings, http_url, non_empty, non_empty_opt};
+use super::settings::{Build, BuildError, EngineSettings, basic_auth, directory, endpoint, http_url, non_empty, non_empty_opt};
 use crate::engine::{Engine, EngineError, EngineResults};
 
 /// `[[engines]]` with `type = "solr"`.
@@ -75,24 +74,15 @@ impl EngineSettings for Settings {
                     "`password_env` needs `username`".to_owned(),
                 ));
             }
-            (Some(user), password) => {
-                let password = password
-                    .as_ref()
-                    .and_then(|var| ApiKey::from_env(var, &build.http.name).into_value())
-                    .unwrap_or_default();
-                let pair = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{user}:{password}"));
-                Some(format!("Basic {pair}"))
-            }
+            (Some(user), password) => Some(basic_auth(
+                user,
+                password.as_deref(),
+                &build.http.name,
+            )),
             (None, None) => None,
         };
-        let mut base = self.base_url;
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        let select = base
-            .join(&format!("{}/select", self.index))
-            .map_err(|e| BuildError::Invalid(format!("`index`: {e}")))?;
+        let base = directory(self.base_url);
+        let select = endpoint(&base, &[&self.index, "select"]);
         let qf = if self.search_fields.is_empty() {
             self.fields.searched()
         } else {

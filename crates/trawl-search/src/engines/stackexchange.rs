@@ -53,9 +53,7 @@ impl EngineSettings for Settings {
     const CATEGORIES: &'static [&'static str] = &["code"];
 
     fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
-        let key = self
-            .key_env
-            .and_then(|var| ApiKey::from_env(&var, &build.http.name).into_value());
+        let key = ApiKey::optional(self.key_env.as_deref(), &build.http.name);
         let home = self.base_url.clone();
         let api = StackExchange {
             base: self.base_url,

@@ -18,7 +18,7 @@ use url::Url;
 
 use super::document::Fields;
 use super::http::{Api, ApiEngine, ApiKey, Call};
-use super::settings::{Build, BuildError, EngineSettings, http_url, non_empty, non_empty_opt};
+use super::settings::{Build, BuildError, EngineSettings, directory, endpoint, http_url, non_empty, non_empty_opt};
 use crate::engine::{Engine, EngineError, EngineResults};
 
 /// `[[engines]]` with `type = "typesense"`.
@@ -52,16 +52,9 @@ impl EngineSettings for Settings {
     const CATEGORIES: &'static [&'static str] = &["general", "local"];
 
     fn build(self, build: &mut Build) -> Result<Arc<dyn Engine>, BuildError> {
-        let key = self
-            .key_env
-            .and_then(|var| ApiKey::from_env(&var, &build.http.name).into_value());
-        let mut base = self.base_url;
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        let search = base
-            .join(&format!("collections/{}/documents/search", self.index))
-            .map_err(|e| BuildError::Invalid(format!("`index`: {e}")))?;
+        let key = ApiKey::optional(self.key_env.as_deref(), &build.http.name);
+        let base = directory(self.base_url);
+        let search = endpoint(&base, &["collections", &self.index, "documents", "search"]);
         let query_by = if self.search_fields.is_empty() {
             vec![self.fields.title.clone(), self.fields.snippet.clone()]
         } else {
