@@ -347,6 +347,10 @@ pub struct Problem {
     /// most 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<crate::jobs::DocumentError>>,
+    /// The trace this request was part of (32 hex digits, W3C trace
+    /// context): quote it when reporting the error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 impl Problem {
@@ -360,6 +364,7 @@ impl Problem {
             code: code.to_owned(),
             param: None,
             errors: None,
+            trace_id: None,
         }
     }
 

@@ -29,6 +29,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 use trawl_api::sources::{SourceIn, SourceKind, SourceSpec};
 use trawl_crawl::read::{self, TextKind};
 use trawl_crawl::{Conditional, CrawlSettings, FetchError, Fetched, Fetcher};
@@ -274,6 +275,24 @@ impl Crawler {
                 return;
             }
         };
+        let span = tracing::info_span!(
+            parent: None,
+            "job",
+            job = id,
+            kind = job.kind.as_str(),
+            attempt = job.attempts,
+            otel.name = "job crawl",
+            otel.kind = "consumer",
+        );
+        if let Some(parent) = &job.traceparent {
+            trawl_service::trace::continue_from_traceparent(&span, parent);
+        }
+        self.run_started(delivery, job).instrument(span).await;
+    }
+
+    /// Runs a crawl job the store has started.
+    async fn run_started(&self, delivery: Delivery, job: trawl_store::JobRecord) {
+        let id = job.id;
         if job.attempts > job.max_attempts.max(1) {
             let error = format!(
                 "gave up after {} attempts that did not finish",
@@ -315,6 +334,13 @@ impl Crawler {
         outcome: Result<RunStats, Failure>,
     ) {
         let now = now_millis();
+        let started = run.map_or(now, |(_, started)| started);
+        let record = |outcome: &'static str| {
+            use trawl_service::metrics::Metric;
+            ::metrics::counter!(Metric::Jobs.name(), "outcome" => outcome).increment(1);
+            ::metrics::histogram!(Metric::JobDuration.name(), "outcome" => outcome)
+                .record(Duration::from_millis((now - started).max(0) as u64).as_secs_f64());
+        };
         let (finish, state, stats) = match outcome {
             Ok(stats) => {
                 let pages = stats.pages;
@@ -373,9 +399,12 @@ impl Crawler {
                 let _ = self
                     .call(self.queue.retry(delivery, Duration::from_secs(30), &error))
                     .await;
+                record("retried");
                 return;
             }
         };
+        record(state);
+        record_pages(&stats);
         if let Some((source, started)) = run {
             let _ = self
                 .call(self.store.put_run(CrawlRunRecord {
@@ -1177,4 +1206,21 @@ impl Walk<'_> {
 
 fn known_doc(known: Option<&PageRecord>) -> Option<&String> {
     known.and_then(|k| k.doc_id.as_ref())
+}
+
+/// Counts a crawl's pages by what became of them.
+fn record_pages(stats: &RunStats) {
+    use trawl_service::metrics::Metric;
+    let pages = &stats.pages;
+    let failed: u64 = stats.errors.values().sum();
+    for (outcome, count) in [
+        ("added", pages.added),
+        ("changed", pages.changed),
+        ("unchanged", pages.unchanged),
+        ("removed", pages.removed),
+        ("skipped", pages.skipped),
+        ("failed", failed),
+    ] {
+        ::metrics::counter!(Metric::CrawlPages.name(), "outcome" => outcome).increment(count);
+    }
 }

@@ -99,6 +99,7 @@ impl Indexer {
             errors_total: 0,
             payload,
             created_at: now_millis(),
+            traceparent: None,
         })
         .await
     }
@@ -125,6 +126,7 @@ impl Indexer {
             errors_total: 0,
             payload,
             created_at: now_millis(),
+            traceparent: None,
         })
         .await
     }
@@ -143,8 +145,10 @@ impl Indexer {
 
     /// Records a job and hands it to the queue, or finds the job an earlier
     /// request with the same idempotency key made.
-    async fn enqueue(&self, job: NewJob) -> Result<Accepted, ServiceError> {
+    /// The job carries the trace context of the request making it.
+    async fn enqueue(&self, mut job: NewJob) -> Result<Accepted, ServiceError> {
         let fingerprint = job.fingerprint.clone();
+        job.traceparent = trawl_service::trace::traceparent(&tracing::Span::current());
         match self.stored(self.store.insert_job(job)).await? {
             Inserted::New(record) => {
                 self.publish(record.id).await?;
@@ -318,6 +322,7 @@ impl IndexerService for Indexer {
             errors_total: checked.errors_total,
             payload: checked.payload,
             created_at: now_millis(),
+            traceparent: None,
         })
         .await
     }
@@ -346,6 +351,7 @@ impl IndexerService for Indexer {
             errors_total: 0,
             payload: id.as_bytes().to_vec(),
             created_at: now_millis(),
+            traceparent: None,
         })
         .await
     }

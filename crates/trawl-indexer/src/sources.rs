@@ -183,6 +183,7 @@ pub(crate) fn crawl_job(source: i64, max_attempts: u32) -> NewJob {
         errors_total: 0,
         payload: source.to_string().into_bytes(),
         created_at: now_millis(),
+        traceparent: None,
     }
 }
 
@@ -350,7 +351,8 @@ impl SourcesService for Sources {
                     });
                 }
             }
-            let job = crawl_job(id, self.indexer.settings().max_attempts);
+            let mut job = crawl_job(id, self.indexer.settings().max_attempts);
+            job.traceparent = trawl_service::trace::traceparent(&tracing::Span::current());
             // A crawl on request is this turn's: the next is one interval
             // from now.
             let next_run_at = current

@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+use tracing::Instrument;
 use trawl_api::Check;
 use trawl_index::LocalIndex;
 use trawl_queue::{Delivery, Queue};
@@ -144,6 +145,39 @@ struct Running {
     delivery: Delivery,
     job: JobRecord,
     applied: Applied,
+    /// The job's span, from start to settling, in the trace of the
+    /// request that made the job.
+    span: tracing::Span,
+    started: Instant,
+}
+
+impl Running {
+    /// Counts the job's end by `outcome` and times it.
+    fn record(&self, outcome: &'static str) {
+        use trawl_service::metrics::Metric;
+        ::metrics::counter!(Metric::Jobs.name(), "outcome" => outcome).increment(1);
+        ::metrics::histogram!(Metric::JobDuration.name(), "outcome" => outcome)
+            .record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Sets the queue gauges from the store's count of unfinished jobs at
+/// each scrape (a store that does not answer within a second leaves them
+/// as they were: a scrape must not hang on it).
+fn report_backlog(store: std::sync::Weak<dyn Store>) {
+    use trawl_service::metrics::Metric;
+    trawl_service::metrics::collect_on_scrape(Arc::new(move || {
+        let store = store.upgrade();
+        Box::pin(async move {
+            let Some(store) = store else { return };
+            let asked = store.backlog(now_millis());
+            if let Ok(Ok(backlog)) = tokio::time::timeout(Duration::from_secs(1), asked).await {
+                ::metrics::gauge!(Metric::QueueDepth.name()).set(backlog.jobs as f64);
+                ::metrics::gauge!(Metric::QueueOldestAge.name())
+                    .set(backlog.oldest_ms.unwrap_or(0) as f64 / 1000.0);
+            }
+        })
+    }));
 }
 
 /// The worker at work: its task's side, with the writer thread it drives.
@@ -177,10 +211,12 @@ impl Worker {
         self.state.clone()
     }
 
-    /// Starts the worker on the current runtime.
+    /// Starts the worker on the current runtime. Its queue's backlog is
+    /// reported to each metrics scrape.
     pub fn spawn(self) -> WorkerHandle {
         let (stop, stopped) = watch::channel(false);
         let worker = Arc::new(self);
+        report_backlog(Arc::downgrade(&worker.store));
         let task = tokio::spawn(async move {
             let cancel = Arc::new(AtomicBool::new(false));
             let run = Run {
@@ -440,10 +476,24 @@ impl Run {
             .await;
         match started {
             Ok(Start::Started(job)) => {
+                let span = tracing::info_span!(
+                    parent: None,
+                    "job",
+                    job = job.id,
+                    kind = job.kind.as_str(),
+                    attempt = job.attempts,
+                    otel.name = %format_args!("job {}", job.kind.as_str()),
+                    otel.kind = "consumer",
+                );
+                if let Some(parent) = &job.traceparent {
+                    trawl_service::trace::continue_from_traceparent(&span, parent);
+                }
                 let running = Running {
                     delivery,
                     job,
                     applied: Applied::default(),
+                    span,
+                    started: Instant::now(),
                 };
                 if running.job.attempts > running.job.max_attempts.max(1) {
                     // Its runs keep ending with no word of them (the
@@ -503,7 +553,10 @@ impl Run {
             format!("running job {} ({} documents)", job.job.id, job.job.total),
         );
         let progress = Arc::new(AtomicU64::new(0));
-        let apply = self.writer.apply(job.job.kind, payload, progress.clone());
+        let apply = self
+            .writer
+            .apply(job.job.kind, payload, progress.clone())
+            .instrument(tracing::info_span!(parent: &job.span, "apply"));
         tokio::pin!(apply);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.tick().await;
@@ -591,6 +644,7 @@ impl Run {
 
     /// A job back to `queued`, its message deliverable again after `after`.
     async fn requeue(&self, job: Running, after: Duration, reason: &str) {
+        job.record("retried");
         let finish = Finish::Retry {
             error: reason.to_owned(),
         };
@@ -617,6 +671,7 @@ impl Run {
     }
 
     async fn settle_failed(&self, job: Running, reason: &str) {
+        job.record("failed");
         tracing::error!(
             job = job.job.id,
             attempts = job.job.attempts,
@@ -633,6 +688,7 @@ impl Run {
     }
 
     async fn settle_succeeded(&self, job: Running) {
+        job.record("succeeded");
         let Applied {
             added,
             replaced,

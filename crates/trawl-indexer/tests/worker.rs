@@ -129,6 +129,9 @@ impl Store for Flaky {
     async fn queue_stats(&self, queue: &str, at: Millis) -> Result<QueueStats> {
         self.inner.queue_stats(queue, at).await
     }
+    async fn backlog(&self, at: Millis) -> Result<trawl_store::Backlog> {
+        self.inner.backlog(at).await
+    }
     async fn insert_source(&self, source: NewSource) -> Result<SourceRecord> {
         self.inner.insert_source(source).await
     }
@@ -376,6 +379,7 @@ async fn a_job_whose_documents_cannot_be_read_fails_at_once_without_stopping_its
                 errors_total: 0,
                 payload: b"{\"id\":\"ok\",\"title\":\"t\",\"url\":\"https://x.org/\",\"body\":\"b\"}\nnot a document\n".to_vec(),
                 created_at: 0,
+                traceparent: None,
             })
             .await
             .unwrap()

@@ -103,6 +103,7 @@ impl Pipeline {
     /// order engines answered in does not matter. Ranks are renumbered
     /// from the page's offset.
     pub fn manipulate(&self, response: SearchResponse) -> ResultsResponse {
+        let _span = tracing::info_span!("pipeline", results = response.results.len()).entered();
         let terms = text::query_terms(&response.query);
         let first_rank = (response.page.max(1) - 1) * response.per_page + 1;
         let mut engines = response.engines;

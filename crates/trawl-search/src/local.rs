@@ -71,11 +71,21 @@ impl crate::engines::EngineSettings for Settings {
         build: &mut crate::engines::Build,
     ) -> Result<Arc<dyn Engine>, crate::engines::BuildError> {
         let name = build.http.name.clone();
-        Ok(match build.local.take() {
-            Some(LocalSource::Open(index)) => Arc::new(LocalEngine::new(name, index)),
-            Some(LocalSource::ReadOnly(dir)) => Arc::new(LocalEngine::read_only(name, dir)),
+        let engine = Arc::new(match build.local.take() {
+            Some(LocalSource::Open(index)) => LocalEngine::new(name, index),
+            Some(LocalSource::ReadOnly(dir)) => LocalEngine::read_only(name, dir),
             None => return Err(crate::engines::BuildError::NoLocalIndex),
-        })
+        });
+        let watched = Arc::downgrade(&engine);
+        trawl_service::metrics::collect_on_scrape(Arc::new(move || {
+            let engine = watched.upgrade();
+            Box::pin(async move {
+                if let Some(engine) = engine {
+                    engine.record_metrics();
+                }
+            })
+        }));
+        Ok(engine)
     }
 }
 
@@ -108,6 +118,21 @@ impl LocalEngine {
             name,
             index,
             searchers: Searchers::start(SEARCHERS_PER_CORE * cores),
+        }
+    }
+
+    /// Sets the index's gauges, for a scrape.
+    fn record_metrics(&self) {
+        use trawl_service::metrics::Metric;
+        let Ok(index) = self.index() else {
+            return;
+        };
+        if let Ok(stats) = index.stats_without_size() {
+            ::metrics::gauge!(Metric::IndexDocuments.name()).set(stats.documents as f64);
+            ::metrics::gauge!(Metric::IndexSegments.name()).set(stats.segments as f64);
+        }
+        if let Some(age) = index.last_commit_age() {
+            ::metrics::gauge!(Metric::IndexCommitAge.name()).set(age.as_secs_f64());
         }
     }
 
@@ -209,9 +234,15 @@ impl Engine for LocalEngine {
                 .time_range
                 .map(|range| OffsetDateTime::now_utc() - range.duration()),
         };
+        // Timed where it runs, on a search thread; waiting for one shows
+        // as the gap before it.
+        let span = tracing::info_span!("index.search", offset, limit);
         let page = self
             .searchers
-            .run(move || index.search_filtered(&query, &filter, offset, limit))
+            .run(move || {
+                let _span = span.entered();
+                index.search_filtered(&query, &filter, offset, limit)
+            })
             .await
             .ok_or_else(|| EngineError::Failed("the search failed".to_owned()))?
             .map_err(|e| EngineError::Failed(e.to_string()))?;

@@ -6,10 +6,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use tracing::Instrument;
 use trawl_api::{
     EngineInfo, EngineReport, EngineStatus, EnginesResponse, InvalidRequest, Readiness, SearchHit,
     SearchRequest, SearchResponse, SearchService, ServiceError,
 };
+use trawl_service::metrics::Metric;
 
 use crate::engine::{Engine, EngineError, EngineResults};
 
@@ -175,6 +177,30 @@ type Outcome = (
     Duration,
 );
 
+/// Counts an engine's call by outcome, times it, and counts its results.
+fn record(
+    engine: &str,
+    outcome: &Result<Result<EngineResults, EngineError>, tokio::time::error::Elapsed>,
+    elapsed: Duration,
+) {
+    let label = match outcome {
+        Ok(Ok(_)) => "ok",
+        Ok(Err(EngineError::Suspended { .. })) => "suspended",
+        Ok(Err(EngineError::Timeout(_))) | Err(_) => "timeout",
+        Ok(Err(EngineError::RateLimited(_))) => "rate_limited",
+        Ok(Err(_)) => "error",
+    };
+    let engine = engine.to_owned();
+    ::metrics::counter!(Metric::EngineCalls.name(), "engine" => engine.clone(), "outcome" => label)
+        .increment(1);
+    ::metrics::histogram!(Metric::EngineDuration.name(), "engine" => engine.clone())
+        .record(elapsed.as_secs_f64());
+    if let Ok(Ok(found)) = outcome {
+        ::metrics::counter!(Metric::EngineResults.name(), "engine" => engine)
+            .increment(found.hits.len() as u64);
+    }
+}
+
 #[async_trait]
 impl SearchService for Searcher {
     async fn search(&self, request: &SearchRequest) -> Result<SearchResponse, ServiceError> {
@@ -191,11 +217,18 @@ impl SearchService for Searcher {
             .map(|position| {
                 let slot = &self.slots[position];
                 let timeout = left.map_or(slot.timeout, |left| left.min(slot.timeout));
+                let span = tracing::info_span!(
+                    "engine",
+                    engine = slot.engine.name(),
+                    kind = slot.engine.kind(),
+                    otel.name = %format_args!("engine {}", slot.engine.name()),
+                );
                 async move {
                     let started = Instant::now();
                     let outcome = tokio::time::timeout(timeout, slot.engine.search(request)).await;
                     (position, outcome, started.elapsed(), timeout)
                 }
+                .instrument(span)
             })
             .collect();
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(pending.len());
@@ -209,6 +242,7 @@ impl SearchService for Searcher {
         let mut engines = Vec::with_capacity(outcomes.len());
         for (position, outcome, elapsed, timeout) in outcomes {
             let name = self.slots[position].engine.name().to_owned();
+            record(&name, &outcome, elapsed);
             let latency_ms = (elapsed.as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
             let report =
                 |status, results: usize, total, error: Option<(&str, String)>, dropped: u32| {

@@ -234,7 +234,16 @@ impl ApiError {
 /// A problem document as a response. The [`Problem`] also rides along as
 /// a response extension, so that a role whose clients read pages can show
 /// it as one (see [`server::ProblemPage`](crate::server::ProblemPage)).
+///
+/// The document carries the trace id of the current span (the request's),
+/// unless it already names one (a problem passed on from another trawl
+/// service, of the same trace): a user's error report leads to the trace.
 pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
+    let mut problem = problem.clone();
+    if problem.trace_id.is_none() {
+        problem.trace_id = crate::trace::current_trace_id();
+    }
+    let problem = &problem;
     let body = serde_json::to_vec(problem).expect("a problem document always serialises");
     let mut response = (status, body).into_response();
     response

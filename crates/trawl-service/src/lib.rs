@@ -15,7 +15,8 @@
 //!   through the [`outbound`] stack (deadline, bulkhead, circuit breaker
 //!   ([`breaker`]), budgeted retries);
 //! - [`deadline`]: per-request deadlines, propagated downstream;
-//! - [`logging`]: structured logs;
+//! - [`logging`]: structured logs; [`trace`]: W3C trace context and
+//!   OpenTelemetry spans; [`metrics`]: the metric catalogue and `/metrics`;
 //! - [`openapi`]: the parts of every OpenAPI document that all services share;
 //! - [`versioning`]: v1's deprecation headers.
 
@@ -28,12 +29,14 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod openapi;
 pub mod outbound;
 pub mod rate;
 pub mod server;
 pub mod settings;
+pub mod trace;
 pub mod versioning;
 
 pub use error::ApiError;

@@ -181,11 +181,11 @@ impl IntoResponses for BodyErrorResponses {
 /// The routes every service has: health and this document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(crate::health::livez, crate::health::readyz, crate::server::openapi_json),
+    paths(crate::health::livez, crate::health::readyz, crate::server::openapi_json, crate::metrics::scrape),
     components(schemas(trawl_api::Problem, trawl_api::Readiness, trawl_api::Check)),
     tags(
         (name = "health", description = "Whether the process runs and can serve."),
-        (name = "meta", description = "This document."),
+        (name = "meta", description = "This document, and the service's metrics."),
     )
 )]
 struct Common;

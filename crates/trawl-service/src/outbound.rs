@@ -36,6 +36,8 @@ use tower::{BoxError, Layer, Service, ServiceBuilder};
 
 use crate::breaker::{CircuitBreaker, Refused, State};
 use crate::deadline::{self, BUDGET_HEADER};
+use crate::metrics::Metric;
+use tracing::Instrument;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -196,8 +198,11 @@ impl Service<Request> for Fetch {
 pub struct DeadlineLayer {
     /// The whole call's limit.
     pub timeout: Duration,
-    /// Sends the budget in `trawl-budget-ms`.
+    /// Sends the budget in `trawl-budget-ms` and the trace context in
+    /// `traceparent`: for trawl's own services only.
     pub propagate: bool,
+    /// Names the destination in spans.
+    pub destination: &'static str,
 }
 
 impl<S> Layer<S> for DeadlineLayer {
@@ -207,6 +212,7 @@ impl<S> Layer<S> for DeadlineLayer {
             inner,
             timeout: self.timeout,
             propagate: self.propagate,
+            destination: self.destination,
         }
     }
 }
@@ -217,6 +223,7 @@ pub struct Deadline<S> {
     inner: S,
     timeout: Duration,
     propagate: bool,
+    destination: &'static str,
 }
 
 impl<S> Service<Request> for Deadline<S>
@@ -243,13 +250,23 @@ where
             return Box::pin(async { Err(FetchError::Timeout(Duration::ZERO).into()) });
         }
         *request.timeout_mut() = Some(window);
-        if self.propagate {
-            request.headers_mut().insert(
-                BUDGET_HEADER,
-                HeaderValue::from(budget.as_millis().min(u128::from(u64::MAX)) as u64),
-            );
+        if !self.propagate {
+            return Box::pin(self.inner.call(request));
         }
-        Box::pin(self.inner.call(request))
+        request.headers_mut().insert(
+            BUDGET_HEADER,
+            HeaderValue::from(budget.as_millis().min(u128::from(u64::MAX)) as u64),
+        );
+        // Each attempt is a hop of the trace: its span is the callee's
+        // request span's parent.
+        let span = tracing::info_span!(
+            "call",
+            destination = self.destination,
+            otel.name = %format_args!("call {}", self.destination),
+            otel.kind = "client",
+        );
+        crate::trace::inject(&span, request.headers_mut());
+        Box::pin(self.inner.call(request).instrument(span))
     }
 }
 
@@ -304,6 +321,8 @@ where
             Ok(permit) => permit,
             Err(refused) => {
                 tracing::debug!(destination, %refused, "call refused");
+                ::metrics::counter!(Metric::OutboundCalls.name(), "destination" => destination, "outcome" => "refused")
+                    .increment(1);
                 return Box::pin(async move { Err(refused.into()) });
             }
         };
@@ -316,6 +335,18 @@ where
                 Ok(answer) => (classifier.failed)(answer),
                 Err(_) => true,
             };
+            let label = match &outcome {
+                Ok(_) if failed => "failed",
+                Ok(_) => "ok",
+                Err(e)
+                    if matches!(e.downcast_ref::<FetchError>(), Some(FetchError::Timeout(_))) =>
+                {
+                    "timeout"
+                }
+                Err(_) => "error",
+            };
+            ::metrics::counter!(Metric::OutboundCalls.name(), "destination" => destination, "outcome" => label)
+                .increment(1);
             let moved = if failed {
                 permit.failure()
             } else {
@@ -330,9 +361,24 @@ where
                 }
                 None => {}
             }
+            if let Some(to) = moved {
+                ::metrics::counter!(Metric::BreakerTransitions.name(), "destination" => destination, "to" => to.as_str())
+                    .increment(1);
+            }
+            record_state(destination, breaker.snapshot().state);
             outcome
         })
     }
+}
+
+/// Sets the breaker-state gauge of `destination`.
+fn record_state(destination: &'static str, state: State) {
+    let value = match state {
+        State::Closed => 0.0,
+        State::HalfOpen => 1.0,
+        State::Open => 2.0,
+    };
+    ::metrics::gauge!(Metric::BreakerState.name(), "destination" => destination).set(value);
 }
 
 /// Retries and their budget, as counted for `/readyz`.
@@ -408,6 +454,8 @@ impl Policy<Request, Answer, BoxError> for RetryPolicy {
         }
         if !self.budget.withdraw() {
             self.stats.budget_refused.fetch_add(1, Ordering::Relaxed);
+            ::metrics::counter!(Metric::OutboundRetryBudgetExhausted.name(), "destination" => self.destination)
+                .increment(1);
             tracing::debug!(
                 destination = self.destination,
                 "retry budget spent: not retrying"
@@ -416,6 +464,8 @@ impl Policy<Request, Answer, BoxError> for RetryPolicy {
         }
         self.attempts += 1;
         self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        ::metrics::counter!(Metric::OutboundRetries.name(), "destination" => self.destination)
+            .increment(1);
         tracing::info!(
             destination = self.destination,
             retry = self.attempts,
@@ -513,14 +563,19 @@ pub fn stack(
         attempts: 0,
     };
     let max_in_flight = settings.max_in_flight;
+    let destination = settings.destination;
+    record_state(destination, breaker.snapshot().state);
     let service = ServiceBuilder::new()
         .layer(RetryLayer::new(policy))
         .layer(DeadlineLayer {
             timeout: settings.timeout,
             propagate: settings.propagate_deadline,
+            destination: settings.destination,
         })
         .map_err(move |e: BoxError| -> BoxError {
             if e.is::<tower::load_shed::error::Overloaded>() {
+                ::metrics::counter!(Metric::OutboundCalls.name(), "destination" => destination, "outcome" => "busy")
+                    .increment(1);
                 Box::new(FetchError::Busy(max_in_flight))
             } else {
                 e

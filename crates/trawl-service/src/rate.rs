@@ -217,6 +217,8 @@ async fn limit(State(limits): State<Arc<RateLimits>>, request: Request, next: Ne
             retry_after_ms = wait.as_millis() as u64,
             "rate limited"
         );
+        ::metrics::counter!(crate::metrics::Metric::HttpRateLimited.name(), "budget" => kind.as_str())
+            .increment(1);
         let error = ApiError::RateLimited {
             budget: kind.as_str(),
             burst: limits.burst(kind),

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::Response;
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
@@ -28,6 +28,7 @@ use crate::client::ProxySettings;
 use crate::connections::ConnectionLimits;
 use crate::deadline;
 use crate::health::{self, ReadinessCheck};
+use crate::metrics::{Metric, MetricsSettings};
 
 /// Largest request body any service accepts.
 pub const BODY_LIMIT_BYTES: usize = 2 * 1024 * 1024;
@@ -43,6 +44,8 @@ pub struct ServerSettings {
     pub max_in_flight: usize,
     /// Which peers' forwarding headers are believed, and the public URL.
     pub proxies: ProxySettings,
+    /// Whether `/metrics` is served, and to whom.
+    pub metrics: MetricsSettings,
 }
 
 impl Default for ServerSettings {
@@ -51,6 +54,7 @@ impl Default for ServerSettings {
             request_timeout: Duration::from_secs(10),
             max_in_flight: 256,
             proxies: ProxySettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -68,12 +72,13 @@ pub type ProblemPage = Arc<
 
 /// Adds to a service's routes: load shedding and deadlines (not on the
 /// health endpoints, which must answer when the service is busiest), health
-/// endpoints, the service's OpenAPI document at `/openapi.json`, problem
-/// documents for unknown routes and methods, the body limit and request
-/// logging.
+/// endpoints, the service's OpenAPI document at `/openapi.json`, `/metrics`
+/// (when enabled, to allowed clients), problem documents for unknown routes
+/// and methods, the body limit, request metrics, and request spans and logs.
 ///
-/// Request logs carry method, path, status and latency, never the query
-/// string: search queries are personal.
+/// Each request's span continues the trace of its `traceparent`, if any,
+/// and records its trace id. Request logs carry method, path, status and
+/// latency, never the query string: search queries are personal.
 pub fn app(
     routes: Router,
     readiness: ReadinessCheck,
@@ -94,6 +99,7 @@ pub fn app(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(move |_: BoxError| {
                     let total = counted.fetch_add(1, Ordering::Relaxed) + 1;
+                    ::metrics::counter!(Metric::HttpShed.name()).increment(1);
                     async move {
                         tracing::warn!(shed_total = total, "request shed: too many in flight");
                         ApiError::Overloaded
@@ -145,11 +151,18 @@ pub fn app(
             readiness
         })
     });
-    protected
+    let mut app = protected
         .merge(health::routes(readiness))
-        .route("/openapi.json", get(move || openapi_json(document.clone())))
-        .fallback(|| async { ApiError::NotFound })
+        .route("/openapi.json", get(move || openapi_json(document.clone())));
+    if settings.metrics.enabled && crate::metrics::install().is_some() {
+        app = app.route(
+            "/metrics",
+            get(crate::metrics::scrape).with_state(Arc::new(settings.metrics.clone())),
+        );
+    }
+    app.fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(crate::metrics::record))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(middleware::from_fn_with_state(
             Arc::new(settings.proxies.clone()),
@@ -159,11 +172,23 @@ pub fn app(
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
-                    tracing::info_span!(
+                    let route = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("unmatched", MatchedPath::as_str);
+                    let span = tracing::info_span!(
                         "request",
                         method = %request.method(),
                         path = %request.uri().path(),
-                    )
+                        trace_id = tracing::field::Empty,
+                        otel.name = %format_args!("{} {route}", request.method()),
+                        otel.kind = "server",
+                    );
+                    crate::trace::continue_from(&span, request.headers());
+                    if let Some(id) = crate::trace::trace_id(&span) {
+                        span.record("trace_id", id);
+                    }
+                    span
                 })
                 .on_request(())
                 .on_response(|response: &Response<_>, latency: Duration, _: &Span| {

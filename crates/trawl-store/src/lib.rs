@@ -26,9 +26,9 @@ use async_trait::async_trait;
 
 pub use migrations::SCHEMA_VERSION;
 pub use records::{
-    Cancel, CrawlRunRecord, Finish, Inserted, JobKind, JobRecord, JobState, KeyRecord, Millis,
-    NewJob, NewKey, NewSource, PageRecord, QueueStats, QueuedMessage, SourceChange, SourceRecord,
-    SourceUpdate, Start,
+    Backlog, Cancel, CrawlRunRecord, Finish, Inserted, JobKind, JobRecord, JobState, KeyRecord,
+    Millis, NewJob, NewKey, NewSource, PageRecord, QueueStats, QueuedMessage, SourceChange,
+    SourceRecord, SourceUpdate, Start,
 };
 pub use sql::{Location, SqlStore, StoreSettings};
 
@@ -213,6 +213,10 @@ pub trait Store: Send + Sync + 'static {
     async fn release_messages(&self, queue: &str) -> Result<u64>;
     /// How many jobs wait in `queue`, and how old the oldest is at `at`.
     async fn queue_stats(&self, queue: &str, at: Millis) -> Result<QueueStats>;
+
+    /// Jobs accepted and not finished (queued or running), and how old the
+    /// oldest of them is at `at`: the queue's backlog, whatever the queue.
+    async fn backlog(&self, at: Millis) -> Result<Backlog>;
 
     // ---- sources and their crawls ------------------------------------------
 

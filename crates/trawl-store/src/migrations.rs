@@ -13,7 +13,7 @@ use sqlx::Row;
 use crate::{Backend, StoreError};
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 struct Migration {
     version: i64,
@@ -144,6 +144,13 @@ const MIGRATIONS: &[Migration] = &[
             stats TEXT NOT NULL)",
             "CREATE INDEX trawl_crawl_runs_source ON trawl_crawl_runs (source_id, job_id)",
         ],
+        postgres_only: &[],
+    },
+    Migration {
+        // The trace context of the request that made a job, so that the
+        // job's spans join that request's trace.
+        version: 3,
+        statements: &["ALTER TABLE trawl_jobs ADD COLUMN traceparent TEXT"],
         postgres_only: &[],
     },
 ];

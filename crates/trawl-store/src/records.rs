@@ -147,6 +147,9 @@ pub struct NewJob {
     pub payload: Vec<u8>,
     /// When it was made.
     pub created_at: Millis,
+    /// The W3C `traceparent` of the request that made it, if any: the
+    /// job's spans join that trace.
+    pub traceparent: Option<String>,
 }
 
 /// A job as stored.
@@ -194,6 +197,8 @@ pub struct JobRecord {
     pub finished_at: Option<Millis>,
     /// Until when its worker holds it, while it runs.
     pub lease_until: Option<Millis>,
+    /// The trace context it was made in (see [`NewJob::traceparent`]).
+    pub traceparent: Option<String>,
 }
 
 /// What [`Store::insert_job`](crate::Store::insert_job) did.
@@ -272,6 +277,15 @@ pub struct QueueStats {
     /// Dead letters.
     pub dead: u64,
     /// Age of the oldest waiting or leased message, in milliseconds.
+    pub oldest_ms: Option<u64>,
+}
+
+/// Unfinished jobs: see [`Store::backlog`](crate::Store::backlog).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    /// Jobs queued or running.
+    pub jobs: u64,
+    /// Age of the oldest of them, in milliseconds.
     pub oldest_ms: Option<u64>,
 }
 

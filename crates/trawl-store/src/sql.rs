@@ -89,7 +89,7 @@ impl std::fmt::Debug for SqlStore {
 
 const JOB_COLUMNS: &str = "id, kind, state, key_id, fingerprint, published, attempts, \
     max_attempts, total, done, added, replaced, skipped, deleted, errors, errors_total, \
-    last_error, created_at, started_at, finished_at, lease_until";
+    last_error, created_at, started_at, finished_at, lease_until, traceparent";
 
 const KEY_COLUMNS: &str = "id, name, prefix, hash, created_at, last_used_at, revoked_at";
 
@@ -321,8 +321,8 @@ fn insert_job_query(
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "INSERT INTO trawl_jobs (kind, state, key_id, idempotency_key, fingerprint, \
-             max_attempts, total, skipped, errors, errors_total, created_at) \
-             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             max_attempts, total, skipped, errors, errors_total, created_at, traceparent) \
+             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING {JOB_COLUMNS}"
         )
     });
@@ -337,6 +337,7 @@ fn insert_job_query(
         .bind(job.errors.clone())
         .bind(signed(job.errors_total))
         .bind(job.created_at)
+        .bind(job.traceparent.clone())
 }
 
 const SOURCE_COLUMNS: &str = "s.id, s.kind, s.spec, s.refresh_ms, s.version, s.created_at, \
@@ -427,6 +428,7 @@ fn job_from_row(row: &AnyRow) -> Result<JobRecord> {
         started_at: get_opt("started_at")?,
         finished_at: get_opt("finished_at")?,
         lease_until: get_opt("lease_until")?,
+        traceparent: row.try_get("traceparent").map_err(SqlStore::corrupt)?,
     })
 }
 
@@ -946,6 +948,23 @@ impl Store for SqlStore {
             waiting: count("waiting")?,
             leased: count("leased")?,
             dead: count("dead")?,
+            oldest_ms: oldest.map(|created| unsigned(at - created)),
+        })
+    }
+
+    async fn backlog(&self, at: Millis) -> Result<Backlog> {
+        self.ensure_migrated().await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS jobs, MIN(created_at) AS oldest FROM trawl_jobs \
+             WHERE state IN ('queued', 'running') AND published = 1",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        let jobs: i64 = row.try_get("jobs").map_err(Self::corrupt)?;
+        let oldest: Option<i64> = row.try_get("oldest").map_err(Self::corrupt)?;
+        Ok(Backlog {
+            jobs: unsigned(jobs),
             oldest_ms: oldest.map(|created| unsigned(at - created)),
         })
     }

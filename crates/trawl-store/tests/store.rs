@@ -53,6 +53,7 @@ fn new_job(key_id: Option<i64>, idempotency_key: Option<&str>, payload: &[u8]) -
         errors_total: 1,
         payload: payload.to_vec(),
         created_at: 1_000,
+        traceparent: None,
     }
 }
 
@@ -857,5 +858,72 @@ async fn pages_and_runs_are_recorded_replaced_and_leave_with_their_source() {
         assert!(store.pages(source.id).await.unwrap().is_empty());
         assert!(store.runs(source.id, 5).await.unwrap().is_empty());
         assert_eq!(store.delete_source(source.id).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn a_job_keeps_its_trace_context_and_the_backlog_counts_unfinished_jobs() {
+    for under in backends("backlog").await {
+        let store = &under.store;
+        let empty = store.backlog(5_000).await.unwrap();
+        assert_eq!(
+            (empty.jobs, empty.oldest_ms),
+            (0, None),
+            "{}: nothing yet",
+            under.name
+        );
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let traced = inserted(
+            store
+                .insert_job(NewJob {
+                    traceparent: Some(parent.to_owned()),
+                    ..new_job(None, None, b"traced")
+                })
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            traced.traceparent.as_deref(),
+            Some(parent),
+            "{}",
+            under.name
+        );
+        // Not published yet: not in the backlog.
+        assert_eq!(
+            store.backlog(5_000).await.unwrap().jobs,
+            0,
+            "{}",
+            under.name
+        );
+        store.set_published(traced.id).await.unwrap();
+        let read = store.job(traced.id).await.unwrap().unwrap();
+        assert_eq!(read.traceparent.as_deref(), Some(parent), "{}", under.name);
+        let untraced = published_job(store, b"untraced").await;
+        assert_eq!(untraced.traceparent, None, "{}", under.name);
+
+        let backlog = store.backlog(5_000).await.unwrap();
+        assert_eq!(backlog.jobs, 2, "{}", under.name);
+        assert_eq!(
+            backlog.oldest_ms,
+            Some(4_000),
+            "{}: made at 1,000",
+            under.name
+        );
+        store
+            .finish_job(
+                traced.id,
+                Finish::Failed {
+                    error: "x".to_owned(),
+                },
+                6_000,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.backlog(7_000).await.unwrap().jobs,
+            1,
+            "{}",
+            under.name
+        );
     }
 }

@@ -13,6 +13,7 @@ use trawl_service::ServicesConfig;
 use trawl_service::client::ProxySettings;
 use trawl_service::connections::ConnectionLimits;
 use trawl_service::logging::LogFormat;
+use trawl_service::metrics::MetricsSettings;
 use trawl_service::rate::{Budget, RateSettings};
 use trawl_service::server::ServerSettings;
 use trawl_store::StoreSettings;
@@ -61,6 +62,8 @@ pub struct Config {
     pub crawl: CrawlConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Prometheus metrics (docs/observability.md).
+    pub metrics: MetricsConfig,
     /// The environment variables that applied, for `config show`.
     #[serde(skip)]
     pub from_env: Vec<&'static str>,
@@ -347,6 +350,16 @@ pub const ENVIRONMENT: &[EnvVar] = &[
         setting: "log.filter",
         example: "info,trawl_search=debug",
     },
+    EnvVar {
+        name: "TRAWL_METRICS",
+        setting: "metrics.enabled",
+        example: "false",
+    },
+    EnvVar {
+        name: "TRAWL_METRICS_ALLOW",
+        setting: "metrics.allow",
+        example: "10.0.0.0/8,127.0.0.1/32",
+    },
 ];
 
 /// The environment variables as the CLI's help lists them.
@@ -380,6 +393,29 @@ fn engines<'de, D: serde::Deserializer<'de>>(
         .collect()
 }
 
+/// `GET /metrics` on every role (docs/observability.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Record metrics and serve `/metrics` (`TRAWL_METRICS`).
+    pub enabled: bool,
+    /// Client networks (CIDR) that may read `/metrics`; others get 404
+    /// (`TRAWL_METRICS_ALLOW`). Behind a reverse proxy on the same host,
+    /// list the proxy in `server.trusted_proxies`, or every visitor it
+    /// forwards looks local.
+    pub allow: Vec<ipnet::IpNet>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        let defaults = MetricsSettings::default();
+        Self {
+            enabled: defaults.enabled,
+            allow: defaults.allow,
+        }
+    }
+}
+
 /// How trawl logs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -409,6 +445,7 @@ impl Default for Config {
             rate_limits: RateLimitConfig::default(),
             crawl: CrawlConfig::default(),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
             from_env: Vec::new(),
         }
     }
@@ -631,6 +668,14 @@ impl Config {
                 value,
             })
         }
+        /// A comma-separated list of CIDR networks.
+        fn networks(var: &'static str, v: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|net| !net.is_empty())
+                .map(|net| parse(var, net.to_owned()))
+                .collect()
+        }
         match var {
             "TRAWL_LISTEN" => self.listen = parse(var, v)?,
             "TRAWL_DATA_DIR" => self.data_dir = Some(PathBuf::from(v)),
@@ -639,14 +684,9 @@ impl Config {
             "TRAWL_DATABASE_URL" if !v.is_empty() => self.store.database_url = Some(v),
             "TRAWL_AMQP_URL" if !v.is_empty() => self.queue.amqp_url = Some(v),
             "TRAWL_PUBLIC_URL" if !v.is_empty() => self.server.public_url = Some(parse(var, v)?),
-            "TRAWL_RATE_LIMIT_EXEMPT" => {
-                self.rate_limits.exempt = v
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|net| !net.is_empty())
-                    .map(|net| parse(var, net.to_owned()))
-                    .collect::<Result<_, _>>()?;
-            }
+            "TRAWL_RATE_LIMIT_EXEMPT" => self.rate_limits.exempt = networks(var, &v)?,
+            "TRAWL_METRICS" => self.metrics.enabled = parse(var, v)?,
+            "TRAWL_METRICS_ALLOW" => self.metrics.allow = networks(var, &v)?,
             "TRAWL_CURSOR_SECRET" => self.cursor_secret = Some(v),
             "TRAWL_LOG_FORMAT" => {
                 self.log.format = match v.as_str() {
@@ -955,6 +995,10 @@ impl Config {
             proxies: ProxySettings {
                 trusted: self.server.trusted_proxies.clone(),
                 public_url: self.server.public_url.clone(),
+            },
+            metrics: MetricsSettings {
+                enabled: self.metrics.enabled,
+                allow: self.metrics.allow.clone(),
             },
         }
     }

@@ -332,9 +332,13 @@ fn init(
 }
 
 fn serve(config: &Config, role: Role) -> anyhow::Result<ExitCode> {
-    logging::init(config.log.format, &config.log.filter);
+    let traces = logging::init(
+        config.log.format,
+        &config.log.filter,
+        &format!("trawl-{}", role.name()),
+    )?;
     let runtime = runtime()?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let app = Application::build(
             config,
             role,
@@ -351,7 +355,10 @@ fn serve(config: &Config, role: Role) -> anyhow::Result<ExitCode> {
             .await?;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // The last spans, exported before exit.
+    traces.shutdown();
+    served
 }
 
 fn index(config: &Config, command: IndexCommand) -> anyhow::Result<ExitCode> {
