@@ -132,6 +132,11 @@ impl Application {
         role: Role,
         progress: Box<dyn Progress + Send>,
     ) -> Result<Self, StartError> {
+        // Before anything records: the clients set their breakers' gauges
+        // as they are made.
+        if config.metrics.enabled {
+            trawl_service::metrics::install();
+        }
         let cursors = cursor_key(config)?;
         let mut store = None;
         let mut worker = None;

@@ -2,7 +2,7 @@
 //! generates, is committed under docs/openapi/, is what the running service
 //! serves, and holds up when Schemathesis fuzzes the running service.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -12,10 +12,6 @@ use trawl_service::openapi::render;
 use crate::helpers::*;
 
 const ROLES: [Role; 5] = Role::ALL;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn committed_path(role: Role) -> PathBuf {
     workspace_root().join(format!("docs/openapi/{}.json", role.name()))

@@ -1,5 +1,5 @@
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -58,6 +58,11 @@ pub(crate) fn fixture_data_dir() -> TempDir {
     ingest(&mut writer, &[jsonl], &IngestOptions::default(), &()).unwrap();
     writer.commit().unwrap();
     dir
+}
+
+/// The repository's root.
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 pub(crate) fn test_config(data_dir: &Path) -> Config {

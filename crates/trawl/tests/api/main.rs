@@ -15,6 +15,7 @@ mod faults;
 mod helpers;
 mod indexing;
 mod modes;
+mod observability;
 mod options;
 mod processes;
 mod resilience;
