@@ -3,12 +3,26 @@
 # (git-ignored), so that nothing is installed system-wide:
 #
 #   - Schemathesis, which fuzzes each service against its OpenAPI document
-#     (crates/trawl/tests/api/contract.rs finds it at .tools/venv/bin/st).
+#     (crates/trawl/tests/api/contract.rs finds it at .tools/venv/bin/st);
+#   - promtool, from Debian's `prometheus` package (the one thing installed
+#     system-wide, with apt): it checks each role's /metrics and the alert
+#     rules in deploy/observability/ (crates/trawl/tests/api/observability.rs).
 #
 # Idempotent: a second run with the same pinned versions does nothing.
-# Needs python3 (3.9 or later) with venv, and PyPI.
+# Needs python3 (3.9 or later) with venv, and PyPI; apt-get for promtool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if ! command -v promtool >/dev/null; then
+    command -v apt-get >/dev/null || { echo "error: promtool is not installed and apt-get is not here" >&2; exit 1; }
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+    # The package's own server is not started (no init system here; and
+    # nothing needs it): only its promtool is used.
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends prometheus >/dev/null \
+        || { $sudo apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends prometheus >/dev/null; }
+fi
+promtool --version 2>&1 | head -n 1
 
 SCHEMATHESIS_VERSION=4.32.5
 venv=.tools/venv

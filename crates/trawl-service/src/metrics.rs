@@ -106,6 +106,9 @@ catalogue! {
     /// Requests in flight.
     HttpInFlight => ("trawl_http_requests_in_flight", Gauge, [],
         "Requests being served now.");
+    /// Readiness.
+    Ready => ("trawl_ready", Gauge, [],
+        "1 when the service's /readyz says it can serve, else 0; evaluated at each scrape.");
     /// Requests shed.
     HttpShed => ("trawl_http_requests_shed_total", Counter, [],
         "Requests refused with 503 because server.max_in_flight were already being served.");

@@ -151,6 +151,16 @@ pub fn app(
             readiness
         })
     });
+    // Readiness as a gauge, for alerts on a service that stops being
+    // ready or flaps.
+    let checked = readiness.clone();
+    crate::metrics::collect_on_scrape(Arc::new(move || {
+        let check = checked.clone();
+        Box::pin(async move {
+            let ready = check().await.ready;
+            ::metrics::gauge!(Metric::Ready.name()).set(if ready { 1.0 } else { 0.0 });
+        })
+    }));
     let mut app = protected
         .merge(health::routes(readiness))
         .route("/openapi.json", get(move || openapi_json(document.clone())));

@@ -239,6 +239,13 @@ async fn every_role_serves_metrics_that_promtool_accepts() {
         ),
         Some(2.0)
     );
+    for (role, exposition) in &seen {
+        assert_eq!(
+            sample(exposition, "trawl_ready"),
+            Some(1.0),
+            "{role} is ready"
+        );
+    }
     let indexer_metrics = of("indexer");
     assert_eq!(sample(indexer_metrics, "trawl_queue_depth"), Some(0.0));
     assert_eq!(
@@ -672,4 +679,117 @@ async fn without_an_exporter_requests_still_have_trace_ids_and_pass_them_on() {
     let id = fresh["trace_id"].as_str().expect("a trace id");
     assert_eq!(id.len(), 32);
     assert!(id.chars().all(|c| c.is_ascii_hexdigit()) && id != "0".repeat(32));
+}
+
+// ---------------------------------------------------------------- deploy/observability
+
+/// The metric names an expression refers to (histogram series by their
+/// metric's name).
+fn metrics_named(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts = expr[i..].starts_with("trawl_") || expr[i..].starts_with("process_");
+        let boundary = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        if starts && boundary {
+            let end = expr[i..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(expr.len(), |n| i + n);
+            let name = &expr[i..end];
+            let name = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .filter(|base| base.ends_with("_seconds"))
+                .unwrap_or(name);
+            names.push(name.to_owned());
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    names
+}
+
+fn run_promtool(promtool: &PathBuf, args: &[&str]) {
+    let out = std::process::Command::new(promtool)
+        .args(args)
+        .current_dir(workspace_root().join("deploy/observability"))
+        .output()
+        .expect("promtool runs");
+    assert!(
+        out.status.success(),
+        "promtool {args:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The scrape configurations and alert rules are valid, two alerts fire
+/// (and stay quiet) as their unit tests say, and the dashboard's every
+/// query parses as PromQL and uses only metrics trawl has — all of them.
+#[test]
+fn the_scrape_configs_alerts_and_dashboard_hold_together() {
+    let Some(promtool) = promtool_or_skip("the alert rules and dashboard checks") else {
+        return;
+    };
+    run_promtool(&promtool, &["check", "config", "prometheus.yml"]);
+    run_promtool(&promtool, &["check", "config", "prometheus-one-binary.yml"]);
+    run_promtool(&promtool, &["check", "rules", "alerts.yml"]);
+    run_promtool(&promtool, &["test", "rules", "alerts.test.yml"]);
+
+    let catalogue: HashSet<&str> = trawl_service::metrics::Metric::ALL
+        .iter()
+        .map(|m| m.name())
+        .collect();
+    let dir = workspace_root().join("deploy/observability");
+    let alerts = std::fs::read_to_string(dir.join("alerts.yml")).unwrap();
+    for name in metrics_named(&alerts) {
+        assert!(
+            catalogue.contains(name.as_str()),
+            "alerts.yml names `{name}`, which trawl does not have"
+        );
+    }
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("grafana-dashboard.json")).unwrap())
+            .expect("the dashboard is JSON");
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().cloned().unwrap_or_default())
+        .map(|target| target["expr"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(exprs.len() > 20, "{} queries", exprs.len());
+    let mut used = HashSet::new();
+    for expr in &exprs {
+        for name in metrics_named(expr) {
+            assert!(
+                catalogue.contains(name.as_str()),
+                "the dashboard names `{name}`, which trawl does not have"
+            );
+            used.insert(name);
+        }
+    }
+    let unused: Vec<&&str> = catalogue.iter().filter(|m| !used.contains(**m)).collect();
+    assert!(
+        unused.is_empty(),
+        "metrics the dashboard does not show: {unused:?}"
+    );
+
+    // Each query as a recording rule, Grafana's variables given values:
+    // promtool parses them all.
+    let rules = serde_json::json!({
+        "groups": [{
+            "name": "dashboard",
+            "rules": exprs.iter().enumerate().map(|(i, expr)| serde_json::json!({
+                "record": format!("dashboard:query_{i}"),
+                "expr": expr.replace("$__rate_interval", "5m").replace("$job", ".*"),
+            })).collect::<Vec<_>>(),
+        }]
+    });
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("dashboard-queries.yml");
+    std::fs::write(&file, rules.to_string()).unwrap();
+    run_promtool(&promtool, &["check", "rules", file.to_str().unwrap()]);
 }
