@@ -284,7 +284,7 @@ impl Crawler {
             otel.name = "job crawl",
             otel.kind = "consumer",
         );
-        if let Some(parent) = &job.traceparent {
+        if let Some(parent) = job.traceparent.as_ref().or(delivery.traceparent.as_ref()) {
             trawl_service::trace::continue_from_traceparent(&span, parent);
         }
         self.run_started(delivery, job).instrument(span).await;

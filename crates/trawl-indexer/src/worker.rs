@@ -485,7 +485,8 @@ impl Run {
                     otel.name = %format_args!("job {}", job.kind.as_str()),
                     otel.kind = "consumer",
                 );
-                if let Some(parent) = &job.traceparent {
+                // The job's row has it; a message from RabbitMQ may too.
+                if let Some(parent) = job.traceparent.as_ref().or(delivery.traceparent.as_ref()) {
                     trawl_service::trace::continue_from_traceparent(&span, parent);
                 }
                 let running = Running {

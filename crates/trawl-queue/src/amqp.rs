@@ -38,6 +38,9 @@ use tokio::sync::Mutex;
 
 use crate::{Delivery, Queue, QueueError, QueueStatus, Tag};
 
+/// The message header naming the job's trace (W3C trace context).
+const TRACEPARENT: &str = "traceparent";
+
 const KIND: &str = "rabbitmq";
 
 /// How the RabbitMQ queue is reached and used.
@@ -277,6 +280,16 @@ impl AmqpQueue {
         if let Some(after) = expiration {
             properties = properties.with_expiration(after.as_millis().max(1).to_string().into());
         }
+        // The trace the job belongs to, for whoever reads the broker (the
+        // worker reads it from the job's row, which outlives the message).
+        if let Some(traceparent) = trawl_service::trace::traceparent(&tracing::Span::current()) {
+            let mut headers = FieldTable::default();
+            headers.insert(
+                TRACEPARENT.into(),
+                AMQPValue::LongString(traceparent.into()),
+            );
+            properties = properties.with_headers(headers);
+        }
         let body = format!("{{\"job\":{job_id}}}");
         let confirm = async {
             link.publish
@@ -422,9 +435,16 @@ impl Queue for AmqpQueue {
                             .await;
                         continue;
                     };
+                    let traceparent = delivery.properties.headers().as_ref().and_then(|headers| {
+                        match headers.inner().get(TRACEPARENT) {
+                            Some(AMQPValue::LongString(value)) => Some(value.to_string()),
+                            _ => None,
+                        }
+                    });
                     return Ok(Some(Delivery {
                         job_id,
                         redelivered: delivery.redelivered,
+                        traceparent,
                         tag: Tag::Amqp(delivery.acker),
                     }));
                 }

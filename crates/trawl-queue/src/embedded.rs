@@ -105,6 +105,8 @@ impl Queue for StoreQueue {
                 return Ok(Some(Delivery {
                     job_id: message.job_id,
                     redelivered: message.delivery > 1,
+                    // The job's row has it.
+                    traceparent: None,
                     tag: Tag::Embedded { id: message.id },
                 }));
             }

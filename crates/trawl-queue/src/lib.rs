@@ -35,6 +35,10 @@ pub struct Delivery {
     pub job_id: i64,
     /// Whether it was delivered before (and not settled).
     pub redelivered: bool,
+    /// The W3C `traceparent` the message was published with (RabbitMQ's
+    /// message header; the embedded queue's messages carry none, their
+    /// job's row does).
+    pub traceparent: Option<String>,
     tag: Tag,
 }
 

@@ -229,3 +229,54 @@ async fn a_consumer_holds_no_more_than_its_prefetch() {
     assert_eq!(fourth.job_id, 3);
     cleanup.delete_all().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_message_published_in_a_trace_carries_its_traceparent_on_rabbitmq() {
+    use tracing_subscriber::layer::SubscriberExt;
+    // Spans as OpenTelemetry spans, as the binary sets them up (nothing
+    // exported).
+    let tracing = trawl_service::trace::Tracing::new("queue-test").unwrap();
+    let subscriber = tracing_subscriber::registry().with(tracing.layer());
+    let _default = tracing::subscriber::set_default(subscriber);
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    for under in queues("traced").await {
+        let span = tracing::info_span!("request");
+        trawl_service::trace::continue_from_traceparent(
+            &span,
+            &format!("00-{trace_id}-00f067aa0ba902b7-01"),
+        );
+        {
+            let _entered = span.enter();
+            under.first.publish(31).await.unwrap();
+        }
+        under.first.publish(32).await.unwrap();
+        let traced = under
+            .first
+            .receive(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .unwrap();
+        let untraced = under
+            .first
+            .receive(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((traced.job_id, untraced.job_id), (31, 32), "{}", under.name);
+        match under.name {
+            "rabbitmq" => {
+                let header = traced.traceparent.clone().expect("a traceparent header");
+                assert!(
+                    header.starts_with(&format!("00-{trace_id}-")),
+                    "the publishing span's trace: {header}"
+                );
+                assert_eq!(untraced.traceparent, None, "published outside any span");
+            }
+            // The job's row carries it instead (trawl-store's tests).
+            _ => assert_eq!(traced.traceparent, None),
+        }
+        under.first.ack(traced).await.unwrap();
+        under.first.ack(untraced).await.unwrap();
+        under.cleanup().await;
+    }
+}

@@ -239,6 +239,14 @@ pub fn collect_on_scrape(collector: Collector) {
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static COMMIT: OnceLock<&'static str> = OnceLock::new();
+
+/// Names the commit the binary was built from, for `trawl_build_info`:
+/// call it before [`install`] (the binary does; a library alone reports
+/// `unknown`).
+pub fn set_commit(commit: &'static str) {
+    let _ = COMMIT.set(commit);
+}
 
 /// Installs the process's recorder, once (later calls return the first
 /// one's handle); `None` when another recorder was installed first.
@@ -278,7 +286,7 @@ pub fn install() -> Option<&'static PrometheusHandle> {
     metrics::gauge!(
         Metric::BuildInfo.name(),
         "version" => env!("CARGO_PKG_VERSION"),
-        "commit" => option_env!("TRAWL_COMMIT").unwrap_or("unknown"),
+        "commit" => COMMIT.get().copied().unwrap_or("unknown"),
     )
     .set(1.0);
     metrics::gauge!(Metric::HttpInFlight.name()).set(0.0);

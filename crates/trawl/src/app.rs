@@ -135,6 +135,7 @@ impl Application {
         // Before anything records: the clients set their breakers' gauges
         // as they are made.
         if config.metrics.enabled {
+            trawl_service::metrics::set_commit(env!("TRAWL_COMMIT"));
             trawl_service::metrics::install();
         }
         let cursors = cursor_key(config)?;

@@ -176,7 +176,8 @@ async fn every_role_serves_metrics_that_promtool_accepts() {
             build.starts_with(&format!(
                 "trawl_build_info{{version=\"{}\",commit=\"",
                 env!("CARGO_PKG_VERSION")
-            )) && build.ends_with("\"} 1"),
+            )) && build.ends_with("\"} 1")
+                && !build.contains("commit=\"unknown\""),
             "{role}: {build}"
         );
         assert!(
@@ -792,4 +793,80 @@ fn the_scrape_configs_alerts_and_dashboard_hold_together() {
     let file = scratch.path().join("dashboard-queries.yml");
     std::fs::write(&file, rules.to_string()).unwrap();
     run_promtool(&promtool, &["check", "rules", file.to_str().unwrap()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_joins_the_trace_of_the_request_that_made_it_and_is_counted() {
+    use crate::processes::{Writer, create_key, documents};
+    let (receiver, received) = otlp_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    let key = create_key(dir.path(), &[]);
+    let indexer = Trawl::start(dir.path(), &["--role", "indexer", "--no-demo"], &env);
+    let writer = Writer::new(&indexer.address, &key);
+
+    let trace_id = "5b8efff798038103d269b633813fc60c";
+    let response = writer
+        .post("/v1/documents")
+        .header("content-type", "application/x-ndjson")
+        .header("traceparent", format!("00-{trace_id}-eee19b7ec3c1b174-01"))
+        .body(documents("traced", 3, "observability"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    let id = accepted["id"].as_i64().unwrap();
+    writer.succeeded(id).await;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (request, job) = loop {
+        let spans: Vec<Span> = received.lock().unwrap().spans.clone();
+        let request = spans
+            .iter()
+            .find(|s| s.trace_id == trace_id && s.name == "POST /v1/documents")
+            .cloned();
+        let job = spans
+            .iter()
+            .find(|s| s.trace_id == trace_id && s.name == "job documents")
+            .cloned();
+        if let (Some(request), Some(job)) = (request, job) {
+            break (request, job);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job's span did not arrive in the request's trace: {spans:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(job.service, "trawl-indexer");
+    assert_eq!(job.kind, 5, "a consumer span");
+    assert!(
+        job.parent == request.span_id
+            || received
+                .lock()
+                .unwrap()
+                .spans
+                .iter()
+                .any(|s| s.span_id == job.parent && s.trace_id == trace_id),
+        "the job hangs from the request's trace: {job:?} {request:?}"
+    );
+
+    let exposition = scrape(&indexer.address).await;
+    assert_eq!(
+        sample(&exposition, "trawl_jobs_total{outcome=\"succeeded\"}"),
+        Some(1.0),
+        "{exposition}"
+    );
+    assert_eq!(
+        sample(
+            &exposition,
+            "trawl_job_duration_seconds_count{outcome=\"succeeded\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(sample(&exposition, "trawl_queue_depth"), Some(0.0));
 }
