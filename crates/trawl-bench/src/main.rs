@@ -13,6 +13,7 @@ mod fanout;
 mod feeding;
 mod load;
 mod metrics;
+mod observability;
 mod passthrough;
 mod process;
 mod quality;
@@ -71,6 +72,8 @@ enum Section {
     Feeding,
     /// A loopback site crawled from its sitemap, then again unchanged.
     Crawl,
+    /// Metrics on and off, and every trace exported, on the search path.
+    Observability,
 }
 
 /// Everything measured, for the budget table and the checks.
@@ -83,6 +86,7 @@ struct Figures {
     indexing: Option<Indexing>,
     feeding: Option<feeding::Feeding>,
     crawl: Option<crawl::Crawl>,
+    observability: Option<observability::Overhead>,
     load: Option<LoadFigures>,
     startup: Option<Startup>,
 }
@@ -179,7 +183,11 @@ fn main() -> anyhow::Result<()> {
     let needs_index = sections.iter().any(|s| {
         matches!(
             s,
-            Section::Indexing | Section::Load | Section::Startup | Section::Feeding
+            Section::Indexing
+                | Section::Load
+                | Section::Startup
+                | Section::Feeding
+                | Section::Observability
         )
     });
     if needs_index {
@@ -206,6 +214,22 @@ fn main() -> anyhow::Result<()> {
             ))?;
             print_load(&figures_load);
             figures.load = Some(figures_load);
+        }
+        if sections.contains(&Section::Observability) {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let (rounds, seconds) = if args.quick { (1, 1) } else { (7, 3) };
+            let result = runtime.block_on(observability::run(
+                &trawl,
+                &data_dir,
+                &queries,
+                CONNECTIONS,
+                rounds,
+                seconds,
+            ))?;
+            observability::print(&result);
+            figures.observability = Some(result);
         }
         if sections.contains(&Section::Startup) {
             let startup = run_startup(&trawl, &data_dir, if args.quick { 3 } else { 9 })?;
@@ -870,6 +894,22 @@ fn check(f: &Figures) -> anyhow::Result<()> {
         && let Err(e) = crawl::check(c)
     {
         problems.push(format!("crawl: {e}"));
+    }
+    if let Some(o) = &f.observability {
+        for variant in &o.variants {
+            let merged = variant.merged();
+            if merged.ok() == 0 || merged.errors > 0 {
+                problems.push(format!(
+                    "observability, {}: {} answered, {} failed",
+                    variant.name,
+                    merged.ok(),
+                    merged.errors
+                ));
+            }
+        }
+        if o.spans == 0 {
+            problems.push("observability: no span reached the OTLP receiver".into());
+        }
     }
     if let Some(i) = &f.indexing
         && (i.size_mib <= 0.0 || i.peak_mib <= 0.0)

@@ -236,7 +236,8 @@ async fn a_message_published_in_a_trace_carries_its_traceparent_on_rabbitmq() {
     // Spans as OpenTelemetry spans, as the binary sets them up (nothing
     // exported).
     let tracing = trawl_service::trace::Tracing::new("queue-test").unwrap();
-    let subscriber = tracing_subscriber::registry().with(tracing.layer());
+    let (otel, ids) = tracing.layers();
+    let subscriber = tracing_subscriber::registry().with(otel).with(ids);
     let _default = tracing::subscriber::set_default(subscriber);
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     for under in queues("traced").await {
