@@ -127,6 +127,8 @@ impl Page {
 pub(crate) struct ErrorView {
     pub title: String,
     pub detail: String,
+    /// The request's trace id, for the user to quote in a report.
+    pub trace_id: Option<String>,
 }
 
 impl From<Problem> for ErrorView {
@@ -134,6 +136,9 @@ impl From<Problem> for ErrorView {
         Self {
             title: problem.title,
             detail: problem.detail,
+            trace_id: problem
+                .trace_id
+                .or_else(trawl_service::trace::current_trace_id),
         }
     }
 }

@@ -625,6 +625,19 @@ async fn one_search_is_one_trace_across_web_results_and_search() {
     assert_eq!(refused.status(), 400);
     let problem: Value = refused.json().await.unwrap();
     assert_eq!(problem["trace_id"], trace_id, "{problem}");
+    // A page says it too, for the user to quote.
+    let page = client
+        .get(web.url("/search?q=index&page=0"))
+        .header("traceparent", &traceparent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("Reference: <code>{trace_id}</code>")),
+        "{html}"
+    );
     let logged = web
         .logs()
         .lines()
