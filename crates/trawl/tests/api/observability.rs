@@ -683,16 +683,27 @@ async fn without_an_exporter_requests_still_have_trace_ids_and_pass_them_on() {
         "search's log lines carry the caller's trace id:\n{}",
         search.logs()
     );
-    // No traceparent: a fresh id, still a valid one.
-    let fresh: Value = reqwest::get(results.url("/v1/results?q="))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = fresh["trace_id"].as_str().expect("a trace id");
-    assert_eq!(id.len(), 32);
-    assert!(id.chars().all(|c| c.is_ascii_hexdigit()) && id != "0".repeat(32));
+    // No traceparent, or one that is not W3C trace context (garbage, an
+    // all-zero trace id, an unknown version's malformed fields): a fresh
+    // id, never the header's text.
+    for header in [
+        None,
+        Some("00-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-b7ad6b7169203331-01"),
+        Some("00-00000000000000000000000000000000-b7ad6b7169203331-01"),
+        Some("<script>alert(1)</script>"),
+    ] {
+        let mut request = reqwest::Client::new().get(results.url("/v1/results?q="));
+        if let Some(header) = header {
+            request = request.header("traceparent", header);
+        }
+        let fresh: Value = request.send().await.unwrap().json().await.unwrap();
+        let id = fresh["trace_id"].as_str().expect("a trace id");
+        assert_eq!(id.len(), 32, "{header:?}: {id}");
+        assert!(
+            id.chars().all(|c| c.is_ascii_hexdigit()) && id != "0".repeat(32),
+            "{header:?}: {id}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- deploy/observability
