@@ -156,6 +156,7 @@ fn main() -> anyhow::Result<()> {
             Section::Fanout,
             Section::Feeding,
             Section::Crawl,
+            Section::Observability,
         ];
         if !args.quick {
             all.push(Section::Seed);
