@@ -358,3 +358,57 @@ pub fn trace_id(span: &Span) -> Option<String> {
 pub fn current_trace_id() -> Option<String> {
     trace_id(&Span::current())
 }
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[test]
+    fn ids_follow_the_caller_into_children_and_out_as_traceparent() {
+        // The environment of a test sets no OTEL_* variable: ids only.
+        let tracing = Tracing::new("test").unwrap();
+        assert_eq!(tracing.mode(), Mode::Ids);
+        let (otel, ids) = tracing.layers();
+        assert!(otel.is_none() && ids.is_some());
+        let subscriber = tracing_subscriber::registry().with(otel).with(ids);
+        tracing::subscriber::with_default(subscriber, || {
+            let fresh = tracing::info_span!("request");
+            let fresh_id = trace_id(&fresh).expect("a trace id");
+            assert_eq!(fresh_id.len(), 32);
+            assert_ne!(fresh_id, "0".repeat(32));
+            assert_ne!(
+                trace_id(&tracing::info_span!("another")),
+                Some(fresh_id),
+                "each root its own trace"
+            );
+
+            let request = tracing::info_span!("request");
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "traceparent",
+                HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            );
+            continue_from(&request, &headers);
+            let child = request.in_scope(|| tracing::info_span!("call"));
+            assert_eq!(
+                trace_id(&child).as_deref(),
+                Some("4bf92f3577b34da6a3ce929d0e0e4736")
+            );
+            let sent = traceparent(&child).expect("a traceparent");
+            let parts: Vec<&str> = sent.split('-').collect();
+            assert_eq!(parts.len(), 4, "{sent}");
+            assert_eq!(parts[0], "00");
+            assert_eq!(parts[1], "4bf92f3577b34da6a3ce929d0e0e4736");
+            assert_eq!(parts[2].len(), 16);
+            assert_ne!(parts[2], "00f067aa0ba902b7", "the child's own span id");
+            assert_eq!(parts[3], "01", "the caller's sampling decision passes on");
+
+            // A job made under it, continued elsewhere from its row.
+            let job = tracing::info_span!(parent: None, "job");
+            continue_from_traceparent(&job, &sent);
+            assert_eq!(trace_id(&job), trace_id(&child));
+        });
+    }
+}
