@@ -50,7 +50,8 @@ impl Run {
         self.latencies_us[rank - 1] as f64 / 1000.0
     }
 
-    fn merge(runs: Vec<Run>, seconds: f64) -> Run {
+    /// Runs together: their latencies sorted as one, over `seconds`.
+    pub(crate) fn merge(runs: Vec<Run>, seconds: f64) -> Run {
         let mut latencies_us: Vec<u64> = runs
             .iter()
             .flat_map(|r| r.latencies_us.iter().copied())

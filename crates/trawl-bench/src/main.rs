@@ -591,17 +591,7 @@ async fn run_load(
         measure_mode(&[("one binary", &one)], &one, &index_dir, queries, duration).await?;
     one.stop()?;
 
-    let (search, _) = Server::start(trawl, data_dir, &["--role", "search"])?;
-    let (results, _) = Server::start(
-        trawl,
-        data_dir,
-        &["--role", "results", "--search-url", &search.url()],
-    )?;
-    let (web, _) = Server::start(
-        trawl,
-        data_dir,
-        &["--role", "web", "--results-url", &results.url()],
-    )?;
+    let [search, results, web] = Server::three(trawl, data_dir, &[])?;
     let three_load = measure_mode(
         &[("search", &search), ("results", &results), ("web", &web)],
         &web,

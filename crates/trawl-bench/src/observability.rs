@@ -47,18 +47,8 @@ impl Variant {
 
     /// Every round's latencies together.
     pub(crate) fn merged(&self) -> Run {
-        let mut latencies_us: Vec<u64> = self
-            .rounds
-            .iter()
-            .flat_map(|r| r.latencies_us.iter().copied())
-            .collect();
-        latencies_us.sort_unstable();
-        Run {
-            latencies_us,
-            errors: self.rounds.iter().map(|r| r.errors).sum(),
-            shed: self.rounds.iter().map(|r| r.shed).sum(),
-            seconds: self.rounds.iter().map(|r| r.seconds).sum(),
-        }
+        let seconds = self.rounds.iter().map(|r| r.seconds).sum();
+        Run::merge(self.rounds.clone(), seconds)
     }
 }
 
@@ -143,24 +133,6 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / per_second.max(1.0)
 }
 
-/// web, results and search with `env`; the web server last.
-fn three(trawl: &Path, data_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Vec<Server>> {
-    let (search, _) = Server::start_with(trawl, data_dir, &["--role", "search"], env)?;
-    let (results, _) = Server::start_with(
-        trawl,
-        data_dir,
-        &["--role", "results", "--search-url", &search.url()],
-        env,
-    )?;
-    let (web, _) = Server::start_with(
-        trawl,
-        data_dir,
-        &["--role", "web", "--results-url", &results.url()],
-        env,
-    )?;
-    Ok(vec![search, results, web])
-}
-
 pub(crate) async fn run(
     trawl: &Path,
     data_dir: &Path,
@@ -185,7 +157,7 @@ pub(crate) async fn run(
     ];
     let mut servers = Vec::new();
     for (_, env) in &setups {
-        servers.push(three(trawl, data_dir, env)?);
+        servers.push(Server::three(trawl, data_dir, env)?);
     }
     let webs: Vec<String> = servers.iter().map(|s| s[2].url()).collect();
     // Warm every set up: caches, connections, the index's pages.

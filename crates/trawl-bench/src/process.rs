@@ -130,6 +130,29 @@ impl Server {
         Ok((Self { child, address }, started.elapsed()))
     }
 
+    /// search, results and web, each pointed at the one before, with
+    /// `env`: `[search, results, web]`.
+    pub(crate) fn three(
+        trawl: &Path,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<[Self; 3]> {
+        let (search, _) = Self::start_with(trawl, data_dir, &["--role", "search"], env)?;
+        let (results, _) = Self::start_with(
+            trawl,
+            data_dir,
+            &["--role", "results", "--search-url", &search.url()],
+            env,
+        )?;
+        let (web, _) = Self::start_with(
+            trawl,
+            data_dir,
+            &["--role", "web", "--results-url", &results.url()],
+            env,
+        )?;
+        Ok([search, results, web])
+    }
+
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }

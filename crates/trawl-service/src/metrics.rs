@@ -238,7 +238,7 @@ pub fn collect_on_scrape(collector: Collector) {
         .push(collector);
 }
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 static COMMIT: OnceLock<&'static str> = OnceLock::new();
 
 /// Names the commit the binary was built from, for `trawl_build_info`:
@@ -251,16 +251,11 @@ pub fn set_commit(commit: &'static str) {
 /// Installs the process's recorder, once (later calls return the first
 /// one's handle); `None` when another recorder was installed first.
 pub fn install() -> Option<&'static PrometheusHandle> {
-    if let Some(handle) = HANDLE.get() {
-        return Some(handle);
-    }
-    static INSTALLING: Mutex<()> = Mutex::new(());
-    let _once = INSTALLING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(handle) = HANDLE.get() {
-        return Some(handle);
-    }
+    HANDLE.get_or_init(recorder).as_ref()
+}
+
+/// Installs the recorder and records what is known at start.
+fn recorder() -> Option<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets(&LATENCY_BUCKETS)
         .and_then(|b| {
@@ -303,7 +298,7 @@ pub fn install() -> Option<&'static PrometheusHandle> {
                 upkeep.run_upkeep();
             }
         });
-    Some(HANDLE.get_or_init(|| handle))
+    Some(handle)
 }
 
 /// `GET /metrics`: the Prometheus text exposition, for clients in
@@ -324,7 +319,7 @@ pub(crate) async fn scrape(
     let allowed = client
         .and_then(|axum::Extension(c)| c.ip)
         .is_some_and(|ip| allowed(&settings.allow, ip));
-    let Some(handle) = HANDLE.get().filter(|_| allowed) else {
+    let Some(handle) = HANDLE.get().and_then(Option::as_ref).filter(|_| allowed) else {
         return Err(ApiError::NotFound);
     };
     let pending: Vec<Collector> = collectors()
@@ -364,10 +359,9 @@ pub(crate) async fn record(request: Request, next: Next) -> Response {
         .to_owned();
     let method = method_label(request.method());
     let started = Instant::now();
-    let in_flight = metrics::gauge!(Metric::HttpInFlight.name());
-    in_flight.increment(1.0);
+    let in_flight = InFlight::start();
     let response = next.run(request).await;
-    in_flight.decrement(1.0);
+    drop(in_flight);
     let class = match response.status().as_u16() {
         100..=199 => "1xx",
         200..=299 => "2xx",
@@ -380,6 +374,25 @@ pub(crate) async fn record(request: Request, next: Next) -> Response {
     metrics::counter!(Metric::HttpRequests.name(), "route" => route, "method" => method, "status" => class)
         .increment(1);
     response
+}
+
+/// One request in the in-flight gauge, until dropped: also when the
+/// request is (its client gone, its connection closed), so the gauge
+/// cannot drift upwards.
+struct InFlight(metrics::Gauge);
+
+impl InFlight {
+    fn start() -> Self {
+        let gauge = metrics::gauge!(Metric::HttpInFlight.name());
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// Methods as labels: the standard ones by name, anything else as `other`.
@@ -523,6 +536,41 @@ mod tests {
                 Kind::Gauge => assert!(!name.ends_with("_total"), "{name}"),
             }
         }
+    }
+
+    /// A request given up on (its future dropped before it answered)
+    /// leaves the in-flight gauge where it was.
+    #[tokio::test]
+    async fn a_dropped_request_leaves_the_in_flight_gauge() {
+        use axum::Router;
+        use axum::routing::get;
+        use tower::ServiceExt;
+
+        let handle = install().expect("the recorder installs");
+        let in_flight = || {
+            handle
+                .render()
+                .lines()
+                .find_map(|l| l.strip_prefix("trawl_http_requests_in_flight "))
+                .map(|v| v.trim().parse::<f64>().unwrap())
+        };
+        let app = Router::new()
+            .route("/hang", get(std::future::pending::<&'static str>))
+            .layer(axum::middleware::from_fn(record));
+        let before = in_flight();
+        let request = axum::http::Request::get("/hang")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let mut call = Box::pin(app.clone().oneshot(request));
+        let waited = tokio::time::timeout(Duration::from_millis(50), &mut call).await;
+        assert!(waited.is_err(), "the handler never answers");
+        assert_eq!(
+            in_flight(),
+            before.map(|v| v + 1.0),
+            "counted while in flight"
+        );
+        drop(call);
+        assert_eq!(in_flight(), before, "and uncounted when dropped");
     }
 
     #[test]

@@ -106,6 +106,23 @@ async fn upstream(app: Router) -> String {
     base
 }
 
+/// search, results and web as processes of the real binary, each pointed
+/// at the one before, with `env`.
+fn three_processes(dir: &std::path::Path, env: &[(&str, &str)]) -> (Trawl, Trawl, Trawl) {
+    let search = Trawl::start(dir, &["--role", "search"], env);
+    let results = Trawl::start(
+        dir,
+        &["--role", "results", "--search-url", &search.url("/")],
+        env,
+    );
+    let web = Trawl::start(
+        dir,
+        &["--role", "web", "--results-url", &results.url("/")],
+        env,
+    );
+    (search, results, web)
+}
+
 /// A `json` engine asking `{base}/s?q=…`.
 fn json_engine(name: &str, base: &str) -> EngineConfig {
     EngineConfig::new(
@@ -133,17 +150,7 @@ async fn every_role_serves_metrics_that_promtool_accepts() {
     let data = fixture_data_dir();
     let dir = data.path();
     let exempt = [("TRAWL_RATE_LIMIT_EXEMPT", "127.0.0.0/8")];
-    let search = Trawl::start(dir, &["--role", "search"], &exempt);
-    let results = Trawl::start(
-        dir,
-        &["--role", "results", "--search-url", &search.url("/")],
-        &exempt,
-    );
-    let web = Trawl::start(
-        dir,
-        &["--role", "web", "--results-url", &results.url("/")],
-        &exempt,
-    );
+    let (search, results, web) = three_processes(dir, &exempt);
     let scratch = tempfile::tempdir().unwrap();
     let indexer = Trawl::start(scratch.path(), &["--role", "indexer", "--no-demo"], &exempt);
     let all = Trawl::start(dir, &["--no-demo"], &exempt);
@@ -500,17 +507,7 @@ async fn one_search_is_one_trace_across_web_results_and_search() {
         // Exported within 100 ms rather than 5 s.
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
     ];
-    let search = Trawl::start(dir, &["--role", "search"], &env);
-    let results = Trawl::start(
-        dir,
-        &["--role", "results", "--search-url", &search.url("/")],
-        &env,
-    );
-    let web = Trawl::start(
-        dir,
-        &["--role", "web", "--results-url", &results.url("/")],
-        &env,
-    );
+    let (_search, _results, web) = three_processes(dir, &env);
 
     // The caller's own trace: trawl's spans join it.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
