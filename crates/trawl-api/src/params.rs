@@ -96,6 +96,29 @@ impl InvalidRequest {
     }
 }
 
+/// Most suggestions one `suggest` call answers with.
+pub const MAX_SUGGESTIONS: usize = 10;
+
+/// The `q` of a suggestion request (`/autocomplete`, `/v1/suggest`): what
+/// was typed so far, trimmed, invisible formatting dropped, tabs and
+/// newlines as spaces. Missing or blank is the empty text (nothing to
+/// complete, not an error); longer than [`MAX_QUERY_CHARS`] or holding
+/// control characters is invalid, as in a search.
+pub fn suggest_text(raw: Option<&str>) -> Result<String, InvalidRequest> {
+    let mut q = None;
+    for (name, value) in parse_query_string(raw.unwrap_or(""))? {
+        if name == "q" && q.replace(value).is_some() {
+            return Err(InvalidRequest::DuplicateParameter { param: "q" });
+        }
+    }
+    let q = q.unwrap_or_default();
+    let visible = crate::text::without(&q, crate::text::is_invisible);
+    if visible.trim().is_empty() {
+        return Ok(String::new());
+    }
+    Query::parse(&q).map(|query| query.0)
+}
+
 /// A search query: trimmed, non-empty, at most [`MAX_QUERY_CHARS`] characters,
 /// free of control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

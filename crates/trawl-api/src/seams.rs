@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use crate::jobs::{Accepted, Batch, DocumentError, IdempotencyKey, Job, JobsPage, JobsQuery};
 use crate::params::{InvalidRequest, SearchRequest};
 use crate::sources::{IfMatch, Source, SourceIn, SourcesPage, SourcesQuery};
-use crate::wire::{EnginesResponse, Problem, Readiness, ResultsResponse, SearchResponse};
+use crate::wire::{
+    EnginesResponse, Problem, Readiness, ResultsResponse, SearchResponse, Suggestions,
+};
 
 /// results → search.
 #[async_trait]
@@ -18,6 +20,9 @@ pub trait SearchService: Send + Sync + 'static {
     async fn search(&self, request: &SearchRequest) -> Result<SearchResponse, ServiceError>;
     /// The configured engines and their state.
     async fn engines(&self) -> Result<EnginesResponse, ServiceError>;
+    /// Completions of `text` (see [`crate::params::suggest_text`]) from
+    /// the enabled engines that offer them.
+    async fn suggest(&self, text: &str) -> Result<Suggestions, ServiceError>;
     /// Whether it can serve, with its checks.
     async fn readiness(&self) -> Readiness;
 }
@@ -27,6 +32,10 @@ pub trait SearchService: Send + Sync + 'static {
 pub trait ResultsService: Send + Sync + 'static {
     /// Searches, then cleans, merges and ranks the hits.
     async fn results(&self, request: &SearchRequest) -> Result<ResultsResponse, ServiceError>;
+    /// The search service's engines, as it reports them.
+    async fn engines(&self) -> Result<EnginesResponse, ServiceError>;
+    /// The search service's completions of `text`.
+    async fn suggest(&self, text: &str) -> Result<Suggestions, ServiceError>;
     /// Whether it can serve, with its checks (and the search service's).
     async fn readiness(&self) -> Readiness;
 }

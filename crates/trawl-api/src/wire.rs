@@ -142,6 +142,17 @@ pub struct EnginesResponse {
     pub engines: Vec<EngineInfo>,
 }
 
+/// `GET /v1/suggest` (search and results services): completions of what
+/// was typed, from the words the engines know, best first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Suggestions {
+    /// What was typed, as it was completed (trimmed).
+    pub query: String,
+    /// Whole queries: what was typed with its last word completed; at most
+    /// [`MAX_SUGGESTIONS`](crate::params::MAX_SUGGESTIONS).
+    pub suggestions: Vec<String>,
+}
+
 /// One configured engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EngineInfo {

@@ -17,6 +17,7 @@ use tantivy::schema::{
 };
 
 use tantivy::time::OffsetDateTime;
+use tantivy::tokenizer::TokenStream;
 use tantivy::{DateTime, Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
 use crate::analysis::MemoStemmer;
@@ -34,6 +35,26 @@ pub const ENGLISH_STOP_WORDS: &[&str] = &[
     "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
     "they", "this", "to", "was", "will", "with",
 ];
+
+/// Longest token the analyzer keeps, in bytes.
+const MAX_TERM_BYTES: usize = 40;
+/// Most dictionary terms read per segment and start for one suggestion.
+const MAX_SUGGEST_TERMS: usize = 4096;
+/// Titles read per stem to find how it is written.
+const SURFACE_SAMPLES: usize = 4;
+
+/// The first byte string after every string starting with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // All 0xFF: no upper bound short of the longest key.
+    vec![u8::MAX; MAX_TERM_BYTES + 1]
+}
 
 /// How text is analysed and matches are weighed. [`Ranking::default`] is
 /// what trawl ships; `trawl-bench tune` measures the alternatives on
@@ -74,7 +95,7 @@ impl Ranking {
             LowerCaser, RemoveLongFilter, SimpleTokenizer, StopWordFilter, TextAnalyzer,
         };
         let builder = TextAnalyzer::builder(SimpleTokenizer::default())
-            .filter(RemoveLongFilter::limit(40))
+            .filter(RemoveLongFilter::limit(MAX_TERM_BYTES))
             .filter(LowerCaser);
         if self.stop_words {
             let words = ENGLISH_STOP_WORDS
@@ -439,6 +460,134 @@ impl LocalIndex {
         Some(modified.elapsed().unwrap_or_default())
     }
 
+    /// Words of titles that start with `prefix` (compared lower-cased), the
+    /// words found in the most titles first, at most `limit` of them.
+    ///
+    /// Read from the title field's term dictionary: terms are stems, so the
+    /// dictionary is read from the prefix and from the prefix's own stem
+    /// ("happy" is stored as "happi"), the most frequent stems kept, and
+    /// each stem's word as written taken from one title holding it. A
+    /// prefix longer than the analyzer keeps (40 bytes) or empty finds
+    /// nothing.
+    pub fn suggest_words(&self, prefix: &str, limit: usize) -> Result<Vec<String>, IndexError> {
+        let prefix = prefix.trim().to_lowercase();
+        if prefix.is_empty() || prefix.len() > MAX_TERM_BYTES || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut analyzer = self.ranking.analyzer();
+        let stem = {
+            let mut tokens = analyzer.token_stream(&prefix);
+            tokens.advance().then(|| tokens.token().text.clone())
+        };
+        let mut starts = vec![prefix.clone()];
+        starts.extend(stem.filter(|s| !s.is_empty() && *s != prefix));
+        let searcher = self.reader.searcher();
+        // Stems by the number of titles holding them, over every segment.
+        let mut counts: std::collections::HashMap<Vec<u8>, u64> = std::collections::HashMap::new();
+        for segment in searcher.segment_readers() {
+            let inverted = segment
+                .inverted_index(self.fields.title)
+                .map_err(|e| self.err(e))?;
+            for start in &starts {
+                let mut stream = inverted
+                    .terms()
+                    .range()
+                    .ge(start.as_bytes())
+                    .lt(prefix_end(start.as_bytes()))
+                    .into_stream()
+                    .map_err(|e| self.err(e.into()))?;
+                let mut scanned = 0;
+                while scanned < MAX_SUGGEST_TERMS && stream.advance() {
+                    scanned += 1;
+                    *counts.entry(stream.key().to_vec()).or_default() +=
+                        u64::from(stream.value().doc_freq);
+                }
+            }
+            // Stems shorter than what was typed ("concurrentl" is a word
+            // stored as "concurr"): the prefix's own prefixes, looked up.
+            for (end, _) in prefix.char_indices().skip(2) {
+                let shorter = &prefix.as_bytes()[..end];
+                if let Some(info) = inverted.terms().get(shorter).map_err(|e| self.err(e.into()))? {
+                    *counts.entry(shorter.to_vec()).or_default() += u64::from(info.doc_freq);
+                }
+            }
+        }
+        let mut stems: Vec<(Vec<u8>, u64)> = counts.into_iter().collect();
+        stems.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut words: Vec<String> = Vec::with_capacity(limit);
+        for (stem, _) in stems.into_iter().take(limit * 2) {
+            let Ok(stem) = String::from_utf8(stem) else {
+                continue;
+            };
+            for word in self.written_as(&searcher, &mut analyzer, &stem, &prefix)? {
+                if words.len() == limit {
+                    return Ok(words);
+                }
+                if !words.contains(&word) {
+                    words.push(word);
+                }
+            }
+        }
+        Ok(words)
+    }
+
+    /// How `stem` is written (lower-cased) in the first few titles holding
+    /// it, the words that start with `prefix`, the most common first.
+    fn written_as(
+        &self,
+        searcher: &tantivy::Searcher,
+        analyzer: &mut tantivy::tokenizer::TextAnalyzer,
+        stem: &str,
+        prefix: &str,
+    ) -> Result<Vec<String>, IndexError> {
+        let term = Term::from_field_text(self.fields.title, stem);
+        let mut seen: Vec<(String, u32)> = Vec::new();
+        let mut read = 0;
+        for (ordinal, segment) in searcher.segment_readers().iter().enumerate() {
+            let inverted = segment
+                .inverted_index(self.fields.title)
+                .map_err(|e| self.err(e))?;
+            let Some(mut postings) = inverted
+                .read_postings(&term, IndexRecordOption::Basic)
+                .map_err(|e| self.err(e.into()))?
+            else {
+                continue;
+            };
+            let alive = segment.alive_bitset();
+            let mut doc = tantivy::DocSet::doc(&postings);
+            while doc != tantivy::TERMINATED && read < SURFACE_SAMPLES {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    read += 1;
+                    let stored: TantivyDocument = searcher
+                        .doc(tantivy::DocAddress::new(ordinal as u32, doc))
+                        .map_err(|e| self.err(e))?;
+                    let title = stored
+                        .get_first(self.fields.title)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default();
+                    let mut tokens = analyzer.token_stream(title);
+                    while tokens.advance() {
+                        let token = tokens.token();
+                        if token.text != stem {
+                            continue;
+                        }
+                        let word = title[token.offset_from..token.offset_to].to_lowercase();
+                        if word.starts_with(prefix) {
+                            match seen.iter_mut().find(|(w, _)| *w == word) {
+                                Some((_, n)) => *n += 1,
+                                None => seen.push((word, 1)),
+                            }
+                        }
+                        break;
+                    }
+                }
+                doc = tantivy::DocSet::advance(&mut postings);
+            }
+        }
+        seen.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(seen.into_iter().map(|(word, _)| word).collect())
+    }
+
     /// Whether a document with this id is visible now.
     pub fn contains(&self, id: &str) -> Result<bool, IndexError> {
         let query = TermQuery::new(
@@ -732,6 +881,48 @@ mod tests {
 
     fn ids(page: &SearchPage) -> Vec<&str> {
         page.hits.iter().map(|h| h.id.as_str()).collect()
+    }
+
+    #[test]
+    fn suggestions_are_title_words_as_written_most_common_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = LocalIndex::open_or_create(dir.path()).unwrap();
+        let mut writer = index.writer().unwrap();
+        for (id, title) in [
+            ("a", "Creating indexes CONCURRENTLY"),
+            ("b", "Concurrency in Rust"),
+            ("c", "Fearless concurrency"),
+            ("d", "Happy paths"),
+            ("e", "Concurrent hash maps"),
+            ("f", "Concurrency, gone"),
+        ] {
+            writer.upsert(doc(id, title, "body text")).unwrap();
+        }
+        writer.commit().unwrap();
+        writer.remove("f").unwrap();
+        writer.commit().unwrap();
+        writer.finish().unwrap();
+        // "concurr" is the stem of all three words: the most common as
+        // written first. The body is not read.
+        let words = index.suggest_words("Conc", 5).unwrap();
+        assert_eq!(words, ["concurrency", "concurrent", "concurrently"]);
+        assert_eq!(index.suggest_words("concurrentl", 5).unwrap(), ["concurrently"]);
+        // Stored as "happi": found through the prefix's own stem.
+        assert_eq!(index.suggest_words("happy", 5).unwrap(), ["happy"]);
+        assert_eq!(index.suggest_words("hap", 5).unwrap(), ["happy"]);
+        // "indexes" is stored as "index"; the word is as written.
+        assert_eq!(index.suggest_words("inde", 5).unwrap(), ["indexes"]);
+        assert_eq!(index.suggest_words("r", 5).unwrap(), ["rust"]);
+        assert!(index.suggest_words("body", 5).unwrap().is_empty());
+        assert!(index.suggest_words("", 5).unwrap().is_empty());
+        assert!(index.suggest_words("zzz", 5).unwrap().is_empty());
+        assert!(index.suggest_words(&"x".repeat(41), 5).unwrap().is_empty());
+        // A word of a removed document only is not suggested.
+        assert!(index.suggest_words("gon", 5).unwrap().is_empty());
+        let several = index.suggest_words("c", 5).unwrap();
+        assert_eq!(several[0], "concurrency", "{several:?}");
+        assert!(several.contains(&"creating".to_owned()), "{several:?}");
+        assert_eq!(index.suggest_words("c", 1).unwrap().len(), 1);
     }
 
     #[test]

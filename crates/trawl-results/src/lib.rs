@@ -27,7 +27,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::extract::OriginalUri;
+use axum::Json;
+use axum::extract::{OriginalUri, RawQuery};
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
@@ -35,8 +36,8 @@ use formats::FeedLinks;
 use trawl_api::openapi::{FormatQuery, ResultsQuery};
 use trawl_api::params::{MAX_PAGE, MAX_PER_PAGE};
 use trawl_api::{
-    InvalidRequest, Query, Readiness, ResultsResponse, ResultsService, SearchRequest,
-    SearchResponse, SearchService, ServiceError,
+    EnginesResponse, InvalidRequest, Query, Readiness, ResultsResponse, ResultsService,
+    SearchRequest, SearchResponse, SearchService, ServiceError, Suggestions,
 };
 use trawl_service::ApiError;
 use trawl_service::client::Origin;
@@ -66,6 +67,14 @@ impl ResultsService for Results {
         Ok(self.pipeline.manipulate(response))
     }
 
+    async fn engines(&self) -> Result<EnginesResponse, ServiceError> {
+        self.search.engines().await
+    }
+
+    async fn suggest(&self, text: &str) -> Result<Suggestions, ServiceError> {
+        self.search.suggest(text).await
+    }
+
     /// Ready when search is: its checks, as it reports them (over HTTP:
     /// the search service's own and the breaker's on the way to it).
     async fn readiness(&self) -> Readiness {
@@ -76,7 +85,7 @@ impl ResultsService for Results {
 /// The results service's routes, as OpenAPI.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(results, manipulate_body),
+    paths(results, manipulate_body, engines, suggest),
     tags((name = "results", description = "The results service: search's hits, manipulated.")),
 )]
 struct Api;
@@ -94,7 +103,21 @@ struct ResultsState {
 
 /// `GET /v1/results` over any [`ResultsService`], and `POST /v1/results`
 /// through `pipeline` (the same one the service uses).
+///
+/// `GET /v1/engines` and `GET /v1/suggest` pass the search service's
+/// answers on (the web service asks only this one).
 pub fn routes(service: Arc<dyn ResultsService>, pipeline: Arc<Pipeline>) -> Router {
+    routes_beside_search(service.clone(), pipeline.clone()).merge(
+        Router::new()
+            .route("/v1/engines", get(engines))
+            .route("/v1/suggest", get(suggest))
+            .with_state(ResultsState { service, pipeline }),
+    )
+}
+
+/// [`routes`] without the two the search service's own routes answer
+/// alike, for a process that serves both.
+pub fn routes_beside_search(service: Arc<dyn ResultsService>, pipeline: Arc<Pipeline>) -> Router {
     Router::new()
         .route("/v1/results", get(results).post(manipulate_body))
         .with_state(ResultsState { service, pipeline })
@@ -125,6 +148,36 @@ async fn results(
     Ok(formats::respond(format, &response, || {
         FeedLinks::new(&origin, &uri.to_string(), &request)
     }))
+}
+
+/// The search service's engines, as it reports them: what the web
+/// service's pages list and let people choose.
+#[utoipa::path(get, path = "/v1/engines", tag = "results", operation_id = "results_engines",
+    responses(
+        (status = 200, description = "Every configured engine.", body = EnginesResponse),
+        InternalErrorResponse,
+        UpstreamErrorResponses,
+    ))]
+async fn engines(State(state): State<ResultsState>) -> Result<Json<EnginesResponse>, ApiError> {
+    Ok(Json(state.service.engines().await?))
+}
+
+/// The search service's completions of what was typed.
+#[utoipa::path(get, path = "/v1/suggest", tag = "results", operation_id = "results_suggest",
+    params(("q" = Option<String>, Query, description = "What was typed so far; the last word \
+        is completed. Blank or missing: no suggestions. At most 512 characters.")),
+    responses(
+        (status = 200, description = "Whole queries, best first; at most 10.", body = Suggestions),
+        InvalidRequestResponse,
+        InternalErrorResponse,
+        UpstreamErrorResponses,
+    ))]
+async fn suggest(
+    State(state): State<ResultsState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Suggestions>, ApiError> {
+    let text = trawl_api::params::suggest_text(query.as_deref())?;
+    Ok(Json(state.service.suggest(&text).await?))
 }
 
 /// Cleans, merges, ranks and highlights the hits of the search response it

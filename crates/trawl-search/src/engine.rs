@@ -16,6 +16,11 @@ pub trait Engine: Send + Sync + 'static {
     async fn documents(&self) -> Option<u64> {
         None
     }
+    /// Completions of `text`, whole queries, best first, at most `limit`;
+    /// none from engines that offer none.
+    async fn suggest(&self, _text: &str, _limit: usize) -> Vec<String> {
+        Vec::new()
+    }
     /// Whether it is suspended now (not asked until its cooldown passes).
     fn suspended(&self) -> bool {
         false

@@ -29,7 +29,9 @@ use axum::routing::get;
 use axum::{Json, Router, middleware};
 use trawl_api::openapi::{SearchQueryV1, SearchQueryV2};
 use trawl_api::params::search_request_v2;
-use trawl_api::{CursorKey, EnginesResponse, SearchResponse, SearchResponseV2, SearchService};
+use trawl_api::{
+    CursorKey, EnginesResponse, SearchResponse, SearchResponseV2, SearchService, Suggestions,
+};
 use trawl_service::ApiError;
 use trawl_service::extract::ValidSearch;
 use trawl_service::openapi::{InternalErrorResponse, InvalidRequestResponse};
@@ -38,7 +40,7 @@ use trawl_service::versioning::{deprecated_v1, document_deprecated_v1};
 /// The search service's routes, as OpenAPI.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(search_v2, search, engines),
+    paths(search_v2, search, engines, suggest),
     tags((name = "search", description = "The search service: every engine's raw hits.")),
 )]
 struct Api;
@@ -70,6 +72,7 @@ pub fn routes(service: Arc<dyn SearchService>, cursors: CursorKey) -> Router {
         .route("/v1/search", get(search).layer(deprecated))
         .route("/v2/search", get(search_v2))
         .route("/v1/engines", get(engines))
+        .route("/v1/suggest", get(suggest))
         .with_state(SearchState { service, cursors })
 }
 
@@ -129,4 +132,22 @@ async fn engines(
     State(service): State<Arc<dyn SearchService>>,
 ) -> Result<Json<EnginesResponse>, ApiError> {
     Ok(Json(service.engines().await?))
+}
+
+/// Completions of what was typed, from the enabled engines that offer
+/// them (the local index: its title words).
+#[utoipa::path(get, path = "/v1/suggest", tag = "search", operation_id = "suggest",
+    params(("q" = Option<String>, Query, description = "What was typed so far; the last word \
+        is completed. Blank or missing: no suggestions. At most 512 characters.")),
+    responses(
+        (status = 200, description = "Whole queries, best first; at most 10.", body = Suggestions),
+        InvalidRequestResponse,
+        InternalErrorResponse,
+    ))]
+async fn suggest(
+    State(service): State<Arc<dyn SearchService>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Suggestions>, ApiError> {
+    let text = trawl_api::params::suggest_text(query.as_deref())?;
+    Ok(Json(service.suggest(&text).await?))
 }

@@ -266,6 +266,30 @@ impl Engine for LocalEngine {
         self.index().ok().map(|index| index.num_docs())
     }
 
+    /// The last word completed from the index's title words; the words
+    /// before it kept as typed.
+    async fn suggest(&self, text: &str, limit: usize) -> Vec<String> {
+        let Ok(index) = self.index() else {
+            return Vec::new();
+        };
+        let (head, last) = match text.rsplit_once(char::is_whitespace) {
+            Some((head, last)) => (format!("{} ", head.trim_end()), last.to_owned()),
+            None => (String::new(), text.to_owned()),
+        };
+        let words = self
+            .searchers
+            .run(move || index.suggest_words(&last, limit))
+            .await;
+        match words {
+            Some(Ok(words)) => words.into_iter().map(|w| format!("{head}{w}")).collect(),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "suggestions failed");
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+
     async fn readiness(&self) -> Check {
         match self.index() {
             // No filesystem path: `/readyz` is served on the public port

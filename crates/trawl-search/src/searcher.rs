@@ -9,8 +9,9 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tracing::Instrument;
 use trawl_api::{
     EngineInfo, EngineReport, EngineStatus, EnginesResponse, InvalidRequest, Readiness, SearchHit,
-    SearchRequest, SearchResponse, SearchService, ServiceError,
+    SearchRequest, SearchResponse, SearchService, ServiceError, Suggestions,
 };
+use trawl_api::params::MAX_SUGGESTIONS;
 use trawl_service::metrics::Metric;
 
 use crate::engine::{Engine, EngineError, EngineResults};
@@ -348,6 +349,35 @@ impl SearchService for Searcher {
             });
         }
         Ok(EnginesResponse { engines })
+    }
+
+    /// The enabled engines' completions, each engine under its timeout,
+    /// merged in configuration order without repeats.
+    async fn suggest(&self, text: &str) -> Result<Suggestions, ServiceError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Suggestions::default());
+        }
+        let asked = self.slots.iter().filter(|s| s.enabled && !s.engine.suspended());
+        let answers = futures_util::future::join_all(asked.map(|slot| async move {
+            tokio::time::timeout(slot.timeout, slot.engine.suggest(text, MAX_SUGGESTIONS))
+                .await
+                .unwrap_or_default()
+        }))
+        .await;
+        let mut suggestions: Vec<String> = Vec::new();
+        for suggestion in answers.into_iter().flatten() {
+            if suggestions.len() == MAX_SUGGESTIONS {
+                break;
+            }
+            if !suggestions.contains(&suggestion) {
+                suggestions.push(suggestion);
+            }
+        }
+        Ok(Suggestions {
+            query: text.to_owned(),
+            suggestions,
+        })
     }
 
     /// Ready while some enabled engine can answer: a suspended upstream

@@ -24,7 +24,7 @@ use tower::ServiceExt;
 use trawl_api::jobs::{Accepted, Batch, BatchFormat, IdempotencyKey, Job, JobsPage, JobsQuery};
 use trawl_api::{
     Check, Code, EnginesResponse, IndexerService, Problem, Readiness, ResultsResponse,
-    ResultsService, SearchRequest, SearchResponse, SearchService, ServiceError,
+    ResultsService, SearchRequest, SearchResponse, SearchService, ServiceError, Suggestions,
 };
 use url::Url;
 
@@ -300,6 +300,11 @@ impl SearchService for HttpSearchClient {
         self.0.get("v1/engines", None).await
     }
 
+    async fn suggest(&self, text: &str) -> Result<Suggestions, ServiceError> {
+        let query = format!("q={}", trawl_api::params::encode_component(text));
+        self.0.get("v1/suggest", Some(&query)).await
+    }
+
     async fn readiness(&self) -> Readiness {
         self.0.readiness().await
     }
@@ -322,6 +327,15 @@ impl ResultsService for HttpResultsClient {
         self.0
             .get("v1/results", Some(&request.to_query_string()))
             .await
+    }
+
+    async fn engines(&self) -> Result<EnginesResponse, ServiceError> {
+        self.0.get("v1/engines", None).await
+    }
+
+    async fn suggest(&self, text: &str) -> Result<Suggestions, ServiceError> {
+        let query = format!("q={}", trawl_api::params::encode_component(text));
+        self.0.get("v1/suggest", Some(&query)).await
     }
 
     async fn readiness(&self) -> Readiness {

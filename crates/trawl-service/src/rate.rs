@@ -2,7 +2,8 @@
 //! client address and budget, answered `429` with `Retry-After` when spent.
 //!
 //! Two budgets: **pages** (requests for HTML, including any path the page
-//! routes would take as a query) and **API** (`/api/…` and `/v1/…`). The
+//! routes would take as a query) and **API** (`/api/…`, `/v1/…` and the
+//! suggestions a page asks for as people type, `/autocomplete`). The
 //! health endpoints, the OpenAPI document and static assets spend nothing.
 //! A client is its address as [`crate::client`] decided it (behind trusted
 //! proxies, the forwarded one); IPv6 clients are counted by their /64,
@@ -85,7 +86,8 @@ impl Kind {
         ) || path.starts_with("/static/");
         if free {
             None
-        } else if path.starts_with("/api/") || path.starts_with("/v1/") {
+        } else if path.starts_with("/api/") || path.starts_with("/v1/") || path == "/autocomplete"
+        {
             Some(Self::Api)
         } else {
             Some(Self::Pages)
@@ -299,6 +301,8 @@ mod tests {
         assert_eq!(Kind::of("/api/v2/search"), Some(Kind::Api));
         assert_eq!(Kind::of("/v1/documents"), Some(Kind::Api));
         assert_eq!(Kind::of("/search"), Some(Kind::Pages));
+        assert_eq!(Kind::of("/autocomplete"), Some(Kind::Api));
+        assert_eq!(Kind::of("/preferences"), Some(Kind::Pages));
         assert_eq!(Kind::of("/wp-login.php"), Some(Kind::Pages));
     }
 }

@@ -5,25 +5,30 @@
 //! every value; no upstream string is ever marked safe. Highlights are
 //! rendered from character ranges into escaped text, not from HTML.
 
+mod bangs;
+mod prefs;
 mod view;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::extract::rejection::PathRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRef, OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use trawl_api::openapi::{ApiQueryV1, ApiQueryV2, SearchPageQuery, TextPageQuery};
 use trawl_api::params::{SearchParams, search_request_v2};
 use trawl_api::{
-    CursorKey, Format, InvalidRequest, Keyword, Problem, Readiness, ResultsResponse,
-    ResultsResponseV2, ResultsService, SearchRequest,
+    CursorKey, EngineInfo, Format, InvalidRequest, Keyword, Problem, Readiness, ResultsResponse,
+    ResultsResponseV2, ResultsService, SearchRequest, ServiceError, Suggestions,
 };
 use trawl_results::formats::{self, FeedLinks};
 use trawl_service::ApiError;
+use futures_util::StreamExt;
 use trawl_service::client::Origin;
 use trawl_service::extract::{RawSearch, accept};
 use trawl_service::openapi::{
@@ -32,12 +37,49 @@ use trawl_service::openapi::{
 };
 use trawl_service::versioning::{deprecated_v1, document_deprecated_v1};
 
-use crate::view::{ErrorView, Page, ResultsView, Tab};
+use crate::prefs::{PER_PAGE_CHOICES, Prefs, Theme};
+use crate::view::{
+    AboutView, Bottom, ErrorView, Full, Page, ProgressView, ResultsView, Tab, Top,
+};
 
 #[derive(Clone)]
 struct WebState {
     results: Arc<dyn ResultsService>,
     cursors: CursorKey,
+    engines: Arc<EngineList>,
+}
+
+/// How long the engines' list is reused before it is asked for again.
+const ENGINES_FRESH_FOR: Duration = Duration::from_secs(10);
+
+/// The engines, as the results service last listed them: for the progress
+/// list, the home page, preferences and bangs. A failed refresh keeps the
+/// last list (or none: pages then do without it).
+#[derive(Default)]
+struct EngineList {
+    held: Mutex<Option<(Instant, Arc<Vec<EngineInfo>>)>>,
+}
+
+impl EngineList {
+    async fn get(&self, results: &dyn ResultsService) -> Arc<Vec<EngineInfo>> {
+        let held = self.held.lock().expect("not poisoned").clone();
+        if let Some((at, engines)) = &held
+            && at.elapsed() < ENGINES_FRESH_FOR
+        {
+            return engines.clone();
+        }
+        match results.engines().await {
+            Ok(listed) => {
+                let engines = Arc::new(listed.engines);
+                *self.held.lock().expect("not poisoned") = Some((Instant::now(), engines.clone()));
+                engines
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the engines could not be listed");
+                held.map(|(_, engines)| engines).unwrap_or_default()
+            }
+        }
+    }
 }
 
 impl FromRef<WebState> for Arc<dyn ResultsService> {
@@ -49,7 +91,8 @@ impl FromRef<WebState> for Arc<dyn ResultsService> {
 /// The web service's routes, as OpenAPI.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(api_search_v2, api_search, home, search_page, text_page, css, favicon, robots),
+    paths(api_search_v2, api_search, home, search_page, text_page, preferences,
+        save_preferences, opensearch, autocomplete, css, script, favicon, robots),
     tags(
         (name = "api", description = "The public JSON API."),
         (name = "pages", description = "HTML pages for people; they work without JavaScript."),
@@ -71,14 +114,45 @@ pub fn routes(results: Arc<dyn ResultsService>, cursors: CursorKey) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/search", get(search_page))
+        .route("/preferences", get(preferences).post(save_preferences))
+        .route("/opensearch.xml", get(opensearch))
+        .route("/autocomplete", get(autocomplete))
         .route("/api/v1/search", get(api_search).layer(deprecated))
         .route("/api/v2/search", get(api_search_v2))
         .route("/static/trawl.css", get(css))
+        .route("/static/trawl.js", get(script))
         .route("/static/favicon.svg", get(favicon))
         .route("/favicon.ico", get(|| async { ApiError::NotFound }))
         .route("/robots.txt", get(robots))
         .route("/{text}", get(text_page))
-        .with_state(WebState { results, cursors })
+        .layer(middleware::map_response(page_policy))
+        .with_state(WebState {
+            results,
+            cursors,
+            engines: Arc::default(),
+        })
+}
+
+/// Pages may run their own script (`/static/trawl.js`) and ask
+/// `/autocomplete`; nothing else, and nothing from elsewhere. Other
+/// answers keep the strict policy every role sends.
+const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+    frame-ancestors 'none'";
+
+async fn page_policy(mut response: Response) -> Response {
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_POLICY),
+        );
+    }
+    response
 }
 
 /// The web service is ready when the results service is: its checks, as
@@ -88,19 +162,28 @@ pub async fn readiness(results: &dyn ResultsService) -> Readiness {
     results.readiness().await
 }
 
-/// The home page: the search form.
+/// The home page: the search form, and what it searches.
 #[utoipa::path(get, path = "/", tag = "pages", operation_id = "home",
     responses((status = 200, description = "The search form.", content_type = "text/html", body = String)))]
-async fn home() -> Response {
-    let form = SearchParams::default();
-    render(StatusCode::OK, &Page::new(String::new(), &form, None, None))
+async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let prefs = Prefs::from_headers(&headers);
+    let mut form = SearchParams::default();
+    prefs.fill(&mut form);
+    let engines = state.engines.get(state.results.as_ref()).await;
+    let mut page = Page::new("home", String::new(), &form).with_prefs(&prefs);
+    page.about = AboutView::new(&engines);
+    render(StatusCode::OK, &page)
 }
 
 /// `GET /search?q=…&page=…`: the results page with the form pre-filled.
 #[utoipa::path(get, path = "/search", tag = "pages", operation_id = "search_page",
     params(SearchPageQuery),
     responses(
-        (status = 200, description = "The results, under the form.", content_type = "text/html", body = String),
+        (status = 200, description = "The results, under the form. When the engines take longer \
+            than 100 ms, the page is streamed: its head, the form and the engines being asked \
+            first, the results (or what went wrong) when every engine has answered or the \
+            deadline has passed.", content_type = "text/html", body = String),
+        (status = 303, description = "No query (`q` missing or blank): to the home page."),
         (status = 400, description = "The form, pre-filled, and what is wrong with the request.",
             content_type = "text/html", body = String),
         (status = 429, description = "The form and a message: this client sent more requests than \
@@ -108,10 +191,15 @@ async fn home() -> Response {
         (status = "5XX", description = "The form and a readable message: a service behind this one \
             failed (502, 503, 504) or this one did (500).", content_type = "text/html", body = String),
     ))]
-async fn search_page(State(state): State<WebState>, RawSearch(params): RawSearch) -> Response {
+async fn search_page(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    RawSearch(params): RawSearch,
+) -> Response {
+    let prefs = Prefs::from_headers(&headers);
     match params {
-        Ok(params) => results_page(&state, params).await,
-        Err(invalid) => error_page(&SearchParams::default(), &ApiError::from(invalid)),
+        Ok(params) => results_page(&state, params, &prefs).await,
+        Err(invalid) => error_page(&SearchParams::default(), &ApiError::from(invalid), &prefs),
     }
 }
 
@@ -138,9 +226,11 @@ async fn search_page(State(state): State<WebState>, RawSearch(params): RawSearch
     ))]
 async fn text_page(
     State(state): State<WebState>,
+    headers: HeaderMap,
     text: Result<Path<String>, PathRejection>,
     RawSearch(params): RawSearch,
 ) -> Response {
+    let prefs = Prefs::from_headers(&headers);
     if let Ok(Path(text)) = &text
         && !looks_like_search(text)
     {
@@ -151,7 +241,7 @@ async fn text_page(
         let invalid = InvalidRequest::MalformedQueryString {
             reason: "the path is not valid percent-encoded UTF-8".to_owned(),
         };
-        return error_page(&SearchParams::default(), &ApiError::from(invalid));
+        return error_page(&SearchParams::default(), &ApiError::from(invalid), &prefs);
     };
     let params = match params {
         Ok(params) => SearchParams {
@@ -163,10 +253,10 @@ async fn text_page(
                 q: Some(text),
                 ..SearchParams::default()
             };
-            return error_page(&form, &ApiError::from(invalid));
+            return error_page(&form, &ApiError::from(invalid), &prefs);
         }
     };
-    results_page(&state, params).await
+    results_page(&state, params, &prefs).await
 }
 
 /// Extensions that make a path a probe for a file, not a search: scripts,
@@ -230,54 +320,227 @@ pub fn looks_like_search(text: &str) -> bool {
         .is_none_or(|(_, extension)| !PROBE_EXTENSIONS.contains(&extension.trim()))
 }
 
-async fn results_page(state: &WebState, params: SearchParams) -> Response {
-    let results = state.results.as_ref();
+/// How long a results page waits for the results before it starts
+/// streaming: quicker answers are sent whole (with their true status),
+/// slower ones get the head, the form and the progress list at once.
+const STREAM_AFTER: Duration = Duration::from_millis(100);
+
+async fn results_page(state: &WebState, mut params: SearchParams, prefs: &Prefs) -> Response {
+    let typed = params.q.clone().unwrap_or_default();
+    let typed = typed.as_str();
+    if trawl_api::text::without(typed, trawl_api::text::is_invisible)
+        .trim()
+        .is_empty()
+    {
+        // Nothing to search for: the home page, not an error.
+        return Redirect::to("/").into_response();
+    }
+    prefs.fill(&mut params);
     // Pages are HTML whatever the Accept header says.
     if let Err(invalid) = params.format(None, &[Format::Html]) {
-        return error_page(&params, &ApiError::from(invalid));
+        return error_page(&params, &ApiError::from(invalid), prefs);
     }
-    let request = match SearchRequest::from_params(&params) {
-        Ok(request) => request,
-        Err(invalid) => return error_page(&params, &ApiError::from(invalid)),
+    let engines = state.engines.get(state.results.as_ref()).await;
+    let banged = bangs::take(typed, &engines);
+    let mut notices = Vec::new();
+    if !banged.unknown.is_empty() {
+        notices.push(format!(
+            "No engine answers to {}: searched without {}. See the list of bangs in Preferences.",
+            banged.unknown.join(", "),
+            if banged.unknown.len() == 1 { "it" } else { "them" },
+        ));
+    }
+    let asked_for = SearchParams {
+        q: Some(banged.query.clone()),
+        ..params.clone()
     };
-    let cleaned = SearchParams {
-        q: Some(request.query.to_string()),
+    let mut request = match SearchRequest::from_params(&asked_for) {
+        Ok(request) => request,
+        Err(invalid) => return error_page(&params, &ApiError::from(invalid), prefs),
+    };
+    for engine in &banged.engines {
+        if !request.engines.contains(engine) {
+            request.engines.push(engine.clone());
+        }
+    }
+    if request.engines.is_empty() && request.categories.is_empty() && !prefs.off.is_empty() {
+        request.engines = engines
+            .iter()
+            .filter(|e| e.enabled && !prefs.off.contains(&e.name))
+            .map(|e| e.name.clone())
+            .collect();
+        if request.engines.is_empty() {
+            let invalid = InvalidRequest::InvalidParameter {
+                param: "engines",
+                reason: "names no engine: every engine is turned off in your preferences"
+                    .to_owned(),
+            };
+            return error_page(&params, &ApiError::from(invalid), prefs);
+        }
+    }
+    // The form shows the query as typed, bangs included, cleaned as the
+    // query itself is.
+    let shown = trawl_api::Query::parse(typed).map_or_else(|_| typed.trim().to_owned(), |q| q.to_string());
+    let form = SearchParams {
+        q: Some(shown.clone()),
         ..params
     };
-    match results.results(&request).await {
-        Ok(response) => {
-            let tabs = Tab::for_request(&request, &response.categories);
-            let mut page = Page::new(
-                request.query.to_string(),
-                &cleaned,
-                Some(ResultsView::new(&request, response)),
-                None,
-            );
-            page.tabs = tabs;
-            render(StatusCode::OK, &page)
-        }
-        Err(error) => error_page(&cleaned, &ApiError::from(error)),
+    let mut page = Page::new("results", shown, &form).with_prefs(prefs);
+    page.notices = notices;
+    page.feeds = true;
+
+    // The results are worked out on their own task, under this request's
+    // deadline and span, so that the page can be sent while they are.
+    let deadline = trawl_service::deadline::current();
+    let results = state.results.clone();
+    let asked = request.clone();
+    let work = tracing::Instrument::instrument(
+        async move {
+            match deadline {
+                Some(deadline) => {
+                    let call = trawl_service::deadline::scope(deadline, results.results(&asked));
+                    match tokio::time::timeout_at(deadline, call).await {
+                        Ok(answer) => answer.map_err(ApiError::from),
+                        Err(_) => Err(ApiError::DeadlineExceeded {
+                            budget: deadline.saturating_duration_since(tokio::time::Instant::now()),
+                        }),
+                    }
+                }
+                None => results.results(&asked).await.map_err(ApiError::from),
+            }
+        },
+        tracing::Span::current(),
+    );
+    let mut work = AbortOnDrop(tokio::spawn(work));
+    if let Ok(answer) = tokio::time::timeout(STREAM_AFTER, &mut work).await {
+        return match answer {
+            Ok(response) => {
+                fill_results(&mut page, &request, response);
+                render(StatusCode::OK, &page)
+            }
+            Err(error) => {
+                let status = error.problem().status;
+                fill_error(&mut page, &error);
+                page.feeds = false;
+                let mut response = render(
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    &page,
+                );
+                error.add_retry_after(&mut response);
+                response
+            }
+        };
     }
+    // Streamed: what can be said now, then the rest.
+    page.progress = Some(
+        asked_engines(&request, &engines)
+            .map(|e| ProgressView {
+                name: e.name.clone(),
+                timeout: format!("{:.1} s", e.timeout_ms as f64 / 1000.0),
+            })
+            .collect(),
+    );
+    let top = match (Top { p: &page }).render() {
+        Ok(top) => top,
+        Err(error) => return render_failed(&error),
+    };
+    let rest = async move {
+        let mut page = page;
+        match work.await {
+            Ok(response) => fill_results(&mut page, &request, response),
+            Err(error) => fill_error(&mut page, &error),
+        }
+        let bottom = (Bottom { p: &page }).render().unwrap_or_else(|error| {
+            tracing::error!(%error, "template failed to render");
+            "<p>The page could not be rendered.</p></main></body></html>".to_owned()
+        });
+        Ok::<_, std::convert::Infallible>(Bytes::from(bottom))
+    };
+    let body = futures_util::stream::once(std::future::ready(Ok(Bytes::from(top))))
+        .chain(futures_util::stream::once(rest));
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
-/// The page with the form pre-filled from `form` and the error above it.
-fn error_page(form: &SearchParams, error: &ApiError) -> Response {
+/// The engines a request asks, as far as the list says.
+fn asked_engines<'a>(
+    request: &'a SearchRequest,
+    engines: &'a [EngineInfo],
+) -> impl Iterator<Item = &'a EngineInfo> {
+    engines.iter().filter(move |e| {
+        if request.engines.is_empty() && request.categories.is_empty() {
+            e.enabled && !e.suspended
+        } else {
+            request.engines.contains(&e.name)
+                || (e.enabled && e.categories.iter().any(|c| request.categories.contains(c)))
+        }
+    })
+}
+
+fn fill_results(page: &mut Page, request: &SearchRequest, response: ResultsResponse) {
+    page.tabs = Tab::for_request(request, &response.categories);
+    page.results = Some(ResultsView::new(request, response));
+}
+
+fn fill_error(page: &mut Page, error: &ApiError) {
     let problem = error.problem();
     if problem.status >= 500 {
         tracing::error!(%error, "page failed");
     }
-    let mut page = problem_page_with(form, problem);
+    page.kind = "error";
+    page.error = Some(ErrorView::from(problem));
+}
+
+/// A task that is cancelled when nobody waits for it any more (the
+/// browser went away mid-page).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<Result<T, ApiError>> {
+    type Output = Result<T, ApiError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|joined| {
+            joined.unwrap_or_else(|error| {
+                Err(ApiError::Service(ServiceError::Internal(format!(
+                    "the results task failed: {error}"
+                ))))
+            })
+        })
+    }
+}
+
+/// The page with the form pre-filled from `form` and the error above it.
+fn error_page(form: &SearchParams, error: &ApiError, prefs: &Prefs) -> Response {
+    let problem = error.problem();
+    if problem.status >= 500 {
+        tracing::error!(%error, "page failed");
+    }
+    let mut page = problem_page_with(form, problem, prefs);
     error.add_retry_after(&mut page);
     page
 }
 
-fn problem_page_with(form: &SearchParams, problem: Problem) -> Response {
+fn problem_page_with(form: &SearchParams, problem: Problem, prefs: &Prefs) -> Response {
     let prefill = form.q.clone().unwrap_or_default();
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    render(
-        status,
-        &Page::new(prefill, form, None, Some(ErrorView::from(problem))),
-    )
+    let mut page = Page::new("error", prefill, form).with_prefs(prefs);
+    page.error = Some(ErrorView::from(problem));
+    render(status, &page)
 }
 
 /// The page for a problem the server's own layers answered a page request
@@ -289,6 +552,8 @@ pub fn problem_page(method: &Method, uri: &Uri, problem: &Problem) -> Option<Res
     let segment = path.strip_prefix('/').filter(|rest| !rest.contains('/'))?;
     // `/`, `/search` and `/{text}`, which take any other single segment.
     let not_pages = [
+        "autocomplete",
+        "opensearch.xml",
         "livez",
         "readyz",
         "openapi.json",
@@ -308,21 +573,309 @@ pub fn problem_page(method: &Method, uri: &Uri, problem: &Problem) -> Option<Res
             .ok()
             .map(std::borrow::Cow::into_owned);
     }
-    Some(problem_page_with(&form, problem.clone()))
+    Some(problem_page_with(&form, problem.clone(), &Prefs::default()))
 }
 
 fn render(status: StatusCode, page: &Page) -> Response {
-    match page.render() {
+    match (Full { p: page }).render() {
         Ok(html) => (status, Html(html)).into_response(),
-        Err(error) => {
-            tracing::error!(%error, "template failed to render");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the page could not be rendered",
-            )
-                .into_response()
+        Err(error) => render_failed(&error),
+    }
+}
+
+fn render_failed(error: &askama::Error) -> Response {
+    tracing::error!(%error, "template failed to render");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the page could not be rendered",
+    )
+        .into_response()
+}
+
+/// What the preferences form shows.
+pub(crate) struct PrefsView {
+    pub engines: Vec<EngineChoice>,
+    pub languages: Vec<(&'static str, &'static str)>,
+    pub lang: String,
+    pub safe_choices: &'static [(&'static str, &'static str)],
+    pub safe: String,
+    pub time_range: String,
+    pub per_page_choices: &'static [u32],
+    pub per_page: u32,
+    pub themes: &'static [(&'static str, &'static str)],
+    pub theme: &'static str,
+    pub new_tab: bool,
+    /// This page's address with these preferences: opened elsewhere, it
+    /// fills the form there.
+    pub export_url: String,
+    /// `(bang, what it asks)`.
+    pub bangs: Vec<(String, String)>,
+}
+
+/// An engine, on or off.
+pub(crate) struct EngineChoice {
+    pub name: String,
+    pub detail: String,
+    pub on: bool,
+}
+
+/// Languages the form lists by name (any other valid code a preference
+/// holds is listed too).
+const LANGUAGES: &[(&str, &str)] = &[
+    ("", "Any language"),
+    ("en", "English"),
+    ("de", "Deutsch"),
+    ("fr", "Français"),
+    ("es", "Español"),
+    ("it", "Italiano"),
+    ("nl", "Nederlands"),
+    ("pt", "Português"),
+    ("pl", "Polski"),
+    ("sv", "Svenska"),
+    ("ru", "Русский"),
+    ("uk", "Українська"),
+    ("ja", "日本語"),
+    ("zh", "中文"),
+];
+
+const SAFE_CHOICES: &[(&str, &str)] = &[
+    ("", "As each engine does by default"),
+    ("off", "Off"),
+    ("moderate", "Moderate"),
+    ("strict", "Strict"),
+];
+
+impl PrefsView {
+    fn new(prefs: &Prefs, engines: &[EngineInfo], origin: &str) -> Self {
+        let mut languages = LANGUAGES.to_vec();
+        if let Some(lang) = prefs.lang
+            && !languages.iter().any(|(code, _)| *code == lang.as_str())
+        {
+            languages.push((lang.as_str(), lang.as_str()));
+        }
+        let query = prefs.to_query_string();
+        Self {
+            engines: engines
+                .iter()
+                .filter(|e| e.enabled)
+                .map(|e| EngineChoice {
+                    name: e.name.clone(),
+                    detail: match e.documents {
+                        Some(n) => format!("{}, {} documents", e.kind, view::thousands(n)),
+                        None => format!("{}, {}", e.kind, e.categories.join(", ")),
+                    },
+                    on: !prefs.off.contains(&e.name),
+                })
+                .collect(),
+            languages,
+            lang: prefs.lang.map(|l| l.as_str().to_owned()).unwrap_or_default(),
+            safe_choices: SAFE_CHOICES,
+            safe: prefs.safe.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            time_range: prefs
+                .time_range
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default(),
+            per_page_choices: PER_PAGE_CHOICES,
+            per_page: prefs.per_page.unwrap_or(trawl_api::params::DEFAULT_PER_PAGE),
+            themes: Theme::CHOICES,
+            theme: prefs.theme.as_str(),
+            new_tab: prefs.new_tab,
+            export_url: if query.is_empty() {
+                format!("{origin}/preferences?theme=auto")
+            } else {
+                format!("{origin}/preferences?{query}")
+            },
+            bangs: bangs::table(engines),
         }
     }
+}
+
+/// `GET /preferences`: the form. With preferences in the query string (an
+/// exported address) the form shows those, to be saved here.
+#[utoipa::path(get, path = "/preferences", tag = "pages", operation_id = "preferences",
+    params(("saved" = Option<String>, Query, description = "Set after saving: says so."),
+        ("theme" = Option<String>, Query, description = "With the other preferences \
+        (`off`, `lang`, `safe`, `time_range`, `per_page`, `new_tab`): an exported address, \
+        whose values fill the form (nothing is saved until Save is pressed).")),
+    responses((status = 200, description = "The preferences form, the export address and the bangs.",
+        content_type = "text/html", body = String)))]
+async fn preferences(
+    State(state): State<WebState>,
+    Origin(origin): Origin,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let saved = Prefs::from_headers(&headers);
+    let query = query.unwrap_or_default();
+    let engines = state.engines.get(state.results.as_ref()).await;
+    let mut notices = Vec::new();
+    let shown = if query == "saved=1" {
+        notices.push("Preferences saved.".to_owned());
+        saved.clone()
+    } else if query.is_empty() {
+        saved.clone()
+    } else {
+        notices.push(
+            "These preferences come from a link: press Save to keep them in this browser."
+                .to_owned(),
+        );
+        Prefs::lenient(&query)
+    };
+    let mut page = Page::new("preferences", String::new(), &SearchParams::default())
+        .with_prefs(&saved);
+    page.notices = notices;
+    page.prefs = Some(PrefsView::new(&shown, &engines, &origin));
+    render(StatusCode::OK, &page)
+}
+
+/// Longest preferences form accepted.
+const MAX_PREFERENCES_BYTES: usize = 16 * 1024;
+
+/// `POST /preferences`: saves the form in a cookie and goes back to it.
+#[utoipa::path(post, path = "/preferences", tag = "pages", operation_id = "save_preferences",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "The form: `engine` once per engine kept on, `lang`, `safe`, `time_range`, \
+            `per_page`, `theme` (`auto`, `light`, `dark`), `new_tab`. At most 16 KiB."),
+    responses(
+        (status = 303, description = "Saved (`Set-Cookie: trawl_prefs=…`): to `/preferences?saved=1`."),
+        (status = 400, description = "The form with what is wrong.", content_type = "text/html", body = String),
+        (status = 403, description = "The form was sent from another site.", content_type = "text/html", body = String),
+        (status = 413, description = "The form is larger than 16 KiB.", content_type = "application/problem+json",
+            body = trawl_api::Problem),
+    ))]
+async fn save_preferences(
+    State(state): State<WebState>,
+    Origin(origin): Origin,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let prefs = Prefs::from_headers(&headers);
+    // Browsers send `Origin` with every form post; one from another site
+    // may not change this browser's preferences.
+    let cross_site = headers
+        .get(header::ORIGIN)
+        .is_some_and(|sent| sent.as_bytes() != origin.as_bytes());
+    if cross_site {
+        let problem = trawl_api::Code::Forbidden
+            .problem("the preferences form was sent from another site".to_owned());
+        return problem_page_with(&SearchParams::default(), problem, &prefs);
+    }
+    if body.len() > MAX_PREFERENCES_BYTES {
+        return ApiError::PayloadTooLarge {
+            limit: MAX_PREFERENCES_BYTES,
+        }
+        .into_response();
+    }
+    let engines = state.engines.get(state.results.as_ref()).await;
+    let known: Vec<String> = engines
+        .iter()
+        .filter(|e| e.enabled)
+        .map(|e| e.name.clone())
+        .collect();
+    let form = String::from_utf8_lossy(&body);
+    match Prefs::from_form(&form, &known) {
+        Ok(new) => {
+            let cookie = new.set_cookie(origin.starts_with("https://"));
+            let mut response = Redirect::to("/preferences?saved=1").into_response();
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(invalid) => {
+            let problem = ApiError::from(invalid).problem();
+            let mut page = Page::new("preferences", String::new(), &SearchParams::default())
+                .with_prefs(&prefs);
+            page.error = Some(ErrorView::from(problem));
+            page.prefs = Some(PrefsView::new(&Prefs::lenient(&form), &engines, &origin));
+            render(StatusCode::BAD_REQUEST, &page)
+        }
+    }
+}
+
+/// `GET /opensearch.xml`: lets a browser add trawl as a search engine.
+#[utoipa::path(get, path = "/opensearch.xml", tag = "pages", operation_id = "opensearch",
+    responses((status = 200, description = "An OpenSearch 1.1 description: the search page and \
+        the suggestions, as absolute URLs on this server's origin.",
+        content_type = "application/opensearchdescription+xml", body = String)))]
+async fn opensearch(Origin(origin): Origin) -> Response {
+    let origin = xml_escape(&origin);
+    let body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<OpenSearchDescription xmlns="http://a9.com/-/spec/opensearch/1.1/" xmlns:moz="http://www.mozilla.org/2006/browser/search/">
+  <ShortName>trawl</ShortName>
+  <Description>Search with trawl: the local index and the web, in one list.</Description>
+  <InputEncoding>UTF-8</InputEncoding>
+  <OutputEncoding>UTF-8</OutputEncoding>
+  <Image width="16" height="16" type="image/svg+xml">{origin}/static/favicon.svg</Image>
+  <Url type="text/html" method="get" template="{origin}/search?q={{searchTerms}}"/>
+  <Url type="application/x-suggestions+json" method="get" template="{origin}/autocomplete?q={{searchTerms}}"/>
+  <Url type="application/opensearchdescription+xml" rel="self" template="{origin}/opensearch.xml"/>
+  <moz:SearchForm>{origin}/</moz:SearchForm>
+</OpenSearchDescription>
+"#
+    );
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/opensearchdescription+xml; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `GET /autocomplete?q=…`: suggestions in the OpenSearch suggestions
+/// format, `["what was typed", ["completion", …]]`, from the local index's
+/// title words (the last word completed). Spends the API budget.
+#[utoipa::path(get, path = "/autocomplete", tag = "pages", operation_id = "autocomplete",
+    params(("q" = Option<String>, Query, description = "What was typed so far. Blank or missing: \
+        no suggestions. At most 512 characters.")),
+    responses(
+        (status = 200, description = "`[query, [suggestion, …]]`, at most 10 suggestions.",
+            content_type = "application/x-suggestions+json", body = Vec<serde_json::Value>),
+        InvalidRequestResponse,
+        RateLimitedResponse,
+        InternalErrorResponse,
+        UpstreamErrorResponses,
+    ))]
+async fn autocomplete(
+    State(state): State<WebState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let text = trawl_api::params::suggest_text(query.as_deref())?;
+    let suggestions = if text.is_empty() {
+        Suggestions::default()
+    } else {
+        state.results.suggest(&text).await?
+    };
+    let body = serde_json::json!([text, suggestions.suggestions]).to_string();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-suggestions+json"),
+            (header::CACHE_CONTROL, "private, max-age=60"),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// The formats of the public API's v1: the data formats and the page.
@@ -360,7 +913,7 @@ async fn api_search(
             format: None,
             ..params
         };
-        return Ok(results_page(&state, params).await);
+        return Ok(results_page(&state, params, &Prefs::default()).await);
     }
     let request = SearchRequest::from_params(&params)?;
     let response = state.results.results(&request).await?;
@@ -432,6 +985,17 @@ async fn css() -> impl IntoResponse {
     static_asset(
         "text/css; charset=utf-8",
         include_str!("../static/trawl.css"),
+    )
+}
+
+/// The pages' script: suggestions while typing and `/` to search. The
+/// pages work without it.
+#[utoipa::path(get, path = "/static/trawl.js", tag = "pages", operation_id = "script",
+    responses((status = 200, description = "JavaScript.", content_type = "text/javascript", body = String)))]
+async fn script() -> impl IntoResponse {
+    static_asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../static/trawl.js"),
     )
 }
 

@@ -150,7 +150,10 @@ impl Application {
                     Arc::new(Results::new(search.clone(), pipeline.clone()));
                 let write = open_write_path(config, index).await?;
                 let reads = trawl_search::routes(search, cursors.clone())
-                    .merge(trawl_results::routes(results.clone(), pipeline))
+                    .merge(trawl_results::routes_beside_search(
+                        results.clone(),
+                        pipeline,
+                    ))
                     .merge(trawl_web::routes(results.clone(), cursors));
                 let reads = guard_reads(config, reads, &write.keys);
                 let reads = trawl_service::rate::layer(reads, config.rate_limits());

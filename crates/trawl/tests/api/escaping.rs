@@ -70,10 +70,19 @@ async fn pages_forbid_scripts_framing_and_referrers() {
     let response = app.get("/search?q=hostile").await;
     let headers = response.headers();
     let csp = headers["content-security-policy"].to_str().unwrap();
+    // Pages run their own script and ask their own server, nothing else.
     assert!(
-        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        csp.contains("default-src 'none'")
+            && csp.contains("script-src 'self';")
+            && csp.contains("connect-src 'self';")
+            && !csp.contains("unsafe")
+            && !csp.contains("http"),
         "{csp}"
     );
+    // What is not a page may run nothing.
+    let api = app.get("/api/v2/search?q=hostile").await;
+    let csp = api.headers()["content-security-policy"].to_str().unwrap();
+    assert!(!csp.contains("script-src"), "{csp}");
     assert_eq!(headers["referrer-policy"], "no-referrer");
     assert_eq!(headers["x-content-type-options"], "nosniff");
     let css = app.get("/static/trawl.css").await;

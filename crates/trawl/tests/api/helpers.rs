@@ -133,8 +133,10 @@ pub(crate) async fn spawn(config: &Config, role: Role) -> TestApp {
     tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
+    // Redirects are asserted, not followed.
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     TestApp {

@@ -183,7 +183,8 @@ async fn the_page_shows_the_form_prefilled_results_and_engine_timings() {
     assert!(html.contains(r#"<a href="https://docs.example.org/pg/sql-createindex.html" rel="noopener noreferrer">CREATE INDEX</a>"#));
     assert!(html.contains("<mark>CONCURRENTLY</mark>"), "terms marked");
     assert!(
-        html.contains(r#"<span class="name">local</span> ok · "#) && html.contains(" ms · "),
+        html.contains(r#"<span class="name">local</span> <span class="status">ok</span> · "#)
+            && html.contains(" ms · "),
         "engine timing shown"
     );
     let first = html.find("sql-createindex.html").unwrap();
@@ -196,7 +197,7 @@ async fn a_path_renders_like_the_search_page() {
     let data = fixture_data_dir();
     let app = spawn_one_process(data.path()).await;
     let strip_timings = |html: String| {
-        let start = html.find("<ul class=\"engines\"").unwrap();
+        let start = html.find("<details class=\"engines-report\"").unwrap();
         let end = html[start..].find("</ul>").unwrap() + start;
         format!("{}{}", &html[..start], &html[end..])
     };

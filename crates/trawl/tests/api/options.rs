@@ -161,7 +161,10 @@ async fn the_page_keeps_the_options_in_its_form_and_links() {
         ),
         "{html}"
     );
-    assert!(html.contains("7 results"), "{html}");
+    assert!(
+        html.contains("the engines estimate about 7 matches"),
+        "{html}"
+    );
 
     let (status, html) = app.get_html("/search?q=x&format=json").await;
     assert_eq!(status, 400);

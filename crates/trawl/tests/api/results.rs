@@ -301,7 +301,9 @@ async fn a_multi_engine_result_set_comes_back_cleaned_merged_and_ranked_in_every
                 .starts_with("text/html")
         );
         let page = response.text().await.unwrap();
-        assert!(!page.contains("<script"), "{path}");
+        // The page's own script, and no other.
+        assert_eq!(page.matches("<script").count(), 1, "{path}");
+        assert!(page.contains(r#"<script src="/static/trawl.js" defer></script>"#));
         assert!(
             page.contains("&#60;script&#62;alert") || page.contains("&lt;script&gt;alert"),
             "{path}: the snippet's markup shown as text: {page}"
