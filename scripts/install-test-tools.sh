@@ -4,25 +4,44 @@
 #
 #   - Schemathesis, which fuzzes each service against its OpenAPI document
 #     (crates/trawl/tests/api/contract.rs finds it at .tools/venv/bin/st);
-#   - promtool, from Debian's `prometheus` package (the one thing installed
-#     system-wide, with apt): it checks each role's /metrics and the alert
-#     rules in deploy/observability/ (crates/trawl/tests/api/observability.rs).
+#   - promtool, from Debian's `prometheus` package (installed system-wide,
+#     with apt): it checks each role's /metrics and the alert rules in
+#     deploy/observability/ (crates/trawl/tests/api/observability.rs);
+#   - Debian's chromium and chromium-driver (apt), and playwright-core and
+#     axe-core from npm, pinned by crates/trawl/tests/browser/package-lock.json
+#     into that directory's node_modules/ (git-ignored): the browser tests
+#     (crates/trawl/tests/api/browser.rs). No browser is downloaded.
 #
 # Idempotent: a second run with the same pinned versions does nothing.
 # Needs python3 (3.9 or later) with venv, and PyPI; apt-get for promtool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v promtool >/dev/null; then
-    command -v apt-get >/dev/null || { echo "error: promtool is not installed and apt-get is not here" >&2; exit 1; }
-    sudo=""
-    if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
-    # The package's own server is not started (no init system here; and
-    # nothing needs it): only its promtool is used.
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends prometheus >/dev/null \
-        || { $sudo apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends prometheus >/dev/null; }
-fi
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+# Debian packages, installed when missing (a stale package list is
+# refreshed once, then the install is tried again).
+apt_install() {
+    command -v apt-get >/dev/null || { echo "error: $* not installed and apt-get is not here" >&2; exit 1; }
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null \
+        || { $sudo apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null; }
+}
+
+# The package's own server is not started (no init system here; and
+# nothing needs it): only its promtool is used.
+command -v promtool >/dev/null || apt_install prometheus
 promtool --version 2>&1 | head -n 1
+
+if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+    apt_install chromium chromium-driver
+fi
+/usr/bin/chromium --version 2>/dev/null
+browser=crates/trawl/tests/browser
+command -v npm >/dev/null || apt_install nodejs npm
+if ! (cd "$browser" && npm ls --depth=0 playwright-core axe-core >/dev/null 2>&1); then
+    (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+(cd "$browser" && npm ls --depth=0 playwright-core axe-core | tail -n +2)
 
 SCHEMATHESIS_VERSION=4.32.5
 venv=.tools/venv

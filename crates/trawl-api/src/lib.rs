@@ -25,7 +25,6 @@ pub use params::{InvalidRequest, Query, SearchRequest};
 pub use problems::Code;
 pub use seams::{IndexerService, ResultsService, SearchService, ServiceError, SourcesService};
 pub use wire::{
-    Suggestions,
     Check, EngineInfo, EngineReport, EngineStatus, EnginesResponse, Problem, Readiness, ResultHit,
-    ResultsResponse, ResultsResponseV2, SearchHit, SearchResponse, SearchResponseV2,
+    ResultsResponse, ResultsResponseV2, SearchHit, SearchResponse, SearchResponseV2, Suggestions,
 };

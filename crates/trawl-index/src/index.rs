@@ -507,7 +507,11 @@ impl LocalIndex {
             // stored as "concurr"): the prefix's own prefixes, looked up.
             for (end, _) in prefix.char_indices().skip(2) {
                 let shorter = &prefix.as_bytes()[..end];
-                if let Some(info) = inverted.terms().get(shorter).map_err(|e| self.err(e.into()))? {
+                if let Some(info) = inverted
+                    .terms()
+                    .get(shorter)
+                    .map_err(|e| self.err(e.into()))?
+                {
                     *counts.entry(shorter.to_vec()).or_default() += u64::from(info.doc_freq);
                 }
             }
@@ -906,7 +910,10 @@ mod tests {
         // written first. The body is not read.
         let words = index.suggest_words("Conc", 5).unwrap();
         assert_eq!(words, ["concurrency", "concurrent", "concurrently"]);
-        assert_eq!(index.suggest_words("concurrentl", 5).unwrap(), ["concurrently"]);
+        assert_eq!(
+            index.suggest_words("concurrentl", 5).unwrap(),
+            ["concurrently"]
+        );
         // Stored as "happi": found through the prefix's own stem.
         assert_eq!(index.suggest_words("happy", 5).unwrap(), ["happy"]);
         assert_eq!(index.suggest_words("hap", 5).unwrap(), ["happy"]);

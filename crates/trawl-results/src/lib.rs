@@ -26,10 +26,10 @@ pub use settings::{HostnameAction, HostnameRuleConfig, ResultsConfig, RuleError}
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::Router;
 use axum::Json;
-use axum::extract::{OriginalUri, RawQuery};
+use axum::Router;
 use axum::extract::State;
+use axum::extract::{OriginalUri, RawQuery};
 use axum::response::Response;
 use axum::routing::get;
 use formats::FeedLinks;

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tracing::Instrument;
+use trawl_api::params::MAX_SUGGESTIONS;
 use trawl_api::{
     EngineInfo, EngineReport, EngineStatus, EnginesResponse, InvalidRequest, Readiness, SearchHit,
     SearchRequest, SearchResponse, SearchService, ServiceError, Suggestions,
 };
-use trawl_api::params::MAX_SUGGESTIONS;
 use trawl_service::metrics::Metric;
 
 use crate::engine::{Engine, EngineError, EngineResults};
@@ -358,7 +358,10 @@ impl SearchService for Searcher {
         if text.is_empty() {
             return Ok(Suggestions::default());
         }
-        let asked = self.slots.iter().filter(|s| s.enabled && !s.engine.suspended());
+        let asked = self
+            .slots
+            .iter()
+            .filter(|s| s.enabled && !s.engine.suspended());
         let answers = futures_util::future::join_all(asked.map(|slot| async move {
             tokio::time::timeout(slot.timeout, slot.engine.suggest(text, MAX_SUGGESTIONS))
                 .await

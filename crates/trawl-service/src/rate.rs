@@ -86,8 +86,7 @@ impl Kind {
         ) || path.starts_with("/static/");
         if free {
             None
-        } else if path.starts_with("/api/") || path.starts_with("/v1/") || path == "/autocomplete"
-        {
+        } else if path.starts_with("/api/") || path.starts_with("/v1/") || path == "/autocomplete" {
             Some(Self::Api)
         } else {
             Some(Self::Pages)

@@ -13,13 +13,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use askama::Template;
-use axum::extract::rejection::PathRejection;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRef, OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
+use futures_util::StreamExt;
 use trawl_api::openapi::{ApiQueryV1, ApiQueryV2, SearchPageQuery, TextPageQuery};
 use trawl_api::params::{SearchParams, search_request_v2};
 use trawl_api::{
@@ -28,7 +29,6 @@ use trawl_api::{
 };
 use trawl_results::formats::{self, FeedLinks};
 use trawl_service::ApiError;
-use futures_util::StreamExt;
 use trawl_service::client::Origin;
 use trawl_service::extract::{RawSearch, accept};
 use trawl_service::openapi::{
@@ -38,9 +38,7 @@ use trawl_service::openapi::{
 use trawl_service::versioning::{deprecated_v1, document_deprecated_v1};
 
 use crate::prefs::{PER_PAGE_CHOICES, Prefs, Theme};
-use crate::view::{
-    AboutView, Bottom, ErrorView, Full, Page, ProgressView, ResultsView, Tab, Top,
-};
+use crate::view::{AboutView, Bottom, ErrorView, Full, Page, ProgressView, ResultsView, Tab, Top};
 
 #[derive(Clone)]
 struct WebState {
@@ -347,7 +345,11 @@ async fn results_page(state: &WebState, mut params: SearchParams, prefs: &Prefs)
         notices.push(format!(
             "No engine answers to {}: searched without {}. See the list of bangs in Preferences.",
             banged.unknown.join(", "),
-            if banged.unknown.len() == 1 { "it" } else { "them" },
+            if banged.unknown.len() == 1 {
+                "it"
+            } else {
+                "them"
+            },
         ));
     }
     let asked_for = SearchParams {
@@ -380,7 +382,8 @@ async fn results_page(state: &WebState, mut params: SearchParams, prefs: &Prefs)
     }
     // The form shows the query as typed, bangs included, cleaned as the
     // query itself is.
-    let shown = trawl_api::Query::parse(typed).map_or_else(|_| typed.trim().to_owned(), |q| q.to_string());
+    let shown =
+        trawl_api::Query::parse(typed).map_or_else(|_| typed.trim().to_owned(), |q| q.to_string());
     let form = SearchParams {
         q: Some(shown.clone()),
         ..params
@@ -668,15 +671,23 @@ impl PrefsView {
                 })
                 .collect(),
             languages,
-            lang: prefs.lang.map(|l| l.as_str().to_owned()).unwrap_or_default(),
+            lang: prefs
+                .lang
+                .map(|l| l.as_str().to_owned())
+                .unwrap_or_default(),
             safe_choices: SAFE_CHOICES,
-            safe: prefs.safe.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            safe: prefs
+                .safe
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
             time_range: prefs
                 .time_range
                 .map(|t| t.as_str().to_owned())
                 .unwrap_or_default(),
             per_page_choices: PER_PAGE_CHOICES,
-            per_page: prefs.per_page.unwrap_or(trawl_api::params::DEFAULT_PER_PAGE),
+            per_page: prefs
+                .per_page
+                .unwrap_or(trawl_api::params::DEFAULT_PER_PAGE),
             themes: Theme::CHOICES,
             theme: prefs.theme.as_str(),
             new_tab: prefs.new_tab,
@@ -721,8 +732,8 @@ async fn preferences(
         );
         Prefs::lenient(&query)
     };
-    let mut page = Page::new("preferences", String::new(), &SearchParams::default())
-        .with_prefs(&saved);
+    let mut page =
+        Page::new("preferences", String::new(), &SearchParams::default()).with_prefs(&saved);
     page.notices = notices;
     page.prefs = Some(PrefsView::new(&shown, &engines, &origin));
     render(StatusCode::OK, &page)
@@ -750,11 +761,16 @@ async fn save_preferences(
     body: Bytes,
 ) -> Response {
     let prefs = Prefs::from_headers(&headers);
-    // Browsers send `Origin` with every form post; one from another site
-    // may not change this browser's preferences.
-    let cross_site = headers
-        .get(header::ORIGIN)
-        .is_some_and(|sent| sent.as_bytes() != origin.as_bytes());
+    // Another site's form may not change this browser's preferences.
+    // Browsers say where a post comes from in `Sec-Fetch-Site`; without
+    // it, an `Origin` other than this one (not `null`, which a
+    // `no-referrer` page's own posts carry) is another site.
+    let cross_site = match headers.get("sec-fetch-site") {
+        Some(site) => !matches!(site.as_bytes(), b"same-origin" | b"none"),
+        None => headers
+            .get(header::ORIGIN)
+            .is_some_and(|sent| sent != "null" && sent.as_bytes() != origin.as_bytes()),
+    };
     if cross_site {
         let problem = trawl_api::Code::Forbidden
             .problem("the preferences form was sent from another site".to_owned());

@@ -150,7 +150,9 @@ impl Prefs {
                         v.parse::<u32>()
                             .ok()
                             .filter(|n| (1..=trawl_api::params::MAX_PER_PAGE).contains(n))
-                            .ok_or_else(|| invalid("per_page", "must be a whole number from 1 to 100"))?,
+                            .ok_or_else(|| {
+                                invalid("per_page", "must be a whole number from 1 to 100")
+                            })?,
                     ),
                 }
             }
@@ -252,23 +254,32 @@ mod tests {
         assert_eq!(lenient.per_page, Some(20));
         assert_eq!((lenient.lang, lenient.theme), (None, Theme::Auto));
         assert_eq!(Prefs::lenient("%zz"), Prefs::default());
-        assert!(prefs.set_cookie(true).ends_with("HttpOnly; SameSite=Lax; Secure"));
+        assert!(
+            prefs
+                .set_cookie(true)
+                .ends_with("HttpOnly; SameSite=Lax; Secure")
+        );
     }
 
     #[test]
     fn the_form_is_checked_and_keeps_one_engine_on() {
         let known = vec!["local".to_owned(), "wiki".to_owned()];
-        let prefs = Prefs::from_form("engine=local&lang=fr&per_page=50&theme=light", &known).unwrap();
+        let prefs =
+            Prefs::from_form("engine=local&lang=fr&per_page=50&theme=light", &known).unwrap();
         assert_eq!(prefs.off, ["wiki"]);
         assert_eq!(prefs.per_page, Some(50));
         let none = Prefs::from_form("lang=fr", &known).unwrap_err();
         assert_eq!(none.param(), Some("engine"));
         assert_eq!(
-            Prefs::from_form("engine=local&per_page=0", &known).unwrap_err().param(),
+            Prefs::from_form("engine=local&per_page=0", &known)
+                .unwrap_err()
+                .param(),
             Some("per_page")
         );
         assert_eq!(
-            Prefs::from_form("engine=local&lang=xx", &known).unwrap_err().param(),
+            Prefs::from_form("engine=local&lang=xx", &known)
+                .unwrap_err()
+                .param(),
             Some("lang")
         );
         // An export URL names the engines turned off.

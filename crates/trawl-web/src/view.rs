@@ -86,7 +86,11 @@ impl AboutView {
             parts.push(format!(
                 "{} {} in the local index",
                 thousands(documents),
-                if documents == 1 { "document" } else { "documents" }
+                if documents == 1 {
+                    "document"
+                } else {
+                    "documents"
+                }
             ));
         }
         if upstream > 0 {
@@ -368,7 +372,10 @@ impl ResultsView {
                 millis(slowest)
             )
         } else {
-            format!("{answered} of {asked} engines answered; {} did not", asked - answered)
+            format!(
+                "{answered} of {asked} engines answered; {} did not",
+                asked - answered
+            )
         };
         let words = query_words(request.query.as_str());
         let pages = (response.page.saturating_sub(PAGES_BEFORE).max(1)..=response.page)
@@ -471,9 +478,7 @@ fn marked_words(text: &str, words: &[String]) -> Vec<Segment> {
             push(word, is_query_word(word, words));
             rest = &rest[word_len..];
         } else {
-            let gap = rest
-                .find(char::is_alphanumeric)
-                .unwrap_or(rest.len());
+            let gap = rest.find(char::is_alphanumeric).unwrap_or(rest.len());
             push(&rest[..gap], false);
             rest = &rest[gap..];
         }
@@ -604,11 +609,19 @@ mod tests {
             rank: 1,
             score: 0.0,
         };
-        assert!(HitView::new(hit("https://example.org/"), &[]).href.is_some());
+        assert!(
+            HitView::new(hit("https://example.org/"), &[])
+                .href
+                .is_some()
+        );
         assert!(HitView::new(hit("javascript:alert(1)"), &[]).href.is_none());
         assert!(HitView::new(hit("file:///etc/passwd"), &[]).href.is_none());
         assert!(HitView::new(hit("https://"), &[]).href.is_none());
-        assert!(HitView::new(hit("https://exa mple.org/"), &[]).href.is_none());
+        assert!(
+            HitView::new(hit("https://exa mple.org/"), &[])
+                .href
+                .is_none()
+        );
         assert_eq!(
             HitView::new(hit("https://www.example.org/a"), &[]).display_url,
             "example.org/a"

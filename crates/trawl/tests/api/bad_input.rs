@@ -140,7 +140,12 @@ async fn bad_searches_on_pages_render_the_form_with_the_reason() {
     let data = fixture_data_dir();
     let app = spawn_one_process(data.path()).await;
     // No query is no error: the home page.
-    for path in ["/search?q=", "/search", "/search?q=%20&time_range=week", "/%20%20"] {
+    for path in [
+        "/search?q=",
+        "/search",
+        "/search?q=%20&time_range=week",
+        "/%20%20",
+    ] {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 303, "{path}");
         assert_eq!(response.headers()["location"], "/", "{path}");

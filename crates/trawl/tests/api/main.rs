@@ -2,6 +2,7 @@
 //! One test binary, so the suite links once.
 
 mod bad_input;
+mod browser;
 mod catalogue;
 mod cli;
 mod contract;
