@@ -108,16 +108,23 @@ fn search_parameters(shape: Shape, formats: &[Format]) -> Vec<Parameter> {
              unless `cursor` is given; with a cursor, it must be the cursor's query."
         }
         Shape::Page => {
-            "The query: 1 to 512 characters after trimming. Without it, the page shows the \
-             form and says what is missing."
+            "The query: 1 to 512 characters after trimming, no control characters. Missing or \
+             blank: `303` to the home page (when the other parameters are valid)."
         }
     };
-    let mut params = vec![param(
-        "q",
-        shape == Shape::V1,
-        q_description,
-        query_schema(),
-    )];
+    let q_schema = if shape == Shape::Page {
+        AnyOfBuilder::new()
+            .item(query_schema())
+            .item(
+                string()
+                    .max_length(Some(MAX_QUERY_CHARS))
+                    .pattern(Some(r"^\s*$")),
+            )
+            .into()
+    } else {
+        query_schema()
+    };
+    let mut params = vec![param("q", shape == Shape::V1, q_description, q_schema)];
     if shape != Shape::V2 {
         params.push(param(
             "page",

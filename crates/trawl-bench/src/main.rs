@@ -640,6 +640,47 @@ fn print_engine_cost(data_dir: &Path, queries: &[String]) -> anyhow::Result<()> 
         at(0.9),
         at(0.99)
     );
+    // Suggestions (`/autocomplete`): every 2- to 4-letter prefix of the
+    // queries' words, completed from the title field's term dictionary.
+    let mut prefixes: Vec<String> = texts
+        .iter()
+        .flat_map(|t| {
+            t.split_whitespace()
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+        })
+        .filter(|w| w.chars().count() >= 4 && w.chars().all(char::is_alphanumeric))
+        .flat_map(|w| (2..=4).map(move |n| w.chars().take(n).collect::<String>()))
+        .collect();
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    prefixes.truncate(2_000);
+    let mut suggest = Vec::new();
+    let mut offered = 0usize;
+    for round in 0..3 {
+        for prefix in &prefixes {
+            let started = std::time::Instant::now();
+            let words = index.suggest_words(prefix, 10)?;
+            if round > 0 {
+                suggest.push(started.elapsed().as_micros() as u64);
+                offered += words.len();
+            }
+            std::hint::black_box(words);
+        }
+    }
+    suggest.sort_unstable();
+    let at_suggest = |q: f64| {
+        suggest[((q * suggest.len() as f64) as usize).min(suggest.len() - 1)] as f64 / 1000.0
+    };
+    println!(
+        "\n### Suggestions alone (`LocalIndex::suggest_words`, 10 title words for a prefix, {} prefixes, in process, one thread)\n\n| p50 | p90 | p99 | words offered (mean) | p50 vs a search's p50 |\n|---:|---:|---:|---:|---:|\n| {:.3} ms | {:.3} ms | {:.3} ms | {:.1} | {:.2}× |",
+        prefixes.len(),
+        at_suggest(0.5),
+        at_suggest(0.9),
+        at_suggest(0.99),
+        offered as f64 / suggest.len().max(1) as f64,
+        at_suggest(0.5) / at(0.5).max(0.000_001),
+    );
     Ok(())
 }
 

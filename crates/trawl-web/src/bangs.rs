@@ -61,10 +61,8 @@ pub(crate) fn take(query: &str, engines: &[EngineInfo]) -> Banged {
             continue;
         };
         let named = resolve(&name.to_lowercase(), engines);
-        if named.is_empty() {
-            if !banged.unknown.iter().any(|u| u == word) {
-                banged.unknown.push(word.to_owned());
-            }
+        if named.is_empty() && !banged.unknown.iter().any(|u| u == word) {
+            banged.unknown.push(word.to_owned());
         }
         for engine in named {
             if !banged.engines.contains(&engine) {

@@ -324,20 +324,28 @@ pub fn looks_like_search(text: &str) -> bool {
 const STREAM_AFTER: Duration = Duration::from_millis(100);
 
 async fn results_page(state: &WebState, mut params: SearchParams, prefs: &Prefs) -> Response {
+    // Pages are HTML whatever the Accept header says.
+    if let Err(invalid) = params.format(None, &[Format::Html]) {
+        return error_page(&params, &ApiError::from(invalid), prefs);
+    }
     let typed = params.q.clone().unwrap_or_default();
     let typed = typed.as_str();
     if trawl_api::text::without(typed, trawl_api::text::is_invisible)
         .trim()
         .is_empty()
     {
-        // Nothing to search for: the home page, not an error.
+        // Nothing to search for: the home page, not an error — once the
+        // other parameters are known to be valid.
+        let others = SearchParams {
+            q: Some("-".to_owned()),
+            ..params.clone()
+        };
+        if let Err(invalid) = SearchRequest::from_params(&others) {
+            return error_page(&params, &ApiError::from(invalid), prefs);
+        }
         return Redirect::to("/").into_response();
     }
     prefs.fill(&mut params);
-    // Pages are HTML whatever the Accept header says.
-    if let Err(invalid) = params.format(None, &[Format::Html]) {
-        return error_page(&params, &ApiError::from(invalid), prefs);
-    }
     let engines = state.engines.get(state.results.as_ref()).await;
     let banged = bangs::take(typed, &engines);
     let mut notices = Vec::new();

@@ -158,7 +158,7 @@ impl Prefs {
             }
             "theme" => {
                 self.theme = Theme::parse(value)
-                    .ok_or_else(|| invalid("theme", "must be `auto`, `light` or `dark`"))?
+                    .ok_or_else(|| invalid("theme", "must be `auto`, `light` or `dark`"))?;
             }
             "new_tab" => self.new_tab = matches!(value, "1" | "on" | "true"),
             _ => {}

@@ -150,6 +150,10 @@ async fn bad_searches_on_pages_render_the_form_with_the_reason() {
         assert_eq!(response.status(), 303, "{path}");
         assert_eq!(response.headers()["location"], "/", "{path}");
     }
+    // ... when what else it says is valid.
+    let (status, html) = app.get_html("/search?time_range=null").await;
+    assert_eq!(status, 400);
+    assert!(html.contains("time_range"), "{html}");
     // A query too long to search is echoed once, in the box, not in the
     // title, the feeds' links or the message.
     let long = "a".repeat(8000);

@@ -18,6 +18,7 @@ mod indexing;
 mod modes;
 mod observability;
 mod options;
+mod pages;
 mod processes;
 mod resilience;
 mod results;

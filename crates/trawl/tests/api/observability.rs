@@ -211,7 +211,9 @@ async fn every_role_serves_metrics_that_promtool_accepts() {
             web_metrics,
             "trawl_outbound_calls_total{destination=\"results\",outcome=\"ok\"}"
         ),
-        Some(2.0),
+        // The page's and the API's results, and the engines' list the
+        // page asked for once.
+        Some(3.0),
         "{web_metrics}"
     );
     assert_eq!(
@@ -224,7 +226,8 @@ async fn every_role_serves_metrics_that_promtool_accepts() {
             results_metrics,
             "trawl_outbound_calls_total{destination=\"search\",outcome=\"ok\"}"
         ),
-        Some(2.0),
+        // Two results, and the engines' list passed on.
+        Some(3.0),
         "{results_metrics}"
     );
     let search_metrics = of("search");
