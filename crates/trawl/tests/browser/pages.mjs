@@ -215,11 +215,30 @@ await check("page weight (HTML + CSS + JS) under 30 KB", async () => {
   await ctx.close();
 });
 
+await check("the form keeps its shape at 1280 and 390 px", async () => {
+  for (const viewport of [WIDE, NARROW]) {
+    const ctx = await context({ viewport });
+    const page = await ctx.newPage();
+    for (const [name, path] of Object.entries(PAGES)) {
+      await page.goto(`${BASE}${path}`);
+      for (const part of ["#q", "form.search select", "form.search button"]) {
+        const box = await page.locator(part).boundingBox();
+        assert(box.height < 60, `${name} at ${viewport.width} px: ${part} is ${box.height} px tall`);
+      }
+      const box = await page.locator("#q").boundingBox();
+      assert(box.width >= Math.min(300, viewport.width - 60), `${name} at ${viewport.width} px: the box is ${box.width} px wide`);
+    }
+    await ctx.close();
+  }
+});
+
 await check("readable from 390 px: nothing wider than the screen", async () => {
   const ctx = await context({ viewport: NARROW });
   const page = await ctx.newPage();
   for (const [name, path] of Object.entries(PAGES)) {
     await page.goto(`${BASE}${path}`);
+    const border = await page.evaluate(() => getComputedStyle(document.body).borderTopStyle);
+    assert(border === "none", `${name}: the page itself has no frame (${border})`);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert(overflow <= 0, `${name}: ${overflow} px wider than the screen`);
     const button = await page.locator("form.search button").boundingBox();
