@@ -324,6 +324,7 @@ pub fn looks_like_search(text: &str) -> bool {
 const STREAM_AFTER: Duration = Duration::from_millis(100);
 
 async fn results_page(state: &WebState, mut params: SearchParams, prefs: &Prefs) -> Response {
+    let begun = tokio::time::Instant::now();
     // Pages are HTML whatever the Accept header says.
     if let Err(invalid) = params.format(None, &[Format::Html]) {
         return error_page(&params, &ApiError::from(invalid), prefs);
@@ -413,7 +414,7 @@ async fn results_page(state: &WebState, mut params: SearchParams, prefs: &Prefs)
                     match tokio::time::timeout_at(deadline, call).await {
                         Ok(answer) => answer.map_err(ApiError::from),
                         Err(_) => Err(ApiError::DeadlineExceeded {
-                            budget: deadline.saturating_duration_since(tokio::time::Instant::now()),
+                            budget: deadline.saturating_duration_since(begun),
                         }),
                     }
                 }
@@ -432,7 +433,6 @@ async fn results_page(state: &WebState, mut params: SearchParams, prefs: &Prefs)
             Err(error) => {
                 let status = error.problem().status;
                 fill_error(&mut page, &error);
-                page.feeds = false;
                 let mut response = render(
                     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                     &page,
@@ -505,6 +505,7 @@ fn fill_error(page: &mut Page, error: &ApiError) {
         tracing::error!(%error, "page failed");
     }
     page.kind = "error";
+    page.feeds = false;
     page.error = Some(ErrorView::from(problem));
 }
 
