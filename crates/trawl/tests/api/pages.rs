@@ -350,3 +350,74 @@ async fn a_slow_search_streams_the_form_and_progress_first() {
     assert_eq!(status, 200);
     assert!(!html.contains(r#"id="progress""#));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_leaves_mid_page_cancels_the_search() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use axum::Router;
+    use axum::routing::get;
+
+    /// Set when the engine's request is dropped before it answered.
+    struct Abandoned(Arc<AtomicBool>);
+    impl Drop for Abandoned {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let seen = abandoned.clone();
+    let slow = Router::new().route(
+        "/s",
+        get(move || {
+            let guard = Abandoned(seen.clone());
+            async move {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                std::mem::forget(guard);
+                r#"{"total": 0, "hits": []}"#
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, slow).await });
+    let data = fixture_data_dir();
+    let mut config = test_config(data.path());
+    config.server.request_timeout_ms = 30_000;
+    let spec = trawl_search::EngineSpec::Json(trawl_search::engines::json::Settings {
+        url_template: format!("{base}/s?q={{query}}"),
+        results_pointer: "/hits".into(),
+        title_pointer: "/t".into(),
+        url_pointer: "/u".into(),
+        snippet_pointer: None,
+        total_pointer: None,
+        key_env: None,
+        key_header: None,
+    });
+    let mut engine = trawl_search::EngineConfig::new("never", spec);
+    engine.timeout_ms = Some(25_000);
+    config.engines = vec![trawl_search::EngineConfig::local(), engine];
+    let app = spawn(&config, trawl::Role::All).await;
+    let mut response = app.get("/search?q=index").await;
+    let first = response.chunk().await.unwrap().unwrap();
+    assert!(
+        std::str::from_utf8(&first)
+            .unwrap()
+            .contains(r#"id="progress""#)
+    );
+    assert!(
+        !abandoned.load(Ordering::SeqCst),
+        "the engine is being asked"
+    );
+    drop(response);
+    // The page's task is cancelled, and with it the call to the engine.
+    let gave_up = Instant::now();
+    while !abandoned.load(Ordering::SeqCst) && gave_up.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        abandoned.load(Ordering::SeqCst),
+        "the engine was still being waited for 5 s after the browser left"
+    );
+}
