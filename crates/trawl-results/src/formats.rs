@@ -148,6 +148,15 @@ fn element(out: &mut String, name: &str, text: &str) {
     out.push_str(">\n");
 }
 
+/// `text` escaped for XML text and attribute values (see
+/// [`xml_escape_into`]): what the web service's OpenSearch description
+/// writes too.
+pub fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    xml_escape_into(&mut out, text);
+    out
+}
+
 /// Escapes XML text and attribute values, dropping the characters XML 1.0
 /// cannot carry at all (most C0 controls, U+FFFE, U+FFFF).
 fn xml_escape_into(out: &mut String, text: &str) {

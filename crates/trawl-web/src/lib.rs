@@ -824,7 +824,7 @@ async fn save_preferences(
         the suggestions, as absolute URLs on this server's origin.",
         content_type = "application/opensearchdescription+xml", body = String)))]
 async fn opensearch(Origin(origin): Origin) -> Response {
-    let origin = xml_escape(&origin);
+    let origin = formats::xml_escape(&origin);
     let body = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <OpenSearchDescription xmlns="http://a9.com/-/spec/opensearch/1.1/" xmlns:moz="http://www.mozilla.org/2006/browser/search/">
@@ -851,21 +851,6 @@ async fn opensearch(Origin(origin): Origin) -> Response {
         body,
     )
         .into_response()
-}
-
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `GET /autocomplete?q=…`: suggestions in the OpenSearch suggestions

@@ -105,30 +105,32 @@ impl Prefs {
     /// kept on; `known` are the configured engines (the rest are off).
     pub(crate) fn from_form(raw: &str, known: &[String]) -> Result<Self, InvalidRequest> {
         let mut prefs = Self::default();
-        let mut on: Vec<String> = Vec::new();
-        let mut engines_given = false;
+        let mut on: Option<Vec<String>> = None;
+        let mut off_given = false;
         for (name, value) in parse_query_string(raw)? {
             if name == "engine" {
-                engines_given = true;
-                on.push(value);
+                on.get_or_insert_with(Vec::new).push(value);
             } else {
+                off_given |= name == "off";
                 prefs.set(&name, &value)?;
             }
         }
-        if engines_given && !known.is_empty() {
-            prefs.off = known.iter().filter(|k| !on.contains(k)).cloned().collect();
-            if prefs.off.len() == known.len() {
+        // The form's ticked boxes name the engines kept on, and with none
+        // ticked it sends no `engine`; an export address names the engines
+        // turned off (`off`) instead.
+        if on.is_none() && !off_given {
+            on = Some(Vec::new());
+        }
+        if !known.is_empty() {
+            if let Some(on) = on {
+                prefs.off = known.iter().filter(|k| !on.contains(k)).cloned().collect();
+            }
+            if known.iter().all(|k| prefs.off.contains(k)) {
                 return Err(InvalidRequest::InvalidParameter {
                     param: "engine",
                     reason: "must keep at least one engine on".to_owned(),
                 });
             }
-        } else if !engines_given && !known.is_empty() && !raw.contains("off=") {
-            // A form with every box unticked sends no `engine` at all.
-            return Err(InvalidRequest::InvalidParameter {
-                param: "engine",
-                reason: "must keep at least one engine on".to_owned(),
-            });
         }
         Ok(prefs)
     }
@@ -254,6 +256,10 @@ mod tests {
         assert_eq!(lenient.per_page, Some(20));
         assert_eq!((lenient.lang, lenient.theme), (None, Theme::Auto));
         assert_eq!(Prefs::lenient("%zz"), Prefs::default());
+        // A cookie longer than is read is ignored whole.
+        let long = format!("{COOKIE}=theme=dark&pad={}", "a".repeat(MAX_COOKIE_BYTES));
+        headers.insert(axum::http::header::COOKIE, long.parse().unwrap());
+        assert_eq!(Prefs::from_headers(&headers), Prefs::default());
         assert!(
             prefs
                 .set_cookie(true)

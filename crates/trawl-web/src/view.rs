@@ -203,13 +203,15 @@ impl Page {
             (!value.is_empty() && value.len() <= 512).then(|| (name, value.to_owned()))
         })
         .collect();
-        let title = match query.char_indices().nth(TITLE_QUERY_CHARS) {
-            _ if query.is_empty() || kind == "preferences" => match kind {
-                "preferences" => "Preferences – trawl".to_owned(),
-                _ => "trawl".to_owned(),
-            },
-            Some((cut, _)) => format!("{}… – trawl", &query[..cut]),
-            None => format!("{query} – trawl"),
+        let title = if kind == "preferences" {
+            "Preferences – trawl".to_owned()
+        } else if query.is_empty() {
+            "trawl".to_owned()
+        } else {
+            match query.char_indices().nth(TITLE_QUERY_CHARS) {
+                Some((cut, _)) => format!("{}… – trawl", &query[..cut]),
+                None => format!("{query} – trawl"),
+            }
         };
         Self {
             kind,

@@ -14,8 +14,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::json;
 use trawl_search::EngineConfig;
-use trawl_search::EngineSpec;
-use trawl_search::engines::json;
 
 use crate::helpers::*;
 
@@ -76,10 +74,7 @@ async fn slow_engine() -> String {
                 .into_response()
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    upstream(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,19 +88,7 @@ async fn the_pages_work_in_a_real_browser() {
     // The bundled demo corpus, as people first see trawl.
     config.demo = true;
     config.server.request_timeout_ms = 10_000;
-    let mut slowweb = EngineConfig::new(
-        "slowweb",
-        EngineSpec::Json(json::Settings {
-            url_template: format!("{slow}/s?q={{query}}"),
-            results_pointer: "/hits".into(),
-            title_pointer: "/t".into(),
-            url_pointer: "/u".into(),
-            snippet_pointer: Some("/s".into()),
-            total_pointer: Some("/total".into()),
-            key_env: None,
-            key_header: None,
-        }),
-    );
+    let mut slowweb = json_engine("slowweb", &slow, "/s");
     slowweb.timeout_ms = Some(6_000);
     config.engines = vec![EngineConfig::local(), slowweb];
     let app = spawn(&config, trawl::Role::All).await;

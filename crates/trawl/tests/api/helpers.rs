@@ -60,6 +60,30 @@ pub(crate) fn fixture_data_dir() -> TempDir {
     dir
 }
 
+/// Serves `app` on a loopback port; its base URL (`http://127.0.0.1:P`).
+pub(crate) async fn upstream(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+/// A `json` engine asking `{base}{path}?q=…`, reading `{"total": n,
+/// "hits": [{"t": title, "u": url, "s": snippet}]}`.
+pub(crate) fn json_engine(name: &str, base: &str, path: &str) -> trawl::config::EngineConfig {
+    let spec = trawl_search::EngineSpec::Json(trawl_search::engines::json::Settings {
+        url_template: format!("{base}{path}?q={{query}}"),
+        results_pointer: "/hits".into(),
+        title_pointer: "/t".into(),
+        url_pointer: "/u".into(),
+        snippet_pointer: Some("/s".into()),
+        total_pointer: Some("/total".into()),
+        key_env: None,
+        key_header: None,
+    });
+    trawl::config::EngineConfig::new(name, spec)
+}
+
 /// The repository's root.
 pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

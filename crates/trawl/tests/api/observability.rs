@@ -18,8 +18,6 @@ use prost::Message;
 use serde_json::Value;
 use trawl::Role;
 use trawl::config::EngineConfig;
-use trawl_search::EngineSpec;
-use trawl_search::engines::json;
 
 use crate::helpers::*;
 use crate::processes::Trawl;
@@ -98,14 +96,6 @@ fn promtool_check(promtool: &PathBuf, exposition: &str) -> (bool, String) {
     )
 }
 
-/// Serves `app` on a loopback port; its base URL.
-async fn upstream(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
-}
-
 /// search, results and web as processes of the real binary, each pointed
 /// at the one before, with `env`.
 fn three_processes(dir: &std::path::Path, env: &[(&str, &str)]) -> (Trawl, Trawl, Trawl) {
@@ -121,23 +111,6 @@ fn three_processes(dir: &std::path::Path, env: &[(&str, &str)]) -> (Trawl, Trawl
         env,
     );
     (search, results, web)
-}
-
-/// A `json` engine asking `{base}/s?q=…`.
-fn json_engine(name: &str, base: &str) -> EngineConfig {
-    EngineConfig::new(
-        name,
-        EngineSpec::Json(json::Settings {
-            url_template: format!("{base}/s?q={{query}}"),
-            results_pointer: "/hits".into(),
-            title_pointer: "/t".into(),
-            url_pointer: "/u".into(),
-            snippet_pointer: None,
-            total_pointer: None,
-            key_env: None,
-            key_header: None,
-        }),
-    )
 }
 
 // ---------------------------------------------------------------- metrics
@@ -302,7 +275,7 @@ async fn a_hung_engine_counts_a_timeout_and_a_full_server_counts_a_shed_request(
     .await;
     let data = fixture_data_dir();
     let mut config = test_config(data.path());
-    let mut engine = json_engine("hung", &hung);
+    let mut engine = json_engine("hung", &hung, "/s");
     engine.timeout_ms = Some(300);
     config.engines = vec![EngineConfig::local(), engine];
     config.server.max_in_flight = 1;

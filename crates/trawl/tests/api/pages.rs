@@ -302,24 +302,12 @@ async fn a_slow_search_streams_the_form_and_progress_first() {
             r#"{"total": 1, "hits": [{"t": "Slow", "u": "https://slow.example.org/", "s": "slow index"}]}"#
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, slow).await });
+    let base = upstream(slow).await;
     let data = fixture_data_dir();
     let mut config = test_config(data.path());
-    let spec = trawl_search::EngineSpec::Json(trawl_search::engines::json::Settings {
-        url_template: format!("{base}/s?q={{query}}"),
-        results_pointer: "/hits".into(),
-        title_pointer: "/t".into(),
-        url_pointer: "/u".into(),
-        snippet_pointer: Some("/s".into()),
-        total_pointer: Some("/total".into()),
-        key_env: None,
-        key_header: None,
-    });
     config.engines = vec![
         trawl_search::EngineConfig::local(),
-        trawl_search::EngineConfig::new("slow", spec),
+        json_engine("slow", &base, "/s"),
     ];
     let app = spawn(&config, trawl::Role::All).await;
     let started = Instant::now();
@@ -379,23 +367,11 @@ async fn a_browser_that_leaves_mid_page_cancels_the_search() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, slow).await });
+    let base = upstream(slow).await;
     let data = fixture_data_dir();
     let mut config = test_config(data.path());
     config.server.request_timeout_ms = 30_000;
-    let spec = trawl_search::EngineSpec::Json(trawl_search::engines::json::Settings {
-        url_template: format!("{base}/s?q={{query}}"),
-        results_pointer: "/hits".into(),
-        title_pointer: "/t".into(),
-        url_pointer: "/u".into(),
-        snippet_pointer: None,
-        total_pointer: None,
-        key_env: None,
-        key_header: None,
-    });
-    let mut engine = trawl_search::EngineConfig::new("never", spec);
+    let mut engine = json_engine("never", &base, "/s");
     engine.timeout_ms = Some(25_000);
     config.engines = vec![trawl_search::EngineConfig::local(), engine];
     let app = spawn(&config, trawl::Role::All).await;

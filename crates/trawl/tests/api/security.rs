@@ -19,35 +19,9 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use trawl::Config;
 use trawl::config::EngineConfig;
-use trawl_search::EngineSpec;
-use trawl_search::engines::json;
 
 use crate::helpers::*;
 use crate::processes::Trawl;
-
-/// Serves `app` on a loopback port; its base URL (`http://127.0.0.1:P`).
-async fn upstream(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
-}
-
-/// A `json` engine asking `{base}{path}?q=…`, reading `{"total": n,
-/// "hits": [{"t": title, "u": url, "s": snippet}]}`.
-fn json_engine(name: &str, base: &str, path: &str) -> EngineConfig {
-    let spec = EngineSpec::Json(json::Settings {
-        url_template: format!("{base}{path}?q={{query}}"),
-        results_pointer: "/hits".into(),
-        title_pointer: "/t".into(),
-        url_pointer: "/u".into(),
-        snippet_pointer: Some("/s".into()),
-        total_pointer: Some("/total".into()),
-        key_env: None,
-        key_header: None,
-    });
-    EngineConfig::new(name, spec)
-}
 
 /// An answer of the json engines' API.
 fn answer(total: u64, hits: &[(&str, &str, &str)]) -> Response {
