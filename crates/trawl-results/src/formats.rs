@@ -148,9 +148,9 @@ fn element(out: &mut String, name: &str, text: &str) {
     out.push_str(">\n");
 }
 
-/// `text` escaped for XML text and attribute values (see
-/// [`xml_escape_into`]): what the web service's OpenSearch description
-/// writes too.
+/// `text` escaped for XML text and attribute values, without the
+/// characters XML 1.0 cannot carry: as the RSS feed writes it, and the web
+/// service's OpenSearch description too.
 pub fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     xml_escape_into(&mut out, text);
