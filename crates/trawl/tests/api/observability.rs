@@ -612,10 +612,8 @@ async fn one_search_is_one_trace_across_web_results_and_search() {
         "{html}"
     );
     let logged = web
-        .logs()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .any(|event| event["span"]["trace_id"] == trace_id && event["message"] == "served");
+        .logged(|event| event["span"]["trace_id"] == trace_id && event["message"] == "served")
+        .await;
     assert!(
         logged,
         "web's log lines carry the trace id:\n{}",
@@ -647,10 +645,8 @@ async fn without_an_exporter_requests_still_have_trace_ids_and_pass_them_on() {
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["trace_id"], trace_id, "{problem}");
     let in_search = search
-        .logs()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .any(|event| event["span"]["trace_id"] == trace_id);
+        .logged(|event| event["span"]["trace_id"] == trace_id)
+        .await;
     assert!(
         in_search,
         "search's log lines carry the caller's trace id:\n{}",

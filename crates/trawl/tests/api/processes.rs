@@ -86,6 +86,26 @@ impl Trawl {
     pub(crate) fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
+
+    /// Whether a JSON log line `matches` within 5 s: the lines are read
+    /// from the process's pipe by a thread of their own, so one written
+    /// before an answer may still be on its way when the answer is in.
+    pub(crate) async fn logged(&self, matches: impl Fn(&Value) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = self
+                .logs
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .any(|event| matches(&event));
+            if found || std::time::Instant::now() > deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for Trawl {
