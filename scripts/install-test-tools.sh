@@ -10,7 +10,10 @@
 #   - Debian's chromium and chromium-driver (apt), and playwright-core and
 #     axe-core from npm, pinned by crates/trawl/tests/browser/package-lock.json
 #     into that directory's node_modules/ (git-ignored): the browser tests
-#     (crates/trawl/tests/api/browser.rs). No browser is downloaded.
+#     (crates/trawl/tests/api/browser.rs). No browser is downloaded;
+#   - LangChain's langchain-community, in a venv of its own at
+#     .tools/langchain: its SearxSearchWrapper is pointed at trawl
+#     (crates/trawl/tests/api/searxng.rs runs crates/trawl/tests/searxng/clients.py).
 #
 # Idempotent: a second run with the same pinned versions does nothing.
 # Needs python3 (3.9 or later) with venv, and PyPI; apt-get for promtool.
@@ -43,6 +46,21 @@ if ! (cd "$browser" && npm ls --depth=0 playwright-core axe-core >/dev/null 2>&1
 fi
 (cd "$browser" && npm ls --depth=0 playwright-core axe-core | tail -n +2)
 
+command -v python3 >/dev/null || { echo "error: python3 is needed for the Python test tools" >&2; exit 1; }
+
+# langchain-community is being sunset upstream: pinned, in its own venv so
+# that its dependencies never meet Schemathesis's.
+LANGCHAIN_COMMUNITY_VERSION=0.4.2
+langchain=.tools/langchain
+if [[ -x $langchain/bin/python ]] && "$langchain/bin/python" -m pip show langchain-community 2>/dev/null | grep -qx "Version: $LANGCHAIN_COMMUNITY_VERSION"; then
+    echo "langchain-community $LANGCHAIN_COMMUNITY_VERSION already installed in $langchain"
+else
+    rm -rf "$langchain"
+    python3 -m venv "$langchain"
+    "$langchain/bin/pip" install --quiet --disable-pip-version-check "langchain-community==$LANGCHAIN_COMMUNITY_VERSION"
+    echo "langchain-community $LANGCHAIN_COMMUNITY_VERSION installed in $langchain"
+fi
+
 SCHEMATHESIS_VERSION=4.32.5
 venv=.tools/venv
 
@@ -51,7 +69,6 @@ if [[ -x $venv/bin/st ]] && "$venv/bin/st" --version 2>/dev/null | grep -qx "st,
     exit 0
 fi
 
-command -v python3 >/dev/null || { echo "error: python3 is needed to install schemathesis" >&2; exit 1; }
 rm -rf "$venv"
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"

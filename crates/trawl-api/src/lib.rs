@@ -9,6 +9,7 @@
 //! `trawl-service`.
 
 pub mod cursor;
+pub mod dates;
 pub mod jobs;
 pub mod openapi;
 pub mod options;

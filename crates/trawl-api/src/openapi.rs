@@ -35,10 +35,33 @@ pub struct ApiQueryV1;
 pub struct ApiQueryV2;
 /// Only `format`, among JSON, CSV and RSS.
 pub struct FormatQuery;
-/// The query parameters of the HTML results page.
+/// The query parameters of `/search`: the HTML results page's, and
+/// SearXNG's (`pageno`, `safesearch`, `language`, `timeout_limit`,
+/// `format=json|csv|rss`), which it also answers.
 pub struct SearchPageQuery;
 /// The query parameters of `/{text}`, whose query is the path.
 pub struct TextPageQuery;
+/// The query parameter of `/`: a query sends the client on to `/search`,
+/// as SearXNG's `/` does.
+pub struct HomeQuery;
+
+impl IntoParams for HomeQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![param(
+            "q",
+            false,
+            "A query: `308` to `/search` with the same query string (as SearXNG answers it), \
+             where the rest of it is checked. Missing or blank: the home page.",
+            AnyOfBuilder::new()
+                .item(query_schema())
+                .item(
+                    // Blank, of any length: the home page.
+                    string().pattern(Some(r"^\s*$")),
+                )
+                .into(),
+        )]
+    }
+}
 
 impl IntoParams for SearchQueryV1 {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
@@ -81,7 +104,10 @@ impl IntoParams for FormatQuery {
 
 impl IntoParams for SearchPageQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        search_parameters(Shape::Page, &[Format::Html])
+        search_parameters(
+            Shape::Searx,
+            &[Format::Html, Format::Json, Format::Csv, Format::Rss],
+        )
     }
 }
 
@@ -98,27 +124,35 @@ enum Shape {
     V1,
     V2,
     Page,
+    /// `/search`: the page's and SearXNG's parameters.
+    Searx,
 }
 
 fn search_parameters(shape: Shape, formats: &[Format]) -> Vec<Parameter> {
     let q_description = match shape {
-        Shape::V1 => "The query: 1 to 512 characters after trimming, no control characters.",
+        Shape::V1 => "The query: at most 512 characters as sent, not blank, no control characters.",
         Shape::V2 => {
-            "The query: 1 to 512 characters after trimming, no control characters. Required \
+            "The query: at most 512 characters as sent, not blank, no control characters. Required \
              unless `cursor` is given; with a cursor, it must be the cursor's query."
         }
         Shape::Page => {
-            "The query: 1 to 512 characters after trimming, no control characters. Missing or \
+            "The query: at most 512 characters as sent, not blank, no control characters. Missing or \
              blank: `303` to the home page (when the other parameters are valid)."
         }
+        Shape::Searx => {
+            "The query: at most 512 characters as sent, not blank, no control characters; bangs \
+             (`!name`) choose engines. Missing or blank: the page answers `303` to the home page \
+             (when the other parameters are valid), SearXNG's formats `400` (`No query`)."
+        }
     };
-    let q_schema = if shape == Shape::Page {
+    let pages = matches!(shape, Shape::Page | Shape::Searx);
+    let searx = shape == Shape::Searx;
+    let q_schema = if pages {
         AnyOfBuilder::new()
             .item(query_schema())
             .item(
-                string()
-                    .max_length(Some(MAX_QUERY_CHARS))
-                    .pattern(Some(r"^\s*$")),
+                // Blank, of any length: the home page.
+                string().pattern(Some(r"^\s*$")),
             )
             .into()
     } else {
@@ -150,12 +184,30 @@ fn search_parameters(shape: Shape, formats: &[Format]) -> Vec<Parameter> {
                 .into(),
         ));
     }
+    if searx {
+        params.push(param(
+            "pageno",
+            false,
+            "SearXNG's name for `page` (it wins when both are given). Past page 50, SearXNG's \
+             formats answer no results; the page refuses it.",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .into(),
+        ));
+    }
     params.push(param(
         "time_range",
         false,
-        "Only documents published this recently (a month is 31 days, a year 365). Undated \
-         documents never match. Empty means any time.",
-        keyword::<TimeRange>(),
+        if searx {
+            "Only documents published this recently (a month is 31 days, a year 365). Undated \
+             documents never match. Empty or `None` means any time."
+        } else {
+            "Only documents published this recently (a month is 31 days, a year 365). Undated \
+             documents never match. Empty means any time."
+        },
+        // SearXNG's forms send `None` for any time.
+        keyword_and::<TimeRange>(if searx { &["None"] } else { &[] }),
     ));
     params.push(param(
         "safe",
@@ -171,31 +223,88 @@ fn search_parameters(shape: Shape, formats: &[Format]) -> Vec<Parameter> {
         "Language of the results, as an ISO 639-1 code; `all` or empty for any.",
         string().enum_values(Some(languages)).into(),
     ));
+    if searx {
+        params.push(param(
+            "safesearch",
+            false,
+            "SearXNG's name for `safe`: `0` off, `1` moderate, `2` strict (it wins when both are \
+             given).",
+            string().enum_values(Some(["0", "1", "2"])).into(),
+        ));
+        params.push(param(
+            "language",
+            false,
+            "SearXNG's name for `lang` (it wins when both are given): `auto` (the \
+             `Accept-Language` header's first language trawl knows), `all`, or a code such as \
+             `en` or `en-US` (the region is dropped; a language trawl does not know searches \
+             all languages).",
+            string()
+                .pattern(Some(r"^(auto|all|[a-z]{2,3}(-[a-zA-Z]{2})?)$"))
+                .into(),
+        ));
+        params.push(param(
+            "timeout_limit",
+            false,
+            "SearXNG's: answer within this many seconds (at least 0.1), with whatever the \
+             engines found by then. Empty or `None` means the service's own timeout.",
+            AnyOfBuilder::new()
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Number)
+                        .exclusive_minimum(Some(0.0))
+                        .maximum(Some(3600.0)),
+                )
+                .item(string().enum_values(Some(["", "None"])))
+                .into(),
+        ));
+    }
     let name = format!("[a-z0-9][a-z0-9_-]{{0,{}}}", MAX_ENGINE_NAME - 1);
-    params.push(param(
-        "engines",
-        false,
-        &format!(
-            "Engines to ask, by name as `GET /v1/engines` lists them, separated by commas (at \
-             most {MAX_ENGINES}). Empty means every enabled engine. A name that is not configured \
-             is refused."
-        ),
-        string()
-            .pattern(Some(format!("^({name}(,{name})*)?$")))
-            .into(),
-    ));
-    params.push(param(
-        "categories",
-        false,
-        &format!(
-            "Categories whose enabled engines to ask (besides any named in `engines`), as \
-             `GET /v1/engines` lists them, separated by commas (at most {MAX_ENGINES}), e.g. \
-             `science,code`. A category no engine is in is refused."
-        ),
-        string()
-            .pattern(Some(format!("^({name}(,{name})*)?$")))
-            .into(),
-    ));
+    if searx {
+        params.push(param(
+            "engines",
+            false,
+            &format!(
+                "Engines to ask, by name as `GET /v1/engines` lists them, separated by commas (at \
+                 most {MAX_ENGINES}). Empty means every enabled engine. The page refuses a name \
+                 that is not configured; SearXNG's formats leave it out, as SearXNG does."
+            ),
+            string().into(),
+        ));
+        params.push(param(
+            "categories",
+            false,
+            "Categories whose enabled engines to ask (besides any named in `engines`), \
+             separated by commas. The page refuses a category no engine is in; SearXNG's \
+             formats leave it out. SearXNG's `category_<name>=on|off` are taken too.",
+            string().into(),
+        ));
+    }
+    if !searx {
+        params.push(param(
+            "engines",
+            false,
+            &format!(
+                "Engines to ask, by name as `GET /v1/engines` lists them, separated by commas (at \
+                 most {MAX_ENGINES}). Empty means every enabled engine. A name that is not configured \
+                 is refused."
+            ),
+            string()
+                .pattern(Some(format!("^({name}(,{name})*)?$")))
+                .into(),
+        ));
+        params.push(param(
+            "categories",
+            false,
+            &format!(
+                "Categories whose enabled engines to ask (besides any named in `engines`), as \
+                 `GET /v1/engines` lists them, separated by commas (at most {MAX_ENGINES}), e.g. \
+                 `science,code`. A category no engine is in is refused."
+            ),
+            string()
+                .pattern(Some(format!("^({name}(,{name})*)?$")))
+                .into(),
+        ));
+    }
     params.push(param(
         TIMEOUT_PARAM,
         false,
@@ -288,7 +397,13 @@ fn integer_or_empty(min: u32, max: u32, default: u32) -> Schema {
 }
 
 fn keyword<K: Keyword>() -> Schema {
+    keyword_and::<K>(&[])
+}
+
+/// A keyword's values, the empty value, and `more`.
+fn keyword_and<K: Keyword>(more: &[&str]) -> Schema {
     let mut values: Vec<Value> = vec!["".into()];
     values.extend(K::VALUES.iter().map(|(name, _)| Value::from(*name)));
+    values.extend(more.iter().map(|v| Value::from(*v)));
     string().enum_values(Some(values)).into()
 }

@@ -119,8 +119,8 @@ pub fn suggest_text(raw: Option<&str>) -> Result<String, InvalidRequest> {
     Query::parse(&q).map(|query| query.0)
 }
 
-/// A search query: trimmed, non-empty, at most [`MAX_QUERY_CHARS`] characters,
-/// free of control characters.
+/// A search query: at most [`MAX_QUERY_CHARS`] characters as sent; trimmed,
+/// non-empty and free of control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Query(String);
 
@@ -139,7 +139,9 @@ impl Query {
         if trimmed.is_empty() {
             return Err(invalid("must not be empty"));
         }
-        let chars = trimmed.chars().count();
+        // Counted as sent (what the OpenAPI documents' `maxLength` counts),
+        // spaces and invisible characters included.
+        let chars = raw.chars().count();
         if chars > MAX_QUERY_CHARS {
             return Err(invalid(&format!(
                 "must be at most {MAX_QUERY_CHARS} characters, got {chars}"

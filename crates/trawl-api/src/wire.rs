@@ -72,6 +72,11 @@ pub struct SearchHit {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(schema_with = highlights_schema)]
     pub highlights: Vec<[usize; 2]>,
+    /// When it was published, RFC 3339 in UTC (`2024-04-28T10:26:40Z`),
+    /// when the engine says. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub published: Option<String>,
 }
 
 /// How one engine fared for one request.
@@ -224,6 +229,16 @@ pub struct ResultHit {
     pub highlights: Vec<[usize; 2]>,
     /// Every engine that returned this result.
     pub engines: Vec<String>,
+    /// Where each engine of `engines` placed it (1-based, among all its
+    /// results for the query), in the same order. Absent from answers of
+    /// services older than this field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub positions: Vec<u32>,
+    /// When it was published, RFC 3339 in UTC, when an engine that returned
+    /// it says. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub published: Option<String>,
     /// 1-based position among all results of the query.
     #[schema(minimum = 1)]
     pub rank: u32,

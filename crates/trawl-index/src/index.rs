@@ -185,6 +185,8 @@ pub struct Hit {
     pub highlights: Vec<[usize; 2]>,
     /// tantivy's BM25 score.
     pub score: f32,
+    /// When it was published, RFC 3339 in UTC, when the document says.
+    pub published: Option<String>,
 }
 
 /// What the index holds.
@@ -391,6 +393,7 @@ impl LocalIndex {
                     snippet,
                     highlights,
                     score,
+                    published: self.published(&doc),
                 })
             })
             .collect::<Result<_, IndexError>>()?;
@@ -624,21 +627,24 @@ impl LocalIndex {
     }
 
     fn to_document(&self, doc: &TantivyDocument) -> Document {
-        let published = doc
-            .get_first(self.fields.published)
-            .and_then(|v| v.as_datetime())
-            .and_then(|d| {
-                d.into_utc()
-                    .format(&tantivy::time::format_description::well_known::Rfc3339)
-                    .ok()
-            });
         Document {
             id: text(doc, self.fields.id).to_owned(),
             title: text(doc, self.fields.title).to_owned(),
             url: text(doc, self.fields.url).to_owned(),
             body: text(doc, self.fields.body).to_owned(),
-            published,
+            published: self.published(doc),
         }
+    }
+
+    /// A stored document's publication date, RFC 3339 in UTC.
+    fn published(&self, doc: &TantivyDocument) -> Option<String> {
+        doc.get_first(self.fields.published)
+            .and_then(|v| v.as_datetime())
+            .and_then(|d| {
+                d.into_utc()
+                    .format(&tantivy::time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
     }
 
     /// Takes the index's single writer. Fails with [`IndexError::Locked`] when

@@ -39,7 +39,10 @@ pub fn csv(response: &ResultsResponse) -> String {
     String::from_utf8(bytes).expect("UTF-8 in, UTF-8 out")
 }
 
-fn defuse(field: &str) -> std::borrow::Cow<'_, str> {
+/// `field`, prefixed with `'` when a spreadsheet would run it as a
+/// formula (it starts with `=`, `+`, `-`, `@`, tab or carriage return and
+/// is not a number).
+pub fn defuse(field: &str) -> std::borrow::Cow<'_, str> {
     match field.as_bytes().first() {
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') if field.parse::<f64>().is_err() => {
             format!("'{field}").into()

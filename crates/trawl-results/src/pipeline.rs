@@ -43,6 +43,7 @@ struct Occurrence {
     title: String,
     snippet: String,
     highlights: Vec<[usize; 2]>,
+    published: Option<String>,
 }
 
 impl Occurrence {
@@ -143,6 +144,7 @@ impl Pipeline {
                 title: hit.title,
                 snippet: hit.snippet,
                 highlights: hit.highlights,
+                published: hit.published,
             };
             match seen.get(&key) {
                 Some(&at) => groups[at].occurrences.push(occurrence),
@@ -204,14 +206,18 @@ impl Pipeline {
         });
         let occurrences = &group.occurrences;
         let mut engines: Vec<String> = Vec::with_capacity(occurrences.len());
+        let mut positions: Vec<u32> = Vec::with_capacity(occurrences.len());
         let mut sum = 0.0;
         for occurrence in occurrences {
             // Each engine counts once, at its best position (the first).
             if !engines.contains(&occurrence.engine) {
                 engines.push(occurrence.engine.clone());
+                positions.push(occurrence.position);
                 sum += occurrence.contribution();
             }
         }
+        // The first engine (in the order above) that dates it.
+        let published = occurrences.iter().find_map(|o| o.published.clone());
         let score = engines.len() as f64 * sum * group.factor;
         let best_position = occurrences.iter().map(|o| o.position).min().unwrap_or(1);
         let url = occurrences
@@ -242,6 +248,8 @@ impl Pipeline {
             snippet: snippet.text,
             highlights,
             engines,
+            positions,
+            published,
             rank: 0,
             score: score as f32,
         };
@@ -273,6 +281,7 @@ mod tests {
             rank,
             score: 1.0,
             highlights: vec![],
+            published: None,
         }
     }
 

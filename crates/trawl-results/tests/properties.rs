@@ -126,6 +126,7 @@ fn hit() -> impl Strategy<Value = SearchHit> {
                 rank,
                 score: 1.0,
                 highlights: highlights.into_iter().map(|(a, b)| [a, b]).collect(),
+                published: None,
             },
         )
 }

@@ -57,6 +57,9 @@ pub struct EngineHit {
     pub highlights: Vec<[usize; 2]>,
     /// The engine's own score: comparable only within one engine.
     pub score: f32,
+    /// When it was published, in any form [`trawl_api::dates::normalize`]
+    /// reads (the searcher normalizes it, and drops what it cannot read).
+    pub published: Option<String>,
 }
 
 /// Why an engine gave no results. Each kind has a stable name

@@ -257,6 +257,7 @@ impl Engine for LocalEngine {
                     snippet: hit.snippet,
                     highlights: hit.highlights,
                     score: hit.score,
+                    published: hit.published,
                 })
                 .collect(),
         })

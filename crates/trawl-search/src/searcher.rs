@@ -284,6 +284,10 @@ impl SearchService for Searcher {
                             rank,
                             score: hit.score,
                             highlights: hit.highlights,
+                            published: hit
+                                .published
+                                .as_deref()
+                                .and_then(trawl_api::dates::normalize),
                         });
                     }
                     engines.push(report(
@@ -431,6 +435,7 @@ mod tests {
                     snippet: String::new(),
                     highlights: vec![],
                     score: 1.0,
+                    published: None,
                 }],
                 total: Some(1),
             })

@@ -2,8 +2,9 @@
 //! client address and budget, answered `429` with `Retry-After` when spent.
 //!
 //! Two budgets: **pages** (requests for HTML, including any path the page
-//! routes would take as a query) and **API** (`/api/…`, `/v1/…` and the
-//! suggestions a page asks for as people type, `/autocomplete`). The
+//! routes would take as a query) and **API** (`/api/…`, `/v1/…`, the
+//! suggestions a page asks for as people type, `/autocomplete`, and
+//! SearXNG's API on `/search`: a `POST`, or `format=json|csv|rss`). The
 //! health endpoints, the OpenAPI document and static assets spend nothing.
 //! A client is its address as [`crate::client`] decided it (behind trusted
 //! proxies, the forwarded one); IPv6 clients are counted by their /64,
@@ -78,8 +79,26 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The budget of a request for `path`, `None` for what is free.
-    pub fn of(path: &str) -> Option<Self> {
+    /// The budget of a request, `None` for what is free. `/search` is a
+    /// page, except when a program asks SearXNG's API of it: a `POST`, or
+    /// `format=json|csv|rss`.
+    pub fn of(method: &axum::http::Method, uri: &axum::http::Uri) -> Option<Self> {
+        let path = uri.path();
+        if path == "/search" {
+            let searx_format = uri.query().is_some_and(|query| {
+                query.contains("format")
+                    && trawl_api::params::parse_query_string(query).is_ok_and(|pairs| {
+                        pairs.iter().any(|(name, value)| {
+                            name == "format" && matches!(value.as_str(), "json" | "csv" | "rss")
+                        })
+                    })
+            });
+            return Some(if searx_format || method == axum::http::Method::POST {
+                Self::Api
+            } else {
+                Self::Pages
+            });
+        }
         let free = matches!(
             path,
             "/livez" | "/readyz" | "/openapi.json" | "/favicon.ico" | "/robots.txt"
@@ -208,7 +227,7 @@ pub fn layer(routes: axum::Router, settings: RateSettings) -> axum::Router {
 /// budget is spent.
 async fn limit(State(limits): State<Arc<RateLimits>>, request: Request, next: Next) -> Response {
     let ip = request.extensions().get::<Client>().and_then(|c| c.ip);
-    let kind = Kind::of(request.uri().path());
+    let kind = Kind::of(request.method(), request.uri());
     if let (Some(ip), Some(kind)) = (ip, kind)
         && let Err(wait) = limits.check(kind, ip)
     {
@@ -295,13 +314,22 @@ mod tests {
 
     #[test]
     fn what_costs_what() {
-        assert_eq!(Kind::of("/readyz"), None);
-        assert_eq!(Kind::of("/static/trawl.css"), None);
-        assert_eq!(Kind::of("/api/v2/search"), Some(Kind::Api));
-        assert_eq!(Kind::of("/v1/documents"), Some(Kind::Api));
-        assert_eq!(Kind::of("/search"), Some(Kind::Pages));
-        assert_eq!(Kind::of("/autocomplete"), Some(Kind::Api));
-        assert_eq!(Kind::of("/preferences"), Some(Kind::Pages));
-        assert_eq!(Kind::of("/wp-login.php"), Some(Kind::Pages));
+        let kind = |uri: &str| Kind::of(&axum::http::Method::GET, &uri.parse().unwrap());
+        assert_eq!(kind("/readyz"), None);
+        assert_eq!(kind("/static/trawl.css"), None);
+        assert_eq!(kind("/api/v2/search"), Some(Kind::Api));
+        assert_eq!(kind("/v1/documents"), Some(Kind::Api));
+        assert_eq!(kind("/search"), Some(Kind::Pages));
+        assert_eq!(kind("/autocomplete"), Some(Kind::Api));
+        assert_eq!(kind("/preferences"), Some(Kind::Pages));
+        assert_eq!(kind("/wp-login.php"), Some(Kind::Pages));
+        assert_eq!(kind("/search?q=x&format=json"), Some(Kind::Api));
+        assert_eq!(kind("/search?format=%72ss&q=x"), Some(Kind::Api));
+        assert_eq!(kind("/search?q=x&format=html"), Some(Kind::Pages));
+        assert_eq!(kind("/search?q=x&xformat=json"), Some(Kind::Pages));
+        assert_eq!(
+            Kind::of(&axum::http::Method::POST, &"/search".parse().unwrap()),
+            Some(Kind::Api)
+        );
     }
 }

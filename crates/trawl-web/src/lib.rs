@@ -7,6 +7,7 @@
 
 mod bangs;
 mod prefs;
+pub mod searxng;
 mod view;
 
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use futures_util::StreamExt;
-use trawl_api::openapi::{ApiQueryV1, ApiQueryV2, SearchPageQuery, TextPageQuery};
+use trawl_api::openapi::{ApiQueryV1, ApiQueryV2, HomeQuery, SearchPageQuery, TextPageQuery};
 use trawl_api::params::{SearchParams, search_request_v2};
 use trawl_api::{
     CursorKey, EngineInfo, Format, InvalidRequest, Keyword, Problem, Readiness, ResultsResponse,
@@ -89,7 +90,7 @@ impl FromRef<WebState> for Arc<dyn ResultsService> {
 /// The web service's routes, as OpenAPI.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(api_search_v2, api_search, home, search_page, text_page, preferences,
+    paths(api_search_v2, api_search, home, search_page, search_form, text_page, preferences,
         save_preferences, opensearch, autocomplete, css, script, favicon, robots),
     tags(
         (name = "api", description = "The public JSON API."),
@@ -111,7 +112,7 @@ pub fn routes(results: Arc<dyn ResultsService>, cursors: CursorKey) -> Router {
     let deprecated = middleware::map_response(|r| deprecated_v1("/api/v2/search", r));
     Router::new()
         .route("/", get(home))
-        .route("/search", get(search_page))
+        .route("/search", get(search_page).post(search_form))
         .route("/preferences", get(preferences).post(save_preferences))
         .route("/opensearch.xml", get(opensearch))
         .route("/autocomplete", get(autocomplete))
@@ -160,10 +161,58 @@ pub async fn readiness(results: &dyn ResultsService) -> Readiness {
     results.readiness().await
 }
 
-/// The home page: the search form, and what it searches.
+/// The home page: the search form, and what it searches. With a query,
+/// on to `/search`, as SearXNG's `/` does: clients configured with an
+/// instance's root URL (LangChain's `SearxSearchWrapper`) ask `/?q=…`.
 #[utoipa::path(get, path = "/", tag = "pages", operation_id = "home",
-    responses((status = 200, description = "The search form.", content_type = "text/html", body = String)))]
-async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    params(HomeQuery),
+    responses(
+        (status = 200, description = "The search form.", content_type = "text/html", body = String),
+        (status = 308, description = "A query was given: to `/search` with the same query string."),
+        (status = 400, description = "A query that cannot be one (over 512 characters, control \
+            characters, a malformed query string): the form and what is wrong.",
+            content_type = "text/html", body = String),
+        (status = 429, description = "The form and a message: this client sent more requests than \
+            its budget allows; `Retry-After` says when to try again.", content_type = "text/html", body = String),
+    ))]
+async fn home(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Some(raw) = query.as_deref() {
+        let prefs = Prefs::from_headers(&headers);
+        let q = match trawl_api::params::parse_query_string(raw) {
+            Ok(pairs) => pairs
+                .into_iter()
+                .find(|(name, _)| name == "q")
+                .map(|(_, q)| q),
+            Err(invalid) => {
+                return error_page(&SearchParams::default(), &ApiError::from(invalid), &prefs);
+            }
+        };
+        let given = q.as_deref().is_some_and(|q| {
+            !trawl_api::text::without(q, trawl_api::text::is_invisible)
+                .trim()
+                .is_empty()
+        });
+        if let Some(q) = q.filter(|_| given) {
+            if let Err(invalid) = trawl_api::Query::parse(&q) {
+                let form = SearchParams {
+                    q: Some(q),
+                    ..SearchParams::default()
+                };
+                return error_page(&form, &ApiError::from(invalid), &prefs);
+            }
+            if let Ok(location) = HeaderValue::from_str(&format!("/search?{raw}")) {
+                return (
+                    StatusCode::PERMANENT_REDIRECT,
+                    [(header::LOCATION, location)],
+                )
+                    .into_response();
+            }
+        }
+    }
     let prefs = Prefs::from_headers(&headers);
     let mut form = SearchParams::default();
     prefs.fill(&mut form);
@@ -173,32 +222,335 @@ async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response {
     render(StatusCode::OK, &page)
 }
 
-/// `GET /search?q=…&page=…`: the results page with the form pre-filled.
+/// `GET /search?q=…&page=…`: the results page with the form pre-filled;
+/// with `format=json|csv|rss`, SearXNG's search API
+/// (docs/searxng-compat.md).
 #[utoipa::path(get, path = "/search", tag = "pages", operation_id = "search_page",
     params(SearchPageQuery),
     responses(
-        (status = 200, description = "The results, under the form. When the engines take longer \
-            than 100 ms, the page is streamed: its head, the form and the engines being asked \
-            first, the results (or what went wrong) when every engine has answered or the \
-            deadline has passed.", content_type = "text/html", body = String),
-        (status = 303, description = "No query (`q` missing or blank): to the home page."),
-        (status = 400, description = "The form, pre-filled, and what is wrong with the request.",
-            content_type = "text/html", body = String),
-        (status = 429, description = "The form and a message: this client sent more requests than \
-            its budget allows; `Retry-After` says when to try again.", content_type = "text/html", body = String),
-        (status = "5XX", description = "The form and a readable message: a service behind this one \
-            failed (502, 503, 504) or this one did (500).", content_type = "text/html", body = String),
+        (status = 200, description = "Without `format` (or `html`): the results, under the form. \
+            When the engines take longer than 100 ms, the page is streamed: its head, the form and \
+            the engines being asked first, the results (or what went wrong) when every engine has \
+            answered or the deadline has passed. With `format=json`, `csv` or `rss`: SearXNG's \
+            answer in that format.", content(
+            (String = "text/html"),
+            (searxng::SearxResponse = "application/json"),
+            (String = "text/csv"),
+            (String = "text/xml"),
+        )),
+        (status = 303, description = "No query (`q` missing or blank) on the page: to the home page."),
+        (status = 400, description = "The page: the form, pre-filled, and what is wrong with the \
+            request. SearXNG's formats: `{\"error\": …}` (JSON, with trawl's problem members), an \
+            `Error` item (RSS), a problem document (CSV, or a bad `timeout_ms`).", content(
+            (String = "text/html"),
+            (searxng::SearxError = "application/json"),
+            (String = "text/xml"),
+            (trawl_api::Problem = "application/problem+json"),
+        )),
+        (status = 429, description = "This client sent more requests than its budget allows (the \
+            page's, or the API's for SearXNG's formats); `Retry-After` says when to try again.",
+            content(
+            (String = "text/html"),
+            (trawl_api::Problem = "application/problem+json"),
+        )),
+        (status = "5XX", description = "A service behind this one failed (502, 503, 504) or this \
+            one did (500): the page with a readable message, or SearXNG's error in its format.",
+            content(
+            (String = "text/html"),
+            (searxng::SearxError = "application/json"),
+            (String = "text/xml"),
+            (trawl_api::Problem = "application/problem+json"),
+        )),
     ))]
 async fn search_page(
     State(state): State<WebState>,
+    Origin(origin): Origin,
     headers: HeaderMap,
-    RawSearch(params): RawSearch,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    let prefs = Prefs::from_headers(&headers);
-    match params {
-        Ok(params) => results_page(&state, params, &prefs).await,
-        Err(invalid) => error_page(&SearchParams::default(), &ApiError::from(invalid), &prefs),
+    search(&state, &origin, &headers, query.as_deref(), None).await
+}
+
+/// `POST /search` with a form body, as SearXNG takes it (its own form
+/// posts): the same as `GET /search` with the body's parameters, which win
+/// over the query string's.
+#[utoipa::path(post, path = "/search", tag = "pages", operation_id = "search_form",
+    params(SearchPageQuery),
+    request_body(content = Option<searxng::FormBody>, content_type = "application/x-www-form-urlencoded",
+        description = "Any of the query string's parameters (`q`, `format`, `pageno`, …), and \
+            SearXNG's `category_<name>=on|off`. At most 16 KiB."),
+    responses(
+        (status = 200, description = "As `GET /search`: the page, or SearXNG's answer in the \
+            format asked for.", content(
+            (String = "text/html"),
+            (searxng::SearxResponse = "application/json"),
+            (String = "text/csv"),
+            (String = "text/xml"),
+        )),
+        (status = 400, description = "As `GET /search`.", content(
+            (String = "text/html"),
+            (searxng::SearxError = "application/json"),
+            (String = "text/xml"),
+            (trawl_api::Problem = "application/problem+json"),
+        )),
+        (status = 303, description = "No query, and the page asked for: to the home page."),
+        (status = 413, description = "The form is larger than 16 KiB.",
+            content_type = "application/problem+json", body = trawl_api::Problem),
+        (status = 415, description = "The body is not `application/x-www-form-urlencoded`.",
+            content_type = "application/problem+json", body = trawl_api::Problem),
+        (status = 429, description = "This client sent more requests than its API budget \
+            allows; `Retry-After` says when to try again.", content(
+            (String = "text/html"),
+            (trawl_api::Problem = "application/problem+json"),
+        )),
+        (status = "5XX", description = "A service behind this one failed (502, 503, 504) or \
+            this one did (500).", content(
+            (String = "text/html"),
+            (searxng::SearxError = "application/json"),
+            (String = "text/xml"),
+            (trawl_api::Problem = "application/problem+json"),
+        )),
+    ))]
+async fn search_form(
+    State(state): State<WebState>,
+    Origin(origin): Origin,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    if body.len() > searxng::MAX_FORM_BYTES {
+        return ApiError::PayloadTooLarge {
+            limit: searxng::MAX_FORM_BYTES,
+        }
+        .into_response();
     }
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_type && !body.is_empty() {
+        return ApiError::UnsupportedMediaType {
+            expected: "application/x-www-form-urlencoded",
+        }
+        .into_response();
+    }
+    let Ok(body) = std::str::from_utf8(&body) else {
+        let invalid = InvalidRequest::MalformedQueryString {
+            reason: "the form body is not UTF-8".to_owned(),
+        };
+        return ApiError::from(invalid).into_response();
+    };
+    // A form is `name=value` pairs; a browser never sends anything else.
+    if body
+        .split('&')
+        .any(|pair| !pair.is_empty() && !pair.contains('='))
+    {
+        let invalid = InvalidRequest::MalformedQueryString {
+            reason: "the form body is not `name=value` pairs joined by `&`".to_owned(),
+        };
+        return ApiError::from(invalid).into_response();
+    }
+    search(&state, &origin, &headers, query.as_deref(), Some(body)).await
+}
+
+/// `/search` by `GET` or `POST`: SearXNG's API when `format` is `json`,
+/// `csv` or `rss`, else the page (which takes SearXNG's parameter names
+/// too).
+async fn search(
+    state: &WebState,
+    origin: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: Option<&str>,
+) -> Response {
+    let prefs = Prefs::from_headers(headers);
+    let accept_language = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let form = searxng::Form::parse(query, body);
+    match (&form, searxng::Format::asked(query, body)) {
+        (Ok(form), Some(format)) => {
+            return searx_answer(state, origin, form, format, accept_language).await;
+        }
+        (Err(invalid), Some(format)) => {
+            let refused = searxng::Refused::from(invalid.clone());
+            return searx_refused(format, "", origin, &refused.error, invalid.clone().into());
+        }
+        _ => {}
+    }
+    let params = page_params(query, body).and_then(|params| Ok((params, form?)));
+    let (mut params, form) = match params {
+        Ok(both) => both,
+        Err(invalid) => {
+            return error_page(&SearchParams::default(), &ApiError::from(invalid), &prefs);
+        }
+    };
+    let options = match searxng::Options::of(&form, accept_language) {
+        Ok(options) => options,
+        Err(refused) => return error_page(&params, &ApiError::from(refused.invalid), &prefs),
+    };
+    if let Err(refused) = options.onto_page(&mut params) {
+        return error_page(&params, &ApiError::from(refused.invalid), &prefs);
+    }
+    within(options.timeout, results_page(state, params, &prefs)).await
+}
+
+/// The page's parameters from the query string and, for a `POST`, the
+/// form body (whose values win).
+fn page_params(query: Option<&str>, body: Option<&str>) -> Result<SearchParams, InvalidRequest> {
+    let from_query = SearchParams::from_query_string(query)?;
+    let Some(body) = body else {
+        return Ok(from_query);
+    };
+    let mut params = SearchParams::from_query_string(Some(body))?;
+    let pairs = [
+        (&mut params.q, from_query.q),
+        (&mut params.page, from_query.page),
+        (&mut params.per_page, from_query.per_page),
+        (&mut params.cursor, from_query.cursor),
+        (&mut params.format, from_query.format),
+        (&mut params.safe, from_query.safe),
+        (&mut params.time_range, from_query.time_range),
+        (&mut params.lang, from_query.lang),
+        (&mut params.engines, from_query.engines),
+        (&mut params.categories, from_query.categories),
+    ];
+    for (mine, theirs) in pairs {
+        if mine.is_none() {
+            *mine = theirs;
+        }
+    }
+    Ok(params)
+}
+
+/// Runs `work` with its deadline brought forward to `timeout` from now
+/// (SearXNG's `timeout_limit`), when that is sooner than the request's.
+async fn within<F: Future>(timeout: Option<Duration>, work: F) -> F::Output {
+    let Some(timeout) = timeout else {
+        return work.await;
+    };
+    let limit = tokio::time::Instant::now() + timeout;
+    let deadline = trawl_service::deadline::current().map_or(limit, |d| d.min(limit));
+    trawl_service::deadline::scope(deadline, work).await
+}
+
+/// SearXNG's answer to `form` in `format`.
+async fn searx_answer(
+    state: &WebState,
+    origin: &str,
+    form: &searxng::Form,
+    format: searxng::Format,
+    accept_language: Option<&str>,
+) -> Response {
+    let typed = form.q.clone().unwrap_or_default();
+    let engines = state.engines.get(state.results.as_ref()).await;
+    let asked = match searxng::asked(form, &engines, accept_language) {
+        Ok(asked) => asked,
+        Err(refused) => {
+            return searx_refused(
+                format,
+                &typed,
+                origin,
+                &refused.error,
+                refused.invalid.into(),
+            );
+        }
+    };
+    let request = &asked.request;
+    let response = if asked.past_last_page {
+        Ok(ResultsResponse {
+            query: request.query.to_string(),
+            page: request.page,
+            per_page: request.per_page,
+            results: Vec::new(),
+            engines: Vec::new(),
+            categories: Vec::new(),
+            next_page: None,
+        })
+    } else {
+        within(asked.timeout, state.results.results(request))
+            .await
+            .map_err(ApiError::from)
+    };
+    let response = match response {
+        Ok(response) => response,
+        Err(error) => {
+            // SearXNG says `search error` for whatever went wrong behind it.
+            return searx_refused(format, &typed, origin, "search error", error);
+        }
+    };
+    let answer = searxng::json(request, &response, &engines);
+    match format {
+        searxng::Format::Json => Json(answer).into_response(),
+        searxng::Format::Csv => {
+            let disposition = format!(
+                "attachment; filename=\"{}\"",
+                searxng::csv_file_name(request.query.as_str())
+            );
+            let mut response = (
+                [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+                searxng::csv(&answer),
+            )
+                .into_response();
+            if let Ok(value) = HeaderValue::from_str(&disposition) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_DISPOSITION, value);
+            }
+            response
+        }
+        searxng::Format::Rss => (
+            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+            searxng::rss(&answer.query, Some(&answer), origin, None),
+        )
+            .into_response(),
+    }
+}
+
+/// A SearXNG request that failed, as SearXNG answers it: JSON
+/// `{"error": …}` (with trawl's problem members beside it), RSS with an
+/// `Error` item; CSV (which SearXNG answers empty) as a problem document.
+fn searx_refused(
+    format: searxng::Format,
+    q: &str,
+    origin: &str,
+    message: &str,
+    error: ApiError,
+) -> Response {
+    if format == searxng::Format::Csv {
+        return error.into_response();
+    }
+    let mut problem = error.problem();
+    if problem.status >= 500 {
+        tracing::error!(%error, "search failed");
+    }
+    if problem.trace_id.is_none() {
+        problem.trace_id = trawl_service::trace::current_trace_id();
+    }
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = if format == searxng::Format::Rss {
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+            searxng::rss(q, None, origin, Some(message)),
+        )
+            .into_response()
+    } else {
+        (
+            status,
+            Json(searxng::SearxError {
+                error: message.to_owned(),
+                problem,
+            }),
+        )
+            .into_response()
+    };
+    error.add_retry_after(&mut response);
+    response
 }
 
 /// `GET /{text}`: the same page as `/search?q={text}`; `page` and
@@ -573,6 +925,7 @@ pub fn problem_page(method: &Method, uri: &Uri, problem: &Problem) -> Option<Res
         "robots.txt",
     ];
     let is_page = *method == Method::GET
+        && !(segment == "search" && searxng::Format::asked_in(uri.query()))
         && !not_pages.contains(&segment)
         && (segment.is_empty() || segment == "search" || looks_like_search(segment));
     if !is_page {

@@ -585,6 +585,8 @@ mod tests {
             snippet_html: String::new(),
             highlights: vec![[0, 7], [8, 15], [16, 28], [30, 41], [42, 54]],
             engines: vec![],
+            positions: vec![],
+            published: None,
             rank: 1,
             score: 0.0,
         };
@@ -608,6 +610,8 @@ mod tests {
             snippet_html: String::new(),
             highlights: vec![],
             engines: vec![],
+            positions: vec![],
+            published: None,
             rank: 1,
             score: 0.0,
         };

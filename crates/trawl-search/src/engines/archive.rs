@@ -144,6 +144,7 @@ impl Api for Archive {
                     snippet,
                     highlights: Vec::new(),
                     score: positional_score(i, count),
+                    published: None,
                 })
             })
             .collect();

@@ -115,6 +115,9 @@ impl Api for Arxiv {
                     .unwrap_or(entry.id);
                 let authors: Vec<String> = entry.authors.into_iter().map(|a| a.name).collect();
                 let year = entry.published.map(|d| d.format("%Y").to_string());
+                let published = entry
+                    .published
+                    .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string());
                 let summary = entry
                     .summary
                     .map(|s| s.content.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -131,6 +134,7 @@ impl Api for Arxiv {
                     snippet,
                     highlights: Vec::new(),
                     score: positional_score(i, count),
+                    published,
                 })
             })
             .collect();

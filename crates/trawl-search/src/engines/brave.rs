@@ -174,6 +174,7 @@ impl Api for Brave {
                     snippet,
                     highlights,
                     score: positional_score(i, count),
+                    published: None,
                 }
             })
             .collect();

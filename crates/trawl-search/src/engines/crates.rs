@@ -137,6 +137,7 @@ impl Api for Crates {
                     snippet,
                     highlights: Vec::new(),
                     score: positional_score(i, count),
+                    published: None,
                 }
             })
             .collect();

@@ -213,6 +213,7 @@ impl Api for Crossref {
                     snippet,
                     highlights: Vec::new(),
                     score: positional_score(i, count),
+                    published: None,
                 }
             })
             .collect();

@@ -64,6 +64,7 @@ impl Fields {
             snippet,
             highlights,
             score: positional_score(position, count),
+            published: None,
         })
     }
 }

@@ -221,6 +221,7 @@ impl Api for GitHub {
                     snippet,
                     highlights: Vec::new(),
                     score: positional_score(i, count),
+                    published: None,
                 }
             })
             .collect();

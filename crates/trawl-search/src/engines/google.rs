@@ -199,6 +199,7 @@ impl Api for Google {
                     snippet,
                     highlights,
                     score: positional_score(i, count),
+                    published: None,
                 }
             })
             .collect();

@@ -76,6 +76,8 @@ struct Hit {
     num_comments: Option<i64>,
     #[serde(default)]
     author: Option<String>,
+    #[serde(default)]
+    created_at_i: Option<i64>,
     #[serde(default, rename = "_highlightResult")]
     highlight: Option<Highlight>,
 }
@@ -128,6 +130,7 @@ impl Api for HackerNews {
                     None => hit.title.clone().unwrap_or_default(),
                 };
                 let discussion = format!("https://news.ycombinator.com/item?id={}", hit.object_id);
+                let published = hit.created_at_i.and_then(trawl_api::dates::from_unix);
                 let snippet = format!(
                     "{} points · {} comments · by {} · {}",
                     hit.points.unwrap_or(0),
@@ -141,6 +144,7 @@ impl Api for HackerNews {
                     snippet,
                     highlights: Vec::new(),
                     score: positional_score(i, count),
+                    published,
                 }
             })
             .collect();
@@ -234,6 +238,11 @@ mod tests {
         assert_eq!(
             found.hits[1].url,
             "https://news.ycombinator.com/item?id=121003"
+        );
+        assert_eq!(
+            found.hits[0].published.as_deref(),
+            Some("2015-05-15T19:09:53Z"),
+            "created_at_i"
         );
     }
 

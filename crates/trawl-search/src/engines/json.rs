@@ -235,6 +235,7 @@ impl Api for JsonEngine {
                     snippet,
                     highlights,
                     score: positional_score(i, count),
+                    published: None,
                 })
             })
             .collect();

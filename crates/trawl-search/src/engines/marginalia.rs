@@ -141,6 +141,7 @@ impl Api for Marginalia {
                 snippet: found.description,
                 highlights: Vec::new(),
                 score: positional_score(i, count),
+                published: None,
             })
             .collect();
         Ok(EngineResults { hits, total: None })

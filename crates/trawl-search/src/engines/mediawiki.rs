@@ -186,6 +186,7 @@ impl Api for MediaWiki {
                     highlights,
                     // The API gives ranks, not scores.
                     score: positional_score(i, count),
+                    published: None,
                 }
             })
             .collect();

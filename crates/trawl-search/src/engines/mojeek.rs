@@ -165,6 +165,7 @@ impl Api for Mojeek {
                 snippet: found.desc,
                 highlights: Vec::new(),
                 score: positional_score(i, count),
+                published: None,
             })
             .collect();
         Ok(EngineResults {

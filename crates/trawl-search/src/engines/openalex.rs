@@ -183,6 +183,7 @@ impl Api for OpenAlex {
                     snippet,
                     highlights: Vec::new(),
                     score: positional_score(i, count),
+                    published: None,
                 }
             })
             .collect();

@@ -140,6 +140,7 @@ impl Api for OpenLibrary {
                     snippet,
                     highlights: Vec::new(),
                     score: positional_score(i, count),
+                    published: None,
                 })
             })
             .collect();

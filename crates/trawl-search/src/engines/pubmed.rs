@@ -211,6 +211,7 @@ impl Api for PubMed {
                     snippet,
                     highlights: Vec::new(),
                     score: positional_score(i, count),
+                    published: None,
                 })
             })
             .collect();

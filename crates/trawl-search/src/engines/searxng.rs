@@ -61,6 +61,9 @@ struct Result_ {
     title: String,
     #[serde(default)]
     content: String,
+    /// ISO 8601, often without an offset; `null` when unknown.
+    #[serde(default, rename = "publishedDate")]
+    published_date: Option<String>,
 }
 
 #[async_trait]
@@ -114,6 +117,7 @@ impl Api for Searxng {
                 snippet: text_with_marks(&result.content, |_| false).0,
                 highlights: Vec::new(),
                 score: positional_score(i, count),
+                published: result.published_date,
             })
             .collect();
         // SearXNG reports 0 when its engines did not say.
@@ -124,9 +128,10 @@ impl Api for Searxng {
 
 }
 
-/// Shaped like a SearXNG 2024.x `format=json` answer, trimmed.
+/// A real SearXNG's `format=json` answer (2026.8.22+9fea41204, captured
+/// for trawl's own SearXNG-compatible API: see that directory's README).
 #[cfg(any(test, feature = "doubles"))]
-const ANSWER: &str = r#"{"query":"tantivy","number_of_results":0,"results":[{"url":"https://github.com/quickwit-oss/tantivy","title":"GitHub - quickwit-oss/tantivy","content":"Tantivy is a full-text search engine library inspired by Apache Lucene &amp; written in Rust","engine":"duckduckgo","parsed_url":["https","github.com","/quickwit-oss/tantivy","","",""],"template":"default.html","engines":["duckduckgo","brave"],"positions":[1,2],"score":4.0,"category":"general"},{"url":"https://docs.rs/tantivy","title":"tantivy - Rust <docs>","content":"","engine":"brave","score":1.0}],"answers":[],"corrections":[],"infoboxes":[],"suggestions":[],"unresponsive_engines":[["google","timeout"]]}"#;
+const ANSWER: &str = include_str!("../../../trawl/tests/searxng/captured/search.json");
 
 #[cfg(any(test, feature = "doubles"))]
 pub(crate) fn case() -> crate::doubles::Case {
@@ -136,8 +141,8 @@ pub(crate) fn case() -> crate::doubles::Case {
         answers: vec![("/searx/search", vec![Canned::json(ANSWER)])],
         spec: |root| serde_json::json!({"base_url": root.join("searx").unwrap()}),
         first: (
-            "GitHub - quickwit-oss/tantivy",
-            "https://github.com/quickwit-oss/tantivy",
+            "Tantivy 0.22: faster indexing",
+            "https://news.ycombinator.com/item?id=40000001",
         ),
         total: None,
         asked: |seen| {
@@ -208,11 +213,15 @@ mod tests {
             assert_eq!(asked.param(name), Some(value), "{name}");
         }
         assert_eq!(found.total, None, "0 means unknown");
+        assert_eq!(found.hits[0].snippet, "https://quickwit.io/blog/tantivy-0.22");
+        assert_eq!(found.hits[1].title, "Show HN: a search portal in Rust");
+        assert_eq!(found.hits[3].title, "tantivy - Rust");
+        // `publishedDate`: a date without a zone (read as UTC), or `null`.
         assert_eq!(
-            found.hits[0].snippet,
-            "Tantivy is a full-text search engine library inspired by Apache Lucene & written in Rust"
+            found.hits[0].published.as_deref().and_then(trawl_api::dates::normalize).as_deref(),
+            Some("2024-04-28T10:26:40Z")
         );
-        assert_eq!(found.hits[1].title, "tantivy - Rust");
+        assert_eq!(found.hits[2].published, None);
     }
 
     #[tokio::test]

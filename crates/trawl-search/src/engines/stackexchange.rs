@@ -94,6 +94,8 @@ struct Question {
     answer_count: u64,
     #[serde(default)]
     is_answered: bool,
+    #[serde(default)]
+    creation_date: Option<i64>,
 }
 
 /// `{"error_id", "error_message", "error_name"}`, with a 400.
@@ -175,6 +177,7 @@ impl Api for StackExchange {
                 ),
                 highlights: Vec::new(),
                 score: positional_score(i, count),
+                published: q.creation_date.and_then(trawl_api::dates::from_unix),
             })
             .collect();
         Ok(EngineResults {

@@ -22,6 +22,7 @@ mod pages;
 mod processes;
 mod resilience;
 mod results;
+mod searxng;
 mod security;
 mod snapshots;
 mod v2;
