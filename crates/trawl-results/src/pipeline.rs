@@ -340,6 +340,37 @@ mod tests {
     }
 
     #[test]
+    fn a_merged_result_keeps_each_engines_position_and_the_first_date() {
+        let mut dated = hit("http://example.org/a", "web", 14, "");
+        dated.published = Some("2024-04-28T10:26:40Z".into());
+        let out = manipulate(response(
+            "x",
+            vec![
+                hit("https://example.org/a", "local", 11, ""),
+                dated,
+                hit("https://example.org/b", "web", 12, ""),
+            ],
+        ));
+        let merged = out
+            .results
+            .iter()
+            .find(|h| h.url == "https://example.org/a")
+            .unwrap();
+        assert_eq!(merged.engines, ["local", "web"]);
+        assert_eq!(merged.positions, [11, 14], "in engines' order");
+        assert_eq!(merged.published.as_deref(), Some("2024-04-28T10:26:40Z"));
+        let alone = out
+            .results
+            .iter()
+            .find(|h| h.url == "https://example.org/b")
+            .unwrap();
+        assert_eq!(
+            (alone.positions.as_slice(), alone.published.as_deref()),
+            (&[12][..], None)
+        );
+    }
+
+    #[test]
     fn invisible_formatting_leaves_titles_and_snippets() {
         let mut h = hit(
             "https://example.org/",

@@ -435,7 +435,12 @@ mod tests {
                     snippet: String::new(),
                     highlights: vec![],
                     score: 1.0,
-                    published: None,
+                    // Dates as engines give them: an offset, or words.
+                    published: match self.name {
+                        "dated" => Some("2024-04-28T12:26:40+02:00".into()),
+                        "garbled" => Some("yesterday".into()),
+                        _ => None,
+                    },
                 }],
                 total: Some(1),
             })
@@ -446,6 +451,31 @@ mod tests {
         async fn readiness(&self) -> Check {
             Check::new(self.name, true, "ok")
         }
+    }
+
+    #[tokio::test]
+    async fn dates_are_normalised_and_unreadable_ones_dropped() {
+        let engine = |name| -> Arc<dyn Engine> {
+            Arc::new(Scripted {
+                name,
+                delay: Duration::ZERO,
+                fail: false,
+            })
+        };
+        let searcher = Searcher::new(
+            vec![engine("dated"), engine("garbled"), engine("plain")],
+            Duration::from_secs(1),
+        );
+        let found = searcher
+            .search(&SearchRequest::new(Query::parse("x").unwrap()))
+            .await
+            .unwrap();
+        let dates: Vec<Option<&str>> = found
+            .results
+            .iter()
+            .map(|h| h.published.as_deref())
+            .collect();
+        assert_eq!(dates, [Some("2024-04-28T10:26:40Z"), None, None]);
     }
 
     #[tokio::test(start_paused = true)]
