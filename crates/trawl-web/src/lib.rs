@@ -374,7 +374,16 @@ async fn search(
     let form = searxng::Form::parse(query, body);
     match (&form, searxng::Format::asked(query, body)) {
         (Ok(form), Some(format)) => {
-            return searx_answer(state, origin, form, format, accept_language).await;
+            let client_deadline = sets_timeout_ms(query);
+            return searx_answer(
+                state,
+                origin,
+                form,
+                format,
+                accept_language,
+                client_deadline,
+            )
+            .await;
         }
         (Err(invalid), Some(format)) => {
             let refused = searxng::Refused::from(invalid.clone());
@@ -396,7 +405,12 @@ async fn search(
     if let Err(refused) = options.onto_page(&mut params) {
         return error_page(&params, &ApiError::from(refused.invalid), &prefs);
     }
-    within(options.timeout, results_page(state, params, &prefs)).await
+    let client_deadline = options.timeout.is_some() || sets_timeout_ms(query);
+    within(
+        options.timeout,
+        results_page(state, params, &prefs, client_deadline),
+    )
+    .await
 }
 
 /// The page's parameters from the query string and, for a `POST`, the
@@ -445,6 +459,7 @@ async fn searx_answer(
     form: &searxng::Form,
     format: searxng::Format,
     accept_language: Option<&str>,
+    client_deadline: bool,
 ) -> Response {
     let typed = form.q.clone().unwrap_or_default();
     let engines = state.engines.get(state.results.as_ref()).await;
@@ -472,9 +487,12 @@ async fn searx_answer(
             next_page: None,
         })
     } else {
-        within(asked.timeout, state.results.results(request))
-            .await
-            .map_err(ApiError::from)
+        let client_deadline = client_deadline || asked.timeout.is_some();
+        within(
+            asked.timeout,
+            results_in_time(state, request, client_deadline),
+        )
+        .await
     };
     let response = match response {
         Ok(response) => response,
@@ -606,7 +624,7 @@ async fn text_page(
             return error_page(&form, &ApiError::from(invalid), &prefs);
         }
     };
-    results_page(&state, params, &prefs).await
+    results_page(&state, params, &prefs, false).await
 }
 
 /// Extensions that make a path a probe for a file, not a search: scripts,
@@ -675,7 +693,12 @@ pub fn looks_like_search(text: &str) -> bool {
 /// slower ones get the head, the form and the progress list at once.
 const STREAM_AFTER: Duration = Duration::from_millis(100);
 
-async fn results_page(state: &WebState, mut params: SearchParams, prefs: &Prefs) -> Response {
+async fn results_page(
+    state: &WebState,
+    mut params: SearchParams,
+    prefs: &Prefs,
+    client_deadline: bool,
+) -> Response {
     let begun = tokio::time::Instant::now();
     // Pages are HTML whatever the Accept header says.
     if let Err(invalid) = params.format(None, &[Format::Html]) {
@@ -763,7 +786,9 @@ async fn results_page(state: &WebState, mut params: SearchParams, prefs: &Prefs)
             match deadline {
                 Some(deadline) => {
                     let call = trawl_service::deadline::scope(deadline, results.results(&asked));
-                    match tokio::time::timeout_at(deadline, call).await {
+                    // Given up a margin before the deadline, so that the page
+                    // saying so is sent before the server's own timeout fires.
+                    match tokio::time::timeout_at(before(deadline), call).await {
                         Ok(answer) => answer.map_err(ApiError::from),
                         Err(_) => Err(ApiError::DeadlineExceeded {
                             budget: deadline.saturating_duration_since(begun),
@@ -779,6 +804,14 @@ async fn results_page(state: &WebState, mut params: SearchParams, prefs: &Prefs)
     if let Ok(answer) = tokio::time::timeout(STREAM_AFTER, &mut work).await {
         return match answer {
             Ok(response) => {
+                fill_results(&mut page, &request, response);
+                render(StatusCode::OK, &page)
+            }
+            Err(error) if client_deadline && error.problem().status == 504 => {
+                // The client chose the deadline (`timeout_ms`,
+                // `timeout_limit`): what the engines found by then is no
+                // engine, each reported as timed out — not a server error.
+                let response = timed_out(&request, &engines);
                 fill_results(&mut page, &request, response);
                 render(StatusCode::OK, &page)
             }
@@ -829,6 +862,78 @@ async fn results_page(state: &WebState, mut params: SearchParams, prefs: &Prefs)
         Body::from_stream(body),
     )
         .into_response()
+}
+
+/// The answer when nothing came back before a deadline the client chose:
+/// no results, every engine asked reported as timed out.
+fn timed_out(request: &SearchRequest, engines: &[EngineInfo]) -> ResultsResponse {
+    ResultsResponse {
+        query: request.query.to_string(),
+        page: request.page,
+        per_page: request.per_page,
+        results: Vec::new(),
+        engines: asked_engines(request, engines)
+            .map(|e| trawl_api::EngineReport {
+                name: e.name.clone(),
+                status: trawl_api::EngineStatus::Timeout,
+                latency_ms: 0.0,
+                results: 0,
+                total: None,
+                error: Some("did not answer within the time the request allowed".to_owned()),
+                error_kind: Some("timeout".to_owned()),
+                dropped: 0,
+                weight: e.weight,
+            })
+            .collect(),
+        categories: Vec::new(),
+        next_page: None,
+    }
+}
+
+/// A [`margin`](trawl_service::deadline::margin) before `deadline`: when a
+/// handler stops waiting, so that its own answer beats the deadline
+/// middleware's `504`.
+fn before(deadline: tokio::time::Instant) -> tokio::time::Instant {
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    deadline
+        .checked_sub(trawl_service::deadline::margin(left))
+        .unwrap_or(deadline)
+}
+
+/// The results for `request`, waited for until a margin before the
+/// request's deadline. When the client chose that deadline
+/// (`client_deadline`: `timeout_ms`, SearXNG's `timeout_limit`) and
+/// nothing came back by then, the answer is what the engines found in
+/// time — nothing, every engine asked reported as timed out — as
+/// `timeout_ms` promises, not a `504`.
+async fn results_in_time(
+    state: &WebState,
+    request: &SearchRequest,
+    client_deadline: bool,
+) -> Result<ResultsResponse, ApiError> {
+    let begun = tokio::time::Instant::now();
+    let call = state.results.results(request);
+    let answer = match trawl_service::deadline::current() {
+        Some(deadline) => match tokio::time::timeout_at(before(deadline), call).await {
+            Ok(answer) => answer.map_err(ApiError::from),
+            Err(_) => Err(ApiError::DeadlineExceeded {
+                budget: deadline.saturating_duration_since(begun),
+            }),
+        },
+        None => call.await.map_err(ApiError::from),
+    };
+    match answer {
+        Err(error) if client_deadline && error.problem().status == 504 => {
+            let engines = state.engines.get(state.results.as_ref()).await;
+            Ok(timed_out(request, &engines))
+        }
+        answer => answer,
+    }
+}
+
+/// Whether a raw query string sets `timeout_ms` (the client's deadline).
+fn sets_timeout_ms(query: Option<&str>) -> bool {
+    trawl_api::params::timeout_param(query).is_ok_and(|t| t.is_some())
 }
 
 /// The engines a request asks, as far as the list says.
@@ -1276,10 +1381,10 @@ async fn api_search(
             format: None,
             ..params
         };
-        return Ok(results_page(&state, params, &Prefs::default()).await);
+        return Ok(results_page(&state, params, &Prefs::default(), false).await);
     }
     let request = SearchRequest::from_params(&params)?;
-    let response = state.results.results(&request).await?;
+    let response = results_in_time(&state, &request, sets_timeout_ms(query.as_deref())).await?;
     Ok(formats::respond(format, &response, || {
         FeedLinks::new(&origin, &uri.to_string(), &request)
     }))
@@ -1316,7 +1421,7 @@ async fn api_search_v2(
         Format::DATA,
         &state.cursors,
     )?;
-    let response = state.results.results(&request).await?;
+    let response = results_in_time(&state, &request, sets_timeout_ms(query.as_deref())).await?;
     if format == Format::Json {
         return Ok(Json(ResultsResponseV2::from_v1(
             response,

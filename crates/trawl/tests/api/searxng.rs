@@ -508,6 +508,48 @@ async fn searxngs_formats_spend_the_api_budget() {
     assert_eq!(app.get("/search?q=index").await.status(), 200);
 }
 
+/// `timeout_limit` answers in time with what the engines found by then;
+/// those that had not answered are unresponsive with `timeout`, as in
+/// SearXNG, and the answer is a `200`, on the page too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_limit_answers_in_time_with_what_arrived() {
+    use axum::routing::get;
+    let slow = upstream(axum::Router::new().route(
+        "/s",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            axum::Json(serde_json::json!({"total": 0, "hits": []}))
+        }),
+    ))
+    .await;
+    let data = fixture_data_dir();
+    let mut config = test_config(data.path());
+    let mut slowweb = json_engine("slowweb", &slow, "/s");
+    slowweb.timeout_ms = Some(5_000);
+    config.engines = vec![trawl::config::EngineConfig::local(), slowweb];
+    let app = spawn(&config, trawl::Role::All).await;
+    let started = std::time::Instant::now();
+    let answer = app
+        .get_json("/search?q=zebrafill&format=json&timeout_limit=0.5", 200)
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(2_500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        answer["unresponsive_engines"],
+        serde_json::json!([["slowweb", "timeout"]])
+    );
+    assert!(
+        !result_urls(&answer).is_empty(),
+        "the local engine's results: {answer:#}"
+    );
+    let (status, page) = app.get_html("/search?q=zebrafill&timeout_limit=0.5").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Filler"), "{page}");
+}
+
 /// trawl's own `searxng` engine, written for SearXNG instances, asks a
 /// second trawl through this API: the results arrive, dates and all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
