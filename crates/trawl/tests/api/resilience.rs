@@ -166,6 +166,58 @@ async fn with_search_slow_or_silent_every_answer_arrives_by_its_deadline() {
     chain.web.get_json("/api/v2/search?q=index", 200).await;
 }
 
+/// `timeout_ms` promises an answer with what the engines found in time:
+/// with the search service silent, the web role's searches answer `200`,
+/// no results, every engine `timeout`, within the time asked — while the
+/// same budget sent by a caller (`trawl-budget-ms`) is a `504` naming the
+/// late service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_the_client_chose_is_answered_in_time_even_when_nothing_came() {
+    let data = fixture_data_dir();
+    let chain = chain(data.path(), |config, _| {
+        config.services.breaker.fail_max = 1_000;
+        config.services.breaker.min_calls = 1_000;
+    })
+    .await;
+    // The web role learns the engines' names while search still answers
+    // (it keeps the last list it had when asking again fails).
+    let (status, _) = chain.web.get_html("/").await;
+    assert_eq!(status, 200);
+    chain.proxy.set(Fault::Blackhole).await;
+    let slack = Duration::from_millis(350);
+    for path in [
+        "/api/v2/search?q=index&timeout_ms=400",
+        "/api/v1/search?q=index&timeout_ms=400",
+        "/search?q=index&format=json&timeout_ms=400",
+        "/search?q=index&format=json&timeout_limit=0.4",
+    ] {
+        let started = Instant::now();
+        let body = chain.web.get_json(path, 200).await;
+        assert!(
+            started.elapsed() <= Duration::from_millis(400) + slack,
+            "{path}"
+        );
+        assert_eq!(body["results"], serde_json::json!([]), "{path}");
+        let timed_out = if path.contains("format=json") {
+            body["unresponsive_engines"] == serde_json::json!([["local", "timeout"]])
+        } else {
+            body["engines"][0]["status"] == "timeout" && body["engines"][0]["name"] == "local"
+        };
+        assert!(timed_out, "{path}: {body:#}");
+    }
+    let (status, page) = chain.web.get_html("/search?q=index&timeout_ms=400").await;
+    assert_eq!(status, 200, "{page}");
+    let refused = chain
+        .web
+        .client
+        .get(chain.web.url("/api/v2/search?q=index"))
+        .header("trawl-budget-ms", "400")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 504);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_breaker_opens_after_fail_max_fails_fast_and_closes_after_a_probe() {
     let data = fixture_data_dir();
