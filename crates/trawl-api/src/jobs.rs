@@ -390,18 +390,8 @@ pub fn parse_jobs_cursor(cursor: &str) -> Option<i64> {
 pub fn rfc3339(millis: i64) -> String {
     let seconds = millis.div_euclid(1000);
     let ms = millis.rem_euclid(1000);
-    let days = seconds.div_euclid(86_400);
     let secs_of_day = seconds.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::dates::civil_from_days(seconds.div_euclid(86_400));
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
         secs_of_day / 3600,

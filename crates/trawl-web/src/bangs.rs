@@ -129,10 +129,11 @@ pub(crate) fn table(engines: &[EngineInfo]) -> Vec<(String, String)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn engine(name: &str, kind: &str, categories: &[&str]) -> EngineInfo {
+    /// A configured engine, enabled, for tests.
+    pub(crate) fn engine(name: &str, kind: &str, categories: &[&str]) -> EngineInfo {
         EngineInfo {
             name: name.into(),
             kind: kind.into(),

@@ -699,7 +699,6 @@ async fn results_page(
     prefs: &Prefs,
     client_deadline: bool,
 ) -> Response {
-    let begun = tokio::time::Instant::now();
     // Pages are HTML whatever the Accept header says.
     if let Err(invalid) = params.format(None, &[Format::Html]) {
         return error_page(&params, &ApiError::from(invalid), prefs);
@@ -779,23 +778,14 @@ async fn results_page(
     // The results are worked out on their own task, under this request's
     // deadline and span, so that the page can be sent while they are.
     let deadline = trawl_service::deadline::current();
-    let results = state.results.clone();
+    let state_for_work = state.clone();
     let asked = request.clone();
     let work = tracing::Instrument::instrument(
         async move {
+            let answer = results_in_time(&state_for_work, &asked, client_deadline);
             match deadline {
-                Some(deadline) => {
-                    let call = trawl_service::deadline::scope(deadline, results.results(&asked));
-                    // Given up a margin before the deadline, so that the page
-                    // saying so is sent before the server's own timeout fires.
-                    match tokio::time::timeout_at(before(deadline), call).await {
-                        Ok(answer) => answer.map_err(ApiError::from),
-                        Err(_) => Err(ApiError::DeadlineExceeded {
-                            budget: deadline.saturating_duration_since(begun),
-                        }),
-                    }
-                }
-                None => results.results(&asked).await.map_err(ApiError::from),
+                Some(deadline) => trawl_service::deadline::scope(deadline, answer).await,
+                None => answer.await,
             }
         },
         tracing::Span::current(),
@@ -804,14 +794,6 @@ async fn results_page(
     if let Ok(answer) = tokio::time::timeout(STREAM_AFTER, &mut work).await {
         return match answer {
             Ok(response) => {
-                fill_results(&mut page, &request, response);
-                render(StatusCode::OK, &page)
-            }
-            Err(error) if client_deadline && error.problem().status == 504 => {
-                // The client chose the deadline (`timeout_ms`,
-                // `timeout_limit`): what the engines found by then is no
-                // engine, each reported as timed out — not a server error.
-                let response = timed_out(&request, &engines);
                 fill_results(&mut page, &request, response);
                 render(StatusCode::OK, &page)
             }
@@ -1030,7 +1012,7 @@ pub fn problem_page(method: &Method, uri: &Uri, problem: &Problem) -> Option<Res
         "robots.txt",
     ];
     let is_page = *method == Method::GET
-        && !(segment == "search" && searxng::Format::asked_in(uri.query()))
+        && !(segment == "search" && searxng::Format::asked(uri.query(), None).is_some())
         && !not_pages.contains(&segment)
         && (segment.is_empty() || segment == "search" || looks_like_search(segment));
     if !is_page {

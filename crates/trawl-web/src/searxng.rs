@@ -71,19 +71,6 @@ impl Format {
         };
         of(body).or_else(|| of(query)).flatten()
     }
-
-    /// Whether a raw query string asks for one of these formats: such a
-    /// request is for a program, and spends the API's budget.
-    pub fn asked_in(query: Option<&str>) -> bool {
-        let Some(query) = query.filter(|q| q.contains("format=")) else {
-            return false;
-        };
-        parse_query_string(query).is_ok_and(|pairs| {
-            pairs
-                .iter()
-                .any(|(name, value)| name == "format" && Self::of(Some(value)).is_some())
-        })
-    }
 }
 
 /// SearXNG's form, as sent (in the query string, or a form body whose
@@ -905,16 +892,7 @@ mod tests {
     use super::*;
 
     fn engine(name: &str, categories: &[&str]) -> EngineInfo {
-        EngineInfo {
-            name: name.into(),
-            kind: "local".into(),
-            enabled: true,
-            suspended: false,
-            weight: 1.0,
-            timeout_ms: 1000,
-            documents: None,
-            categories: categories.iter().map(|c| (*c).to_owned()).collect(),
-        }
+        crate::bangs::tests::engine(name, "local", categories)
     }
 
     fn ask(query: &str) -> Result<Asked, Refused> {
@@ -1059,11 +1037,11 @@ mod tests {
             ),
             (Some("b"), Some("csv"), Some("2"))
         );
-        assert!(Format::asked_in(Some("q=x&format=json")));
-        assert!(Format::asked_in(Some("format=rss&q=x")));
-        assert!(!Format::asked_in(Some("q=x&format=html")));
-        assert!(!Format::asked_in(Some("q=x")));
-        assert!(!Format::asked_in(None));
+        assert!(Format::asked(Some("q=x&format=json"), None).is_some());
+        assert!(Format::asked(Some("format=rss&q=x"), None).is_some());
+        assert!(Format::asked(Some("q=x&format=html"), None).is_none());
+        assert!(Format::asked(Some("q=x"), None).is_none());
+        assert!(Format::asked(None, None).is_none());
     }
 
     #[test]
