@@ -145,8 +145,8 @@ fn schema(ranking: Ranking) -> (Schema, Fields) {
 /// The local index: one directory on disk, opened for reading by any number
 /// of processes; see [`LocalIndex::writer`] for writing.
 pub struct LocalIndex {
-    path: PathBuf,
-    index: Index,
+    pub(crate) path: PathBuf,
+    pub(crate) index: Index,
     reader: IndexReader,
     fields: Fields,
     parser: QueryParser,

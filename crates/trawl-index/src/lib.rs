@@ -16,6 +16,7 @@ mod extract;
 mod glob;
 mod index;
 pub mod ingest;
+pub mod snapshot;
 mod snippets;
 
 pub use document::{Document, InvalidDocument, MAX_ID_BYTES};

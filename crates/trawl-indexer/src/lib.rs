@@ -27,6 +27,7 @@ pub mod keys;
 mod openapi;
 use openapi::BearerKey;
 mod service;
+mod snapshots;
 mod sources;
 mod sources_http;
 mod worker;
@@ -37,6 +38,7 @@ pub use http::{BATCH_TYPES, routes};
 pub use keys::{Caller, KeyError, Keys, NewApiKey, require_key};
 pub use service::{Indexer, IndexerSettings};
 pub use sources::Sources;
+pub use snapshots::snapshot_routes;
 pub use sources_http::sources_routes;
 pub use worker::{Worker, WorkerHandle, WorkerSettings, WorkerState};
 
@@ -45,11 +47,13 @@ pub use worker::{Worker, WorkerHandle, WorkerSettings, WorkerState};
 #[openapi(
     paths(http::submit, http::delete_document, http::jobs, http::job, http::cancel,
         sources_http::create, sources_http::list, sources_http::show, sources_http::replace,
-        sources_http::patch, sources_http::remove, sources_http::crawl),
+        sources_http::patch, sources_http::remove, sources_http::crawl,
+        snapshots::manifest, snapshots::file),
     components(schemas(trawl_api::jobs::DocumentError)),
     modifiers(&BearerKey),
     tags((name = "indexer", description = "The indexer service: documents in, as jobs on a durable queue."),
-        (name = "sources", description = "Sites, sitemaps, feeds and dumps the indexer crawls on a schedule (docs/crawling.md).")),
+        (name = "sources", description = "Sites, sitemaps, feeds and dumps the indexer crawls on a schedule (docs/crawling.md)."),
+        (name = "replicas", description = "The index's latest commit, which search replicas pull (docs/deploy.md).")),
 )]
 struct Api;
 

@@ -13,6 +13,7 @@ pub mod doubles;
 mod engine;
 pub mod engines;
 mod local;
+pub mod replica;
 mod searcher;
 mod settings;
 

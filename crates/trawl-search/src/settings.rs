@@ -9,7 +9,7 @@ use trawl_service::breaker::BreakerSettings;
 
 use crate::engines::{DEFAULT_CALLS_PER_MINUTE, EngineSpec, HttpSettings};
 
-/// How engines are asked.
+/// How engines are asked, and where a search replica's index comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SearchConfig {
@@ -27,6 +27,18 @@ pub struct SearchConfig {
     /// Calls a minute to each upstream engine at most, from this process,
     /// unless the engine sets its own (0: no cap).
     pub engine_calls_per_minute: u32,
+    /// A search replica's index: pulled from this indexer's snapshots
+    /// (`GET /v1/index/manifest`) into the data directory's `index`. Unset:
+    /// the replica reads the index directory the indexer writes (one
+    /// machine, or a shared disk).
+    pub index_from: Option<url::Url>,
+    /// The API key sent to `index_from`, when the indexer asks for keys on
+    /// reads (`auth.require_key_for_reads`).
+    pub index_key: Option<String>,
+    /// How often a replica asks `index_from` for a newer commit.
+    pub index_sync_ms: u64,
+    /// The largest index a replica copies, in bytes.
+    pub index_max_bytes: u64,
 }
 
 impl Default for SearchConfig {
@@ -38,6 +50,10 @@ impl Default for SearchConfig {
             suspend_max_s: 3_600,
             max_answer_bytes: trawl_service::outbound::MAX_BODY_BYTES,
             engine_calls_per_minute: DEFAULT_CALLS_PER_MINUTE,
+            index_from: None,
+            index_key: None,
+            index_sync_ms: 2_000,
+            index_max_bytes: 64 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -121,6 +137,19 @@ impl EngineConfig {
 }
 
 impl SearchConfig {
+    /// How a search replica pulls its index, when `index_from` is set.
+    pub fn index_sync(&self) -> Option<crate::replica::SyncSettings> {
+        self.index_from
+            .as_ref()
+            .map(|from| crate::replica::SyncSettings {
+                from: from.clone(),
+                key: self.index_key.clone(),
+                every: Duration::from_millis(self.index_sync_ms.max(100)),
+                timeout: Duration::from_secs(10),
+                max_bytes: self.index_max_bytes,
+            })
+    }
+
     /// An engine's limit on its answer.
     pub fn timeout(&self, engine: &EngineConfig) -> Duration {
         Duration::from_millis(engine.timeout_ms.unwrap_or(self.engine_timeout_ms))

@@ -108,6 +108,8 @@ pub struct Application {
     /// that have them.
     worker: Option<(WorkerHandle, CrawlerHandle)>,
     store: Option<Arc<SqlStore>>,
+    /// A search replica's pulling of the index, when it pulls it.
+    sync: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// What the write path adds to a role: its routes, its readiness, and what
@@ -141,6 +143,7 @@ impl Application {
         let cursors = cursor_key(config)?;
         let mut store = None;
         let mut worker = None;
+        let mut sync = None;
         let (routes, readiness) = match role {
             Role::All => {
                 let index = Arc::new(open_index(config, progress).await?);
@@ -163,6 +166,12 @@ impl Application {
                 (reads.merge(write.routes), readiness)
             }
             Role::Search => {
+                // A replica that pulls its index from the indexer keeps
+                // its copy where a replica on a shared disk reads it.
+                if let Some(settings) = config.search.index_sync() {
+                    tracing::info!(from = %settings.from, "pulling the index from the indexer");
+                    sync = Some(trawl_search::replica::spawn(config.index_dir(), settings));
+                }
                 let search = open_search(config, LocalSource::ReadOnly(config.index_dir())).await?;
                 let readiness = readiness_of(search.clone(), |s| {
                     Box::pin(async move { s.readiness().await })
@@ -238,6 +247,7 @@ impl Application {
             role,
             worker,
             store,
+            sync,
         })
     }
 
@@ -263,6 +273,9 @@ impl Application {
         let served =
             trawl_service::server::serve(self.listener, self.router, self.connections, shutdown)
                 .await;
+        if let Some(sync) = self.sync {
+            sync.abort();
+        }
         if let Some((worker, crawler)) = self.worker {
             crawler.stop().await;
             worker.stop().await;
@@ -410,6 +423,7 @@ async fn open_write_path(config: &Config, index: Arc<LocalIndex>) -> Result<Writ
         format!("{}.crawl", config.queue.name),
         u16::try_from(config.crawl.concurrent_crawls).unwrap_or(u16::MAX),
     )?;
+    let snapshots = trawl_indexer::snapshot_routes(index.clone());
     let worker = Worker::new(
         index,
         shared.clone(),
@@ -439,7 +453,10 @@ async fn open_write_path(config: &Config, index: Arc<LocalIndex>) -> Result<Writ
     });
     Ok(WritePath {
         routes: trawl_indexer::routes(indexer, settings, keys.clone())
-            .merge(trawl_indexer::sources_routes(sources, keys.clone())),
+            .merge(trawl_indexer::sources_routes(sources, keys.clone()))
+            // The index is what searches read: its commits need a key
+            // exactly when reads do.
+            .merge(guard_reads(config, snapshots, &keys)),
         readiness,
         worker,
         crawler,

@@ -341,6 +341,16 @@ pub const ENVIRONMENT: &[EnvVar] = &[
         example: "a-long-random-string",
     },
     EnvVar {
+        name: "TRAWL_INDEX_FROM",
+        setting: "search.index_from",
+        example: "http://indexer:8084/",
+    },
+    EnvVar {
+        name: "TRAWL_INDEX_KEY",
+        setting: "search.index_key",
+        example: "trawl_…",
+    },
+    EnvVar {
         name: "TRAWL_LOG_FORMAT",
         setting: "log.format",
         example: "json",
@@ -688,6 +698,8 @@ impl Config {
             "TRAWL_METRICS" => self.metrics.enabled = parse(var, v)?,
             "TRAWL_METRICS_ALLOW" => self.metrics.allow = networks(var, &v)?,
             "TRAWL_CURSOR_SECRET" => self.cursor_secret = Some(v),
+            "TRAWL_INDEX_FROM" if !v.is_empty() => self.search.index_from = Some(parse(var, v)?),
+            "TRAWL_INDEX_KEY" if !v.is_empty() => self.search.index_key = Some(v),
             "TRAWL_LOG_FORMAT" => {
                 self.log.format = match v.as_str() {
                     "text" => LogFormat::Text,
@@ -703,7 +715,8 @@ impl Config {
             }
             "TRAWL_LOG" => self.log.filter = v,
             // Empty: as if unset.
-            "TRAWL_DATABASE_URL" | "TRAWL_AMQP_URL" | "TRAWL_PUBLIC_URL" => {}
+            "TRAWL_DATABASE_URL" | "TRAWL_AMQP_URL" | "TRAWL_PUBLIC_URL" | "TRAWL_INDEX_FROM"
+            | "TRAWL_INDEX_KEY" => {}
             other => unreachable!("{other} is in ENVIRONMENT but not applied"),
         }
         Ok(())
@@ -810,6 +823,25 @@ impl Config {
                 message: "must be an http(s) URL with a host and no query or fragment, e.g. \
                           https://search.example.org"
                     .to_owned(),
+            });
+        }
+        if let Some(url) = &self.search.index_from
+            && (!matches!(url.scheme(), "http" | "https") || url.host_str().is_none())
+        {
+            return Err(ConfigError::Url {
+                field: "search.index_from (TRAWL_INDEX_FROM)",
+                message: "must be the indexer's http(s) URL, e.g. http://indexer:8084/".to_owned(),
+            });
+        }
+        if !(100..=3_600_000).contains(&self.search.index_sync_ms) {
+            return Err(ConfigError::OutOfRange {
+                field: "search.index_sync_ms",
+                range: "100 to 3600000",
+            });
+        }
+        if self.search.index_max_bytes == 0 {
+            return Err(ConfigError::ZeroTimeout {
+                field: "search.index_max_bytes",
             });
         }
         if !(256..=trawl_search::MAX_HIT_URL_BYTES).contains(&self.results.max_url_bytes) {
@@ -1135,6 +1167,9 @@ impl Config {
             &mut shown.services.results_url,
         ] {
             mask_credentials(url);
+        }
+        if shown.search.index_key.is_some() {
+            shown.search.index_key = Some("****".to_owned());
         }
         if shown.cursor_secret.is_some() {
             shown.cursor_secret = Some("****".to_owned());

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod config;
 pub mod demo;
+pub mod probe;
 pub mod remote;
 
 pub use app::{Application, Role, StartError, open_store, openapi};

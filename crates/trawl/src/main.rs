@@ -59,6 +59,19 @@ enum Command {
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Ask the trawl listening on --listen whether it is ready (a container's health check:
+    /// the image has no shell or curl); exits 0 when GET <PATH> answers 2xx
+    Probe {
+        /// What to ask
+        #[arg(long, default_value = "/readyz")]
+        path: String,
+        /// How long to wait for the answer
+        #[arg(long, default_value_t = 2000, value_name = "MS")]
+        timeout_ms: u64,
+        /// Address trawl listens on [default: --listen's, on loopback] [env: TRAWL_LISTEN]
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Print a role's OpenAPI 3.1 document, as it serves it at /openapi.json
     Openapi {
         /// Whose document
@@ -293,6 +306,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Init { .. }) => unreachable!("handled before loading"),
+        Command::Probe {
+            path,
+            timeout_ms,
+            listen,
+        } => {
+            let addr = trawl::probe::address(listen.unwrap_or(config.listen));
+            match trawl::probe::probe(addr, &path, std::time::Duration::from_millis(timeout_ms)) {
+                Ok(_) => Ok(ExitCode::SUCCESS),
+                Err(error) => {
+                    eprintln!("trawl probe: {error}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Command::Openapi { role } => {
             print!("{}", trawl_service::openapi::render(&trawl::openapi(role)));
             Ok(ExitCode::SUCCESS)

@@ -1192,3 +1192,145 @@ async fn bodies_held_at_once_are_bounded_and_a_request_waits_its_turn() {
     assert_eq!(status, 202, "{job}");
     writer.succeeded(job["id"].as_i64().unwrap()).await;
 }
+
+/// Waits until the search service at `base` holds `n` documents.
+async fn until_documents(base: &str, n: u64, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = documents_in(base).await;
+        if now == n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {now} documents, not {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_replica_on_a_disk_of_its_own_pulls_each_commit_from_the_indexer() {
+    let (indexer_dir, replica_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut config = test_config(indexer_dir.path());
+    // Reads need a key here, so the index's commits do too.
+    config.auth.require_key_for_reads = true;
+    let indexer = spawn(&config, Role::Indexer).await;
+    let key = make_key(&config, "replicas").await;
+    let writer = Writer::new(&indexer.address, &key);
+
+    // The routes a replica pulls from: a key, then only a commit's files.
+    assert_eq!(indexer.get("/v1/index/manifest").await.status(), 401);
+    let manifest: Value = writer
+        .get("/v1/index/manifest")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(manifest["documents"], 0, "{manifest}");
+    for name in [
+        "meta.json",
+        ".managed.json",
+        "..%2Fmeta.json",
+        "0123456789abcdef0123456789abcdef.idx",
+    ] {
+        let refused = writer
+            .get(&format!("/v1/index/files/{name}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 404, "{name}");
+    }
+
+    let mut replica_config = test_config(replica_dir.path());
+    replica_config.search.index_from = Some(indexer.address.parse().unwrap());
+    replica_config.search.index_sync_ms = 200;
+    let keyless_dir = tempfile::tempdir().unwrap();
+    let keyless = spawn(
+        &Config {
+            data_dir: Some(keyless_dir.path().to_owned()),
+            ..replica_config.clone()
+        },
+        Role::Search,
+    )
+    .await;
+    replica_config.search.index_key = Some(key.clone());
+    let replica = spawn(&replica_config, Role::Search).await;
+
+    let (_, job) = writer.submit(documents("p", 25, "quokka")).await;
+    writer.succeeded(job["id"].as_i64().unwrap()).await;
+    until_documents(&replica.address, 25, "the replica pulled the first batch").await;
+    assert_eq!(replica.get("/readyz").await.status(), 200);
+    let found = replica.get_json("/v1/search?q=quokka", 200).await;
+    assert_eq!(found["engines"][0]["total"], 25);
+
+    // A removal and another batch: each commit arrives whole.
+    let removed = writer.delete("/v1/documents/p-3").send().await.unwrap();
+    assert_eq!(removed.status(), 202);
+    let removal: Value = removed.json().await.unwrap();
+    writer.succeeded(removal["id"].as_i64().unwrap()).await;
+    let (_, job) = writer.submit(documents("q", 5, "quokka")).await;
+    writer.succeeded(job["id"].as_i64().unwrap()).await;
+    until_documents(&replica.address, 29, "the replica pulled the later commits").await;
+    let gone = replica.get_json("/v1/search?q=%22quokka+number+3%22", 200).await;
+    assert!(
+        gone["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["url"] != "https://p.example.org/3"),
+        "{gone}"
+    );
+
+    // The copy is the indexer's latest commit, file for file, and nothing
+    // else: older commits' files were removed.
+    let manifest: Value = writer
+        .get("/v1/index/manifest")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let copy = replica_config.index_dir();
+    assert_eq!(
+        std::fs::read_to_string(copy.join("meta.json")).unwrap(),
+        manifest["meta"].as_str().unwrap()
+    );
+    let mut named: Vec<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    named.push("meta.json");
+    named.sort_unstable();
+    let mut held: Vec<String> = std::fs::read_dir(&copy)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        // tantivy's lock files are the replica's own.
+        .filter(|n| !n.starts_with(".tantivy-"))
+        .collect();
+    held.sort();
+    assert_eq!(held, named);
+    for file in manifest["files"].as_array().unwrap() {
+        let name = file["name"].as_str().unwrap();
+        let served = writer
+            .get(&format!("/v1/index/files/{name}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(served.status(), 200);
+        assert_eq!(
+            served.bytes().await.unwrap(),
+            std::fs::read(copy.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+
+    // Without the key the replica copies nothing and is not ready.
+    assert_eq!(documents_in(&keyless.address).await, 0);
+    assert_eq!(keyless.get("/readyz").await.status(), 503);
+}
