@@ -13,7 +13,9 @@
 #     (crates/trawl/tests/api/browser.rs). No browser is downloaded;
 #   - LangChain's langchain-community, in a venv of its own at
 #     .tools/langchain: its SearxSearchWrapper is pointed at trawl
-#     (crates/trawl/tests/api/searxng.rs runs crates/trawl/tests/searxng/clients.py).
+#     (crates/trawl/tests/api/searxng.rs runs crates/trawl/tests/searxng/clients.py);
+#   - kubernetes-validate and check-jsonschema, in .tools/deploy: the
+#     deployment checks (scripts/check-deploy.sh, crates/trawl/tests/api/deploy.rs).
 #
 # Idempotent: a second run with the same pinned versions does nothing.
 # Needs python3 (3.9 or later) with venv, and PyPI; apt-get for promtool.
@@ -59,6 +61,32 @@ else
     python3 -m venv "$langchain"
     "$langchain/bin/pip" install --quiet --disable-pip-version-check "langchain-community==$LANGCHAIN_COMMUNITY_VERSION"
     echo "langchain-community $LANGCHAIN_COMMUNITY_VERSION installed in $langchain"
+fi
+
+# The deployment checks (scripts/check-deploy.sh manifests): the Kubernetes
+# schemas and the Compose specification's, pinned, in a venv of their own.
+# kustomize itself comes with kubectl (or a kustomize binary on PATH); none
+# is on PyPI, npm or in Debian at a version that knows components.
+KUBERNETES_VALIDATE_VERSION=1.37.0
+CHECK_JSONSCHEMA_VERSION=0.39.0
+deploy=.tools/deploy
+if [[ -x $deploy/bin/python ]] \
+    && "$deploy/bin/python" -m pip show kubernetes-validate 2>/dev/null | grep -qx "Version: $KUBERNETES_VALIDATE_VERSION" \
+    && "$deploy/bin/python" -m pip show check-jsonschema 2>/dev/null | grep -qx "Version: $CHECK_JSONSCHEMA_VERSION"; then
+    echo "kubernetes-validate $KUBERNETES_VALIDATE_VERSION and check-jsonschema $CHECK_JSONSCHEMA_VERSION already installed in $deploy"
+else
+    rm -rf "$deploy"
+    python3 -m venv "$deploy"
+    "$deploy/bin/pip" install --quiet --disable-pip-version-check \
+        "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+    echo "kubernetes-validate $KUBERNETES_VALIDATE_VERSION and check-jsonschema $CHECK_JSONSCHEMA_VERSION installed in $deploy"
+fi
+if command -v kustomize >/dev/null; then
+    kustomize version
+elif command -v kubectl >/dev/null; then
+    kubectl version --client 2>/dev/null | grep -i kustomize || true
+else
+    echo "warning: neither kustomize nor kubectl is on PATH: the deployment checks cannot render deploy/k8s" >&2
 fi
 
 SCHEMATHESIS_VERSION=4.32.5

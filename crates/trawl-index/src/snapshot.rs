@@ -134,10 +134,7 @@ impl LocalIndex {
                 components.push(SegmentComponent::Delete);
             }
             let names = components.into_iter().filter_map(|component| {
-                segment
-                    .relative_path(component)
-                    .to_str()
-                    .map(str::to_owned)
+                segment.relative_path(component).to_str().map(str::to_owned)
             });
             for name in names {
                 // A segment lists every component its format may have;
@@ -453,7 +450,10 @@ mod tests {
         // The reader that was open before sees the new commit.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while replica.num_docs() != 2 {
-            assert!(std::time::Instant::now() < deadline, "the replica never reloaded");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the replica never reloaded"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         assert_eq!(

@@ -37,8 +37,8 @@ pub use crawl::{Crawler, CrawlerHandle, CrawlerSettings};
 pub use http::{BATCH_TYPES, routes};
 pub use keys::{Caller, KeyError, Keys, NewApiKey, require_key};
 pub use service::{Indexer, IndexerSettings};
-pub use sources::Sources;
 pub use snapshots::snapshot_routes;
+pub use sources::Sources;
 pub use sources_http::sources_routes;
 pub use worker::{Worker, WorkerHandle, WorkerSettings, WorkerState};
 

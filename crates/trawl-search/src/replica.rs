@@ -178,7 +178,10 @@ pub async fn sync_once(
     })
     .await?;
     drop(mirror);
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "index files copied");
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "index files copied"
+    );
     Ok(Some(Synced {
         opstamp: manifest.opstamp,
         documents: manifest.documents,
@@ -187,7 +190,10 @@ pub async fn sync_once(
     }))
 }
 
-async fn manifest(client: &reqwest::Client, settings: &SyncSettings) -> Result<Manifest, SyncError> {
+async fn manifest(
+    client: &reqwest::Client,
+    settings: &SyncSettings,
+) -> Result<Manifest, SyncError> {
     let url = endpoint(&settings.from, "v1/index/manifest")?;
     let mut response = send(client, settings, url, "the manifest").await?;
     let mut body = Vec::new();

@@ -118,7 +118,10 @@ mod tests {
             probe(odd, "/readyz", second),
             Err(ProbeError::NotHttp { .. })
         ));
-        let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         assert!(matches!(
             probe(closed, "/readyz", second),
             Err(ProbeError::Io { .. })

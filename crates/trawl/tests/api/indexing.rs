@@ -1274,7 +1274,9 @@ async fn a_search_replica_on_a_disk_of_its_own_pulls_each_commit_from_the_indexe
     let (_, job) = writer.submit(documents("q", 5, "quokka")).await;
     writer.succeeded(job["id"].as_i64().unwrap()).await;
     until_documents(&replica.address, 29, "the replica pulled the later commits").await;
-    let gone = replica.get_json("/v1/search?q=%22quokka+number+3%22", 200).await;
+    let gone = replica
+        .get_json("/v1/search?q=%22quokka+number+3%22", 200)
+        .await;
     assert!(
         gone["results"]
             .as_array()

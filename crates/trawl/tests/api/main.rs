@@ -9,6 +9,7 @@ mod contract;
 mod crawling;
 mod degradation;
 mod demo;
+mod deploy;
 mod durability;
 mod engines;
 mod escaping;
