@@ -29,7 +29,7 @@ ARG TRAWL_COMMIT=unknown
 ENV TRAWL_COMMIT=${TRAWL_COMMIT}
 # `image` (the default): optimised for size, within the 25 MB budget;
 # `release` is about a quarter faster and 39 MB (docs/BENCHMARKS.md, "The
-# image").
+# image and the scale-out rehearsal").
 ARG PROFILE=image
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
