@@ -1335,4 +1335,11 @@ async fn a_search_replica_on_a_disk_of_its_own_pulls_each_commit_from_the_indexe
     // Without the key the replica copies nothing and is not ready.
     assert_eq!(documents_in(&keyless.address).await, 0);
     assert_eq!(keyless.get("/readyz").await.status(), 503);
+
+    // The indexer going away leaves the replica serving the copy it has.
+    drop(indexer);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(replica.get("/readyz").await.status(), 200);
+    let found = replica.get_json("/v1/search?q=quokka", 200).await;
+    assert_eq!(found["engines"][0]["total"], 29);
 }
