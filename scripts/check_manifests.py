@@ -347,36 +347,45 @@ def check_config(trawl, problems):
     problems.check('index_from = "http://indexer:8080/"' in shown.stdout, "trawl.toml: TRAWL_INDEX_FROM read")
 
 
+def report(what, problems, passed):
+    """Prints `passed` or every problem; whether there were none."""
+    if problems:
+        print(f"{what}: {len(problems)} problems")
+        for p in problems:
+            print(f"  - {p}")
+        return False
+    print(passed)
+    return True
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--kustomize", required=True, help="the command that renders a kustomization")
     parser.add_argument("--trawl", required=True, help="a trawl binary, to read trawl.toml")
     args = parser.parse_args()
-    failed = False
+    ok = True
     for layout in sorted((ROOT / "deploy/k8s/overlays").iterdir()):
         problems = Problems()
         objects = render(args.kustomize, layout)
         by_kind = check_layout(layout.name, objects, problems)
         kinds = ", ".join(f"{len(v)} {k}" for k, v in sorted(by_kind.items()))
-        if problems:
-            failed = True
-            print(f"deploy/k8s/overlays/{layout.name}: {len(problems)} problems")
-            for p in problems:
-                print(f"  - {p}")
-        else:
-            print(f"deploy/k8s/overlays/{layout.name}: {len(objects)} objects valid for Kubernetes {K8S_VERSION} ({kinds}); security settings, probes, resources and drain checked")
+        what = f"deploy/k8s/overlays/{layout.name}"
+        ok &= report(
+            what,
+            problems,
+            f"{what}: {len(objects)} objects valid for Kubernetes {K8S_VERSION} ({kinds}); "
+            "security settings, probes, resources and drain checked",
+        )
     problems = Problems()
     doc = check_compose(problems)
     check_config(args.trawl, problems)
-    if problems:
-        failed = True
-        print(f"compose.yaml / trawl.toml: {len(problems)} problems")
-        for p in problems:
-            print(f"  - {p}")
-    else:
-        print(f"compose.yaml: valid against the Compose specification ({len(doc['services'])} services); healthchecks, dependencies and replicas checked")
-        print("trawl.toml: accepted by trawl")
-    sys.exit(1 if failed else 0)
+    ok &= report(
+        "compose.yaml / trawl.toml",
+        problems,
+        f"compose.yaml: valid against the Compose specification ({len(doc['services'])} services); "
+        "healthchecks, dependencies and replicas checked\ntrawl.toml: accepted by trawl",
+    )
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -126,42 +126,23 @@ impl LocalIndex {
             .map_err(|e| tantivy_err(tantivy::TantivyError::from(e)))?;
         meta.push('\n');
         let mut files = Vec::new();
-        let mut documents = 0;
-        for segment in &metas.segments {
-            documents += u64::from(segment.num_docs());
-            let mut components = COMPONENTS.to_vec();
-            if segment.has_deletes() {
-                components.push(SegmentComponent::Delete);
-            }
-            let names = components.into_iter().filter_map(|component| {
-                segment.relative_path(component).to_str().map(str::to_owned)
-            });
-            for name in names {
-                // A segment lists every component its format may have;
-                // one it did not write is not there.
-                match fs::metadata(self.path.join(&name)) {
-                    Ok(stat) => files.push(SnapshotFile {
-                        name,
-                        bytes: stat.len(),
-                    }),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        if !optional_component(&name) {
-                            return Err(tantivy_err(tantivy::TantivyError::IoError(
-                                std::sync::Arc::new(io::Error::new(
-                                    io::ErrorKind::NotFound,
-                                    format!("{name} went away"),
-                                )),
-                            )));
-                        }
-                    }
-                    Err(e) => {
-                        return Err(tantivy_err(tantivy::TantivyError::IoError(
-                            std::sync::Arc::new(e),
-                        )));
-                    }
+        for name in committed_files(&metas) {
+            // A segment lists every component its format may have; one it
+            // did not write is not there.
+            match fs::metadata(self.path.join(&name)) {
+                Ok(stat) => files.push(SnapshotFile {
+                    name,
+                    bytes: stat.len(),
+                }),
+                Err(e) if e.kind() == io::ErrorKind::NotFound && optional_component(&name) => {}
+                Err(e) => {
+                    return Err(tantivy_err(tantivy::TantivyError::IoError(
+                        std::sync::Arc::new(e),
+                    )));
                 }
             }
         }
+        let documents = metas.segments.iter().map(|s| u64::from(s.num_docs())).sum();
         Ok(Manifest {
             opstamp: metas.opstamp,
             meta,
@@ -180,8 +161,16 @@ impl LocalIndex {
         if !is_segment_file(name) {
             return Ok(None);
         }
-        let manifest = self.manifest()?;
-        if !manifest.files.iter().any(|f| f.name == name) {
+        // Only whether the latest commit names it: no manifest (and no
+        // look at every file) per file served.
+        let metas = self
+            .index
+            .load_metas()
+            .map_err(|source| IndexError::Tantivy {
+                path: self.path.clone(),
+                source,
+            })?;
+        if !committed_files(&metas).any(|n| n == name) {
             return Ok(None);
         }
         match File::open(self.path.join(name)) {
@@ -204,6 +193,19 @@ impl LocalIndex {
             }),
         }
     }
+}
+
+/// The names of every file a commit's segments may have (its deletes
+/// included), whether or not the segment wrote each component.
+fn committed_files(metas: &tantivy::IndexMeta) -> impl Iterator<Item = String> + '_ {
+    metas.segments.iter().flat_map(|segment| {
+        let deletes = segment.has_deletes().then_some(SegmentComponent::Delete);
+        COMPONENTS
+            .iter()
+            .cloned()
+            .chain(deletes)
+            .filter_map(|component| segment.relative_path(component).to_str().map(str::to_owned))
+    })
 }
 
 /// Components a segment may lack: positions and fast fields exist only
@@ -368,6 +370,16 @@ mod tests {
         .unwrap()
     }
 
+    /// An index in `dir` holding one committed document.
+    fn index_with_a(dir: &Path) -> LocalIndex {
+        let index = LocalIndex::open_or_create(dir).unwrap();
+        let mut writer = index.writer().unwrap();
+        writer.upsert(doc("a", "alpha")).unwrap();
+        writer.commit().unwrap();
+        writer.finish().unwrap();
+        index
+    }
+
     fn copy(index: &LocalIndex, mirror: &Mirror) -> Manifest {
         let manifest = index.manifest().unwrap();
         for file in mirror.missing(&manifest) {
@@ -413,12 +425,9 @@ mod tests {
 
     #[test]
     fn a_mirror_follows_commits_merges_and_deletes() {
-        let from = tempfile::tempdir().unwrap();
-        let to = tempfile::tempdir().unwrap();
-        let index = LocalIndex::open_or_create(from.path()).unwrap();
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let index = index_with_a(from.path());
         let mut writer = index.writer().unwrap();
-        writer.upsert(doc("a", "alpha")).unwrap();
-        writer.commit().unwrap();
         let mirror = Mirror::open(&to.path().join("index")).unwrap();
         assert!(mirror.meta().is_none());
         let first = copy(&index, &mirror);
@@ -464,12 +473,9 @@ mod tests {
 
     #[test]
     fn a_file_that_is_short_or_not_named_is_refused_and_the_old_commit_stays() {
-        let from = tempfile::tempdir().unwrap();
-        let to = tempfile::tempdir().unwrap();
-        let index = LocalIndex::open_or_create(from.path()).unwrap();
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let index = index_with_a(from.path());
         let mut writer = index.writer().unwrap();
-        writer.upsert(doc("a", "alpha")).unwrap();
-        writer.commit().unwrap();
         let mirror = Mirror::open(to.path()).unwrap();
         let first = copy(&index, &mirror);
 

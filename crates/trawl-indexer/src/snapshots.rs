@@ -19,8 +19,9 @@ use trawl_index::snapshot::Manifest;
 use trawl_service::ApiError;
 use trawl_service::openapi::InternalErrorResponse;
 
-/// Bytes read from a file at a time.
-const CHUNK: usize = 256 * 1024;
+/// Bytes read from a file at a time: what one download holds in memory
+/// (the connection cap bounds the downloads).
+const CHUNK: usize = 64 * 1024;
 
 /// `GET /v1/index/manifest` and `GET /v1/index/files/{name}` over the index
 /// this process writes.

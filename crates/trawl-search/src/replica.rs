@@ -273,3 +273,119 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| SyncError::Io(std::io::Error::other(e)))?
         .map_err(SyncError::Io)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doubles::{Canned, Double};
+
+    const SEGMENT: &str = "0123456789abcdef0123456789abcdef.idx";
+
+    fn settings(double: &Double, max_bytes: u64) -> SyncSettings {
+        SyncSettings {
+            from: double.at("/"),
+            key: Some("trawl_key".to_owned()),
+            every: Duration::from_secs(1),
+            timeout: Duration::from_secs(5),
+            max_bytes,
+        }
+    }
+
+    fn manifest(files: &[(&str, u64)]) -> String {
+        serde_json::json!({
+            "opstamp": 7,
+            "meta": "{}\n",
+            "documents": 1,
+            "files": files.iter().map(|(name, bytes)| serde_json::json!({"name": name, "bytes": bytes})).collect::<Vec<_>>(),
+        })
+        .to_string()
+    }
+
+    /// One round against an indexer that answers `manifest` and serves
+    /// `body` as the segment file; what it did, and the mirror's directory.
+    async fn round(
+        manifest: String,
+        body: &str,
+        max_bytes: u64,
+    ) -> (Result<Option<Synced>, SyncError>, tempfile::TempDir, Double) {
+        let double = Double::start(vec![
+            ("/v1/index/manifest", vec![Canned::json(manifest)]),
+            (
+                "/v1/index/files/",
+                vec![Canned::with(200, "application/octet-stream", body)],
+            ),
+        ])
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let client = client(&settings(&double, max_bytes)).unwrap();
+        let synced = sync_once(&client, dir.path(), &settings(&double, max_bytes)).await;
+        (synced, dir, double)
+    }
+
+    fn held(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_whole_commit_is_installed_with_the_key_sent() {
+        let (synced, dir, double) = round(manifest(&[(SEGMENT, 5)]), "hello", 1024).await;
+        let synced = synced.unwrap().unwrap();
+        assert_eq!((synced.files, synced.bytes, synced.opstamp), (1, 5, 7));
+        assert_eq!(held(dir.path()), [SEGMENT, "meta.json"]);
+        assert!(
+            double
+                .seen()
+                .iter()
+                .all(|seen| seen.header("authorization") == Some("Bearer trawl_key"))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_index_larger_than_the_limit_is_refused_before_a_byte_is_written() {
+        let (synced, dir, double) = round(manifest(&[(SEGMENT, 5)]), "hello", 4).await;
+        assert!(
+            matches!(synced, Err(SyncError::TooLarge { bytes: 5, max: 4 })),
+            "{synced:?}"
+        );
+        assert!(held(dir.path()).is_empty());
+        assert_eq!(double.seen().len(), 1, "no file was asked for");
+    }
+
+    #[tokio::test]
+    async fn a_file_longer_or_shorter_than_announced_is_refused_and_nothing_installed() {
+        let (longer, dir, _) = round(manifest(&[(SEGMENT, 3)]), "hello", 1024).await;
+        assert!(matches!(longer, Err(SyncError::TooLong(_))), "{longer:?}");
+        assert!(!held(dir.path()).contains(&"meta.json".to_owned()));
+        assert!(!held(dir.path()).contains(&SEGMENT.to_owned()));
+
+        let (shorter, dir, _) = round(manifest(&[(SEGMENT, 9)]), "hello", 1024).await;
+        assert!(matches!(shorter, Err(SyncError::Io(_))), "{shorter:?}");
+        assert!(!held(dir.path()).contains(&"meta.json".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_manifest_that_names_a_path_or_is_too_long_is_refused() {
+        let (escape, dir, double) = round(manifest(&[("../escape", 5)]), "hello", 1024).await;
+        assert!(
+            matches!(escape, Err(SyncError::BadManifest(_))),
+            "{escape:?}"
+        );
+        assert!(held(dir.path()).is_empty());
+        assert_eq!(double.seen().len(), 1);
+
+        let huge = format!("[\"{}\"]", "x".repeat(MAX_MANIFEST_BYTES));
+        let (long, _, _) = round(huge, "hello", 1024).await;
+        assert!(
+            matches!(&long, Err(SyncError::BadManifest(why)) if why.contains("longer than")),
+            "{long:?}"
+        );
+    }
+}

@@ -47,10 +47,7 @@ fn browser_or_skip() -> Option<(PathBuf, PathBuf)> {
         let message = format!(
             "{missing}: run `bash scripts/install-test-tools.sh` (the browser tests did NOT run)"
         );
-        if std::env::var("TRAWL_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-            panic!("{message}; TRAWL_REQUIRE_SERVICES=1 forbids skipping them");
-        }
-        eprintln!("\n!!!!!!!! SKIPPED: {message} !!!!!!!!\n");
+        skip_loudly(&message);
         return None;
     }
     Some((chromium, scripts.join("pages.mjs")))

@@ -85,6 +85,15 @@ pub(crate) fn json_engine(name: &str, base: &str, path: &str) -> trawl::config::
 }
 
 /// The repository's root.
+/// A test that cannot run for want of an outside tool says so loudly, or
+/// fails under `TRAWL_REQUIRE_SERVICES=1` (CI), where nothing may skip.
+pub(crate) fn skip_loudly(message: &str) {
+    if std::env::var("TRAWL_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+        panic!("{message}; TRAWL_REQUIRE_SERVICES=1 forbids skipping it");
+    }
+    eprintln!("\n!!!!!!!! SKIPPED: {message} !!!!!!!!\n");
+}
+
 pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

@@ -1221,14 +1221,7 @@ async fn a_search_replica_on_a_disk_of_its_own_pulls_each_commit_from_the_indexe
 
     // The routes a replica pulls from: a key, then only a commit's files.
     assert_eq!(indexer.get("/v1/index/manifest").await.status(), 401);
-    let manifest: Value = writer
-        .get("/v1/index/manifest")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let manifest = writer.get_json("/v1/index/manifest").await;
     assert_eq!(manifest["documents"], 0, "{manifest}");
     for name in [
         "meta.json",
@@ -1288,14 +1281,7 @@ async fn a_search_replica_on_a_disk_of_its_own_pulls_each_commit_from_the_indexe
 
     // The copy is the indexer's latest commit, file for file, and nothing
     // else: older commits' files were removed.
-    let manifest: Value = writer
-        .get("/v1/index/manifest")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let manifest = writer.get_json("/v1/index/manifest").await;
     let copy = replica_config.index_dir();
     assert_eq!(
         std::fs::read_to_string(copy.join("meta.json")).unwrap(),

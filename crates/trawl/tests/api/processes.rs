@@ -180,6 +180,13 @@ impl Writer {
             .bearer_auth(&self.key)
     }
 
+    /// GETs with the key and decodes the JSON, asserting a 200.
+    pub(crate) async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).send().await.expect("the indexer answers");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("a JSON body")
+    }
+
     /// POSTs NDJSON documents; the answer's status and body.
     pub(crate) async fn submit(&self, ndjson: String) -> (u16, Value) {
         let response = self
