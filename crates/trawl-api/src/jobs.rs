@@ -231,6 +231,12 @@ pub struct JobCounts {
     pub skipped: u64,
     /// Documents removed.
     pub deleted: u64,
+    /// Documents this job would have removed that stay, because another
+    /// owner still holds them (a source that crawled the same page, or
+    /// the write API): a document leaves the index when its last owner
+    /// lets go.
+    #[serde(default)]
+    pub kept: u64,
 }
 
 /// A document that was refused, and where it was in the batch.

@@ -105,6 +105,8 @@ problem_codes! {
         "too many requests in flight: this one was shed at once (with `Retry-After`)";
     DependencyUnavailable = 503, "dependency_unavailable", "Dependency unavailable",
         "the indexer's store or queue cannot be reached; nothing was done (with `Retry-After`)";
+    StorageFull = 503, "storage_full", "Storage full",
+        "the indexer's store or index has no room left on its disk; nothing was done, and the same request succeeds once there is room (with `Retry-After`)";
     UpstreamTimeout = 504, "upstream_timeout", "Service timed out",
         "a downstream service did not answer in time";
     DeadlineExceeded = 504, "deadline_exceeded", "Deadline exceeded",

@@ -157,6 +157,16 @@ pub enum ServiceError {
         /// When to try again, when known.
         retry_after: Option<Duration>,
     },
+    /// Something the service writes to (its store, its index) has no room
+    /// left on its disk; the request did nothing, and the same request
+    /// succeeds once there is room.
+    #[error("{dependency} has no room left: {reason}")]
+    StorageFull {
+        /// What is full: the job store, or the index.
+        dependency: String,
+        /// What happened, for logs.
+        reason: String,
+    },
     /// A batch whose body cannot be read as the format it claims: nothing of
     /// it was taken.
     #[error("the batch is not valid {format}: {reason}")]

@@ -470,9 +470,18 @@ pub struct CrawlRun {
     /// Pages that failed, by kind of failure (`timeout`, `http_500`,
     /// `too_large`, `refused`, …).
     pub errors: BTreeMap<String, u64>,
-    /// Why the crawl itself failed, if it did.
+    /// Why the crawl itself failed, if it did (it then changed nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Whether it read the whole source, and so removed the pages no
+    /// longer in it. A crawl that read part of it removes only pages with
+    /// proof they went (404, 410, `noindex`, robots.txt).
+    #[serde(default)]
+    pub complete: bool,
+    /// Why it read only part of the source (`max_pages` reached, a listed
+    /// sitemap or a linking page that failed…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 /// What one crawl did to a source's pages.
@@ -492,6 +501,11 @@ pub struct CrawlCounts {
     /// Pages left out: disallowed by robots.txt, of a type trawl does not
     /// index, duplicates of a canonical page, excluded or out of scope.
     pub skipped: u64,
+    /// Pages indexed again because the index had lost their document
+    /// (removed by id, or by another source's removal before documents
+    /// had owners).
+    #[serde(default)]
+    pub restored: u64,
     /// Bytes received.
     pub bytes: u64,
 }

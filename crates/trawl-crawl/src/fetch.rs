@@ -2,11 +2,18 @@
 //!
 //! Per origin it keeps robots.txt (fetched once per crawl; a `4xx` means
 //! everything is allowed, a `5xx` or no answer that nothing is, as Google
-//! reads them), a limit on requests at once and the least time between
-//! their starts (the configured delay, or robots.txt's `Crawl-delay` when
+//! reads them; its first 500 KiB are read, the rest ignored, as Google
+//! does), a limit on requests at once and the least time between their
+//! starts (the configured delay, or robots.txt's `Crawl-delay` when
 //! longer). Redirects are followed here, not by reqwest, so that every hop
 //! is checked by the guard and by robots.txt, at most
 //! [`trawl_service::net::MAX_REDIRECTS`] of them.
+//!
+//! A page's timeout counts from its request, not from when it began to
+//! wait for its host's turn: a slow host makes the crawl slow, not its
+//! waiting pages fail. [`Fetcher::open`] gives the answer with its body
+//! still to read ([`Opened`]), for what is read as it streams in
+//! (sitemaps, feeds, dumps).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +30,9 @@ use crate::CrawlSettings;
 use crate::guard::{Guard, Refused};
 use trawl_service::net::MAX_REDIRECTS;
 
-/// Largest robots.txt read (Google reads 500 KiB).
-const MAX_ROBOTS_BYTES: usize = 512 * 1024;
+/// The part of a robots.txt read; the rest is ignored (Google reads
+/// 500 KiB).
+pub const MAX_ROBOTS_BYTES: usize = 500 * 1024;
 
 /// What the store remembers of a page, to ask for it only if it changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,7 +133,86 @@ pub struct Fetcher {
     guard: Guard,
     origins: Mutex<HashMap<String, Arc<Origin>>>,
     requests: AtomicU64,
-    bytes: AtomicU64,
+    bytes: Arc<AtomicU64>,
+}
+
+/// An answer whose body is still to be read: at most `limit` bytes, by
+/// the page's deadline, each counted in the crawl's bytes.
+pub struct Opened {
+    /// The URL that answered, after redirects.
+    pub url: Url,
+    /// Its status.
+    pub status: u16,
+    /// Its `ETag`.
+    pub etag: Option<String>,
+    /// Its `Last-Modified`.
+    pub last_modified: Option<String>,
+    /// The media type, lower case, without parameters.
+    pub content_type: Option<String>,
+    /// Its `X-Robots-Tag` header.
+    pub x_robots_tag: Option<String>,
+    response: reqwest::Response,
+    limit: usize,
+    read: usize,
+    deadline: Instant,
+    timeout: Duration,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Opened {
+    /// The next piece of the body; `None` at its end. Past the limit or
+    /// the deadline, an error.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
+        let chunk = tokio::time::timeout_at(self.deadline, self.response.chunk())
+            .await
+            .map_err(|_| FetchError::Timeout(self.timeout))?
+            .map_err(network)?;
+        let Some(chunk) = chunk else {
+            return Ok(None);
+        };
+        self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        self.read = self.read.saturating_add(chunk.len());
+        if self.read > self.limit {
+            return Err(FetchError::TooLarge(self.limit));
+        }
+        Ok(Some(chunk))
+    }
+
+    /// The whole answer, its body read.
+    pub async fn read_all(mut self) -> Result<Fetched, FetchError> {
+        let mut body = BytesMut::new();
+        while let Some(chunk) = self.chunk().await? {
+            body.extend_from_slice(&chunk);
+        }
+        Ok(self.into_fetched(body.freeze()))
+    }
+
+    /// The answer with the first `limit` bytes of its body (the rest is
+    /// not read).
+    async fn read_prefix(mut self, limit: usize) -> Result<Fetched, FetchError> {
+        self.limit = usize::MAX;
+        let mut body = BytesMut::new();
+        while body.len() < limit {
+            let Some(chunk) = self.chunk().await? else {
+                break;
+            };
+            let room = limit - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+        Ok(self.into_fetched(body.freeze()))
+    }
+
+    fn into_fetched(self, body: Bytes) -> Fetched {
+        Fetched {
+            url: self.url,
+            status: self.status,
+            etag: self.etag,
+            last_modified: self.last_modified,
+            content_type: self.content_type,
+            x_robots_tag: self.x_robots_tag,
+            body,
+        }
+    }
 }
 
 impl Fetcher {
@@ -146,7 +233,7 @@ impl Fetcher {
             guard,
             origins: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
+            bytes: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -209,37 +296,41 @@ impl Fetcher {
         let Ok(robots_url) = url.join("/robots.txt") else {
             return Robots::All;
         };
-        let fetched = tokio::time::timeout(
-            self.settings.page_timeout,
-            // Boxed: `follow` asks `allowed`, which comes here.
-            Box::pin(self.follow(
-                robots_url,
-                &Conditional::default(),
-                MAX_ROBOTS_BYTES,
-                false,
-                origin,
-            )),
-        )
+        // Boxed: `follow` asks `allowed`, which comes here.
+        let opened = Box::pin(self.follow(
+            robots_url,
+            &Conditional::default(),
+            usize::MAX,
+            false,
+            origin,
+        ))
         .await;
+        let fetched = match opened {
+            Ok(opened) => opened.read_prefix(MAX_ROBOTS_BYTES).await,
+            Err(e) => Err(e),
+        };
+        let at = || trawl_service::redact::url_text(&url.origin().ascii_serialization());
         match fetched {
-            Ok(Ok(answer)) if (200..300).contains(&answer.status) => {
-                match texting_robots::Robot::new(&self.settings.robots_token, &answer.body) {
+            Ok(answer) if (200..300).contains(&answer.status) => {
+                // Cut at the last whole line when the file went on.
+                let mut body: &[u8] = &answer.body;
+                if body.len() == MAX_ROBOTS_BYTES
+                    && let Some(end) = body.iter().rposition(|b| *b == b'\n')
+                {
+                    body = &body[..=end];
+                }
+                match texting_robots::Robot::new(&self.settings.robots_token, body) {
                     Ok(rules) => Robots::Rules(Box::new(rules)),
                     // Unreadable: as if there were none.
                     Err(_) => Robots::All,
                 }
             }
-            Ok(Ok(answer)) if (400..500).contains(&answer.status) => Robots::All,
-            Ok(Ok(answer)) => Robots::Nothing(format!("{} answered {}", answer.url, answer.status)),
-            Ok(Err(FetchError::Refused(refused))) => Robots::Refused(refused),
-            Ok(Err(e)) => Robots::Nothing(format!(
-                "robots.txt of {}: {e}",
-                url.origin().ascii_serialization()
-            )),
-            Err(_) => Robots::Nothing(format!(
-                "robots.txt of {}: no answer in time",
-                url.origin().ascii_serialization()
-            )),
+            Ok(answer) if (400..500).contains(&answer.status) => Robots::All,
+            Ok(answer) => {
+                Robots::Nothing(format!("robots.txt of {} answered {}", at(), answer.status))
+            }
+            Err(FetchError::Refused(refused)) => Robots::Refused(refused),
+            Err(e) => Robots::Nothing(format!("robots.txt of {}: {e}", at())),
         }
     }
 
@@ -251,16 +342,21 @@ impl Fetcher {
         conditional: &Conditional,
         limit: usize,
     ) -> Result<Fetched, FetchError> {
+        self.open(url, conditional, limit).await?.read_all().await
+    }
+
+    /// [`fetch`](Self::fetch), the body left to read ([`Opened`]).
+    pub async fn open(
+        &self,
+        url: &Url,
+        conditional: &Conditional,
+        limit: usize,
+    ) -> Result<Opened, FetchError> {
         self.guard.check_url(url)?;
         self.allowed(url).await?;
         let origin = self.origin(url);
-        let timeout = self.settings.page_timeout;
-        tokio::time::timeout(
-            timeout,
-            self.follow(url.clone(), conditional, limit, true, &origin),
-        )
-        .await
-        .map_err(|_| FetchError::Timeout(timeout))?
+        self.follow(url.clone(), conditional, limit, true, &origin)
+            .await
     }
 
     /// Waits for a turn at the origin: a free slot, and the delay since the
@@ -280,7 +376,9 @@ impl Fetcher {
         permit
     }
 
-    /// Sends the request and its redirects, each hop checked.
+    /// Sends the request and its redirects, each hop checked; the page's
+    /// time starts with its first request (not with the wait for its
+    /// host's turn).
     async fn follow(
         &self,
         mut url: Url,
@@ -288,7 +386,9 @@ impl Fetcher {
         limit: usize,
         robots: bool,
         first: &Origin,
-    ) -> Result<Fetched, FetchError> {
+    ) -> Result<Opened, FetchError> {
+        let timeout = self.settings.page_timeout;
+        let mut deadline: Option<Instant> = None;
         for hop in 0..=MAX_REDIRECTS {
             self.guard.check_url(&url)?;
             if hop > 0 && robots {
@@ -324,13 +424,14 @@ impl Fetcher {
                 ),
             );
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let response = self
-                .client
-                .get(url.clone())
-                .headers(headers)
-                .send()
-                .await
-                .map_err(network)?;
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
+            let response = tokio::time::timeout_at(
+                deadline,
+                self.client.get(url.clone()).headers(headers).send(),
+            )
+            .await
+            .map_err(|_| FetchError::Timeout(timeout))?
+            .map_err(network)?;
             let status = response.status().as_u16();
             if (300..400).contains(&status) && status != 304 {
                 let location = response
@@ -359,40 +460,27 @@ impl Fetcher {
                     .trim()
                     .to_ascii_lowercase()
             });
-            let body = self.read(response, limit).await?;
-            return Ok(Fetched {
+            if response.content_length().is_some_and(|n| n > limit as u64)
+                && response.headers().get(header::CONTENT_ENCODING).is_none()
+            {
+                return Err(FetchError::TooLarge(limit));
+            }
+            return Ok(Opened {
                 url,
                 status,
                 etag,
                 last_modified,
                 content_type,
                 x_robots_tag,
-                body,
+                response,
+                limit,
+                read: 0,
+                deadline,
+                timeout,
+                bytes: self.bytes.clone(),
             });
         }
         Err(FetchError::Redirects)
-    }
-
-    /// The body, at most `limit` bytes after decompression.
-    async fn read(
-        &self,
-        mut response: reqwest::Response,
-        limit: usize,
-    ) -> Result<Bytes, FetchError> {
-        if response.content_length().is_some_and(|n| n > limit as u64)
-            && response.headers().get(header::CONTENT_ENCODING).is_none()
-        {
-            return Err(FetchError::TooLarge(limit));
-        }
-        let mut body = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(network)? {
-            self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            if body.len() + chunk.len() > limit {
-                return Err(FetchError::TooLarge(limit));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body.freeze())
     }
 }
 
@@ -406,6 +494,8 @@ fn network(error: reqwest::Error) -> FetchError {
         }
         source = e.source();
     }
+    // The URL is the caller's to show (redacted): never in the message.
+    let error = error.without_url();
     let mut message = error.to_string();
     let mut source = std::error::Error::source(&error);
     while let Some(e) = source {
@@ -413,5 +503,5 @@ fn network(error: reqwest::Error) -> FetchError {
         message.push_str(&e.to_string());
         source = e.source();
     }
-    FetchError::Network(message)
+    FetchError::Network(trawl_service::redact::text(&message).into_owned())
 }

@@ -11,7 +11,9 @@
 //!   them per host, conditional GETs, at most five redirects, a size limit
 //!   and a timeout per page.
 //! - [`read`]: sitemaps (and their indexes, gzip too), RSS and Atom feeds,
-//!   and pages (text, links, `<link rel=canonical>`, `noindex`).
+//!   and pages (text, links, `<link rel=canonical>`, `noindex`);
+//!   [`stream`]: sitemaps, feeds and dumps read as they stream in, the
+//!   reader stopped once the caller has what it can take.
 //!
 //! What to crawl, and what the store and the index make of it, is the
 //! indexer's business (`trawl-indexer::crawl`); this crate does HTTP and
@@ -20,9 +22,11 @@
 pub mod fetch;
 pub mod guard;
 pub mod read;
+pub mod stream;
 
-pub use fetch::{Conditional, FetchError, Fetched, Fetcher};
+pub use fetch::{Conditional, FetchError, Fetched, Fetcher, Opened};
 pub use guard::Guard;
+pub use stream::{StreamError, Streamed, stream};
 
 use std::time::Duration;
 

@@ -2,8 +2,15 @@
 //! RSS and Atom feeds, and pages (their text through trawl-index's
 //! extraction, their links, `<link rel=canonical>`, and robots
 //! directives).
+//!
+//! Sitemaps, feeds and dumps are read as they stream in ([`sitemap_each`],
+//! [`feed_each`], [`lines_each`] over [`body`]): each thing found is handed
+//! to the caller, which keeps what it can still take and stops the reading
+//! when it has enough. What a reader holds is bounded whatever the
+//! document: one XML event (at most [`MAX_MARKUP_RUN`] bytes between two
+//! `<` or `>`), or one line.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 use quick_xml::events::Event;
 use scraper::{Html, Selector};
@@ -54,12 +61,161 @@ pub fn maybe_gunzip(body: &[u8], limit: usize) -> Result<std::borrow::Cow<'_, [u
     Ok(std::borrow::Cow::Owned(out))
 }
 
+/// Most bytes an XML document may hold between two markup characters (`<`
+/// or `>`): what bounds the memory of one event of its reader. A sitemap's
+/// `<loc>` holds at most 2,048 characters.
+pub const MAX_MARKUP_RUN: usize = 1024 * 1024;
+
+/// What a sitemap lists, one at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listed {
+    /// A page (`<urlset><url><loc>`).
+    Page(Url),
+    /// A sitemap (`<sitemapindex><sitemap><loc>`).
+    Sitemap(Url),
+}
+
+/// A body as it is, or gunzipped when it is gzip (by its magic bytes),
+/// at most `limit` bytes once opened: a reader for [`sitemap_each`],
+/// [`feed_each`] and [`lines_each`].
+pub fn body(mut reader: impl Read + Send + 'static, limit: usize) -> Box<dyn BufRead + Send> {
+    let mut head = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match reader.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Box::new(std::io::BufReader::new(Failing(Some(e))));
+            }
+        }
+    }
+    let whole = std::io::Cursor::new(head[..got].to_vec()).chain(reader);
+    if head[..got] == [0x1f, 0x8b] {
+        let opened = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(whole));
+        Box::new(std::io::BufReader::new(Limited::new(opened, limit)))
+    } else {
+        Box::new(std::io::BufReader::new(Limited::new(whole, limit)))
+    }
+}
+
+/// A reader that fails once with its error.
+struct Failing(Option<std::io::Error>);
+
+impl Read for Failing {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.take() {
+            Some(e) => Err(e),
+            None => Ok(0),
+        }
+    }
+}
+
+/// What [`Limited`] fails with past its limit.
+#[derive(Debug)]
+struct OverLimit(usize);
+
+impl std::fmt::Display for OverLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "larger than {} bytes once decompressed", self.0)
+    }
+}
+
+impl std::error::Error for OverLimit {}
+
+/// At most `limit` bytes of `inner`; then an error.
+struct Limited<R> {
+    inner: R,
+    read: usize,
+    limit: usize,
+}
+
+impl<R> Limited<R> {
+    fn new(inner: R, limit: usize) -> Self {
+        Self {
+            inner,
+            read: 0,
+            limit,
+        }
+    }
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read = self.read.saturating_add(n);
+        if self.read > self.limit {
+            return Err(std::io::Error::other(OverLimit(self.limit)));
+        }
+        Ok(n)
+    }
+}
+
+/// Fails when more than [`MAX_MARKUP_RUN`] bytes come without `<` or `>`.
+struct MarkupRuns<R> {
+    inner: R,
+    run: usize,
+}
+
+impl<R: Read> Read for MarkupRuns<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            if b == b'<' || b == b'>' {
+                self.run = 0;
+            } else {
+                self.run += 1;
+                if self.run > MAX_MARKUP_RUN {
+                    return Err(std::io::Error::other(format!(
+                        "more than {MAX_MARKUP_RUN} bytes without markup"
+                    )));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// An I/O error of a reader as a [`ReadError`] (`what` makes the others).
+fn io_error(error: &quick_xml::Error, what: fn(String) -> ReadError) -> ReadError {
+    if let quick_xml::Error::Io(io) = error {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(io.as_ref());
+        while let Some(e) = source {
+            if let Some(OverLimit(limit)) = e.downcast_ref::<OverLimit>() {
+                return ReadError::TooLarge(*limit);
+            }
+            source = e.source();
+        }
+    }
+    what(error.to_string())
+}
+
 /// Reads a sitemap (`<urlset>`) or a sitemap index (`<sitemapindex>`);
 /// `<loc>`s that are not http(s) URLs are left out.
 pub fn sitemap(body: &[u8]) -> Result<Sitemap, ReadError> {
-    let mut reader = quick_xml::Reader::from_reader(body);
-    let mut buf = Vec::new();
     let mut found = Sitemap::default();
+    sitemap_each(body, &mut |listed| {
+        match listed {
+            Listed::Page(url) => found.pages.push(url),
+            Listed::Sitemap(url) => found.sitemaps.push(url),
+        }
+        true
+    })?;
+    Ok(found)
+}
+
+/// Reads a sitemap or sitemap index as it comes, handing each `<loc>` to
+/// `each`, which returns whether to go on.
+pub fn sitemap_each(
+    body: impl BufRead,
+    each: &mut dyn FnMut(Listed) -> bool,
+) -> Result<(), ReadError> {
+    let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(MarkupRuns {
+        inner: body,
+        run: 0,
+    }));
+    let mut buf = Vec::new();
     let mut root: Option<String> = None;
     let mut in_loc = false;
     let mut parent_is_sitemap = false;
@@ -67,7 +223,7 @@ pub fn sitemap(body: &[u8]) -> Result<Sitemap, ReadError> {
     loop {
         let event = reader
             .read_event_into(&mut buf)
-            .map_err(|e| ReadError::Sitemap(e.to_string()))?;
+            .map_err(|e| io_error(&e, ReadError::Sitemap))?;
         match event {
             Event::Start(e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
@@ -116,10 +272,13 @@ pub fn sitemap(body: &[u8]) -> Result<Sitemap, ReadError> {
                 if let Ok(url) = Url::parse(loc.trim())
                     && matches!(url.scheme(), "http" | "https")
                 {
-                    if parent_is_sitemap {
-                        found.sitemaps.push(url);
+                    let go_on = each(if parent_is_sitemap {
+                        Listed::Sitemap(url)
                     } else {
-                        found.pages.push(url);
+                        Listed::Page(url)
+                    });
+                    if !go_on {
+                        return Ok(());
                     }
                 }
             }
@@ -127,33 +286,266 @@ pub fn sitemap(body: &[u8]) -> Result<Sitemap, ReadError> {
             _ => {}
         }
         buf.clear();
+        // A `<loc>` is a URL, not a book.
+        if loc.len() > MAX_LOC_BYTES {
+            return Err(ReadError::Sitemap(format!(
+                "a <loc> longer than {MAX_LOC_BYTES} bytes"
+            )));
+        }
     }
     if root.is_none() {
         return Err(ReadError::Sitemap("no XML element in it".to_owned()));
     }
-    Ok(found)
+    Ok(())
 }
+
+/// Longest `<loc>` read (the protocol allows 2,048 characters).
+const MAX_LOC_BYTES: usize = 8 * 1024;
 
 /// The pages an RSS or Atom feed's entries link to, in the feed's order.
 pub fn feed(body: &[u8], base: &Url) -> Result<Vec<Url>, ReadError> {
-    let parsed = feed_rs::parser::Builder::new()
-        .base_uri(Some(base.as_str()))
-        .build()
-        .parse(body)
-        .map_err(|e| ReadError::Feed(e.to_string()))?;
-    Ok(parsed
-        .entries
-        .iter()
-        .filter_map(|entry| {
-            let link = entry
-                .links
-                .iter()
-                .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
-                .or_else(|| entry.links.first())?;
-            let url = base.join(&link.href).ok()?;
-            matches!(url.scheme(), "http" | "https").then_some(url)
-        })
-        .collect())
+    let mut links = Vec::new();
+    feed_each(body, base, &mut |url| {
+        links.push(url);
+        true
+    })?;
+    Ok(links)
+}
+
+/// Reads an RSS (0.9x, 1.0, 2.0) or Atom feed as it comes, handing each
+/// entry's link to `each` (which returns whether to go on): an Atom
+/// entry's `alternate` link (else its first), an RSS item's `<link>`, else
+/// its `<guid>` when that is a permalink. Relative links are resolved
+/// against `base`; links that are not http(s) are left out.
+pub fn feed_each(
+    body: impl BufRead,
+    base: &Url,
+    each: &mut dyn FnMut(Url) -> bool,
+) -> Result<(), ReadError> {
+    let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(MarkupRuns {
+        inner: body,
+        run: 0,
+    }));
+    let mut buf = Vec::new();
+    let mut root: Option<Vec<u8>> = None;
+    // Inside an entry or item: its best link so far (and whether it is
+    // an alternate one), and the text being read, by element.
+    let mut entry: Option<FeedEntry> = None;
+    let mut text: Option<(Vec<u8>, String)> = None;
+    loop {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| io_error(&e, ReadError::Feed))?;
+        let decoder = reader.decoder();
+        let started = match &event {
+            Event::Start(e) => Some((e, false)),
+            Event::Empty(e) => Some((e, true)),
+            _ => None,
+        };
+        if let Some((e, empty)) = started {
+            {
+                let name = e.local_name().as_ref().to_ascii_lowercase();
+                if root.is_none() {
+                    if !matches!(name.as_slice(), b"rss" | b"feed" | b"rdf") {
+                        return Err(ReadError::Feed(format!(
+                            "its root element is <{}>, not <rss>, <feed> or <rdf:RDF>",
+                            String::from_utf8_lossy(&name)
+                        )));
+                    }
+                    root = Some(name.clone());
+                }
+                match name.as_slice() {
+                    b"entry" | b"item" => entry = Some(FeedEntry::default()),
+                    b"link" if entry.is_some() => {
+                        let attribute = |key: &[u8]| {
+                            e.attributes().flatten().find_map(|a| {
+                                (a.key.local_name().as_ref() == key)
+                                    .then(|| {
+                                        a.decoded_and_normalized_value(
+                                            quick_xml::XmlVersion::Implicit1_0,
+                                            decoder,
+                                        )
+                                        .ok()
+                                        .map(std::borrow::Cow::into_owned)
+                                    })
+                                    .flatten()
+                            })
+                        };
+                        if let Some(href) = attribute(b"href") {
+                            // Atom.
+                            let alternate = attribute(b"rel").is_none_or(|r| r == "alternate");
+                            let current = entry.as_mut().expect("inside an entry");
+                            if current.link.is_none() || (alternate && !current.alternate) {
+                                current.link = Some(href);
+                                current.alternate = alternate;
+                            }
+                        } else if !empty {
+                            text = Some((name, String::new()));
+                        }
+                    }
+                    b"guid" if entry.is_some() && !empty => {
+                        let permalink = e.attributes().flatten().all(|a| {
+                            a.key.local_name().as_ref() != b"isPermaLink"
+                                || a.value.as_ref().eq_ignore_ascii_case(b"true")
+                        });
+                        if permalink {
+                            text = Some((name, String::new()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            buf.clear();
+            continue;
+        }
+        match event {
+            Event::Text(t) => {
+                if let Some((_, value)) = text.as_mut() {
+                    let raw = t.decode().map_err(|e| ReadError::Feed(e.to_string()))?;
+                    let unescaped = quick_xml::escape::unescape(&raw)
+                        .map_err(|e| ReadError::Feed(e.to_string()))?;
+                    value.push_str(&unescaped);
+                }
+            }
+            Event::CData(t) => {
+                if let Some((_, value)) = text.as_mut() {
+                    value.push_str(&String::from_utf8_lossy(&t));
+                }
+            }
+            Event::GeneralRef(r) => {
+                if let Some((_, value)) = text.as_mut() {
+                    value.push_str(&entity(&r));
+                }
+            }
+            Event::End(e) => {
+                let name = e.local_name().as_ref().to_ascii_lowercase();
+                if text.as_ref().is_some_and(|(open, _)| *open == name) {
+                    let (element, value) = text.take().expect("checked");
+                    if let Some(current) = entry.as_mut() {
+                        let value = value.trim().to_owned();
+                        if element == b"link" && !value.is_empty() {
+                            current.link = Some(value);
+                            current.alternate = true;
+                        } else if element == b"guid" && current.guid.is_none() {
+                            current.guid = Some(value);
+                        }
+                    }
+                } else if matches!(name.as_slice(), b"entry" | b"item")
+                    && let Some(done) = entry.take()
+                    && let Some(url) = done
+                        .link
+                        .or(done.guid)
+                        .and_then(|link| base.join(link.trim()).ok())
+                        .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    && !each(url)
+                {
+                    return Ok(());
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+        if text.as_ref().is_some_and(|(_, v)| v.len() > MAX_LOC_BYTES) {
+            return Err(ReadError::Feed(format!(
+                "a link longer than {MAX_LOC_BYTES} bytes"
+            )));
+        }
+    }
+    if root.is_none() {
+        return Err(ReadError::Feed("no XML element in it".to_owned()));
+    }
+    Ok(())
+}
+
+/// One entry or item of a feed, as read so far.
+#[derive(Default)]
+struct FeedEntry {
+    link: Option<String>,
+    alternate: bool,
+    guid: Option<String>,
+}
+
+/// A character or predefined entity reference as text.
+fn entity(r: &quick_xml::events::BytesRef<'_>) -> String {
+    if let Ok(Some(c)) = r.resolve_char_ref() {
+        return c.to_string();
+    }
+    match String::from_utf8_lossy(r).as_ref() {
+        "amp" => "&",
+        "lt" => "<",
+        "gt" => ">",
+        "quot" => "\"",
+        "apos" => "'",
+        _ => "",
+    }
+    .to_owned()
+}
+
+/// A line as [`lines_each`] gives it: `Ok` with the line (without its
+/// end), or `Err` with its length when it is longer than the limit.
+pub type Line<'a> = Result<&'a [u8], usize>;
+
+/// Reads lines (a JSONL dump) as they come, handing each to `each` (which
+/// returns whether to go on); what of a line is past `max_line` is skipped,
+/// not held.
+pub fn lines_each(
+    mut body: impl BufRead,
+    max_line: usize,
+    each: &mut dyn FnMut(Line<'_>) -> bool,
+) -> Result<(), ReadError> {
+    let mut line = Vec::new();
+    let mut length = 0usize;
+    loop {
+        let available = match body.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_read_error(&e)),
+        };
+        if available.is_empty() {
+            if length > 0 {
+                let _ = each(if length > max_line {
+                    Err(length)
+                } else {
+                    Ok(&line)
+                });
+            }
+            return Ok(());
+        }
+        let (taken, ended) = match available.iter().position(|b| *b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (available.len(), false),
+        };
+        let piece = &available[..if ended { taken - 1 } else { taken }];
+        if length + piece.len() <= max_line {
+            line.extend_from_slice(piece);
+        }
+        length += piece.len();
+        body.consume(taken);
+        if ended {
+            let go_on = each(if length > max_line {
+                Err(length)
+            } else {
+                Ok(&line)
+            });
+            line.clear();
+            length = 0;
+            if !go_on {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn io_read_error(error: &std::io::Error) -> ReadError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(OverLimit(limit)) = e.downcast_ref::<OverLimit>() {
+            return ReadError::TooLarge(*limit);
+        }
+        source = e.source();
+    }
+    ReadError::Gzip(error.to_string())
 }
 
 /// What a crawl needs of an HTML page besides its text.
@@ -166,13 +558,16 @@ pub struct PageMeta {
     /// `<meta name=robots content=nofollow>` (or `none`).
     pub nofollow: bool,
     /// `<a href>`s, resolved, without fragments, http(s) only, not
-    /// `rel=nofollow`; empty when the page says `nofollow`.
+    /// `rel=nofollow`, each once, at most the number asked for; empty when
+    /// the page says `nofollow`.
     pub links: Vec<Url>,
+    /// Whether the page had more links than were kept.
+    pub more_links: bool,
 }
 
-/// Reads an HTML page's canonical URL, robots directives and links
-/// (`<base href>` honoured).
-pub fn page_meta(html: &str, url: &Url, robots_token: &str) -> PageMeta {
+/// Reads an HTML page's canonical URL, robots directives and at most
+/// `max_links` links (`<base href>` honoured).
+pub fn page_meta(html: &str, url: &Url, robots_token: &str, max_links: usize) -> PageMeta {
     let document = Html::parse_document(html);
     let selector = |s: &str| Selector::parse(s).expect("a valid selector");
     let base = document
@@ -207,6 +602,7 @@ pub fn page_meta(html: &str, url: &Url, robots_token: &str) -> PageMeta {
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .map(without_fragment);
     if !meta.nofollow {
+        let mut seen = std::collections::HashSet::new();
         for a in document.select(&selector("a[href]")) {
             let nofollow = a.value().attr("rel").is_some_and(|rel| {
                 rel.split_ascii_whitespace()
@@ -221,7 +617,16 @@ pub fn page_meta(html: &str, url: &Url, robots_token: &str) -> PageMeta {
                 .and_then(|href| base.join(href.trim()).ok())
                 .filter(|u| matches!(u.scheme(), "http" | "https"))
             {
-                meta.links.push(without_fragment(link));
+                let link = without_fragment(link);
+                if seen.contains(link.as_str()) {
+                    continue;
+                }
+                if meta.links.len() >= max_links {
+                    meta.more_links = true;
+                    break;
+                }
+                seen.insert(link.as_str().to_owned());
+                meta.links.push(link);
             }
         }
     }
@@ -401,7 +806,7 @@ mod tests {
 <meta name="ROBOTS" content="NOINDEX"></head><body>
 <a href="c.html#x">c</a><a href="mailto:x@y">m</a><a rel="nofollow" href="/secret">s</a>
 <a href="https://other.org/">o</a></body></html>"#;
-        let meta = page_meta(html, &url, "trawl");
+        let meta = page_meta(html, &url, "trawl", 100);
         assert_eq!(
             meta.canonical.unwrap().as_str(),
             "https://example.org/docs/b.html"
@@ -416,6 +821,7 @@ mod tests {
             r#"<meta name="trawl" content="none"><a href="/x">x</a>"#,
             &url,
             "trawl",
+            100,
         );
         assert!(none.noindex && none.nofollow && none.links.is_empty());
     }

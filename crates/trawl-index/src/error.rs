@@ -46,6 +46,23 @@ pub enum IndexError {
 }
 
 impl IndexError {
+    /// Whether it failed for want of room on the index's disk (ENOSPC or a
+    /// quota): it passes once there is room, and the writer can go on.
+    pub fn is_storage_full(&self) -> bool {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = source {
+            if let Some(io) = error.downcast_ref::<std::io::Error>()
+                && is_full(io)
+            {
+                return true;
+            }
+            source = error.source();
+        }
+        // tantivy carries some I/O failures as text only.
+        let text = self.to_string();
+        text.contains("os error 28") || text.contains("os error 122")
+    }
+
     /// What went wrong, without the filesystem path: for answers served on
     /// a public port (`/readyz`, engine reports). The whole error, path
     /// included, belongs in the logs.
@@ -60,4 +77,10 @@ impl IndexError {
             Self::Tantivy { .. } => "the index cannot be read",
         }
     }
+}
+
+/// ENOSPC, or EDQUOT.
+fn is_full(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::StorageFull
+        || matches!(error.raw_os_error(), Some(28 | 122))
 }

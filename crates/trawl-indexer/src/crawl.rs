@@ -16,11 +16,26 @@
 //!   jobs are queued before the pages' records are written, so a crawl
 //!   killed at any point loses nothing when it runs again, and adds
 //!   nothing twice (documents are upserted by id, their URL).
-//! - **Removal.** A page that answers 404 or 410, turns `noindex`, or is
-//!   disallowed by robots.txt leaves the index at once; pages no longer in
-//!   the sitemap, the feed or the site's links leave it at the end of a
-//!   crawl that saw the whole source (not one cut short by `max_pages` or
-//!   a sitemap that failed).
+//! - **Removal, only with proof.** A page that answers 404 or 410, turns
+//!   `noindex`, or is disallowed by robots.txt leaves the index (at the
+//!   end of the crawl); pages no longer in the sitemap, the feed or the
+//!   site's links leave it at the end of a crawl that read the whole
+//!   source: its sitemaps or feed, every page whose links it follows, and
+//!   robots.txt. A crawl that read only part of it (cut by `max_pages`, a
+//!   listed sitemap or a linking page that failed) says why in its run
+//!   (`incomplete`) and removes nothing for not having seen it; one that
+//!   could not read its source at all (the sitemap, the feed, the dump,
+//!   every start page, robots.txt) fails and changes nothing. A removal is
+//!   the source letting go: a document another source (or the write API)
+//!   also holds stays.
+//! - **Bounded by settings.** Sitemaps, feeds and dumps are read as they
+//!   stream in and only the pages the crawl can still take are kept; a
+//!   site crawl knows at most `max_pages` pages at once and keeps at most
+//!   [`MAX_LINKS_PER_PAGE`] links a page; pages are parsed off the
+//!   runtime's threads.
+//! - **Repair.** A crawl first asks the index for the documents the
+//!   source's records say it holds; any the index lacks are fetched whole
+//!   and indexed again (`restored`).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -33,8 +48,9 @@ use tracing::Instrument;
 use trawl_api::sources::{SourceIn, SourceKind, SourceSpec};
 use trawl_crawl::read::{self, TextKind};
 use trawl_crawl::{Conditional, CrawlSettings, FetchError, Fetched, Fetcher};
-use trawl_index::{Document, Glob, extract_html, extract_markdown, extract_text};
+use trawl_index::{Document, Glob, LocalIndex, extract_html, extract_markdown, extract_text};
 use trawl_queue::{Delivery, Queue};
+use trawl_service::redact;
 use trawl_store::{CrawlRunRecord, Finish, Millis, PageRecord, Start, Store, now_millis};
 use url::Url;
 
@@ -80,6 +96,8 @@ pub struct Crawler {
     store: Arc<dyn Store>,
     queue: Arc<dyn Queue>,
     indexer: Arc<Indexer>,
+    /// The index the indexer writes: asked which documents it holds.
+    index: Arc<LocalIndex>,
     settings: CrawlerSettings,
 }
 
@@ -112,17 +130,20 @@ enum Failure {
 }
 
 impl Crawler {
-    /// `queue` is the crawl queue (not the index's).
+    /// `queue` is the crawl queue (not the index's); `index` the index the
+    /// indexer's worker writes.
     pub fn new(
         store: Arc<dyn Store>,
         queue: Arc<dyn Queue>,
         indexer: Arc<Indexer>,
+        index: Arc<LocalIndex>,
         settings: CrawlerSettings,
     ) -> Self {
         Self {
             store,
             queue,
             indexer,
+            index,
             settings,
         }
     }
@@ -350,14 +371,17 @@ impl Crawler {
                     added = pages.added,
                     changed = pages.changed,
                     unchanged = pages.unchanged,
+                    restored = pages.restored,
                     removed = pages.removed,
+                    incomplete = stats.incomplete.as_deref().unwrap_or(""),
                     "crawl succeeded"
                 );
                 (
                     Finish::Succeeded {
-                        added: pages.added,
+                        added: pages.added + pages.restored,
                         replaced: pages.changed,
                         deleted: pages.removed,
+                        kept: 0,
                     },
                     "succeeded",
                     stats,
@@ -447,10 +471,22 @@ impl Crawler {
             .collect();
         let fetcher =
             Fetcher::new(self.settings.crawl.clone()).map_err(|e| Failure::Crawl(e.to_string()))?;
-        let indexed: HashMap<String, Vec<u8>> = known
+        let mut indexed: HashMap<String, Vec<u8>> = known
             .values()
             .filter_map(|p| Some((p.doc_id.clone()?, p.hash.clone())))
             .collect();
+        // What the source's records say is indexed and the index does not
+        // hold (another source's removal took it before owners were kept,
+        // or someone removed it by id) is fetched whole and indexed again.
+        let lost = self.lost(&indexed).await;
+        if !lost.is_empty() {
+            tracing::info!(
+                source,
+                documents = lost.len(),
+                "documents of the source are missing from the index: indexing them again"
+            );
+        }
+        indexed.retain(|id, _| !lost.contains(id));
         let indexed_texts = indexed
             .iter()
             .map(|(id, hash)| (hash.clone(), id.clone()))
@@ -458,6 +494,7 @@ impl Crawler {
         let walk = Walk {
             indexed,
             indexed_texts,
+            lost,
             crawler: self,
             job,
             source,
@@ -507,7 +544,25 @@ impl Crawler {
             }
         }
     }
+
+    /// Which of `indexed`'s documents the index does not hold.
+    async fn lost(&self, indexed: &HashMap<String, Vec<u8>>) -> HashSet<String> {
+        let index = self.index.clone();
+        let ids: Vec<String> = indexed.keys().cloned().collect();
+        tokio::task::spawn_blocking(move || {
+            ids.into_iter()
+                // An index that cannot be read says nothing is lost.
+                .filter(|id| index.contains(id).is_ok_and(|held| !held))
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
+    }
 }
+
+/// Links of a site's page kept (and recorded) at most: a page with more
+/// makes its crawl unable to tell which pages left the site.
+const MAX_LINKS_PER_PAGE: usize = 2_000;
 
 /// One crawl of one source.
 struct Walk<'c> {
@@ -524,6 +579,9 @@ struct Walk<'c> {
     /// texts' hashes; and the other way round.
     indexed: HashMap<String, Vec<u8>>,
     indexed_texts: HashMap<Vec<u8>, String>,
+    /// Documents the source's records name that the index lacks: their
+    /// pages are fetched whole (not conditionally) and indexed again.
+    lost: HashSet<String>,
     state: Mutex<WalkState>,
 }
 
@@ -549,9 +607,47 @@ struct WalkState {
 
 /// What became of one page.
 enum Handled {
-    /// Its links, for a site crawl.
+    /// Read (or unchanged, with the links it had): its links, for a site
+    /// crawl.
     Links(Vec<Url>),
+    /// Accounted for, with nothing to follow (gone, not a page trawl
+    /// indexes).
     Nothing,
+    /// Not read (no answer, an error status, refused): what it links to
+    /// is not known. Why, for the run's report.
+    Failed(String),
+}
+
+/// Pages a sitemap or feed crawl will fetch, each once, at most the
+/// source's `max_pages`.
+struct Wanted {
+    urls: Vec<Url>,
+    unique: HashSet<String>,
+    max: usize,
+}
+
+impl Wanted {
+    fn new(max: usize) -> Self {
+        Self {
+            urls: Vec::new(),
+            unique: HashSet::new(),
+            max,
+        }
+    }
+
+    /// Takes `url` unless it is there already; `false` when there is no
+    /// room for it.
+    fn take(&mut self, url: Url) -> bool {
+        if self.unique.contains(url.as_str()) {
+            return true;
+        }
+        if self.urls.len() >= self.max {
+            return false;
+        }
+        self.unique.insert(url.as_str().to_owned());
+        self.urls.push(url);
+        true
+    }
 }
 
 impl Walk<'_> {
@@ -572,6 +668,16 @@ impl Walk<'_> {
             .errors
             .entry(kind.to_owned())
             .or_default() += 1;
+    }
+
+    /// This crawl cannot tell which pages left the source: it removes only
+    /// what it has proof of (a 404, a 410, `noindex`, robots.txt), nothing
+    /// for not having seen it. The first reason is kept.
+    fn incomplete(&self, reason: impl FnOnce() -> String) {
+        let mut state = self.state.lock().expect("not poisoned");
+        if state.stats.incomplete.is_none() {
+            state.stats.incomplete = Some(reason());
+        }
     }
 
     fn path(url: &Url) -> String {
@@ -599,19 +705,34 @@ impl Walk<'_> {
         self.include.is_empty() || self.include.iter().any(|g| g.matches(&Self::path(url)))
     }
 
+    fn max_pages(&self) -> usize {
+        self.spec.max_pages as usize
+    }
+
+    /// Crawls the source. A crawl that cannot read its source at all (the
+    /// sitemap, the feed, the dump, every start page) fails and changes
+    /// nothing; one that read it whole removes the pages it no longer
+    /// found; one that read part of it removes only what it has proof of.
     async fn run(&self) -> Result<RunStats, Failure> {
-        let complete = match self.spec.kind {
+        match self.spec.kind {
             SourceKind::Sitemap => {
-                let (pages, complete) = self.sitemap().await?;
-                self.pages(pages).await? && complete
+                let pages = self.sitemap().await?;
+                self.pages(pages).await?;
             }
             SourceKind::Feed => {
                 let pages = self.feed().await?;
-                self.pages(pages).await?
+                self.pages(pages).await?;
             }
             SourceKind::Site => self.site().await?,
             SourceKind::Jsonl => self.jsonl().await?,
-        };
+        }
+        let complete = self
+            .state
+            .lock()
+            .expect("not poisoned")
+            .stats
+            .incomplete
+            .is_none();
         if complete {
             self.sweep();
         }
@@ -630,185 +751,257 @@ impl Walk<'_> {
             .map_err(|e| Failure::Crawl(format!("the {what}'s URL: {e}")))
     }
 
-    /// Fetches a sitemap, feed or dump: the crawl fails if it cannot be.
-    async fn document(
+    /// Opens a sitemap, feed or dump (its body to be read as it streams
+    /// in): anything but a `2xx` or `304` is an error.
+    async fn open(
         &self,
         url: &Url,
         what: &str,
         conditional: &Conditional,
-    ) -> Result<Fetched, Failure> {
+    ) -> Result<trawl_crawl::Opened, String> {
         let limit = self.crawler.settings.crawl.max_document_bytes;
-        let fetched = self
+        let opened = self
             .fetcher
-            .fetch(url, conditional, limit)
+            .open(url, conditional, limit)
             .await
-            .map_err(|e| Failure::Crawl(format!("the {what} {url}: {e}")))?;
-        if !(200..300).contains(&fetched.status) && fetched.status != 304 {
-            return Err(Failure::Crawl(format!(
-                "the {what} {url} answered {}",
-                fetched.status
-            )));
+            .map_err(|e| format!("the {what} {}: {e}", redact::url(url)))?;
+        if !(200..300).contains(&opened.status) && opened.status != 304 {
+            return Err(format!(
+                "the {what} {} answered {}",
+                redact::url(url),
+                opened.status
+            ));
         }
-        Ok(fetched)
+        Ok(opened)
     }
 
-    /// The pages a sitemap (and the sitemaps it lists) names; whether all
-    /// of it was read.
-    async fn sitemap(&self) -> Result<(Vec<Url>, bool), Failure> {
+    /// The pages a sitemap (and the sitemaps it lists) names, within
+    /// `max_pages`. The source's own sitemap must be read; one it lists
+    /// that cannot be leaves the crawl unable to tell what left.
+    async fn sitemap(&self) -> Result<Vec<Url>, Failure> {
         let root = self.source_url("sitemap")?;
-        let limit = self.crawler.settings.crawl.max_document_bytes;
         let mut queue = VecDeque::from([root.clone()]);
-        let mut visited = HashSet::new();
-        let mut pages = Vec::new();
-        let mut complete = true;
+        let mut visited: HashSet<String> = HashSet::new();
+        let mut wanted = Wanted::new(self.max_pages());
         while let Some(url) = queue.pop_front() {
-            if !visited.insert(url.clone()) {
+            if !visited.insert(url.as_str().to_owned()) {
                 continue;
             }
-            if visited.len() > MAX_SITEMAPS {
-                complete = false;
-                break;
+            match self
+                .read_sitemap(&url, &mut wanted, &mut queue, &visited)
+                .await
+            {
+                Ok(true) => {}
+                // Full: no room for the rest.
+                Ok(false) => break,
+                Err(e) if url == root => return Err(Failure::Crawl(e)),
+                Err(e) => {
+                    tracing::info!(error = %e, "a listed sitemap cannot be read");
+                    self.error("sitemap");
+                    self.incomplete(|| format!("{e}: the pages it lists are unknown"));
+                }
             }
-            let read = if url == root {
-                let fetched = self
-                    .document(&url, "sitemap", &Conditional::default())
-                    .await?;
-                read::maybe_gunzip(&fetched.body, limit)
-                    .and_then(|body| read::sitemap(&body))
-                    .map_err(|e| Failure::Crawl(format!("the sitemap {url}: {e}")))?
-            } else {
-                let read = match self
-                    .document(&url, "sitemap", &Conditional::default())
-                    .await
-                {
-                    Ok(fetched) => read::maybe_gunzip(&fetched.body, limit)
-                        .and_then(|body| read::sitemap(&body))
-                        .map_err(|e| e.to_string()),
-                    Err(Failure::Crawl(e) | Failure::Dependency(e) | Failure::Ended(e, _)) => {
-                        Err(e)
-                    }
-                };
-                match read {
-                    Ok(read) => read,
-                    Err(e) => {
-                        tracing::info!(sitemap = %url, error = %e, "a listed sitemap cannot be read");
-                        self.error("sitemap");
-                        complete = false;
+        }
+        Ok(wanted.urls)
+    }
+
+    /// Reads one sitemap into `wanted` (its pages) and `queue` (the
+    /// sitemaps an index lists); `false` once `wanted` is full.
+    async fn read_sitemap(
+        &self,
+        url: &Url,
+        wanted: &mut Wanted,
+        queue: &mut VecDeque<Url>,
+        visited: &HashSet<String>,
+    ) -> Result<bool, String> {
+        let opened = self.open(url, "sitemap", &Conditional::default()).await?;
+        let limit = self.crawler.settings.crawl.max_document_bytes;
+        let mut listed = trawl_crawl::stream(opened, limit, |body, hand| {
+            read::sitemap_each(body, &mut |listed| hand(listed))
+        });
+        let mut room = true;
+        while let Some(item) = listed.next().await {
+            match item {
+                read::Listed::Page(page) => {
+                    let page = read::without_fragment(page);
+                    if !self.may_fetch(&page) {
+                        self.skip();
                         continue;
                     }
+                    if !wanted.take(page) {
+                        let max = wanted.max;
+                        self.incomplete(|| {
+                            format!("the source lists more than its max_pages ({max}) pages")
+                        });
+                        room = false;
+                        break;
+                    }
                 }
-            };
-            queue.extend(read.sitemaps);
-            pages.extend(read.pages);
+                read::Listed::Sitemap(sitemap) => {
+                    if visited.contains(sitemap.as_str()) {
+                        continue;
+                    }
+                    if visited.len() + queue.len() >= MAX_SITEMAPS {
+                        self.incomplete(|| {
+                            format!("the source lists more than {MAX_SITEMAPS} sitemaps")
+                        });
+                        continue;
+                    }
+                    queue.push_back(sitemap);
+                }
+            }
         }
-        Ok((pages, complete))
+        listed
+            .finish()
+            .await
+            .map_err(|e| format!("the sitemap {}: {e}", redact::url(url)))?;
+        Ok(room)
     }
 
+    /// The pages a feed's entries link to, within `max_pages`.
     async fn feed(&self) -> Result<Vec<Url>, Failure> {
         let url = self.source_url("feed")?;
-        let fetched = self.document(&url, "feed", &Conditional::default()).await?;
+        let opened = self
+            .open(&url, "feed", &Conditional::default())
+            .await
+            .map_err(Failure::Crawl)?;
         let limit = self.crawler.settings.crawl.max_document_bytes;
-        read::maybe_gunzip(&fetched.body, limit)
-            .and_then(|body| read::feed(&body, &fetched.url))
-            .map_err(|e| Failure::Crawl(format!("the feed {url}: {e}")))
-    }
-
-    /// Fetches and handles the pages of a sitemap or feed; whether every
-    /// one was (none cut by `max_pages`).
-    async fn pages(&self, urls: Vec<Url>) -> Result<bool, Failure> {
-        let mut unique = HashSet::new();
-        let mut wanted = Vec::new();
-        let mut complete = true;
-        for url in urls {
-            let url = read::without_fragment(url);
-            if !unique.insert(url.as_str().to_owned()) {
-                continue;
-            }
-            if !self.may_fetch(&url) {
+        let base = opened.url.clone();
+        let mut entries = trawl_crawl::stream(opened, limit, move |body, hand| {
+            read::feed_each(body, &base, &mut |link| hand(link))
+        });
+        let mut wanted = Wanted::new(self.max_pages());
+        while let Some(link) = entries.next().await {
+            let link = read::without_fragment(link);
+            if !self.may_fetch(&link) {
                 self.skip();
                 continue;
             }
-            if wanted.len() >= self.spec.max_pages as usize {
-                complete = false;
+            if !wanted.take(link) {
+                let max = wanted.max;
+                self.incomplete(|| format!("the feed lists more than its max_pages ({max}) pages"));
                 break;
             }
-            wanted.push(url);
         }
+        entries
+            .finish()
+            .await
+            .map_err(|e| Failure::Crawl(format!("the feed {}: {e}", redact::url(&url))))?;
+        Ok(wanted.urls)
+    }
+
+    /// Fetches and handles the pages of a sitemap or feed.
+    async fn pages(&self, urls: Vec<Url>) -> Result<(), Failure> {
         let width = self.crawler.settings.crawl.per_host_concurrency.max(1) * 4;
-        let mut pages = futures_util::stream::iter(wanted)
-            .map(|url| async move { self.page(url).await })
+        let mut pages = futures_util::stream::iter(urls)
+            .map(|url| async move { self.page(url, false).await })
             .buffer_unordered(width);
         while pages.next().await.is_some() {
             self.flush_if_full().await?;
         }
-        Ok(complete)
+        Ok(())
     }
 
     /// A site: breadth first from its start URLs, within its scope and
-    /// depth.
-    async fn site(&self) -> Result<bool, Failure> {
+    /// depth, at most `max_pages` pages known at once. A page whose links
+    /// cannot be read (it failed, or had more than this crawl keeps)
+    /// leaves the crawl unable to tell which pages left the site; when no
+    /// start page can be read, the crawl fails.
+    async fn site(&self) -> Result<(), Failure> {
+        let max = self.max_pages();
         let mut queued: HashSet<String> = HashSet::new();
         let mut level: Vec<Url> = Vec::new();
         for start in &self.spec.start_urls {
             if let Ok(url) = Url::parse(start)
+                && level.len() < max
                 && queued.insert(url.as_str().to_owned())
             {
                 level.push(url);
             }
         }
         let width = self.crawler.settings.crawl.per_host_concurrency.max(1) * 4;
-        let mut complete = true;
         let mut fetched = 0usize;
         for depth in 0..=self.spec.max_depth {
             if level.is_empty() {
                 break;
             }
-            let room = (self.spec.max_pages as usize).saturating_sub(fetched);
-            if level.len() > room {
-                level.truncate(room);
-                complete = false;
-            }
             fetched += level.len();
+            let follow = depth < self.spec.max_depth;
             let mut next = Vec::new();
+            let mut read = 0usize;
+            let mut first_failure = None;
             let mut pages = futures_util::stream::iter(std::mem::take(&mut level))
-                .map(|url| async move { self.page(url).await })
+                .map(|url| async move {
+                    let shown = redact::url(&url);
+                    (shown, self.page(url, follow).await)
+                })
                 .buffer_unordered(width);
-            while let Some(handled) = pages.next().await {
-                if let Handled::Links(links) = handled
-                    && depth < self.spec.max_depth
-                {
-                    for link in links {
-                        if self.may_fetch(&link) && queued.insert(link.as_str().to_owned()) {
-                            next.push(link);
+            while let Some((url, handled)) = pages.next().await {
+                match handled {
+                    Handled::Links(links) => {
+                        read += 1;
+                        if follow {
+                            for link in links {
+                                if !self.may_fetch(&link) || queued.contains(link.as_str()) {
+                                    continue;
+                                }
+                                if fetched + next.len() >= max {
+                                    self.incomplete(|| {
+                                        format!(
+                                            "the site has more than its max_pages ({max}) pages"
+                                        )
+                                    });
+                                    break;
+                                }
+                                queued.insert(link.as_str().to_owned());
+                                next.push(link);
+                            }
                         }
+                    }
+                    Handled::Nothing => read += 1,
+                    Handled::Failed(why) => {
+                        if follow {
+                            self.incomplete(|| {
+                                format!("the page {url} could not be read ({why}): its links are unknown")
+                            });
+                        }
+                        first_failure.get_or_insert(format!("{url}: {why}"));
                     }
                 }
                 self.flush_if_full().await?;
             }
             drop(pages);
-            if depth == self.spec.max_depth && !next.is_empty() {
-                // Deeper pages exist: what was seen is not the whole site.
-                complete = false;
+            if depth == 0 && read == 0 {
+                return Err(Failure::Crawl(format!(
+                    "no start page could be read ({}); nothing was changed",
+                    first_failure.unwrap_or_default()
+                )));
             }
             level = next;
-            if fetched >= self.spec.max_pages as usize && !level.is_empty() {
-                complete = false;
-                break;
-            }
         }
-        Ok(complete)
+        Ok(())
     }
 
     fn skip(&self) {
         self.state.lock().expect("not poisoned").stats.pages.skipped += 1;
     }
 
-    /// Fetches one page and decides what the index gets of it.
-    async fn page(&self, url: Url) -> Handled {
+    /// Fetches one page and decides what the index gets of it; `follow`
+    /// when its links are wanted (a site's page above its last level).
+    async fn page(&self, url: Url, follow: bool) -> Handled {
         let key = url.as_str().to_owned();
         let known = self.known.get(&key);
+        let site = self.spec.kind == SourceKind::Site;
+        // Asked conditionally only when an unchanged answer is enough: the
+        // document is in the index, and (for a site page whose links are
+        // wanted) its links were recorded.
         let conditional = known
-            .filter(|k| k.doc_id.is_some())
+            .filter(|k| {
+                k.doc_id
+                    .as_ref()
+                    .is_some_and(|doc| !self.lost.contains(doc))
+            })
+            .filter(|k| !(site && follow && k.links.is_none()))
             .map(|k| Conditional {
                 etag: k.etag.clone(),
                 last_modified: k.last_modified.clone(),
@@ -816,6 +1009,23 @@ impl Walk<'_> {
             .unwrap_or_default();
         let limit = self.crawler.settings.crawl.max_page_bytes;
         let fetched = self.fetcher.fetch(&url, &conditional, limit).await;
+        let (fetched, kind) = match self.answered(&url, &key, known, fetched) {
+            Ok(read) => read,
+            Err(handled) => return handled,
+        };
+        self.read_page(url, key, fetched, kind, follow).await
+    }
+
+    /// What an answer means before its body is read: the page is gone,
+    /// unchanged, failed, or (`Ok`) there is a page of `kind` to read.
+    fn answered(
+        &self,
+        url: &Url,
+        key: &str,
+        known: Option<&PageRecord>,
+        fetched: Result<Fetched, FetchError>,
+    ) -> Result<(Fetched, TextKind), Handled> {
+        let key = key.to_owned();
         let mut state = self.state.lock().expect("not poisoned");
         state.done += 1;
         let fetched = match fetched {
@@ -824,25 +1034,30 @@ impl Walk<'_> {
                 // robots.txt now says no: it leaves the index.
                 state.stats.pages.skipped += 1;
                 self.gone(&mut state, &key);
-                return Handled::Nothing;
+                return Err(Handled::Nothing);
             }
             Err(e) => {
                 *state.stats.errors.entry(e.kind().to_owned()).or_default() += 1;
-                tracing::debug!(url = %url, error = %e, "page not fetched");
+                tracing::debug!(url = %redact::url(url), error = %e, "page not fetched");
                 // Kept as it was: a failure is not a removal.
                 self.keep(&mut state, &key, None);
-                return Handled::Nothing;
+                return Err(Handled::Failed(e.kind().to_owned()));
             }
         };
         match fetched.status {
             304 => {
                 state.stats.pages.unchanged += 1;
                 self.keep(&mut state, &key, Some(&fetched));
-                return Handled::Nothing;
+                // Unchanged: it links where it linked.
+                let links = known
+                    .and_then(|k| k.links.as_deref())
+                    .map(|links| links.lines().filter_map(|l| Url::parse(l).ok()).collect())
+                    .unwrap_or_default();
+                return Err(Handled::Links(links));
             }
             404 | 410 => {
                 self.gone(&mut state, &key);
-                return Handled::Nothing;
+                return Err(Handled::Nothing);
             }
             200..=299 => {}
             status => {
@@ -852,42 +1067,104 @@ impl Walk<'_> {
                     .entry(format!("http_{status}"))
                     .or_default() += 1;
                 self.keep(&mut state, &key, None);
-                return Handled::Nothing;
+                return Err(Handled::Failed(format!("http_{status}")));
             }
         }
         let Some(kind) = TextKind::of(fetched.content_type.as_deref(), &fetched.url) else {
             *state.stats.errors.entry("type".to_owned()).or_default() += 1;
             state.stats.pages.skipped += 1;
             self.gone(&mut state, &key);
-            return Handled::Nothing;
+            return Err(Handled::Nothing);
         };
-        drop(state);
-        let text = String::from_utf8_lossy(&fetched.body);
-        let token = &self.crawler.settings.crawl.robots_token;
-        let (mut noindex, mut nofollow) = fetched
+        Ok((fetched, kind))
+    }
+
+    /// Reads a page's body: its text, links and directives, and what the
+    /// index gets of it.
+    async fn read_page(
+        &self,
+        url: Url,
+        key: String,
+        fetched: Fetched,
+        kind: TextKind,
+        follow: bool,
+    ) -> Handled {
+        // Parsing a page of megabytes takes milliseconds of CPU: off the
+        // runtime's threads, which the store's and queue's calls need.
+        let token = self.crawler.settings.crawl.robots_token.clone();
+        let header = fetched
             .x_robots_tag
             .as_deref()
-            .map_or((false, false), |v| read::x_robots_tag(v, token));
+            .map_or((false, false), |v| read::x_robots_tag(v, &token));
+        let body = fetched.body.clone();
+        let at = fetched.url.clone();
+        let parsed = tokio::task::spawn_blocking(move || {
+            let text = String::from_utf8_lossy(&body);
+            match kind {
+                TextKind::Html => {
+                    let meta = read::page_meta(&text, &at, &token, MAX_LINKS_PER_PAGE);
+                    (Some(meta), extract_html(&text))
+                }
+                TextKind::Markdown => (None, extract_markdown(&text)),
+                TextKind::Plain => (None, extract_text(&text)),
+            }
+        })
+        .await;
+        let Ok((meta, extracted)) = parsed else {
+            let mut state = self.state.lock().expect("not poisoned");
+            *state
+                .stats
+                .errors
+                .entry("unreadable".to_owned())
+                .or_default() += 1;
+            self.keep(&mut state, &key, None);
+            return Handled::Failed("unreadable".to_owned());
+        };
+        self.page_read(url, key, fetched, (meta, header, extracted), follow)
+    }
+
+    /// What the index gets of a page that was read.
+    fn page_read(
+        &self,
+        url: Url,
+        key: String,
+        fetched: Fetched,
+        parsed: (Option<read::PageMeta>, (bool, bool), trawl_index::Extracted),
+        follow: bool,
+    ) -> Handled {
+        let site = self.spec.kind == SourceKind::Site;
+        let (meta, header, extracted) = parsed;
+        let (mut noindex, mut nofollow) = header;
         let mut canonical = None;
         let mut links = Vec::new();
-        let extracted = match kind {
-            TextKind::Html => {
-                let meta = read::page_meta(&text, &fetched.url, token);
-                noindex |= meta.noindex;
-                nofollow |= meta.nofollow;
-                canonical = meta.canonical;
-                links = meta.links;
-                extract_html(&text)
+        if let Some(meta) = meta {
+            noindex |= meta.noindex;
+            nofollow |= meta.nofollow;
+            canonical = meta.canonical;
+            links = meta.links;
+            if meta.more_links && follow {
+                let shown = redact::url(&url);
+                self.incomplete(|| {
+                    format!("the page {shown} has more than {MAX_LINKS_PER_PAGE} links")
+                });
             }
-            TextKind::Markdown => extract_markdown(&text),
-            TextKind::Plain => extract_text(&text),
-        };
+        }
         let links = if nofollow { Vec::new() } else { links };
+        // What a crawl that finds the page unchanged will follow: its
+        // links within the site's scope.
+        let recorded = site.then(|| {
+            links
+                .iter()
+                .filter(|l| self.may_fetch(l))
+                .map(Url::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
         let mut state = self.state.lock().expect("not poisoned");
         if noindex {
             state.stats.pages.skipped += 1;
             self.drop_document(&mut state, &key);
-            self.record(&mut state, &key, None, &fetched, Vec::new());
+            self.record(&mut state, &key, None, &fetched, Vec::new(), recorded);
             return Handled::Links(links);
         }
         let document_url = read::without_fragment(fetched.url.clone());
@@ -900,15 +1177,24 @@ impl Walk<'_> {
         {
             state.stats.pages.skipped += 1;
             self.drop_document(&mut state, &key);
-            self.record(&mut state, &key, None, &fetched, Vec::new());
             let mut links = links;
+            let recorded = recorded.map(|mut r| {
+                if self.may_fetch(&canonical) {
+                    if !r.is_empty() {
+                        r.push('\n');
+                    }
+                    r.push_str(canonical.as_str());
+                }
+                r
+            });
+            self.record(&mut state, &key, None, &fetched, Vec::new(), recorded);
             links.push(canonical);
             return Handled::Links(links);
         }
         if !self.may_index(&document_url) {
             state.stats.pages.skipped += 1;
             self.drop_document(&mut state, &key);
-            self.record(&mut state, &key, None, &fetched, Vec::new());
+            self.record(&mut state, &key, None, &fetched, Vec::new(), recorded);
             return Handled::Links(links);
         }
         let title = extracted
@@ -932,7 +1218,7 @@ impl Walk<'_> {
             if previous.is_some_and(|p| *p != id) {
                 self.drop_document(&mut state, &key);
             }
-            self.record(&mut state, &key, None, &fetched, Vec::new());
+            self.record(&mut state, &key, None, &fetched, Vec::new(), recorded);
             return Handled::Links(links);
         }
         state.documents.insert(id.clone());
@@ -951,7 +1237,9 @@ impl Walk<'_> {
         } else {
             match Document::new(id.clone(), title, id.clone(), extracted.body, None) {
                 Ok(doc) => {
-                    if indexed.is_some() {
+                    if self.lost.contains(&id) {
+                        state.stats.pages.restored += 1;
+                    } else if indexed.is_some() {
                         state.stats.pages.changed += 1;
                     } else {
                         state.stats.pages.added += 1;
@@ -959,14 +1247,14 @@ impl Walk<'_> {
                     state.add.push(doc);
                 }
                 Err(e) => {
-                    tracing::debug!(url = %url, error = %e, "not a document");
+                    tracing::debug!(url = %redact::url(&url), error = %e, "not a document");
                     *state.stats.errors.entry("invalid".to_owned()).or_default() += 1;
                     self.keep(&mut state, &key, None);
                     return Handled::Links(links);
                 }
             }
         }
-        self.record(&mut state, &key, Some(id), &fetched, hash);
+        self.record(&mut state, &key, Some(id), &fetched, hash, recorded);
         Handled::Links(links)
     }
 
@@ -998,6 +1286,7 @@ impl Walk<'_> {
         doc_id: Option<String>,
         fetched: &Fetched,
         hash: Vec<u8>,
+        links: Option<String>,
     ) {
         state.seen.insert(key.to_owned());
         state.records.push(PageRecord {
@@ -1008,6 +1297,7 @@ impl Walk<'_> {
             hash,
             seen_job: self.job,
             fetched_at: now_millis(),
+            links,
         });
     }
 
@@ -1062,7 +1352,7 @@ impl Walk<'_> {
     /// in this order, so that a crawl killed in between does the work
     /// again rather than miss it. Removals wait for the `last` flush: only
     /// then is it known that no other page of the source has the
-    /// document.
+    /// document (and a crawl that fails never gets there).
     async fn flush(&self, last: bool) -> Result<(), Failure> {
         let (add, remove, records, forget) = {
             let mut state = self.state.lock().expect("not poisoned");
@@ -1089,120 +1379,166 @@ impl Walk<'_> {
         let indexer = &self.crawler.indexer;
         if !add.is_empty() {
             indexer
-                .add_documents(&add)
+                .add_documents(self.source, &add)
                 .await
                 .map_err(|e| Failure::Dependency(e.to_string()))?;
         }
         if !remove.is_empty() {
             indexer
-                .remove_documents(remove, None)
+                .remove_documents(self.source, remove, None)
                 .await
                 .map_err(|e| Failure::Dependency(e.to_string()))?;
         }
         let store = &self.crawler.store;
-        self.crawler
-            .call(store.put_pages(self.source, &records))
-            .await
-            .map_err(Failure::Dependency)?;
-        self.crawler
-            .call(store.delete_pages(self.source, &forget))
-            .await
-            .map_err(Failure::Dependency)?;
+        for records in records.chunks(STORE_BATCH) {
+            self.crawler
+                .call(store.put_pages(self.source, records))
+                .await
+                .map_err(Failure::Dependency)?;
+        }
+        for forget in forget.chunks(STORE_BATCH) {
+            self.crawler
+                .call(store.delete_pages(self.source, forget))
+                .await
+                .map_err(Failure::Dependency)?;
+        }
         Ok(())
     }
 
-    /// A JSONL dump: every line a document in trawl's format; unchanged
-    /// lines (by hash) are not indexed again.
-    async fn jsonl(&self) -> Result<bool, Failure> {
+    /// A JSONL dump, read as it streams in: every line a document in
+    /// trawl's format; unchanged lines (by hash) are not indexed again.
+    async fn jsonl(&self) -> Result<(), Failure> {
         let url = self.source_url("dump")?;
         let key = url.as_str().to_owned();
+        // A dump holding a document the index lost is read whole.
         let conditional = self
             .known
             .get(&key)
+            .filter(|_| self.lost.is_empty())
             .map(|k| Conditional {
                 etag: k.etag.clone(),
                 last_modified: k.last_modified.clone(),
             })
             .unwrap_or_default();
-        let fetched = self.document(&url, "dump", &conditional).await?;
-        if fetched.status == 304 {
+        let opened = self
+            .open(&url, "dump", &conditional)
+            .await
+            .map_err(Failure::Crawl)?;
+        if opened.status == 304 {
             // Nothing changed: every document stays as it is.
             let mut state = self.state.lock().expect("not poisoned");
             state.stats.pages.unchanged +=
                 self.known.values().filter(|k| k.doc_id.is_some()).count() as u64;
             let keys: Vec<String> = self.known.keys().cloned().collect();
             for key in keys {
-                self.keep(&mut state, &key, Some(&fetched));
+                state.seen.insert(key);
             }
-            return Ok(false);
+            return Ok(());
         }
+        let validators = Fetched {
+            url: opened.url.clone(),
+            status: opened.status,
+            etag: opened.etag.clone(),
+            last_modified: opened.last_modified.clone(),
+            content_type: None,
+            x_robots_tag: None,
+            body: bytes::Bytes::new(),
+        };
         let limit = self.crawler.settings.crawl.max_document_bytes;
-        let body = read::maybe_gunzip(&fetched.body, limit)
-            .map_err(|e| Failure::Crawl(format!("the dump {url}: {e}")))?;
-        let mut complete = true;
+        // A line is one document: at most what one page may be.
+        let max_line = self.crawler.settings.crawl.max_page_bytes;
+        let mut lines = trawl_crawl::stream(opened, limit, move |body, hand| {
+            read::lines_each(body, max_line, &mut |line| hand(line.map(<[u8]>::to_vec)))
+        });
         let mut count = 0usize;
-        for (n, line) in body.split(|b| *b == b'\n').enumerate() {
-            let line = line.trim_ascii();
-            if line.is_empty() {
-                continue;
-            }
+        let mut n = 0usize;
+        while let Some(line) = lines.next().await {
+            n += 1;
+            let line = match line {
+                Ok(line) if line.trim_ascii().is_empty() => continue,
+                Ok(line) => Ok(line),
+                Err(length) => Err(format!("a line of {length} bytes, over {max_line}")),
+            };
             count += 1;
-            if count > self.spec.max_pages as usize {
-                complete = false;
+            if count > self.max_pages() {
+                let max = self.max_pages();
+                self.incomplete(|| {
+                    format!("the dump holds more than its max_pages ({max}) documents")
+                });
                 break;
             }
-            {
-                let document = std::str::from_utf8(line)
-                    .map_err(|_| "not UTF-8".to_owned())
-                    .and_then(Document::from_json);
-                let mut state = self.state.lock().expect("not poisoned");
-                state.done += 1;
-                let document = match document {
-                    Ok(doc) => doc,
-                    Err(e) => {
-                        tracing::debug!(line = n + 1, error = %e, "a bad line in a dump");
-                        *state.stats.errors.entry("invalid".to_owned()).or_default() += 1;
-                        complete = false;
-                        continue;
-                    }
-                };
-                let page_key = format!("{key}#{}", document.id);
-                let hash = read::text_hash(&document.title, &document.to_json());
-                if !state.documents.insert(document.id.clone()) {
-                    state.stats.pages.skipped += 1;
-                    continue;
-                }
-                let known = self.known.get(&page_key);
-                if known.is_some_and(|k| k.hash == hash) {
-                    state.stats.pages.unchanged += 1;
-                } else {
-                    if known.is_some() {
-                        state.stats.pages.changed += 1;
-                    } else {
-                        state.stats.pages.added += 1;
-                    }
-                    state.add.push(document.clone());
-                }
-                state.seen.insert(page_key.clone());
-                state.records.push(PageRecord {
-                    url: page_key,
-                    doc_id: Some(document.id),
-                    etag: None,
-                    last_modified: None,
-                    hash,
-                    seen_job: self.job,
-                    fetched_at: now_millis(),
-                });
-            }
+            self.dump_line(&key, n, line);
             self.flush_if_full().await?;
         }
+        lines
+            .finish()
+            .await
+            .map_err(|e| Failure::Crawl(format!("the dump {}: {e}", redact::url(&url))))?;
         // The dump itself: its validators, for the next crawl.
         let mut state = self.state.lock().expect("not poisoned");
         let body_hash = read::text_hash("", "");
-        self.record(&mut state, &key, None, &fetched, body_hash);
-        Ok(complete)
+        self.record(&mut state, &key, None, &validators, body_hash, None);
+        Ok(())
+    }
+
+    /// One line of a dump.
+    fn dump_line(&self, key: &str, n: usize, line: Result<Vec<u8>, String>) {
+        let document = line.and_then(|line| {
+            std::str::from_utf8(line.trim_ascii())
+                .map_err(|_| "not UTF-8".to_owned())
+                .and_then(Document::from_json)
+        });
+        let mut state = self.state.lock().expect("not poisoned");
+        state.done += 1;
+        let document = match document {
+            Ok(doc) => doc,
+            Err(e) => {
+                tracing::debug!(line = n, error = %e, "a bad line in a dump");
+                *state.stats.errors.entry("invalid".to_owned()).or_default() += 1;
+                // Its document, if it had one, cannot be told apart.
+                drop(state);
+                self.incomplete(|| format!("line {n} of the dump cannot be read"));
+                return;
+            }
+        };
+        let page_key = format!("{key}#{}", document.id);
+        let hash = read::text_hash(&document.title, &document.to_json());
+        if !state.documents.insert(document.id.clone()) {
+            state.stats.pages.skipped += 1;
+            return;
+        }
+        let known = self.known.get(&page_key);
+        let lost = self.lost.contains(&document.id);
+        if known.is_some_and(|k| k.hash == hash) && !lost {
+            state.stats.pages.unchanged += 1;
+        } else {
+            if lost {
+                state.stats.pages.restored += 1;
+            } else if known.is_some() {
+                state.stats.pages.changed += 1;
+            } else {
+                state.stats.pages.added += 1;
+            }
+            state.add.push(document.clone());
+        }
+        state.seen.insert(page_key.clone());
+        state.records.push(PageRecord {
+            url: page_key,
+            doc_id: Some(document.id),
+            etag: None,
+            last_modified: None,
+            hash,
+            seen_job: self.job,
+            fetched_at: now_millis(),
+            links: None,
+        });
     }
 }
+
+/// Page records written (or forgotten) by one call to the store: a big
+/// crawl's work goes in pieces that each end well within the store's
+/// time limit.
+const STORE_BATCH: usize = 500;
 
 fn known_doc(known: Option<&PageRecord>) -> Option<&String> {
     known.and_then(|k| k.doc_id.as_ref())

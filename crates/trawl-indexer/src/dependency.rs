@@ -21,6 +21,10 @@ pub(crate) fn store(store: &dyn Store, error: StoreError) -> ServiceError {
         StoreError::Corrupt(_) | StoreError::Failed { .. } | StoreError::Duplicate(_) => {
             ServiceError::Internal(error.to_string())
         }
+        StoreError::StorageFull { .. } => ServiceError::StorageFull {
+            dependency: store_name(store),
+            reason: error.to_string(),
+        },
         // Unreachable, or not usable by this binary (a newer schema, a bad
         // URL): either way, not the client's doing.
         _ => ServiceError::Dependency {

@@ -79,16 +79,19 @@ impl Indexer {
         &self.settings
     }
 
-    /// Queues a job that removes these documents (a crawl found them gone,
-    /// or their source was removed).
+    /// Queues a job by which `source` lets go of these documents (a crawl
+    /// found them gone, or the source was removed): each leaves the index
+    /// unless another owner still holds it.
     pub(crate) async fn remove_documents(
         &self,
+        source: i64,
         ids: Vec<String>,
         submitter: Option<i64>,
     ) -> Result<Accepted, ServiceError> {
         let payload = serde_json::to_vec(&ids).expect("ids serialise");
         self.enqueue(NewJob {
             kind: trawl_store::JobKind::Remove,
+            source_id: Some(source),
             key_id: submitter,
             idempotency_key: None,
             fingerprint: fingerprint(&[b"remove", &payload]),
@@ -104,9 +107,11 @@ impl Indexer {
         .await
     }
 
-    /// Queues a job that adds or replaces these documents (a crawl's).
+    /// Queues a job that adds or replaces these documents for `source` (a
+    /// crawl's), which then holds them.
     pub(crate) async fn add_documents(
         &self,
+        source: i64,
         documents: &[trawl_index::Document],
     ) -> Result<Accepted, ServiceError> {
         let mut payload = Vec::new();
@@ -116,6 +121,7 @@ impl Indexer {
         }
         self.enqueue(NewJob {
             kind: trawl_store::JobKind::Documents,
+            source_id: Some(source),
             key_id: None,
             idempotency_key: None,
             fingerprint: fingerprint(&[b"documents", b"crawl", &payload]),
@@ -265,6 +271,7 @@ pub(crate) fn wire_job(record: &JobRecord) -> Job {
             replaced: record.replaced,
             skipped: record.skipped,
             deleted: record.deleted,
+            kept: record.kept,
         },
         errors: serde_json::from_str::<Vec<DocumentError>>(&record.errors).unwrap_or_default(),
         errors_total: record.errors_total,
@@ -312,6 +319,7 @@ impl IndexerService for Indexer {
             .map_err(|e| ServiceError::Internal(format!("checking a batch failed: {e}")))??;
         self.enqueue(NewJob {
             kind: trawl_store::JobKind::Documents,
+            source_id: None,
             key_id: submitter,
             idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
             fingerprint: print,
@@ -341,6 +349,7 @@ impl IndexerService for Indexer {
         }
         self.enqueue(NewJob {
             kind: trawl_store::JobKind::Delete,
+            source_id: None,
             key_id: submitter,
             idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
             fingerprint: fingerprint(&[b"delete", id.as_bytes()]),

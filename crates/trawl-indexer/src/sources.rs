@@ -35,6 +35,9 @@ pub(crate) struct RunStats {
     pub errors: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the crawl could not tell which pages left the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 /// The in-process sources API.
@@ -106,6 +109,8 @@ impl Sources {
                         started_at: rfc3339(run.started_at),
                         finished_at: run.finished_at.map(rfc3339),
                         duration_ms: (end - run.started_at).max(0) as u64,
+                        complete: run.state == "succeeded" && stats.incomplete.is_none(),
+                        incomplete: stats.incomplete,
                         pages: stats.pages,
                         errors: stats.errors,
                         error: stats.error,
@@ -184,6 +189,7 @@ pub(crate) fn crawl_job(source: i64, max_attempts: u32) -> NewJob {
         payload: source.to_string().into_bytes(),
         created_at: now_millis(),
         traceparent: None,
+        source_id: Some(source),
     }
 }
 
@@ -331,7 +337,7 @@ impl SourcesService for Sources {
         // now, its documents stay in the index until removed by id, so the
         // failure is reported with their count.
         let count = documents.len();
-        match self.indexer.remove_documents(documents, None).await {
+        match self.indexer.remove_documents(id, documents, None).await {
             Ok(accepted) => Ok(Some(accepted.job)),
             Err(e) => Err(ServiceError::Internal(format!(
                 "source {id} was removed, but the job removing its {count} documents could not be queued: {e}"

@@ -37,7 +37,7 @@ use tracing::Instrument;
 use trawl_api::Check;
 use trawl_index::LocalIndex;
 use trawl_queue::{Delivery, Queue};
-use trawl_store::{Finish, JobRecord, Millis, Start, Store};
+use trawl_store::{Finish, JobKind, JobRecord, Millis, Start, Store};
 
 use crate::writer::{Applied, ApplyError, WriterThread};
 use trawl_store::now_millis;
@@ -446,11 +446,17 @@ impl Run {
             format!("committing {} jobs, {documents} documents", running.len()),
         );
         if let Err(e) = self.writer.commit().await {
-            tracing::error!(error = %e, jobs = running.len(), "commit failed");
             let _ = self.writer.rollback().await;
-            return self
-                .retry_all(running, &format!("the index could not commit: {e}"))
-                .await;
+            match e {
+                ApplyError::Full(reason) => self.wait_for_room(running, &reason).await,
+                other => {
+                    let reason = describe(&other);
+                    tracing::error!(error = %reason, jobs = running.len(), "commit failed");
+                    self.retry_all(running, &format!("the index could not commit: {reason}"))
+                        .await;
+                }
+            }
+            return;
         }
         let jobs = running.len();
         for job in running {
@@ -553,10 +559,26 @@ impl Run {
             true,
             format!("running job {} ({} documents)", job.job.id, job.job.total),
         );
+        // A removal is its owner letting go: only what no other owner
+        // holds leaves the index.
+        let owner = job.job.owner();
+        let (kind, payload, kept) = match job.job.kind {
+            kind @ (JobKind::Delete | JobKind::Remove) => {
+                let ids = removal_ids(kind, &payload)?;
+                let free = self
+                    .call(self.worker.store.release_documents(owner, &ids))
+                    .await
+                    .map_err(|e| ApplyError::Group(format!("cannot read who holds them: {e}")))?;
+                let kept = (ids.len() - free.len()) as u64;
+                let payload = serde_json::to_vec(&free).expect("ids serialise");
+                (JobKind::Remove, payload, kept)
+            }
+            kind => (kind, payload, 0),
+        };
         let progress = Arc::new(AtomicU64::new(0));
         let apply = self
             .writer
-            .apply(job.job.kind, payload, progress.clone())
+            .apply(kind, payload, progress.clone())
             .instrument(tracing::info_span!(parent: &job.span, "apply"));
         tokio::pin!(apply);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -564,7 +586,15 @@ impl Run {
         loop {
             tokio::select! {
                 applied = &mut apply => {
-                    job.applied = applied?;
+                    let mut applied = applied?;
+                    applied.kept = kept;
+                    // Held before the next job of the group can let go of
+                    // them (the commit comes after the whole group).
+                    let written = std::mem::take(&mut applied.written);
+                    self.call(self.worker.store.claim_documents(owner, &written))
+                        .await
+                        .map_err(|e| ApplyError::Group(format!("cannot record who holds them: {e}")))?;
+                    job.applied = applied;
                     return Ok(());
                 }
                 _ = tick.tick() => {
@@ -613,10 +643,42 @@ impl Run {
         let _ = self.writer.rollback().await;
         match failed {
             ApplyError::Stopping => self.abandon(running, "the indexer is stopping").await,
+            ApplyError::Full(reason) => self.wait_for_room(running, &reason).await,
             ApplyError::Group(reason) | ApplyError::Job(reason) => {
                 self.retry_all(running, &reason).await;
             }
         }
+    }
+
+    /// The index's disk is full: every job of the group goes back to the
+    /// queue without spending an attempt (the jobs are not at fault; what
+    /// was acknowledged must not fail for good for want of room), and the
+    /// worker pauses before it tries again. Readiness says why meanwhile.
+    async fn wait_for_room(&self, running: Vec<Running>, reason: &str) {
+        tracing::error!(
+            jobs = running.len(),
+            reason,
+            "the index's disk is full; jobs wait for room"
+        );
+        self.state()
+            .set(false, format!("the index's disk is full: {reason}"));
+        for job in running {
+            job.record("retried");
+            let finish = Finish::Wait {
+                error: format!("the index's disk is full: {reason}"),
+            };
+            let _ = self
+                .call(
+                    self.worker
+                        .store
+                        .finish_job(job.job.id, finish, now_millis()),
+                )
+                .await;
+            let _ = self
+                .call(self.worker.queue.retry(job.delivery, WAIT_FOR_ROOM, reason))
+                .await;
+        }
+        self.pause(WAIT_FOR_ROOM).await;
     }
 
     /// Puts jobs back as they were (the worker stops): their messages are
@@ -694,6 +756,8 @@ impl Run {
             added,
             replaced,
             deleted,
+            kept,
+            ..
         } = job.applied;
         self.record(
             job.job.id,
@@ -701,11 +765,19 @@ impl Run {
                 added,
                 replaced,
                 deleted,
+                kept,
             },
         )
         .await;
         self.worker.state.succeeded.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(job = job.job.id, added, replaced, deleted, "job succeeded");
+        tracing::info!(
+            job = job.job.id,
+            added,
+            replaced,
+            deleted,
+            kept,
+            "job succeeded"
+        );
         // If this is lost, the message comes again and finds the job done.
         let _ = self.call(self.worker.queue.ack(job.delivery)).await;
     }
@@ -737,6 +809,30 @@ impl Run {
             }
         }
     }
+}
+
+/// How long the worker waits before trying again when the index's disk
+/// was full.
+const WAIT_FOR_ROOM: Duration = Duration::from_secs(10);
+
+fn describe(error: &ApplyError) -> String {
+    match error {
+        ApplyError::Job(reason) | ApplyError::Group(reason) | ApplyError::Full(reason) => {
+            reason.clone()
+        }
+        ApplyError::Stopping => "the indexer is stopping".to_owned(),
+    }
+}
+
+/// The ids a removal names: a `delete`'s one, a `remove`'s array.
+fn removal_ids(kind: JobKind, payload: &[u8]) -> Result<Vec<String>, ApplyError> {
+    if kind == JobKind::Delete {
+        let id = std::str::from_utf8(payload)
+            .map_err(|_| ApplyError::Job("its document id is not UTF-8".into()))?;
+        return Ok(vec![id.to_owned()]);
+    }
+    serde_json::from_slice(payload)
+        .map_err(|e| ApplyError::Job(format!("its ids are unreadable: {e}")))
 }
 
 /// `first × 2^(attempt-1)`, capped at `max`, then between half and all of

@@ -13,11 +13,16 @@ use trawl_index::{Document, IndexError, IndexWriter, LocalIndex, Upserted};
 use trawl_store::JobKind;
 
 /// What a job did to the index.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Applied {
     pub added: u64,
     pub replaced: u64,
     pub deleted: u64,
+    /// Removals left undone: another owner holds the documents (the
+    /// worker's count; the writer never sees them).
+    pub kept: u64,
+    /// The ids of the documents written, for their owner's claim.
+    pub written: Vec<String>,
 }
 
 /// Why a job could not be run into the writer.
@@ -27,8 +32,22 @@ pub(crate) enum ApplyError {
     Job(String),
     /// Nothing of the group can go on now (the index or the store failed).
     Group(String),
+    /// The index's disk is full: the group waits for room, its attempts
+    /// not spent.
+    Full(String),
     /// The worker is stopping.
     Stopping,
+}
+
+impl ApplyError {
+    /// The index's failure, as `Full` when it was for want of room.
+    fn index(error: &IndexError) -> Self {
+        if error.is_storage_full() {
+            Self::Full(error.to_string())
+        } else {
+            Self::Group(error.to_string())
+        }
+    }
 }
 
 enum Command {
@@ -38,7 +57,7 @@ enum Command {
         progress: Arc<AtomicU64>,
         reply: oneshot::Sender<Result<Applied, ApplyError>>,
     },
-    Commit(oneshot::Sender<Result<(), String>>),
+    Commit(oneshot::Sender<Result<(), ApplyError>>),
     Rollback(oneshot::Sender<Result<(), String>>),
     /// Drop the writer (its lock, its memory) once merges are done.
     Release(oneshot::Sender<()>),
@@ -81,12 +100,14 @@ impl WriterThread {
             .unwrap_or_else(|_| Err(ApplyError::Group(GONE.to_owned())))
     }
 
-    pub(crate) async fn commit(&self) -> Result<(), String> {
+    pub(crate) async fn commit(&self) -> Result<(), ApplyError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Commit(reply))
-            .map_err(|_| GONE.to_owned())?;
-        answer.await.unwrap_or_else(|_| Err(GONE.to_owned()))
+            .map_err(|_| ApplyError::Group(GONE.to_owned()))?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(ApplyError::Group(GONE.to_owned())))
     }
 
     pub(crate) async fn rollback(&self) -> Result<(), String> {
@@ -121,11 +142,19 @@ fn serve(index: &LocalIndex, commands: &mpsc::Receiver<Command>, cancel: &Atomic
                 };
                 let _ = reply.send(result);
             }
+            // A writer that failed to commit or roll back (a full disk, an
+            // I/O error) is not trusted again: it is dropped, which gives
+            // back the lock and whatever it had not committed, and the next
+            // job opens a fresh one on the last commit. Nothing acknowledged
+            // is lost: the group's jobs run again.
             Command::Commit(reply) => {
                 let result = match writer.as_mut() {
-                    Some(w) => w.commit().map(|_| ()).map_err(|e| e.to_string()),
+                    Some(w) => w.commit().map(|_| ()).map_err(|e| ApplyError::index(&e)),
                     None => Ok(()),
                 };
+                if result.is_err() {
+                    writer = None;
+                }
                 let _ = reply.send(result);
             }
             Command::Rollback(reply) => {
@@ -133,6 +162,9 @@ fn serve(index: &LocalIndex, commands: &mpsc::Receiver<Command>, cancel: &Atomic
                     Some(w) => w.rollback().map_err(|e| e.to_string()),
                     None => Ok(()),
                 };
+                if result.is_err() {
+                    writer = None;
+                }
                 let _ = reply.send(result);
             }
             Command::Release(reply) => {
@@ -167,6 +199,7 @@ fn open<'w, 'i>(
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
+            Err(e) if e.is_storage_full() => return Err(ApplyError::Full(e.to_string())),
             Err(e) => return Err(ApplyError::Group(format!("cannot write the index: {e}"))),
         }
     }
@@ -185,9 +218,7 @@ fn apply(
         JobKind::Delete => {
             let id = std::str::from_utf8(payload)
                 .map_err(|_| ApplyError::Job("its document id is not UTF-8".into()))?;
-            let existed = writer
-                .remove(id)
-                .map_err(|e| ApplyError::Group(e.to_string()))?;
+            let existed = writer.remove(id).map_err(|e| ApplyError::index(&e))?;
             applied.deleted = u64::from(existed);
             progress.store(1, Ordering::Relaxed);
         }
@@ -195,9 +226,7 @@ fn apply(
             let ids: Vec<String> = serde_json::from_slice(payload)
                 .map_err(|e| ApplyError::Job(format!("its ids are unreadable: {e}")))?;
             for (i, id) in ids.iter().enumerate() {
-                let existed = writer
-                    .remove(id)
-                    .map_err(|e| ApplyError::Group(e.to_string()))?;
+                let existed = writer.remove(id).map_err(|e| ApplyError::index(&e))?;
                 applied.deleted += u64::from(existed);
                 progress.store(i as u64 + 1, Ordering::Relaxed);
                 if i % 1024 == 1023 && cancel.load(Ordering::Acquire) {
@@ -225,13 +254,12 @@ fn apply(
                             i + 1
                         ))
                     })?;
-                match writer
-                    .upsert(doc)
-                    .map_err(|e| ApplyError::Group(e.to_string()))?
-                {
+                let id = doc.id.clone();
+                match writer.upsert(doc).map_err(|e| ApplyError::index(&e))? {
                     Upserted::Added => applied.added += 1,
                     Upserted::Replaced => applied.replaced += 1,
                 }
+                applied.written.push(id);
                 done += 1;
                 if done.is_multiple_of(1024) {
                     progress.store(done, Ordering::Relaxed);

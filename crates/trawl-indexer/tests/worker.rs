@@ -179,6 +179,12 @@ impl Store for Flaky {
     async fn runs(&self, source_id: i64, limit: u32) -> Result<Vec<CrawlRunRecord>> {
         self.inner.runs(source_id, limit).await
     }
+    async fn claim_documents(&self, owner: i64, ids: &[String]) -> Result<()> {
+        self.inner.claim_documents(owner, ids).await
+    }
+    async fn release_documents(&self, owner: i64, ids: &[String]) -> Result<Vec<String>> {
+        self.inner.release_documents(owner, ids).await
+    }
 }
 
 /// An indexer (service and worker) over a temporary index and SQLite
@@ -380,6 +386,7 @@ async fn a_job_whose_documents_cannot_be_read_fails_at_once_without_stopping_its
                 payload: b"{\"id\":\"ok\",\"title\":\"t\",\"url\":\"https://x.org/\",\"body\":\"b\"}\nnot a document\n".to_vec(),
                 created_at: 0,
                 traceparent: None,
+                source_id: None,
             })
             .await
             .unwrap()

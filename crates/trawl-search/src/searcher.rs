@@ -304,16 +304,13 @@ impl SearchService for Searcher {
                         EngineError::Timeout(_) => EngineStatus::Timeout,
                         _ => EngineStatus::Error,
                     };
+                    // An upstream's text may echo a key: never shown or
+                    // logged as it came (`trawl_service::redact`).
+                    let message = trawl_service::redact::text(&error.to_string()).into_owned();
                     if status != EngineStatus::Suspended {
-                        tracing::warn!(engine = %name, kind = error.kind(), %error, "engine failed");
+                        tracing::warn!(engine = %name, kind = error.kind(), error = %message, "engine failed");
                     }
-                    engines.push(report(
-                        status,
-                        0,
-                        None,
-                        Some((error.kind(), error.to_string())),
-                        0,
-                    ));
+                    engines.push(report(status, 0, None, Some((error.kind(), message)), 0));
                 }
                 Err(_) => {
                     tracing::warn!(engine = %name, timeout_ms = timeout.as_millis() as u64, "engine timed out");

@@ -270,9 +270,16 @@ impl ServiceClient {
         match request.await {
             Ok(response) => match response.json::<Readiness>().await {
                 Ok(readiness) => readiness,
-                Err(e) => unreachable(format!("undecodable readiness: {}", error_chain(&e))),
+                Err(e) => unreachable(format!(
+                    "undecodable readiness: {}",
+                    error_chain(&e.without_url())
+                )),
             },
-            Err(e) => unreachable(format!("cannot reach {}: {}", self.base, error_chain(&e))),
+            Err(e) => unreachable(format!(
+                "cannot reach {}: {}",
+                crate::redact::url(&self.base),
+                error_chain(&e.without_url())
+            )),
         }
     }
 }

@@ -121,6 +121,10 @@ impl ApiError {
             Self::Service(ServiceError::Dependency { retry_after, .. }) => {
                 Some(retry_after.unwrap_or(std::time::Duration::from_secs(2)))
             }
+            // Room is made by people, not in seconds.
+            Self::Service(ServiceError::StorageFull { .. }) => {
+                Some(std::time::Duration::from_secs(30))
+            }
             _ => None,
         }
     }
@@ -150,6 +154,9 @@ fn service_problem(error: &ServiceError) -> Problem {
         ServiceError::Dependency { dependency, .. } => Code::DependencyUnavailable.problem(
             format!("{dependency} cannot be reached; nothing was done, try again shortly"),
         ),
+        ServiceError::StorageFull { dependency, .. } => Code::StorageFull.problem(format!(
+            "{dependency} has no room left on its disk; nothing was done, try again once there is room"
+        )),
         ServiceError::MalformedBatch {
             format,
             line,

@@ -11,6 +11,7 @@
 //! - [`client`]: who a request is from (trusted proxies) and the origin
 //!   absolute links use; [`rate`]: per-client rate limits;
 //! - [`net`]: where outbound calls may be redirected (public addresses);
+//! - [`redact`]: secrets kept out of every URL and text shown or logged;
 //! - [`clients`]: the HTTP implementations of the service seams, each call
 //!   through the [`outbound`] stack (deadline, bulkhead, circuit breaker
 //!   ([`breaker`]), budgeted retries);
@@ -34,6 +35,7 @@ pub mod net;
 pub mod openapi;
 pub mod outbound;
 pub mod rate;
+pub mod redact;
 pub mod server;
 pub mod settings;
 pub mod trace;

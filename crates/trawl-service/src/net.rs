@@ -6,7 +6,11 @@
 //! trawl on from there is not. A redirect is followed only to `http` or
 //! `https`, to the same origin or to a public address: an IP literal is
 //! checked here, a host name when it is resolved ([`PublicResolver`]), so a
-//! name that resolves to a private address is refused too.
+//! name that resolves to a private address is refused too. A configured
+//! name is trusted at its configured origin (scheme, host and port) only —
+//! and at `https` on the default port when it was configured as `http` on
+//! the default port, the usual upgrade: a redirect to another port of the
+//! same name is refused, as it is for an address literal.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -85,34 +89,99 @@ pub enum Refused {
     /// An address that is not public.
     #[error("redirect to {0} refused: not a public address")]
     NotPublic(String),
+    /// A configured name, at an origin that was not configured.
+    #[error(
+        "redirect to {0} refused: a configured host is trusted only at the origin (scheme, host and port) it was configured with"
+    )]
+    OtherOrigin(String),
     /// More redirects than allowed.
     #[error("more than {0} redirects")]
     TooMany(usize),
 }
 
+/// The addresses the owner configured (an engine's): their names resolve
+/// to whatever they resolve to ([`PublicResolver`]), and a redirect may
+/// lead to their origins ([`redirect_policy`]).
+#[derive(Debug, Clone, Default)]
+pub struct Trusted {
+    names: Arc<HashSet<String>>,
+    origins: Arc<Vec<url::Origin>>,
+}
+
+impl Trusted {
+    /// Trusts the hosts of `urls`, each at its origin.
+    pub fn of<'a>(urls: impl IntoIterator<Item = &'a Url>) -> Self {
+        let urls: Vec<&Url> = urls.into_iter().collect();
+        Self {
+            names: Arc::new(
+                urls.iter()
+                    .filter_map(|url| url.host_str())
+                    .map(normal_name)
+                    .collect(),
+            ),
+            origins: Arc::new(urls.iter().map(|url| url.origin()).collect()),
+        }
+    }
+
+    /// Whether `target`, whose host is a configured name, is at a
+    /// configured origin (or its upgrade from `http` to `https` on the
+    /// default ports).
+    fn admits(&self, target: &Url) -> bool {
+        let origin = target.origin();
+        if self.origins.contains(&origin) {
+            return true;
+        }
+        let mut downgraded = target.clone();
+        target.scheme() == "https"
+            && target.port().is_none()
+            && downgraded.set_scheme("http").is_ok()
+            && self.origins.contains(&downgraded.origin())
+    }
+
+    fn names(&self, host: &str) -> bool {
+        self.names.contains(&normal_name(host))
+    }
+}
+
+fn normal_name(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
 /// A redirect policy that follows at most `max` redirects, only to http(s)
-/// on the same origin as the hop before or to a host that is not a
-/// non-public IP literal (names are checked when resolved:
-/// [`PublicResolver`]).
-pub fn redirect_policy(max: usize) -> Policy {
+/// on the same origin as the hop before, to a configured origin
+/// (`trusted`), or to a host that is neither a non-public IP literal nor a
+/// configured name (names are checked when resolved: [`PublicResolver`]).
+pub fn redirect_policy(max: usize, trusted: &Trusted) -> Policy {
+    let trusted = trusted.clone();
     Policy::custom(move |attempt: Attempt<'_>| {
         if attempt.previous().len() > max {
             return attempt.error(Refused::TooMany(max));
         }
-        match judge(attempt.url(), attempt.previous().last()) {
+        match judge(attempt.url(), attempt.previous().last(), &trusted) {
             Ok(()) => attempt.follow(),
             Err(refused) => attempt.error(refused),
         }
     })
 }
 
-fn judge(target: &Url, from: Option<&Url>) -> Result<(), Refused> {
+fn judge(target: &Url, from: Option<&Url>, trusted: &Trusted) -> Result<(), Refused> {
     let shown = || shown_url(target);
     if !matches!(target.scheme(), "http" | "https") {
         return Err(Refused::Scheme(shown()));
     }
     if from.is_some_and(|from| from.origin() == target.origin()) {
         return Ok(());
+    }
+    // The resolver lets a configured name reach a private address: only
+    // where the owner pointed trawl.
+    if let Some(Host::Domain(name)) = target.host()
+        && trusted.names(name)
+    {
+        return if trusted.admits(target) {
+            Ok(())
+        } else {
+            Err(Refused::OtherOrigin(shown()))
+        };
     }
     match target.host() {
         Some(Host::Ipv4(ip)) if !is_public_v4(ip) => Err(Refused::NotPublic(shown())),
@@ -144,20 +213,22 @@ fn shown_url(url: &Url) -> String {
 /// name that resolves to a private address finds nothing to connect to.
 #[derive(Debug, Clone, Default)]
 pub struct PublicResolver {
-    trusted: Arc<HashSet<String>>,
+    trusted: Trusted,
 }
 
 impl PublicResolver {
     /// Trusts the hosts of `urls` (the configured ones) whatever they
     /// resolve to.
     pub fn trusting<'a>(urls: impl IntoIterator<Item = &'a Url>) -> Self {
-        let trusted = urls
-            .into_iter()
-            .filter_map(|url| url.host_str())
-            .map(|host| host.trim_end_matches('.').to_ascii_lowercase())
-            .collect();
         Self {
-            trusted: Arc::new(trusted),
+            trusted: Trusted::of(urls),
+        }
+    }
+
+    /// Trusts `trusted`'s names whatever they resolve to.
+    pub fn new(trusted: &Trusted) -> Self {
+        Self {
+            trusted: trusted.clone(),
         }
     }
 }
@@ -166,10 +237,10 @@ impl Resolve for PublicResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let trusted = self.trusted.clone();
         Box::pin(async move {
-            let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+            let host = normal_name(name.as_str());
             let addresses: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if trusted.contains(&host) {
+            if trusted.names(&host) {
                 return Ok(Box::new(addresses.into_iter()) as Addrs);
             }
             let public: Vec<SocketAddr> = addresses
@@ -229,9 +300,42 @@ mod tests {
     }
 
     #[test]
+    fn a_configured_name_is_trusted_at_its_origin_only() {
+        let home: Url = "http://search.internal:8888/search".parse().unwrap();
+        let trusted = Trusted::of([&home]);
+        let ok = |to: &str| judge(&to.parse().unwrap(), Some(&home), &trusted).is_ok();
+        assert!(ok("http://search.internal:8888/other"), "its origin");
+        assert!(
+            ok("http://SEARCH.internal.:8888/"),
+            "its origin, spelt otherwise"
+        );
+        assert!(
+            !ok("http://search.internal:8889/"),
+            "another port of the name"
+        );
+        assert!(
+            !ok("https://search.internal:8888/"),
+            "another scheme on its port"
+        );
+        let plain: Url = "http://api.example.org/w/api.php".parse().unwrap();
+        let upgrades = Trusted::of([&plain]);
+        let judged = |to: &str| judge(&to.parse().unwrap(), Some(&plain), &upgrades);
+        assert!(
+            judged("https://api.example.org/w/api.php").is_ok(),
+            "the upgrade"
+        );
+        assert!(judged("https://api.example.org:8443/").is_err());
+        let refused = judged("http://api.example.org:8080/").unwrap_err();
+        assert!(refused.to_string().contains("configured"), "{refused}");
+        // A name nobody configured is for the resolver to judge.
+        assert!(judged("http://other.example.org:8080/").is_ok());
+    }
+
+    #[test]
     fn redirects_are_judged() {
         let from: Url = "http://127.0.0.1:9000/search".parse().unwrap();
-        let ok = |to: &str| judge(&to.parse().unwrap(), Some(&from)).is_ok();
+        let trusted = Trusted::of([&from]);
+        let ok = |to: &str| judge(&to.parse().unwrap(), Some(&from), &trusted).is_ok();
         assert!(ok("http://127.0.0.1:9000/search/"), "same origin");
         assert!(!ok("http://127.0.0.1:9001/"), "another port on loopback");
         assert!(!ok("http://169.254.169.254/latest/meta-data/"));

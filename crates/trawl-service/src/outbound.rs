@@ -88,7 +88,9 @@ pub struct Classifier {
     pub retryable: fn(&Answer) -> bool,
 }
 
-/// An error and its sources, `: `-separated.
+/// An error and its sources, `: `-separated, with registered secrets
+/// replaced ([`crate::redact::text`]). Give it a `reqwest::Error` only
+/// [without its URL](reqwest::Error::without_url): keys travel in URLs.
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -97,7 +99,7 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         text.push_str(&inner.to_string());
         source = inner.source();
     }
-    text
+    crate::redact::text(&text).into_owned()
 }
 
 /// The innermost service: one HTTP exchange, its body read as it streams
@@ -162,6 +164,8 @@ impl Service<Request> for Fetch {
         let timeout = request.timeout().copied().unwrap_or_default();
         Box::pin(async move {
             let failed = |e: reqwest::Error| -> BoxError {
+                // The URL may carry a key: never in an error's text.
+                let e = e.without_url();
                 Box::new(if e.is_timeout() {
                     FetchError::Timeout(timeout)
                 } else if e.is_connect() {

@@ -26,9 +26,9 @@ use async_trait::async_trait;
 
 pub use migrations::SCHEMA_VERSION;
 pub use records::{
-    Backlog, Cancel, CrawlRunRecord, Finish, Inserted, JobKind, JobRecord, JobState, KeyRecord,
-    Millis, NewJob, NewKey, NewSource, PageRecord, QueueStats, QueuedMessage, SourceChange,
-    SourceRecord, SourceUpdate, Start,
+    API_OWNER, Backlog, Cancel, CrawlRunRecord, Finish, Inserted, JobKind, JobRecord, JobState,
+    KeyRecord, Millis, NewJob, NewKey, NewSource, Owner, PageRecord, QueueStats, QueuedMessage,
+    SourceChange, SourceRecord, SourceUpdate, Start,
 };
 pub use sql::{Location, SqlStore, StoreSettings};
 
@@ -91,6 +91,15 @@ pub enum StoreError {
     /// A name that must be unique is taken.
     #[error("{0} already exists")]
     Duplicate(String),
+    /// The database's disk is full: nothing was written, and writes work
+    /// again once there is room (no restart needed).
+    #[error("the {backend} store's disk is full: {reason}")]
+    StorageFull {
+        /// Which backend.
+        backend: &'static str,
+        /// What the database said.
+        reason: String,
+    },
     /// Any other failure of a statement.
     #[error("the {backend} store failed: {reason}")]
     Failed {
@@ -104,7 +113,7 @@ pub enum StoreError {
 impl StoreError {
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        matches!(self, Self::Unavailable { .. } | Self::StorageFull { .. })
     }
 }
 
@@ -257,4 +266,14 @@ pub trait Store: Send + Sync + 'static {
     async fn put_run(&self, run: CrawlRunRecord) -> Result<()>;
     /// A source's last runs, newest first.
     async fn runs(&self, source_id: i64, limit: u32) -> Result<Vec<CrawlRunRecord>>;
+
+    // ---- who holds each document --------------------------------------------
+
+    /// Records that `owner` holds each of `ids` (again: nothing changes).
+    async fn claim_documents(&self, owner: Owner, ids: &[String]) -> Result<()>;
+    /// `owner` lets go of `ids`; those no owner holds any more, in the
+    /// order given: what may leave the index. An id nobody had recorded
+    /// (written before owners were kept, or by `trawl index add`) is
+    /// among them.
+    async fn release_documents(&self, owner: Owner, ids: &[String]) -> Result<Vec<String>>;
 }

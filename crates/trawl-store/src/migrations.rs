@@ -13,7 +13,7 @@ use sqlx::Row;
 use crate::{Backend, StoreError};
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 struct Migration {
     version: i64,
@@ -151,6 +151,31 @@ const MIGRATIONS: &[Migration] = &[
         // job's spans join that request's trace.
         version: 3,
         statements: &["ALTER TABLE trawl_jobs ADD COLUMN traceparent TEXT"],
+        postgres_only: &[],
+    },
+    Migration {
+        // Who holds each document (owner 0 is the write API, any other
+        // number a source): a document leaves the index when its last
+        // owner lets go. The sources' pages are their holdings so far.
+        // A job records the source it works for, and the documents it
+        // kept because another owner holds them; a site's page records
+        // the links it had, for the crawl that finds it unchanged.
+        version: 4,
+        statements: &[
+            "ALTER TABLE trawl_jobs ADD COLUMN source_id BIGINT",
+            "ALTER TABLE trawl_jobs ADD COLUMN kept BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE trawl_crawl_pages ADD COLUMN links TEXT",
+            "CREATE TABLE trawl_document_owners (
+            doc_id TEXT NOT NULL,
+            owner BIGINT NOT NULL,
+            PRIMARY KEY (doc_id, owner))",
+            "CREATE INDEX trawl_document_owners_owner ON trawl_document_owners (owner)",
+            "INSERT INTO trawl_document_owners (doc_id, owner) \
+             SELECT DISTINCT doc_id, source_id FROM trawl_crawl_pages WHERE doc_id IS NOT NULL",
+            // One row a readiness probe rewrites while the disk was full:
+            // whether a write fits again.
+            "CREATE TABLE trawl_heartbeat (id BIGINT PRIMARY KEY, at BIGINT NOT NULL)",
+        ],
         postgres_only: &[],
     },
 ];

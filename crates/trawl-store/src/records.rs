@@ -150,6 +150,23 @@ pub struct NewJob {
     /// The W3C `traceparent` of the request that made it, if any: the
     /// job's spans join that trace.
     pub traceparent: Option<String>,
+    /// The source it works for (a crawl's index jobs); `None` for the
+    /// write API's. Whose the documents it adds are, and whose hold its
+    /// removals let go of ([`Store::release_documents`](crate::Store::release_documents)).
+    pub source_id: Option<i64>,
+}
+
+/// Who holds a document: the write API, or a source.
+pub type Owner = i64;
+
+/// The write API as an [`Owner`] (sources are their ids, from 1).
+pub const API_OWNER: Owner = 0;
+
+impl NewJob {
+    /// The owner of its documents.
+    pub fn owner(&self) -> Owner {
+        self.source_id.unwrap_or(API_OWNER)
+    }
 }
 
 /// A job as stored.
@@ -199,6 +216,17 @@ pub struct JobRecord {
     pub lease_until: Option<Millis>,
     /// The trace context it was made in (see [`NewJob::traceparent`]).
     pub traceparent: Option<String>,
+    /// The source it works for (see [`NewJob::source_id`]).
+    pub source_id: Option<i64>,
+    /// Documents it did not remove because another owner holds them.
+    pub kept: u64,
+}
+
+impl JobRecord {
+    /// The owner of its documents.
+    pub fn owner(&self) -> Owner {
+        self.source_id.unwrap_or(API_OWNER)
+    }
 }
 
 /// What [`Store::insert_job`](crate::Store::insert_job) did.
@@ -243,6 +271,8 @@ pub enum Finish {
         replaced: u64,
         /// Documents deleted.
         deleted: u64,
+        /// Documents not removed: another owner holds them.
+        kept: u64,
     },
     /// For good: no attempts left, or it cannot succeed.
     Failed {
@@ -252,6 +282,12 @@ pub enum Finish {
     /// Back to `queued` for another attempt.
     Retry {
         /// Failed this time; tried again later.
+        error: String,
+    },
+    /// Back to `queued`, and this run is not counted among its attempts:
+    /// it failed for the place it runs in (a full disk), not for itself.
+    Wait {
+        /// Why it waits.
         error: String,
     },
 }
@@ -380,6 +416,10 @@ pub struct PageRecord {
     pub seen_job: i64,
     /// When it was fetched.
     pub fetched_at: Millis,
+    /// The in-scope links a site's page had, one per line (`None` for
+    /// pages of sitemaps, feeds and dumps): what a crawl that finds the
+    /// page unchanged (`304`) follows.
+    pub links: Option<String>,
 }
 
 /// One crawl of a source, as recorded (its counts as JSON, the store does

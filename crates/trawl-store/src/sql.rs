@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, ConnectOptions, Executor, Row};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor, Row};
 
 use crate::migrations::{self, MigrateError};
 use crate::records::*;
@@ -74,6 +74,9 @@ pub struct SqlStore {
     /// after, calls fail at once instead of each waiting out the pool's
     /// acquire timeout.
     unreachable: std::sync::Mutex<Option<(std::time::Instant, String)>>,
+    /// Why the last write found the disk full, until a probe's write fits
+    /// again ([`Store::ping`]).
+    full: std::sync::Mutex<Option<String>>,
 }
 
 /// How long calls fail at once after the database could not be reached.
@@ -89,7 +92,7 @@ impl std::fmt::Debug for SqlStore {
 
 const JOB_COLUMNS: &str = "id, kind, state, key_id, fingerprint, published, attempts, \
     max_attempts, total, done, added, replaced, skipped, deleted, errors, errors_total, \
-    last_error, created_at, started_at, finished_at, lease_until, traceparent";
+    last_error, created_at, started_at, finished_at, lease_until, traceparent, source_id, kept";
 
 const KEY_COLUMNS: &str = "id, name, prefix, hash, created_at, last_used_at, revoked_at";
 
@@ -145,6 +148,22 @@ impl SqlStore {
             .min_connections(0)
             .acquire_timeout(settings.acquire_timeout)
             .idle_timeout(Duration::from_secs(300))
+            // A connection goes back to the pool only outside a
+            // transaction. When a write fails for a full disk, SQLite rolls
+            // the transaction back itself; sqlx's own ROLLBACK then fails and
+            // its count of open transactions stays at one, so the next
+            // `begin` would open a savepoint instead — a transaction that
+            // never ends, holding the write lock for good. Such a connection
+            // is closed here instead. (SQLite's ping runs the ROLLBACK a
+            // dropped transaction queued; PostgreSQL counts it at once.)
+            .after_release(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.ping().await?;
+                    }
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     match backend {
@@ -171,6 +190,7 @@ impl SqlStore {
             migrated: AtomicBool::new(false),
             migrating: tokio::sync::Mutex::new(()),
             unreachable: std::sync::Mutex::new(None),
+            full: std::sync::Mutex::new(None),
         })
     }
 
@@ -233,6 +253,9 @@ impl SqlStore {
                 | sqlx::Error::WorkerCrashed
         );
         let error = classify(self.backend, error);
+        if let StoreError::StorageFull { reason, .. } = &error {
+            *self.full.lock().expect("not poisoned") = Some(reason.clone());
+        }
         if unreachable {
             *self.unreachable.lock().expect("not poisoned") =
                 Some((std::time::Instant::now(), error.to_string()));
@@ -289,6 +312,18 @@ fn classify(backend: Backend, error: sqlx::Error) -> StoreError {
                 .code()
                 .map(std::borrow::Cow::into_owned)
                 .unwrap_or_default();
+            let full = match backend {
+                // SQLITE_FULL (what the OS's ENOSPC becomes).
+                Backend::Sqlite => code.parse::<i32>().is_ok_and(|c| c & 0xff == 13),
+                // disk_full
+                Backend::Postgres => code == "53100",
+            };
+            if full {
+                return StoreError::StorageFull {
+                    backend: backend.name(),
+                    reason: db.message().to_owned(),
+                };
+            }
             let transient = match backend {
                 // SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
                 Backend::Sqlite => code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)),
@@ -321,8 +356,9 @@ fn insert_job_query(
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "INSERT INTO trawl_jobs (kind, state, key_id, idempotency_key, fingerprint, \
-             max_attempts, total, skipped, errors, errors_total, created_at, traceparent) \
-             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             max_attempts, total, skipped, errors, errors_total, created_at, traceparent, \
+             source_id) \
+             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING {JOB_COLUMNS}"
         )
     });
@@ -338,7 +374,12 @@ fn insert_job_query(
         .bind(signed(job.errors_total))
         .bind(job.created_at)
         .bind(job.traceparent.clone())
+        .bind(job.source_id)
 }
+
+/// Rows one statement claims or releases (two parameters each, within
+/// SQLite's and PostgreSQL's limits on parameters).
+const OWNERS_PER_STATEMENT: usize = 500;
 
 const SOURCE_COLUMNS: &str = "s.id, s.kind, s.spec, s.refresh_ms, s.version, s.created_at, \
     s.updated_at, s.next_run_at, s.crawl_job, s.crawl_seq, \
@@ -374,6 +415,7 @@ fn page_from_row(row: &AnyRow) -> Result<PageRecord> {
         hash: row.try_get("hash").map_err(SqlStore::corrupt)?,
         seen_job: row.try_get("seen_job").map_err(SqlStore::corrupt)?,
         fetched_at: row.try_get("fetched_at").map_err(SqlStore::corrupt)?,
+        links: row.try_get("links").map_err(SqlStore::corrupt)?,
     })
 }
 
@@ -429,6 +471,8 @@ fn job_from_row(row: &AnyRow) -> Result<JobRecord> {
         finished_at: get_opt("finished_at")?,
         lease_until: get_opt("lease_until")?,
         traceparent: row.try_get("traceparent").map_err(SqlStore::corrupt)?,
+        source_id: get_opt("source_id")?,
+        kept: unsigned(get_i64("kept")?),
     })
 }
 
@@ -452,10 +496,28 @@ impl Store for SqlStore {
 
     async fn ping(&self) -> Result<()> {
         self.ensure_migrated().await?;
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
+        let full = self.full.lock().expect("not poisoned").clone();
+        if full.is_none() {
+            sqlx::query("SELECT 1")
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+            return Ok(());
+        }
+        // The last write found the disk full: answer for writes, by one.
+        sqlx::query(
+            "INSERT INTO trawl_heartbeat (id, at) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        )
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        *self.full.lock().expect("not poisoned") = None;
+        tracing::info!(
+            backend = self.backend.name(),
+            "the store's writes fit again"
+        );
         Ok(())
     }
 
@@ -726,10 +788,11 @@ impl Store for SqlStore {
                 added,
                 replaced,
                 deleted,
+                kept,
             } => {
                 sqlx::query(&format!(
                     "UPDATE trawl_jobs SET state = 'succeeded', added = $2, replaced = $3, \
-                     deleted = $4, \
+                     deleted = $4, kept = $6, \
                      done = CASE WHEN done > total THEN done ELSE total END, finished_at = $5, lease_until = NULL WHERE {open}"
                 ))
                 .bind(id)
@@ -737,6 +800,7 @@ impl Store for SqlStore {
                 .bind(signed(*replaced))
                 .bind(signed(*deleted))
                 .bind(at)
+                .bind(signed(*kept))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| self.error(e))?;
@@ -759,6 +823,18 @@ impl Store for SqlStore {
                 sqlx::query(&format!(
                     "UPDATE trawl_jobs SET state = 'queued', last_error = $2, lease_until = NULL \
                      WHERE {open}"
+                ))
+                .bind(id)
+                .bind(error)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+                false
+            }
+            Finish::Wait { error } => {
+                sqlx::query(&format!(
+                    "UPDATE trawl_jobs SET state = 'queued', last_error = $2, lease_until = NULL, \
+                     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE {open}"
                 ))
                 .bind(id)
                 .bind(error)
@@ -1167,7 +1243,7 @@ impl Store for SqlStore {
     async fn pages(&self, source_id: i64) -> Result<Vec<PageRecord>> {
         self.ensure_migrated().await?;
         let rows = sqlx::query(
-            "SELECT url, doc_id, etag, last_modified, hash, seen_job, fetched_at \
+            "SELECT url, doc_id, etag, last_modified, hash, seen_job, fetched_at, links \
              FROM trawl_crawl_pages WHERE source_id = $1",
         )
         .bind(source_id)
@@ -1186,11 +1262,12 @@ impl Store for SqlStore {
         for page in pages {
             sqlx::query(
                 "INSERT INTO trawl_crawl_pages \
-                 (source_id, url, doc_id, etag, last_modified, hash, seen_job, fetched_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 (source_id, url, doc_id, etag, last_modified, hash, seen_job, fetched_at, links) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                  ON CONFLICT (source_id, url) DO UPDATE SET doc_id = excluded.doc_id, \
                  etag = excluded.etag, last_modified = excluded.last_modified, \
-                 hash = excluded.hash, seen_job = excluded.seen_job, fetched_at = excluded.fetched_at",
+                 hash = excluded.hash, seen_job = excluded.seen_job, \
+                 fetched_at = excluded.fetched_at, links = excluded.links",
             )
             .bind(source_id)
             .bind(&page.url)
@@ -1200,6 +1277,7 @@ impl Store for SqlStore {
             .bind(&page.hash)
             .bind(page.seen_job)
             .bind(page.fetched_at)
+            .bind(&page.links)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
@@ -1224,6 +1302,71 @@ impl Store for SqlStore {
         }
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(())
+    }
+
+    async fn claim_documents(&self, owner: Owner, ids: &[String]) -> Result<()> {
+        self.ensure_migrated().await?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        for chunk in ids.chunks(OWNERS_PER_STATEMENT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, $1)", i + 2))
+                .collect();
+            let sql = format!(
+                "INSERT INTO trawl_document_owners (doc_id, owner) VALUES {} \
+                 ON CONFLICT (doc_id, owner) DO NOTHING",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(owner);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(&mut *tx).await.map_err(|e| self.error(e))?;
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn release_documents(&self, owner: Owner, ids: &[String]) -> Result<Vec<String>> {
+        self.ensure_migrated().await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The write first (SQLite's single writer waits for it), then who
+        // still holds them, in the same transaction.
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut held = std::collections::HashSet::new();
+        for chunk in ids.chunks(OWNERS_PER_STATEMENT) {
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let list = list.join(", ");
+            let sql = format!(
+                "DELETE FROM trawl_document_owners WHERE owner = $1 AND doc_id IN ({list})"
+            );
+            let mut query = sqlx::query(&sql).bind(owner);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(&mut *tx).await.map_err(|e| self.error(e))?;
+            let sql = format!(
+                "SELECT DISTINCT doc_id FROM trawl_document_owners \
+                 WHERE owner <> $1 AND doc_id IN ({list})"
+            );
+            let mut query = sqlx::query(&sql).bind(owner);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&mut *tx).await.map_err(|e| self.error(e))? {
+                held.insert(row.try_get::<String, _>(0).map_err(Self::corrupt)?);
+            }
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(ids
+            .iter()
+            .filter(|id| !held.contains(*id))
+            .cloned()
+            .collect())
     }
 
     async fn put_run(&self, run: CrawlRunRecord) -> Result<()> {

@@ -54,6 +54,7 @@ fn new_job(key_id: Option<i64>, idempotency_key: Option<&str>, payload: &[u8]) -
         payload: payload.to_vec(),
         created_at: 1_000,
         traceparent: None,
+        source_id: None,
     }
 }
 
@@ -373,6 +374,7 @@ async fn a_job_runs_finishes_and_can_be_cancelled_only_while_queued() {
                     added: 1,
                     replaced: 1,
                     deleted: 0,
+                    kept: 1,
                 },
                 5_000,
             )
@@ -384,11 +386,12 @@ async fn a_job_runs_finishes_and_can_be_cancelled_only_while_queued() {
                 done.state,
                 done.added,
                 done.replaced,
+                done.kept,
                 done.done,
                 done.finished_at,
                 done.lease_until
             ),
-            (JobState::Succeeded, 1, 1, 2, Some(5_000), None),
+            (JobState::Succeeded, 1, 1, 1, 2, Some(5_000), None),
             "{name}"
         );
         assert!(
@@ -812,6 +815,7 @@ async fn pages_and_runs_are_recorded_replaced_and_leave_with_their_source() {
             hash: vec![1, 2, 3],
             seen_job: job,
             fetched_at: 7,
+            links: doc.map(|_| "https://a/2\nhttps://a/3".to_owned()),
         };
         store
             .put_pages(
@@ -831,6 +835,14 @@ async fn pages_and_runs_are_recorded_replaced_and_leave_with_their_source() {
         pages.sort_by(|a, b| a.url.cmp(&b.url));
         assert_eq!(pages.len(), 2, "{}", under.name);
         assert_eq!(pages[0].seen_job, 2);
+        // A site's page keeps the links it had; others have none.
+        assert_eq!(
+            pages[0].links.as_deref(),
+            Some("https://a/2\nhttps://a/3"),
+            "{}",
+            under.name
+        );
+        assert_eq!(pages[1].links, None, "{}", under.name);
         assert_eq!(store.source(source.id).await.unwrap().unwrap().pages, 1);
         store
             .delete_pages(source.id, &["https://a/2".to_owned()])
@@ -925,5 +937,135 @@ async fn a_job_keeps_its_trace_context_and_the_backlog_counts_unfinished_jobs() 
             "{}",
             under.name
         );
+    }
+}
+
+#[tokio::test]
+async fn a_document_stays_until_its_last_owner_lets_go() {
+    for under in backends("owners").await {
+        let store = &under.store;
+        let ids = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        // Source 1 and the write API both hold "shared"; source 1 alone
+        // holds "mine"; nobody recorded "legacy".
+        store
+            .claim_documents(1, &ids(&["shared", "mine"]))
+            .await
+            .unwrap();
+        store
+            .claim_documents(API_OWNER, &ids(&["shared"]))
+            .await
+            .unwrap();
+        // Claiming again changes nothing.
+        store.claim_documents(1, &ids(&["shared"])).await.unwrap();
+        let free = store
+            .release_documents(1, &ids(&["shared", "mine", "legacy"]))
+            .await
+            .unwrap();
+        assert_eq!(free, ids(&["mine", "legacy"]), "{}", under.name);
+        // Letting go twice: the API still holds it.
+        let free = store.release_documents(1, &ids(&["shared"])).await.unwrap();
+        assert!(free.is_empty(), "{}: {free:?}", under.name);
+        let free = store
+            .release_documents(API_OWNER, &ids(&["shared"]))
+            .await
+            .unwrap();
+        assert_eq!(free, ids(&["shared"]), "{}", under.name);
+        // More ids than one statement takes.
+        let many: Vec<String> = (0..1_234).map(|i| format!("doc-{i}")).collect();
+        store.claim_documents(2, &many).await.unwrap();
+        store.claim_documents(3, &many[..10]).await.unwrap();
+        let free = store.release_documents(2, &many).await.unwrap();
+        assert_eq!(free, many[10..].to_vec(), "{}", under.name);
+    }
+}
+
+#[tokio::test]
+async fn a_run_that_waits_for_room_does_not_spend_an_attempt() {
+    for under in backends("wait").await {
+        let store = &under.store;
+        let job = published_job(store, b"waits").await;
+        let Start::Started(started) = store.start_job(job.id, 9_000, 2_000).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(started.attempts, 1);
+        store
+            .finish_job(
+                job.id,
+                Finish::Wait {
+                    error: "the index's disk is full".to_owned(),
+                },
+                3_000,
+            )
+            .await
+            .unwrap();
+        let waiting = store.job(job.id).await.unwrap().unwrap();
+        assert_eq!(
+            (waiting.state, waiting.attempts),
+            (JobState::Queued, 0),
+            "{}",
+            under.name
+        );
+        assert!(
+            store.payload(job.id).await.unwrap().is_some(),
+            "{}",
+            under.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn upgrading_to_owners_gives_each_source_the_documents_its_pages_hold() {
+    for under in backends("owners_migration").await {
+        let url = match under.name {
+            "sqlite" => format!(
+                "sqlite://{}",
+                under
+                    ._dir
+                    .as_ref()
+                    .unwrap()
+                    .path()
+                    .join("trawl.db")
+                    .display()
+            ),
+            _ => under._schema.as_ref().unwrap().url.clone(),
+        };
+        let store = &under.store;
+        let source = store.insert_source(new_source(None)).await.unwrap();
+        let page = |url: &str| PageRecord {
+            url: url.to_owned(),
+            doc_id: Some(url.to_owned()),
+            etag: None,
+            last_modified: None,
+            hash: vec![1],
+            seen_job: 1,
+            fetched_at: 1,
+            links: None,
+        };
+        store
+            .put_pages(source.id, &[page("https://a/1"), page("https://a/2")])
+            .await
+            .unwrap();
+        // Back to version 3, as a database of the release before was.
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        for statement in [
+            "DELETE FROM trawl_schema WHERE version = 4",
+            "DROP TABLE trawl_document_owners",
+            "DROP TABLE trawl_heartbeat",
+            "ALTER TABLE trawl_jobs DROP COLUMN source_id",
+            "ALTER TABLE trawl_jobs DROP COLUMN kept",
+            "ALTER TABLE trawl_crawl_pages DROP COLUMN links",
+        ] {
+            sqlx::query(statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        let upgraded = SqlStore::open(&StoreSettings::url(&url)).await.unwrap();
+        let ids = vec!["https://a/1".to_owned(), "https://a/2".to_owned()];
+        // The source holds them now: the API letting go removes nothing.
+        let free = upgraded.release_documents(API_OWNER, &ids).await.unwrap();
+        assert!(free.is_empty(), "{}: {free:?}", under.name);
+        let free = upgraded.release_documents(source.id, &ids).await.unwrap();
+        assert_eq!(free, ids, "{}", under.name);
+        upgraded.close().await;
     }
 }

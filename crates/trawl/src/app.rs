@@ -134,6 +134,8 @@ impl Application {
         role: Role,
         progress: Box<dyn Progress + Send>,
     ) -> Result<Self, StartError> {
+        // Before anything could write one of them.
+        config.register_secrets();
         // Before anything records: the clients set their breakers' gauges
         // as they are made.
         if config.metrics.enabled {
@@ -425,7 +427,7 @@ async fn open_write_path(config: &Config, index: Arc<LocalIndex>) -> Result<Writ
     )?;
     let snapshots = trawl_indexer::snapshot_routes(index.clone());
     let worker = Worker::new(
-        index,
+        index.clone(),
         shared.clone(),
         queue.clone(),
         config.worker_settings(),
@@ -443,6 +445,7 @@ async fn open_write_path(config: &Config, index: Arc<LocalIndex>) -> Result<Writ
         shared.clone(),
         crawls,
         indexer.clone(),
+        index.clone(),
         config.crawler_settings(),
     )
     .spawn();

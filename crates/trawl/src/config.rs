@@ -1157,6 +1157,36 @@ impl Config {
         Ok(self.results.pipeline()?)
     }
 
+    /// Keeps this configuration's secrets out of every text trawl writes
+    /// from now on ([`trawl_service::redact`]): passwords and keys in the
+    /// services', store's and broker's URLs, the replica's key, the cursor
+    /// secret. (Engine keys are registered as their engines read them.)
+    pub fn register_secrets(&self) {
+        use trawl_service::redact;
+        let urls = [
+            Some(&self.services.search_url),
+            Some(&self.services.results_url),
+            self.search.index_from.as_ref(),
+        ];
+        for url in urls.into_iter().flatten() {
+            redact::register_url(url, &[]);
+        }
+        for raw in [&self.store.database_url, &self.queue.amqp_url]
+            .into_iter()
+            .flatten()
+        {
+            if let Ok(url) = url::Url::parse(raw) {
+                redact::register_url(&url, &[]);
+            }
+        }
+        for secret in [&self.search.index_key, &self.cursor_secret]
+            .into_iter()
+            .flatten()
+        {
+            redact::register(secret);
+        }
+    }
+
     /// The configuration as TOML, with the data directory resolved and
     /// credentials in URLs masked.
     pub fn show(&self) -> String {

@@ -91,11 +91,17 @@ impl Upstream {
     /// `home` is the API's configured address: redirects from it are
     /// followed only to public addresses (`trawl_service::net`).
     pub fn new(settings: &HttpSettings, home: &Url) -> Result<Self, reqwest::Error> {
+        // A key or password written into the configured address is a
+        // secret like one read from the environment.
+        trawl_service::redact::register_url(home, &[]);
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(2).min(settings.timeout))
             .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(net::redirect_policy(net::MAX_REDIRECTS))
+            .redirect(net::redirect_policy(
+                net::MAX_REDIRECTS,
+                &net::Trusted::of([home]),
+            ))
             .dns_resolver(net::PublicResolver::trusting([home]))
             .build()?;
         // Leaked once per configured engine, for the stack's log fields.

@@ -138,7 +138,7 @@ impl Api for MediaWiki {
     const KIND: &'static str = "mediawiki";
 
     fn describe(&self) -> Option<String> {
-        Some(self.api.to_string())
+        Some(trawl_service::redact::url(&self.api))
     }
 
     async fn search(

@@ -116,8 +116,10 @@ impl ApiKey {
     /// one, when it is optional), and the others serve.
     pub fn from_env(var: &str, engine: &str) -> Self {
         let key = std::env::var(var).ok().filter(|k| !k.is_empty());
-        if key.is_none() {
-            tracing::warn!(engine, key_env = var, "API key not set");
+        match &key {
+            // Kept out of every answer, page and log line from now on.
+            Some(key) => trawl_service::redact::register(key),
+            None => tracing::warn!(engine, key_env = var, "API key not set"),
         }
         Self::new(key, var)
     }

@@ -31,6 +31,8 @@ struct Page {
 #[derive(Default)]
 struct SiteState {
     pages: BTreeMap<String, Page>,
+    /// robots.txt's status and body, when not the default.
+    robots: Option<(u16, String)>,
     /// Requests by path, and by path and answer status.
     requests: HashMap<String, u64>,
     statuses: HashMap<u16, u64>,
@@ -162,6 +164,11 @@ impl Site {
     fn edit(&self, path: &str, change: impl FnOnce(&mut Page)) {
         change(self.state.lock().unwrap().pages.get_mut(path).unwrap());
     }
+
+    /// robots.txt answers `status` with `body` (`None`: as at first).
+    fn robots(&self, robots: Option<(u16, String)>) {
+        self.state.lock().unwrap().robots = robots;
+    }
 }
 
 fn etag_of(body: &str) -> String {
@@ -195,6 +202,15 @@ async fn serve(State(site): State<Site>, uri: axum::http::Uri, headers: HeaderMa
 async fn answer(site: &Site, path: &str, headers: &HeaderMap) -> Response {
     let xml = |body: String| ([(header::CONTENT_TYPE, "application/xml")], body).into_response();
     match path {
+        "/robots.txt" if site.state.lock().unwrap().robots.is_some() => {
+            let (status, body) = site.state.lock().unwrap().robots.clone().unwrap();
+            return (StatusCode::from_u16(status).unwrap(), body).into_response();
+        }
+        "/sitemap-small.xml" => {
+            return xml(sitemap(
+                (0..5).map(|i| site.url(&format!("/docs/page-{i}.html"))),
+            ));
+        }
         "/robots.txt" => {
             return format!(
                 "User-agent: *\nDisallow: /private/\n\nSitemap: {}\n",
@@ -888,4 +904,230 @@ async fn crawls_run_the_same_on_postgresql_and_rabbitmq() {
     assert_eq!(documents_in_index(&app).await, PAGES as u64 + 1);
     queue.delete_all().await.unwrap();
     crawls.delete_all().await.unwrap();
+}
+
+/// A site crawl's run: its state, whether it read the whole site, and what
+/// it removed.
+async fn crawled(writer: &Writer, source: i64) -> Value {
+    writer.crawl(source).await["runs"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_removes_only_what_it_has_proof_of() {
+    let site = Site::start().await;
+    let (_dir, _config, app, writer) = crawling_trawl(true).await;
+    // A hub linking five pages, one of which links a sixth.
+    let hub = "/docs/page-100.html";
+    let links = |pages: &[usize]| -> String {
+        pages
+            .iter()
+            .map(|i| format!("<a href=\"page-{i}.html\">{i}</a> "))
+            .collect()
+    };
+    site.edit(hub, |p| {
+        p.body = html("Hub", &links(&[101, 102, 103, 104, 105]), "");
+    });
+    site.edit("/docs/page-101.html", |p| {
+        p.body = html("Page 101", &format!("zebra101 {}", links(&[106])), "");
+    });
+    let source = writer
+        .add_source(json!({"kind": "site", "start_urls": [site.url(hub)], "max_depth": 2}))
+        .await;
+    let id = source["id"].as_i64().unwrap();
+    let run = crawled(&writer, id).await;
+    assert_eq!(run["pages"]["added"], 7, "{run}");
+    assert_eq!(run["complete"], true, "{run}");
+    assert_eq!(documents_in_index(&app).await, 7);
+
+    // Unchanged: every page answers 304, and the crawl still follows the
+    // links each had, so it still reads the whole site.
+    site.reset_counts();
+    let run = crawled(&writer, id).await;
+    assert_eq!(
+        (
+            &run["state"],
+            &run["complete"],
+            &run["pages"]["unchanged"],
+            &run["pages"]["removed"]
+        ),
+        (&json!("succeeded"), &json!(true), &json!(7), &json!(0)),
+        "{run}"
+    );
+    assert_eq!(
+        site.statuses().get(&304).copied(),
+        Some(7),
+        "{:?}",
+        site.statuses()
+    );
+    assert_eq!(documents_in_index(&app).await, 7);
+
+    // The start page fails: the crawl fails, and nothing leaves.
+    site.edit(hub, |p| p.status = 503);
+    let run = crawled(&writer, id).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    assert!(run["error"].as_str().unwrap().contains("http_503"), "{run}");
+    assert_eq!(run["pages"]["removed"], 0, "{run}");
+    assert_eq!(documents_in_index(&app).await, 7);
+    site.edit(hub, |p| p.status = 200);
+
+    // robots.txt cannot be read: nothing of the site is fetched, the
+    // crawl fails, and nothing leaves.
+    site.robots(Some((503, String::new())));
+    let run = crawled(&writer, id).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    assert!(run["error"].as_str().unwrap().contains("robots"), "{run}");
+    assert_eq!(documents_in_index(&app).await, 7);
+
+    // A robots.txt over 500 KiB: its first 500 KiB are its rules (as
+    // Google reads it), not a reason to fetch nothing.
+    let padding = "# a comment that pads the file out\n".repeat(20_000);
+    site.robots(Some((
+        200,
+        format!("User-agent: *\nDisallow: /private/\n{padding}User-agent: *\nDisallow: /docs/\n"),
+    )));
+    let run = crawled(&writer, id).await;
+    assert_eq!(
+        (&run["state"], &run["complete"]),
+        (&json!("succeeded"), &json!(true)),
+        "{run}"
+    );
+    assert_eq!(run["pages"]["removed"], 0, "{run}");
+    site.robots(None);
+
+    // A page whose links are followed fails: what only it links to stays,
+    // and the run says why it could not tell.
+    site.edit("/docs/page-101.html", |p| p.status = 500);
+    let run = crawled(&writer, id).await;
+    assert_eq!(
+        (&run["state"], &run["complete"]),
+        (&json!("succeeded"), &json!(false)),
+        "{run}"
+    );
+    assert!(
+        run["incomplete"].as_str().unwrap().contains("page-101"),
+        "{run}"
+    );
+    assert_eq!(run["pages"]["removed"], 0, "{run}");
+    assert_eq!(found(&app, "zebra106").await.len(), 1);
+    site.edit("/docs/page-101.html", |p| p.status = 200);
+
+    // The hub no longer links a page: a crawl that read the whole site
+    // removes it.
+    site.edit(hub, |p| {
+        p.body = html("Hub", &links(&[101, 102, 103, 104]), "");
+    });
+    let run = crawled(&writer, id).await;
+    assert_eq!(
+        (&run["complete"], &run["pages"]["removed"]),
+        (&json!(true), &json!(1)),
+        "{run}"
+    );
+    assert!(found(&app, "zebra105").await.is_empty());
+    assert_eq!(documents_in_index(&app).await, 6);
+
+    // A start URL that may not be fetched: the crawl fails, naming why.
+    let refused = writer
+        .add_source(json!({"kind": "site", "start_urls": ["http://169.254.169.254/latest/"]}))
+        .await;
+    let run = crawled(&writer, refused["id"].as_i64().unwrap()).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    assert!(
+        run["error"].as_str().unwrap().contains("no start page"),
+        "{run}"
+    );
+    assert_eq!(documents_in_index(&app).await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_two_owners_hold_stays_until_the_last_lets_go() {
+    let site = Site::start().await;
+    let (_dir, config, app, writer) = crawling_trawl(true).await;
+    // The sitemap lists pages 0-4; the site source holds 0 and 1; the
+    // write API holds page 2 under the same id.
+    let sitemap = writer
+        .add_source(json!({"kind": "sitemap", "url": site.url("/sitemap-small.xml")}))
+        .await;
+    let run = crawled(&writer, sitemap["id"].as_i64().unwrap()).await;
+    assert_eq!(run["pages"]["added"], 5, "{run}");
+    let pages = writer
+        .add_source(json!({"kind": "site", "max_depth": 0,
+            "start_urls": [site.url("/docs/page-0.html"), site.url("/docs/page-1.html")]}))
+        .await;
+    let pages_id = pages["id"].as_i64().unwrap();
+    let run = crawled(&writer, pages_id).await;
+    // New to this source; the same two documents in the index, by id.
+    assert_eq!(run["pages"]["added"], 2, "{run}");
+    assert_eq!(documents_in_index(&app).await, 5);
+    let page2 = site.url("/docs/page-2.html");
+    let (status, job) = writer
+        .submit(json!({"id": page2, "title": "Page 2", "url": page2, "body": "written through the API: okapi2"}).to_string())
+        .await;
+    assert_eq!(status, 202, "{job}");
+    writer.succeeded(job["id"].as_i64().unwrap()).await;
+
+    // The sitemap source goes: pages 3 and 4 with it; 0, 1 and 2 stay.
+    let response = writer
+        .delete(&format!("/v1/sources/{}", sitemap["id"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let job: Value = response.json().await.unwrap();
+    let done = writer.succeeded(job["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        (&done["counts"]["deleted"], &done["counts"]["kept"]),
+        (&json!(2), &json!(3)),
+        "{done}"
+    );
+    assert_eq!(documents_in_index(&app).await, 3);
+    assert_eq!(found(&app, "zebra0").await.len(), 1);
+    assert_eq!(found(&app, "okapi2").await, std::slice::from_ref(&page2));
+    assert!(found(&app, "zebra3").await.is_empty());
+
+    // The site source goes: 0 and 1 leave; the API's page 2 stays.
+    let response = writer
+        .delete(&format!("/v1/sources/{pages_id}"))
+        .send()
+        .await
+        .unwrap();
+    let job: Value = response.json().await.unwrap();
+    writer.succeeded(job["id"].as_i64().unwrap()).await;
+    assert_eq!(documents_in_index(&app).await, 1);
+    assert_eq!(found(&app, "okapi2").await, [page2]);
+
+    // Repair: a document lost before owners were kept (its owner row gone,
+    // then removed by id) comes back with its source's next crawl.
+    let again = writer
+        .add_source(
+            json!({"kind": "site", "max_depth": 0, "start_urls": [site.url("/docs/page-0.html")]}),
+        )
+        .await;
+    let again_id = again["id"].as_i64().unwrap();
+    crawled(&writer, again_id).await;
+    let store = trawl_store::SqlStore::open(&config.store_settings())
+        .await
+        .unwrap();
+    store
+        .execute_for_tests(
+            "DELETE FROM trawl_document_owners WHERE doc_id LIKE '%/docs/page-0.html'",
+        )
+        .await;
+    let response = writer
+        .delete(&format!(
+            "/v1/documents/{}",
+            urlencode(&site.url("/docs/page-0.html"))
+        ))
+        .send()
+        .await
+        .unwrap();
+    let job: Value = response.json().await.unwrap();
+    writer.succeeded(job["id"].as_i64().unwrap()).await;
+    assert!(found(&app, "zebra0").await.is_empty(), "lost");
+    let run = crawled(&writer, again_id).await;
+    assert_eq!(run["pages"]["restored"], 1, "{run}");
+    assert_eq!(found(&app, "zebra0").await.len(), 1, "restored");
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

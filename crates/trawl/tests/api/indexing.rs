@@ -58,7 +58,7 @@ async fn written_documents_become_searchable_and_a_retry_with_its_key_is_the_sam
     assert_eq!(done["progress"], json!({"done": 1000, "total": 1000}));
     assert_eq!(
         done["counts"],
-        json!({"added": 1000, "replaced": 0, "skipped": 0, "deleted": 0})
+        json!({"added": 1000, "replaced": 0, "skipped": 0, "deleted": 0, "kept": 0})
     );
     for time in ["created_at", "started_at", "finished_at"] {
         assert!(done[time].as_str().unwrap().ends_with('Z'), "{done}");
@@ -105,7 +105,7 @@ async fn written_documents_become_searchable_and_a_retry_with_its_key_is_the_sam
     let replaced = writer.succeeded(job["id"].as_i64().unwrap()).await;
     assert_eq!(
         replaced["counts"],
-        json!({"added": 0, "replaced": 1000, "skipped": 0, "deleted": 0})
+        json!({"added": 0, "replaced": 1000, "skipped": 0, "deleted": 0, "kept": 0})
     );
 
     // Removing one: a job too.
@@ -431,7 +431,7 @@ async fn a_bad_batch_is_refused_whole_naming_each_bad_document_and_nothing_is_qu
     let done = writer.succeeded(job["id"].as_i64().unwrap()).await;
     assert_eq!(
         done["counts"],
-        json!({"added": 3, "replaced": 0, "skipped": 3, "deleted": 0})
+        json!({"added": 3, "replaced": 0, "skipped": 3, "deleted": 0, "kept": 0})
     );
     assert_eq!(documents_in(&app.address).await, 3);
 }
