@@ -97,10 +97,11 @@ start() {
 
 p_indexer=$(port); p_web=$(port); p_results=$(port); p_lb=$(port)
 p_search=("$(port)" "$(port)" "$(port)")
-start indexer "$p_indexer" -- --role indexer
+replica_key=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+start indexer "$p_indexer" TRAWL_INDEX_KEY="$replica_key" -- --role indexer
 wait_ready "$p_indexer" indexer
 for i in 0 1 2; do
-    start "search$i" "${p_search[$i]}" TRAWL_INDEX_FROM="http://127.0.0.1:$p_indexer/" -- --role search
+    start "search$i" "${p_search[$i]}" TRAWL_INDEX_FROM="http://127.0.0.1:$p_indexer/" TRAWL_INDEX_KEY="$replica_key" -- --role search
 done
 for i in 0 1 2; do wait_ready "${p_search[$i]}" "search$i"; done
 
@@ -219,7 +220,7 @@ sleep "$kill_at_s"
 kill -KILL "${pid[search1]}"
 killed_at=$(date +%s.%N)
 sleep "$restart_after_s"
-start search1 "${p_search[1]}" TRAWL_INDEX_FROM="http://127.0.0.1:$p_indexer/" -- --role search
+start search1 "${p_search[1]}" TRAWL_INDEX_FROM="http://127.0.0.1:$p_indexer/" TRAWL_INDEX_KEY="$replica_key" -- --role search
 wait_ready "${p_search[1]}" search1
 back_at=$(date +%s.%N)
 wait "$load"

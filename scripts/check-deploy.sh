@@ -129,7 +129,10 @@ image() {
     local port_all port_search
     port_all=$(free_port)
     port_search=$(free_port)
-    run one "$port_all" -- /usr/local/bin/trawl serve
+    # The key search replicas pull the index with; the indexer accepts it.
+    local replica_key
+    replica_key=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+    run one "$port_all" TRAWL_INDEX_KEY="$replica_key" -- /usr/local/bin/trawl serve
     wait_ready "$port_all" "$work/one.log"
     local found
     found=$(curl -fsS "http://127.0.0.1:$port_all/api/v1/search?q=create+index+concurrently")
@@ -146,8 +149,8 @@ image() {
     echo "trawl probe (the image's HEALTHCHECK) passes inside the root"
     # A search replica pulls the index by host name (getaddrinfo through
     # /etc/hosts, in a static binary).
-    run search "$port_search" TRAWL_INDEX_FROM="http://localhost:$port_all/" -- \
-        /usr/local/bin/trawl serve --role search
+    run search "$port_search" TRAWL_INDEX_FROM="http://localhost:$port_all/" \
+        TRAWL_INDEX_KEY="$replica_key" -- /usr/local/bin/trawl serve --role search
     wait_ready "$port_search" "$work/search.log"
     local documents
     documents=$(curl -fsS "http://127.0.0.1:$port_search/v1/engines" | grep -o '"documents":[0-9]*' | cut -d: -f2)

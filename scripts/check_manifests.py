@@ -223,6 +223,7 @@ def check_layout(layout, objects, problems):
             problems.check(
                 {"TRAWL_DATABASE_URL", "TRAWL_AMQP_URL"} <= env, "the indexer's PostgreSQL and RabbitMQ"
             )
+            problems.check("TRAWL_INDEX_KEY" in env, "the indexer knows the replicas' key")
         search = deployments.get("search")
         if search:
             env = {e["name"]: e.get("value") for e in pod_spec(search)["containers"][0]["env"]}
@@ -230,6 +231,7 @@ def check_layout(layout, objects, problems):
                 env.get("TRAWL_INDEX_FROM") == "http://indexer:8080/",
                 "search replicas pull the index from the indexer",
             )
+            problems.check("TRAWL_INDEX_KEY" in env, "search replicas send the index's key")
         # Who talks to whom.
         def allowed_from(policy):
             return [

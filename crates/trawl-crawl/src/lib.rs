@@ -12,7 +12,7 @@
 //!   and a timeout per page.
 //! - [`read`]: sitemaps (and their indexes, gzip too), RSS and Atom feeds,
 //!   and pages (text, links, `<link rel=canonical>`, `noindex`);
-//!   [`stream`]: sitemaps, feeds and dumps read as they stream in, the
+//!   [`mod@stream`]: sitemaps, feeds and dumps read as they stream in, the
 //!   reader stopped once the caller has what it can take.
 //!
 //! What to crawl, and what the store and the index make of it, is the

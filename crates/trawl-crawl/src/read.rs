@@ -568,7 +568,23 @@ pub struct PageMeta {
 /// Reads an HTML page's canonical URL, robots directives and at most
 /// `max_links` links (`<base href>` honoured).
 pub fn page_meta(html: &str, url: &Url, robots_token: &str, max_links: usize) -> PageMeta {
+    page_meta_of(&Html::parse_document(html), url, robots_token, max_links)
+}
+
+/// A page's [`PageMeta`] and its text, from one parse of it (a parsed page
+/// of megabytes takes tens of MiB: once is enough).
+pub fn page(
+    html: &str,
+    url: &Url,
+    robots_token: &str,
+    max_links: usize,
+) -> (PageMeta, trawl_index::Extracted) {
     let document = Html::parse_document(html);
+    let meta = page_meta_of(&document, url, robots_token, max_links);
+    (meta, trawl_index::extract_html_document(&document))
+}
+
+fn page_meta_of(document: &Html, url: &Url, robots_token: &str, max_links: usize) -> PageMeta {
     let selector = |s: &str| Selector::parse(s).expect("a valid selector");
     let base = document
         .select(&selector("base[href]"))

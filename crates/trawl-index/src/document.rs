@@ -10,6 +10,43 @@ use url::Url;
 /// limit.
 pub const MAX_ID_BYTES: usize = 1024;
 
+/// How large one document may be: what one write, one search that
+/// matches it, and one snippet made of it cost is bounded by these
+/// (docs/indexing.md#limits). The write API refuses a document over them
+/// (`422`, naming it); crawls and folders of files cut the text to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentLimits {
+    /// Longest body, in bytes (UTF-8).
+    pub max_body_bytes: usize,
+    /// Longest title, in bytes.
+    pub max_title_bytes: usize,
+    /// Longest URL, in bytes.
+    pub max_url_bytes: usize,
+    /// Most fields one JSON record may have (unknown ones included).
+    pub max_fields: usize,
+}
+
+impl Default for DocumentLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 2 * 1024 * 1024,
+            max_title_bytes: 4 * 1024,
+            max_url_bytes: 8 * 1024,
+            max_fields: 64,
+        }
+    }
+}
+
+impl DocumentLimits {
+    /// No limit: for what was checked when it came in (a job's payload).
+    pub const NONE: Self = Self {
+        max_body_bytes: usize::MAX,
+        max_title_bytes: usize::MAX,
+        max_url_bytes: usize::MAX,
+        max_fields: usize::MAX,
+    };
+}
+
 /// A document as the index stores it. Its `id` is unique in the index: adding
 /// a document with an existing id replaces the old one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +81,16 @@ pub enum InvalidDocument {
     /// `published` is not an RFC 3339 date.
     #[error("`published` {0:?} is neither RFC 3339 nor YYYY-MM-DD")]
     BadDate(String),
+    /// A field is longer than its limit.
+    #[error("`{field}` is {size} bytes, over the limit of {limit}")]
+    TooLong {
+        /// Which field.
+        field: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// Schemes a result link may use. Anything else (`javascript:`, `data:` …)
@@ -85,7 +132,20 @@ impl Document {
     /// The error names what is wrong, and where in `json` when it is
     /// syntax.
     pub fn from_json(json: &str) -> Result<Self, String> {
-        let record: Record = serde_json::from_str(json).map_err(|e| {
+        Self::from_json_within(json, &DocumentLimits::NONE)
+    }
+
+    /// [`from_json`](Self::from_json), refusing a record over `limits`.
+    pub fn from_json_within(json: &str, limits: &DocumentLimits) -> Result<Self, String> {
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        let record = serde::de::DeserializeSeed::deserialize(
+            Fields {
+                max: limits.max_fields,
+            },
+            &mut deserializer,
+        )
+        .and_then(|record| deserializer.end().map(|()| record))
+        .map_err(|e| {
             // serde_json's message ends with " at line L column C": for a
             // one-line record only the column is news.
             let message = e.to_string();
@@ -98,14 +158,43 @@ impl Document {
             RecordId::Text(id) => id,
             RecordId::Number(n) => n.to_string(),
         };
-        Self::new(
+        let document = Self::new(
             id,
             record.title,
             record.url,
             record.body,
             record.published.as_deref(),
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        document.check(limits).map_err(|e| e.to_string())?;
+        Ok(document)
+    }
+
+    /// Whether it is within `limits`.
+    pub fn check(&self, limits: &DocumentLimits) -> Result<(), InvalidDocument> {
+        for (field, size, limit) in [
+            ("body", self.body.len(), limits.max_body_bytes),
+            ("title", self.title.len(), limits.max_title_bytes),
+            ("url", self.url.len(), limits.max_url_bytes),
+        ] {
+            if size > limit {
+                return Err(InvalidDocument::TooLong { field, size, limit });
+            }
+        }
+        Ok(())
+    }
+
+    /// Cut to fit `limits`: the body and title end at the last whole
+    /// character within their limits (a page too long to index whole is
+    /// indexed by its start, as search engines do). `None` when its URL is
+    /// too long: a URL cut is another URL.
+    pub fn fit(mut self, limits: &DocumentLimits) -> Option<Self> {
+        if self.url.len() > limits.max_url_bytes {
+            return None;
+        }
+        cut_at(&mut self.body, limits.max_body_bytes);
+        cut_at(&mut self.title, limits.max_title_bytes);
+        Some(self)
     }
 
     /// The document in the same format, on one line (no line break):
@@ -137,14 +226,103 @@ impl Document {
     }
 }
 
+/// `text` cut to at most `limit` bytes, at a character's boundary.
+fn cut_at(text: &mut String, limit: usize) {
+    if text.len() > limit {
+        let mut end = limit;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
+/// Reads a [`Record`], counting its fields (unknown ones are skipped, not
+/// kept): more than `max` is an error.
+struct Fields {
+    max: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Fields {
+    type Value = Record;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Record, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Fields {
+    type Value = Record;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object with id, title, url and body")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+        use serde::de::Error;
+        let mut id = None;
+        let mut title = None;
+        let mut url = None;
+        let mut body = None;
+        let mut published = None;
+        let mut fields = 0usize;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            fields += 1;
+            if fields > self.max {
+                return Err(A::Error::custom(format!(
+                    "more than {} fields, over the limit",
+                    self.max
+                )));
+            }
+            let once = |seen: bool, name: &'static str| {
+                if seen {
+                    Err(A::Error::duplicate_field(name))
+                } else {
+                    Ok(())
+                }
+            };
+            match key.as_ref() {
+                "id" => {
+                    once(id.is_some(), "id")?;
+                    id = Some(map.next_value::<RecordId>()?);
+                }
+                "title" => {
+                    once(title.is_some(), "title")?;
+                    title = Some(map.next_value::<String>()?);
+                }
+                "url" => {
+                    once(url.is_some(), "url")?;
+                    url = Some(map.next_value::<String>()?);
+                }
+                "body" => {
+                    once(body.is_some(), "body")?;
+                    body = Some(map.next_value::<String>()?);
+                }
+                "published" => {
+                    once(published.is_some(), "published")?;
+                    published = Some(map.next_value::<Option<String>>()?);
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Record {
+            id: id.ok_or_else(|| A::Error::missing_field("id"))?,
+            title: title.ok_or_else(|| A::Error::missing_field("title"))?,
+            url: url.ok_or_else(|| A::Error::missing_field("url"))?,
+            body: body.ok_or_else(|| A::Error::missing_field("body"))?,
+            published: published.flatten(),
+        })
+    }
+}
+
 /// A document in trawl's JSON format, before it is checked.
-#[derive(Deserialize)]
 struct Record {
     id: RecordId,
     title: String,
     url: String,
     body: String,
-    #[serde(default)]
     published: Option<String>,
 }
 

@@ -83,7 +83,12 @@ const BLOCK_ELEMENTS: &[&str] = &[
 /// its kin when the page has one, else from `<body>`, without scripts,
 /// styles and navigation.
 pub fn extract_html(html: &str) -> Extracted {
-    let doc = Html::parse_document(html);
+    extract_html_document(&Html::parse_document(html))
+}
+
+/// [`extract_html`] of a document parsed already (a crawler that reads its
+/// links too parses it once).
+pub fn extract_html_document(doc: &Html) -> Extracted {
     let first_text = |selector: &str| {
         let selector = Selector::parse(selector).expect("static selector");
         doc.select(&selector)

@@ -25,6 +25,23 @@ use crate::document::Document;
 use crate::error::IndexError;
 use crate::snippets::Snippeter;
 
+/// Most bytes of a body looked at for its snippet: a hit costs a search at
+/// most this much scanning, however long the document (a match further on
+/// still ranks the document; its snippet is then the body's start).
+pub const MAX_SNIPPET_SCAN_BYTES: usize = 256 * 1024;
+
+/// `text`'s first `limit` bytes at most, cut at a character's boundary.
+fn within(text: &str, limit: usize) -> &str {
+    if text.len() <= limit {
+        return text;
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Longest snippet, in characters.
 const SNIPPET_CHARS: usize = 220;
 /// Memory the writer may use before flushing a segment, across its threads.
@@ -378,8 +395,11 @@ impl LocalIndex {
             .map(|(score, address)| {
                 let doc: TantivyDocument = searcher.doc(address).map_err(|e| self.err(e))?;
                 let body = text(&doc, self.fields.body);
+                // The passage is looked for in the body's start only: what
+                // one hit costs a search is bounded, whatever its length.
+                let scanned = within(body, MAX_SNIPPET_SCAN_BYTES);
                 let (snippet, highlights) = snippets
-                    .snippet(body)
+                    .snippet(scanned)
                     .unwrap_or_else(|| (lead(body, SNIPPET_CHARS), vec![]));
                 let url = text(&doc, self.fields.url).to_owned();
                 let title = match text(&doc, self.fields.title).trim() {
@@ -936,6 +956,29 @@ mod tests {
         assert_eq!(several[0], "concurrency", "{several:?}");
         assert!(several.contains(&"creating".to_owned()), "{several:?}");
         assert_eq!(index.suggest_words("c", 1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_long_body_is_scanned_for_its_snippet_only_to_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = LocalIndex::open_or_create(dir.path()).unwrap();
+        let mut writer = index.writer().unwrap();
+        // The only match lies past the bound: the document is found, and
+        // its snippet is its start, not the passage 3 MB in.
+        let body = format!("{} wombat at last", "filler words here ".repeat(180_000));
+        assert!(body.len() > 3 * 1024 * 1024);
+        writer.upsert(doc("long", "Long", &body)).unwrap();
+        writer
+            .upsert(doc("short", "Short", "a wombat early"))
+            .unwrap();
+        writer.commit().unwrap();
+        let page = index.search("wombat", 0, 10).unwrap();
+        assert_eq!(page.hits.len(), 2);
+        let long = page.hits.iter().find(|h| h.id == "long").unwrap();
+        assert!(long.snippet.starts_with("filler words"), "{}", long.snippet);
+        assert!(long.highlights.is_empty());
+        let short = page.hits.iter().find(|h| h.id == "short").unwrap();
+        assert_eq!(short.highlights.len(), 1);
     }
 
     #[test]

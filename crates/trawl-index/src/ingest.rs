@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use flate2::read::MultiGzDecoder;
 use url::Url;
 
-use crate::document::Document;
+use crate::document::{Document, DocumentLimits};
 use crate::error::IndexError;
 use crate::extract::{Extracted, extract_html, extract_markdown, extract_text};
 use crate::glob::Glob;
@@ -313,7 +313,8 @@ pub fn ingest_jsonl_reader(
 
 fn parse_record(line: &[u8]) -> Result<Document, String> {
     let text = std::str::from_utf8(line).map_err(|_| "the line is not valid UTF-8".to_owned())?;
-    Document::from_json(text)
+    // The write API's limits: a record over them is bad here too.
+    Document::from_json_within(text, &DocumentLimits::default())
 }
 
 fn ingest_folder(
@@ -390,12 +391,17 @@ fn read_file_document(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default()
     });
-    Document::new(url.to_string(), title, url.to_string(), body, None).map_err(|e| {
-        IngestError::InvalidFile {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        }
-    })
+    let invalid = |reason: String| IngestError::InvalidFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let limits = DocumentLimits::default();
+    // A file too long to index whole is indexed by its start, as a crawled
+    // page is.
+    Document::new(url.to_string(), title, url.to_string(), body, None)
+        .map_err(|e| invalid(e.to_string()))?
+        .fit(&limits)
+        .ok_or_else(|| invalid(format!("its URL is over {} bytes", limits.max_url_bytes)))
 }
 
 fn file_url(path: &Path, root: &Path, base: Option<&Url>) -> Result<Url, IngestError> {

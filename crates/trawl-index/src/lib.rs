@@ -19,13 +19,13 @@ pub mod ingest;
 pub mod snapshot;
 mod snippets;
 
-pub use document::{Document, InvalidDocument, MAX_ID_BYTES};
+pub use document::{Document, DocumentLimits, InvalidDocument, MAX_ID_BYTES};
 pub use error::IndexError;
-pub use extract::{Extracted, extract_html, extract_markdown, extract_text};
+pub use extract::{Extracted, extract_html, extract_html_document, extract_markdown, extract_text};
 pub use glob::Glob;
 pub use index::{
-    CommitSummary, ENGLISH_STOP_WORDS, Filter, Hit, IndexStats, IndexWriter, LocalIndex, Ranking,
-    SearchPage, Upserted,
+    CommitSummary, ENGLISH_STOP_WORDS, Filter, Hit, IndexStats, IndexWriter, LocalIndex,
+    MAX_SNIPPET_SCAN_BYTES, Ranking, SearchPage, Upserted,
 };
 pub use ingest::{IngestError, IngestOptions, IngestReport, Progress, Sink};
 pub use tantivy::time;

@@ -8,7 +8,7 @@
 use serde_json::value::RawValue;
 use trawl_api::ServiceError;
 use trawl_api::jobs::{Batch, BatchFormat, DocumentError, MAX_LISTED_ERRORS};
-use trawl_index::Document;
+use trawl_index::{Document, DocumentLimits};
 
 /// A batch that passed the door.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +25,11 @@ pub(crate) struct Checked {
 /// refuses the batch; with it, the bad ones are reported and left out. A
 /// batch with no good document is refused either way: there is nothing to
 /// queue.
-pub(crate) fn check(batch: &Batch, max_documents: usize) -> Result<Checked, ServiceError> {
+pub(crate) fn check(
+    batch: &Batch,
+    max_documents: usize,
+    limits: &DocumentLimits,
+) -> Result<Checked, ServiceError> {
     let mut errors = Errors::default();
     let mut payload = Vec::with_capacity(batch.body.len());
     let mut documents = 0u64;
@@ -38,7 +42,9 @@ pub(crate) fn check(batch: &Batch, max_documents: usize) -> Result<Checked, Serv
             });
         }
         let parsed = match json {
-            Ok(json) => Document::from_json(json).map_err(|reason| (reason, id_of(json))),
+            Ok(json) => {
+                Document::from_json_within(json, limits).map_err(|reason| (reason, id_of(json)))
+            }
             Err(reason) => Err((reason, None)),
         };
         match parsed {
@@ -206,15 +212,81 @@ mod tests {
     }
 
     #[test]
+    fn a_document_over_a_limit_is_refused_by_name() {
+        let limits = DocumentLimits {
+            max_body_bytes: 10,
+            max_title_bytes: 8,
+            max_url_bytes: 30,
+            max_fields: 5,
+        };
+        let ok = doc("ok");
+        let body = r#"{"id":"b","title":"t","url":"https://x.org/b","body":"eleven bytes"}"#;
+        let title = r#"{"id":"t","title":"nine bytes","url":"https://x.org/t","body":"b"}"#;
+        let url = format!(
+            r#"{{"id":"u","title":"t","url":"https://x.org/{}","body":"b"}}"#,
+            "u".repeat(20)
+        );
+        let fields = r#"{"id":"f","title":"t","url":"https://x.org/f","body":"b","a":1,"b":2}"#;
+        let deep = r#"{"id":"d","title":"t","url":"https://x.org/d","body":"b","x":[[[1]]]}"#;
+        let ndjson = [ok.as_str(), body, title, &url, fields, deep].join("\n");
+        let Err(ServiceError::InvalidDocuments { errors, total }) =
+            check(&batch(BatchFormat::Ndjson, &ndjson, false), 10, &limits)
+        else {
+            panic!("refused")
+        };
+        assert_eq!(total, 4);
+        let reasons: Vec<(u64, &str)> =
+            errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
+        assert!(
+            reasons[0].0 == 2
+                && reasons[0]
+                    .1
+                    .contains("`body` is 12 bytes, over the limit of 10"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[1].0 == 3 && reasons[1].1.contains("`title`"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[2].0 == 4 && reasons[2].1.contains("`url`"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[3].0 == 5 && reasons[3].1.contains("more than 5 fields"),
+            "{reasons:?}"
+        );
+        assert_eq!(errors[0].id.as_deref(), Some("b"));
+        // Within the limits, unknown fields of any shape are skipped.
+        let checked = check(
+            &batch(BatchFormat::Ndjson, &[ok.as_str(), deep].join("\n"), false),
+            10,
+            &limits,
+        )
+        .unwrap();
+        assert_eq!(checked.documents, 2);
+    }
+
+    #[test]
     fn good_batches_become_payloads_in_both_formats() {
         let array = format!("[\n  {},\n  {}\n]", doc("a"), doc("b"));
-        let checked = check(&batch(BatchFormat::Json, &array, false), 10).unwrap();
+        let checked = check(
+            &batch(BatchFormat::Json, &array, false),
+            10,
+            &DocumentLimits::default(),
+        )
+        .unwrap();
         assert_eq!((checked.documents, checked.errors_total), (2, 0));
         let ids: Vec<_> = lines(&checked.payload).into_iter().map(|d| d.id).collect();
         assert_eq!(ids, ["a", "b"]);
 
         let ndjson = format!("{}\r\n\n  \n{}\n", doc("a"), doc("b"));
-        let same = check(&batch(BatchFormat::Ndjson, &ndjson, false), 10).unwrap();
+        let same = check(
+            &batch(BatchFormat::Ndjson, &ndjson, false),
+            10,
+            &DocumentLimits::default(),
+        )
+        .unwrap();
         assert_eq!(same.payload, checked.payload, "one normal form");
     }
 
@@ -225,9 +297,11 @@ mod tests {
             doc("a"),
             doc("d")
         );
-        let Err(ServiceError::InvalidDocuments { errors, total }) =
-            check(&batch(BatchFormat::Json, &array, false), 10)
-        else {
+        let Err(ServiceError::InvalidDocuments { errors, total }) = check(
+            &batch(BatchFormat::Json, &array, false),
+            10,
+            &DocumentLimits::default(),
+        ) else {
             panic!("refused")
         };
         assert_eq!(total, 2);
@@ -248,13 +322,20 @@ mod tests {
         );
 
         // With skip_bad the good ones pass and the bad ones are reported.
-        let checked = check(&batch(BatchFormat::Json, &array, true), 10).unwrap();
+        let checked = check(
+            &batch(BatchFormat::Json, &array, true),
+            10,
+            &DocumentLimits::default(),
+        )
+        .unwrap();
         assert_eq!((checked.documents, checked.errors_total), (2, 2));
 
         let ndjson = format!("{}\nnot json\n\n{}\n\u{0}", doc("a"), doc("c"));
-        let Err(ServiceError::InvalidDocuments { errors, .. }) =
-            check(&batch(BatchFormat::Ndjson, &ndjson, false), 10)
-        else {
+        let Err(ServiceError::InvalidDocuments { errors, .. }) = check(
+            &batch(BatchFormat::Ndjson, &ndjson, false),
+            10,
+            &DocumentLimits::default(),
+        ) else {
             panic!()
         };
         assert_eq!(
@@ -269,7 +350,11 @@ mod tests {
     #[test]
     fn a_body_that_is_not_an_array_or_holds_nothing_is_refused_whole() {
         for (body, line, column) in [("[{\"id\":1,\n]", 2, 1), ("{\"id\": 1}", 1, 1), ("[", 1, 1)] {
-            match check(&batch(BatchFormat::Json, body, true), 10) {
+            match check(
+                &batch(BatchFormat::Json, body, true),
+                10,
+                &DocumentLimits::default(),
+            ) {
                 Err(ServiceError::MalformedBatch {
                     line: l, column: c, ..
                 }) => {
@@ -285,7 +370,7 @@ mod tests {
             idempotency_key: None,
         };
         assert!(matches!(
-            check(&bytes, 10),
+            check(&bytes, 10, &DocumentLimits::default()),
             Err(ServiceError::MalformedBatch {
                 line: 2,
                 column: 1,
@@ -294,13 +379,17 @@ mod tests {
         ));
         for (format, body) in [(BatchFormat::Json, "[]"), (BatchFormat::Ndjson, "\n \n")] {
             assert!(matches!(
-                check(&batch(format, body, false), 10),
+                check(&batch(format, body, false), 10, &DocumentLimits::default()),
                 Err(ServiceError::EmptyBatch)
             ));
         }
         // Nothing good is nothing to queue, skip_bad or not.
         assert!(matches!(
-            check(&batch(BatchFormat::Ndjson, "nope\n", true), 10),
+            check(
+                &batch(BatchFormat::Ndjson, "nope\n", true),
+                10,
+                &DocumentLimits::default()
+            ),
             Err(ServiceError::InvalidDocuments { total: 1, .. })
         ));
     }
@@ -312,13 +401,19 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         assert!(matches!(
-            check(&batch(BatchFormat::Ndjson, &many, false), 10),
+            check(
+                &batch(BatchFormat::Ndjson, &many, false),
+                10,
+                &DocumentLimits::default()
+            ),
             Err(ServiceError::TooManyDocuments { limit: 10 })
         ));
         let bad = "x\n".repeat(150);
-        let Err(ServiceError::InvalidDocuments { errors, total }) =
-            check(&batch(BatchFormat::Ndjson, &bad, false), 1000)
-        else {
+        let Err(ServiceError::InvalidDocuments { errors, total }) = check(
+            &batch(BatchFormat::Ndjson, &bad, false),
+            1000,
+            &DocumentLimits::default(),
+        ) else {
             panic!()
         };
         assert_eq!((errors.len(), total), (MAX_LISTED_ERRORS, 150));
@@ -326,9 +421,11 @@ mod tests {
             r#"{{"id":"{}","title":"t","url":"https://x.org/","body":"b"}}"#,
             "i".repeat(5000)
         );
-        let Err(ServiceError::InvalidDocuments { errors, .. }) =
-            check(&batch(BatchFormat::Ndjson, &long_id, false), 10)
-        else {
+        let Err(ServiceError::InvalidDocuments { errors, .. }) = check(
+            &batch(BatchFormat::Ndjson, &long_id, false),
+            10,
+            &DocumentLimits::default(),
+        ) else {
             panic!()
         };
         assert_eq!(

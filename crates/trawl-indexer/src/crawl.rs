@@ -31,7 +31,7 @@
 //! - **Bounded by settings.** Sitemaps, feeds and dumps are read as they
 //!   stream in and only the pages the crawl can still take are kept; a
 //!   site crawl knows at most `max_pages` pages at once and keeps at most
-//!   [`MAX_LINKS_PER_PAGE`] links a page; pages are parsed off the
+//!   2,000 links a page; pages are parsed off the
 //!   runtime's threads.
 //! - **Repair.** A crawl first asks the index for the documents the
 //!   source's records say it holds; any the index lacks are fetched whole
@@ -48,7 +48,7 @@ use tracing::Instrument;
 use trawl_api::sources::{SourceIn, SourceKind, SourceSpec};
 use trawl_crawl::read::{self, TextKind};
 use trawl_crawl::{Conditional, CrawlSettings, FetchError, Fetched, Fetcher};
-use trawl_index::{Document, Glob, LocalIndex, extract_html, extract_markdown, extract_text};
+use trawl_index::{Document, Glob, LocalIndex, extract_markdown, extract_text};
 use trawl_queue::{Delivery, Queue};
 use trawl_service::redact;
 use trawl_store::{CrawlRunRecord, Finish, Millis, PageRecord, Start, Store, now_millis};
@@ -99,6 +99,10 @@ pub struct Crawler {
     /// The index the indexer writes: asked which documents it holds.
     index: Arc<LocalIndex>,
     settings: CrawlerSettings,
+    /// Room for pages being parsed at once, across crawls, in KiB of
+    /// page ([`PARSE_KIB`]): a parsed page holds ten times its size or more
+    /// while it is read.
+    parsing: Arc<Semaphore>,
 }
 
 /// The running scheduler and crawler; [`stop`](Self::stop) ends them (a
@@ -145,6 +149,7 @@ impl Crawler {
             indexer,
             index,
             settings,
+            parsing: Arc::new(Semaphore::new(PARSE_KIB as usize)),
         }
     }
 
@@ -515,34 +520,46 @@ impl Crawler {
         };
         let work = walk.run();
         tokio::pin!(work);
-        let mut tick = tokio::time::interval(Duration::from_secs(2));
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                done = &mut work => {
-                    // The last count, not the last tick's: the job keeps it.
-                    let (pages, _) = walk.progress();
-                    let _ = self.call(self.store.progress(job, pages, self.lease_until())).await;
-                    return done.map_err(|failure| match failure {
-                        Failure::Crawl(error) => Failure::Ended(error, Box::new(walk.progress().1)),
-                        other => other,
-                    });
-                }
-                _ = tick.tick() => {
-                    let (done, stats) = walk.progress();
-                    let _ = self.call(self.store.progress(job, done, self.lease_until())).await;
-                    let _ = self.call(self.queue.keep(&[delivery])).await;
-                    let _ = self.call(self.store.put_run(CrawlRunRecord {
+        // The leases and the run's report are kept beside the crawl, both
+        // polled at once: were the crawl suspended while these waited, a
+        // transaction of its (SQLite's one writer) would hold the lock
+        // they wait for, and both would wait out their deadlines.
+        let keeper = async {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let (done, stats) = walk.progress();
+                let _ = self
+                    .call(self.store.progress(job, done, self.lease_until()))
+                    .await;
+                let _ = self.call(self.queue.keep(&[delivery])).await;
+                let _ = self
+                    .call(self.store.put_run(CrawlRunRecord {
                         job_id: job,
                         source_id: source,
                         state: "running".to_owned(),
                         started_at: started,
                         finished_at: None,
                         stats: serde_json::to_string(&stats).expect("stats serialise"),
-                    })).await;
-                }
+                    }))
+                    .await;
             }
-        }
+        };
+        tokio::pin!(keeper);
+        let done = tokio::select! {
+            done = &mut work => done,
+            never = &mut keeper => never,
+        };
+        // The last count, not the last tick's: the job keeps it.
+        let (pages, _) = walk.progress();
+        let _ = self
+            .call(self.store.progress(job, pages, self.lease_until()))
+            .await;
+        done.map_err(|failure| match failure {
+            Failure::Crawl(error) => Failure::Ended(error, Box::new(walk.progress().1)),
+            other => other,
+        })
     }
 
     /// Which of `indexed`'s documents the index does not hold.
@@ -559,6 +576,10 @@ impl Crawler {
         .unwrap_or_default()
     }
 }
+
+/// KiB of pages parsed at once: one page as large as `max_page_bytes`
+/// allows (5 MiB) and a little more.
+const PARSE_KIB: u32 = 6 * 1024;
 
 /// Links of a site's page kept (and recorded) at most: a page with more
 /// makes its crawl unable to tell which pages left the site.
@@ -1098,12 +1119,23 @@ impl Walk<'_> {
             .map_or((false, false), |v| read::x_robots_tag(v, &token));
         let body = fetched.body.clone();
         let at = fetched.url.clone();
+        // Room to parse, by the page's size: one page of megabytes at a
+        // time, many small ones.
+        let kib = u32::try_from(fetched.body.len().div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, PARSE_KIB);
+        let _parsing = self
+            .crawler
+            .parsing
+            .acquire_many(kib)
+            .await
+            .expect("never closed");
         let parsed = tokio::task::spawn_blocking(move || {
             let text = String::from_utf8_lossy(&body);
             match kind {
                 TextKind::Html => {
-                    let meta = read::page_meta(&text, &at, &token, MAX_LINKS_PER_PAGE);
-                    (Some(meta), extract_html(&text))
+                    let (meta, text) = read::page(&text, &at, &token, MAX_LINKS_PER_PAGE);
+                    (Some(meta), text)
                 }
                 TextKind::Markdown => (None, extract_markdown(&text)),
                 TextKind::Plain => (None, extract_text(&text)),
@@ -1235,7 +1267,19 @@ impl Walk<'_> {
         if indexed == Some(&hash) {
             state.stats.pages.unchanged += 1;
         } else {
-            match Document::new(id.clone(), title, id.clone(), extracted.body, None) {
+            let limits = self.crawler.indexer.settings().document_limits;
+            // A page too long to index whole is indexed by its start.
+            let made = Document::new(id.clone(), title, id.clone(), extracted.body, None).and_then(
+                |doc| {
+                    doc.fit(&limits)
+                        .ok_or(trawl_index::InvalidDocument::TooLong {
+                            field: "url",
+                            size: id.len(),
+                            limit: limits.max_url_bytes,
+                        })
+                },
+            );
+            match made {
                 Ok(doc) => {
                     if self.lost.contains(&id) {
                         state.stats.pages.restored += 1;
@@ -1483,10 +1527,11 @@ impl Walk<'_> {
 
     /// One line of a dump.
     fn dump_line(&self, key: &str, n: usize, line: Result<Vec<u8>, String>) {
+        let limits = self.crawler.indexer.settings().document_limits;
         let document = line.and_then(|line| {
             std::str::from_utf8(line.trim_ascii())
                 .map_err(|_| "not UTF-8".to_owned())
-                .and_then(Document::from_json)
+                .and_then(|json| Document::from_json_within(json, &limits))
         });
         let mut state = self.state.lock().expect("not poisoned");
         state.done += 1;

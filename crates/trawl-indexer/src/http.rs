@@ -37,8 +37,104 @@ fn units(bytes: usize) -> usize {
 struct IndexerState {
     service: Arc<dyn IndexerService>,
     settings: IndexerSettings,
-    /// Room for bodies being read and checked, in [`UNIT`]s.
-    bodies: Arc<Semaphore>,
+    /// Room for bodies being read and checked.
+    room: Arc<Room>,
+}
+
+/// Room for the bytes of bodies received and not yet checked, in
+/// [`UNIT`]s: for every request together, and for each key's. A request
+/// takes room as its bytes arrive (a body announced and not sent holds
+/// nothing), and gives it back when its answer is made.
+struct Room {
+    all: Arc<Semaphore>,
+    per_key: u32,
+    keys: std::sync::Mutex<std::collections::HashMap<i64, Arc<Semaphore>>>,
+}
+
+/// How long a request that already holds room waits for more before it
+/// gives up what it holds (so that bodies half-read cannot wait on each
+/// other until their deadlines).
+const MORE_ROOM_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Room {
+    fn new(settings: &IndexerSettings) -> Self {
+        let all = units(
+            settings
+                .max_body_bytes_in_flight
+                .max(settings.max_body_bytes),
+        );
+        Self {
+            all: Arc::new(Semaphore::new(all)),
+            per_key: u32::try_from(units(settings.max_body_bytes_in_flight_per_key))
+                .unwrap_or(u32::MAX),
+            keys: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn of_key(&self, key: i64) -> Arc<Semaphore> {
+        self.keys
+            .lock()
+            .expect("not poisoned")
+            .entry(key)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_key as usize)))
+            .clone()
+    }
+}
+
+/// Room a request holds: its key's and everyone's.
+#[derive(Default)]
+struct Held {
+    key: Option<tokio::sync::OwnedSemaphorePermit>,
+    all: Option<tokio::sync::OwnedSemaphorePermit>,
+    units: u32,
+}
+
+impl Held {
+    /// Takes room for `units` more: waits while it holds nothing (within
+    /// the request's deadline), at most [`MORE_ROOM_WAIT`] when it holds
+    /// some.
+    async fn grow(
+        &mut self,
+        units: u32,
+        key: &Arc<Semaphore>,
+        all: &Arc<Semaphore>,
+        per_key: u32,
+    ) -> Result<(), ApiError> {
+        if units == 0 {
+            return Ok(());
+        }
+        if self.units.saturating_add(units) > per_key {
+            // More than one key may hold: this body cannot fit at all.
+            return Err(ApiError::Overloaded);
+        }
+        let holding = self.units > 0;
+        let take = async {
+            let k = key.clone().acquire_many_owned(units).await;
+            let a = all.clone().acquire_many_owned(units).await;
+            (k, a)
+        };
+        let (k, a) = if holding {
+            tokio::time::timeout(MORE_ROOM_WAIT, take)
+                .await
+                .map_err(|_| ApiError::Overloaded)?
+        } else {
+            take.await
+        };
+        let (k, a) = (
+            k.map_err(|_| ApiError::Overloaded)?,
+            a.map_err(|_| ApiError::Overloaded)?,
+        );
+        match &mut self.key {
+            Some(held) => held.merge(k),
+            None => self.key = Some(k),
+        }
+        match &mut self.all {
+            Some(held) => held.merge(a),
+            None => self.all = Some(a),
+        }
+        self.units += units;
+        Ok(())
+    }
 }
 
 /// `POST /v1/documents`, `DELETE /v1/documents/{id}`, `GET /v1/jobs`,
@@ -52,11 +148,7 @@ pub fn routes(
     let state = IndexerState {
         service,
         settings,
-        bodies: Arc::new(Semaphore::new(units(
-            settings
-                .max_body_bytes_in_flight
-                .max(settings.max_body_bytes),
-        ))),
+        room: Arc::new(Room::new(&settings)),
     };
     Router::new()
         .route(
@@ -134,23 +226,9 @@ async fn submit(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    // Bodies held at once are bounded: a request waits for room (within
-    // its deadline) rather than adding to the memory of all the others.
-    let size = declared.map_or(limit, |n| n as usize);
-    // At most the semaphore's capacity: `size` is within the body limit.
-    let units = u32::try_from(units(size)).unwrap_or(u32::MAX);
-    let _room = state
-        .bodies
-        .acquire_many(units)
-        .await
-        .map_err(|_| ApiError::Overloaded)?;
-    let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if too_large(&e) {
-            ApiError::PayloadTooLarge { limit }
-        } else {
-            ApiError::MalformedBody(format!("the body could not be read: {e}"))
-        }
-    })?;
+    // Bodies held at once are bounded, for all and for each key, by the
+    // bytes received: a request waits for room as its bytes come.
+    let (body, _room) = read_body(body, limit, &state.room, caller.0).await?;
     let accepted = state
         .service
         .submit(
@@ -313,6 +391,44 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
         .to_str()
         .map_err(|_| invalid("must be visible ASCII characters".to_owned()))?;
     IdempotencyKey::parse(text).map(Some).map_err(invalid)
+}
+
+/// Reads a body of at most `limit` bytes, taking room for its bytes as
+/// they arrive; the room is held until the returned [`Held`] is dropped.
+async fn read_body(
+    body: Body,
+    limit: usize,
+    room: &Room,
+    key: i64,
+) -> Result<(axum::body::Bytes, Held), ApiError> {
+    use futures_util::StreamExt;
+    let of_key = room.of_key(key);
+    let mut held = Held::default();
+    let mut read = bytes::BytesMut::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            if too_large(&e) {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::MalformedBody(format!("the body could not be read: {e}"))
+            }
+        })?;
+        let size = read.len() + chunk.len();
+        if size > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        let needed = u32::try_from(units(size)).unwrap_or(u32::MAX);
+        held.grow(
+            needed.saturating_sub(held.units),
+            &of_key,
+            &room.all,
+            room.per_key,
+        )
+        .await?;
+        read.extend_from_slice(&chunk);
+    }
+    Ok((read.freeze(), held))
 }
 
 /// Whether reading a body failed for its size.

@@ -107,15 +107,135 @@ pub struct Keys {
     timeout: Duration,
     /// When each key's use was last written down.
     recorded: Mutex<HashMap<i64, Instant>>,
+    /// Refused requests per client.
+    failures: FailureThrottle,
+}
+
+/// How many requests with a missing or wrong key a client may make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureBudget {
+    /// A minute, sustained (0: no limit).
+    pub per_minute: u32,
+    /// At once, after a quiet spell.
+    pub burst: u32,
+}
+
+impl Default for FailureBudget {
+    fn default() -> Self {
+        Self {
+            per_minute: 10,
+            burst: 10,
+        }
+    }
+}
+
+/// Refused requests a client may make: a token bucket per client address,
+/// spent by each refusal (a good key spends nothing). A client whose
+/// bucket is empty gets `429` with `Retry-After` before its key is looked
+/// at, and is logged once for each spell.
+struct FailureThrottle {
+    budget: FailureBudget,
+    clients: Mutex<HashMap<std::net::IpAddr, Bucket>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    /// Whether this spell of refusals was logged.
+    logged: bool,
+}
+
+/// Clients whose failures are remembered at once: past it, the buckets
+/// that have refilled are forgotten (a forgotten client is one with no
+/// recent failures).
+const MAX_FAILING_CLIENTS: usize = 100_000;
+
+impl FailureThrottle {
+    fn new(budget: FailureBudget) -> Self {
+        Self {
+            budget,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn refill(&self, bucket: &mut Bucket, now: Instant) {
+        let rate = f64::from(self.budget.per_minute) / 60.0;
+        let burst = f64::from(self.budget.burst.max(1));
+        bucket.tokens =
+            (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.logged = false;
+        }
+    }
+
+    /// `Err` with the wait when `ip` has no refusal left: whether to log
+    /// it too (once a spell).
+    fn blocked(&self, ip: std::net::IpAddr) -> Result<(), (Duration, bool)> {
+        if self.budget.per_minute == 0 {
+            return Ok(());
+        }
+        let mut clients = self.clients.lock().expect("not poisoned");
+        let Some(bucket) = clients.get_mut(&ip) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        self.refill(bucket, now);
+        if bucket.tokens >= 1.0 {
+            return Ok(());
+        }
+        let rate = f64::from(self.budget.per_minute) / 60.0;
+        let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / rate);
+        let log = !bucket.logged;
+        bucket.logged = true;
+        Err((wait, log))
+    }
+
+    /// Spends one refusal of `ip`'s.
+    fn failed(&self, ip: std::net::IpAddr) {
+        if self.budget.per_minute == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let mut clients = self.clients.lock().expect("not poisoned");
+        if clients.len() >= MAX_FAILING_CLIENTS && !clients.contains_key(&ip) {
+            let burst = f64::from(self.budget.burst.max(1));
+            let rate = f64::from(self.budget.per_minute) / 60.0;
+            clients.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
+            if clients.len() >= MAX_FAILING_CLIENTS {
+                // Full of clients still failing: the newcomer is not
+                // tracked (what it costs is bounded by the rate limits).
+                return;
+            }
+        }
+        let bucket = clients.entry(ip).or_insert(Bucket {
+            tokens: f64::from(self.budget.burst.max(1)),
+            at: now,
+            logged: false,
+        });
+        self.refill(bucket, now);
+        bucket.tokens = (bucket.tokens - 1.0).max(0.0);
+    }
 }
 
 impl Keys {
-    /// Keys checked against `store`, each look-up bounded by `timeout`.
+    /// Keys checked against `store`, each look-up bounded by `timeout`,
+    /// with the default budget of refused requests.
     pub fn new(store: Arc<dyn Store>, timeout: Duration) -> Self {
+        Self::with_failures(store, timeout, FailureBudget::default())
+    }
+
+    /// [`new`](Self::new), a client allowed `failures`.
+    pub fn with_failures(
+        store: Arc<dyn Store>,
+        timeout: Duration,
+        failures: FailureBudget,
+    ) -> Self {
         Self {
             store,
             timeout,
             recorded: Mutex::new(HashMap::new()),
+            failures: FailureThrottle::new(failures),
         }
     }
 
@@ -171,11 +291,33 @@ impl Keys {
 
 /// Middleware: lets a request through only with a valid key, and gives the
 /// handlers its [`Caller`].
+///
+/// A client whose refusals spent its budget ([`FailureBudget`]) is
+/// answered `429` at once, its key not looked at.
 pub async fn require_key(
     State(keys): State<Arc<Keys>>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let ip = request
+        .extensions()
+        .get::<trawl_service::client::Client>()
+        .and_then(|c| c.ip);
+    if let Some(ip) = ip
+        && let Err((wait, log)) = keys.failures.blocked(ip)
+    {
+        if log {
+            tracing::warn!(client = %ip, retry_after_s = wait.as_secs(), "too many requests with a missing or wrong API key: refusing this client for a while");
+        }
+        ::metrics::counter!(trawl_service::metrics::Metric::HttpRateLimited.name(), "budget" => "unauthenticated")
+            .increment(1);
+        return ApiError::RateLimited {
+            budget: "unauthenticated",
+            burst: keys.failures.budget.burst.max(1),
+            retry_after: wait,
+        }
+        .into_response();
+    }
     match keys
         .verify(request.headers().get(axum::http::header::AUTHORIZATION))
         .await
@@ -184,13 +326,51 @@ pub async fn require_key(
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        Err(error) => error.into_response(),
+        Err(error) => {
+            if let Some(ip) = ip
+                && matches!(error, ApiError::Unauthorized(_) | ApiError::Forbidden)
+            {
+                keys.failures.failed(ip);
+            }
+            error.into_response()
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_is_refused_once_its_failures_are_spent_and_others_are_not() {
+        let throttle = FailureThrottle::new(FailureBudget {
+            per_minute: 60,
+            burst: 3,
+        });
+        let a: std::net::IpAddr = "198.51.100.1".parse().unwrap();
+        let b: std::net::IpAddr = "198.51.100.2".parse().unwrap();
+        for _ in 0..3 {
+            assert!(throttle.blocked(a).is_ok());
+            throttle.failed(a);
+        }
+        let (wait, log) = throttle.blocked(a).unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+        assert!(log, "the first refusal of a spell is logged");
+        assert!(!throttle.blocked(a).unwrap_err().1, "the next is not");
+        assert!(throttle.blocked(b).is_ok());
+        // A budget of 0 limits nothing.
+        let off = FailureThrottle::new(FailureBudget {
+            per_minute: 0,
+            burst: 0,
+        });
+        for _ in 0..100 {
+            off.failed(a);
+        }
+        assert!(off.blocked(a).is_ok());
+    }
 
     #[test]
     fn only_well_formed_keys_have_a_prefix() {

@@ -35,9 +35,9 @@ mod writer;
 
 pub use crawl::{Crawler, CrawlerHandle, CrawlerSettings};
 pub use http::{BATCH_TYPES, routes};
-pub use keys::{Caller, KeyError, Keys, NewApiKey, require_key};
+pub use keys::{Caller, FailureBudget, KeyError, Keys, NewApiKey, require_key};
 pub use service::{Indexer, IndexerSettings};
-pub use snapshots::snapshot_routes;
+pub use snapshots::{guarded as guarded_snapshots, snapshot_routes};
 pub use sources::Sources;
 pub use sources_http::sources_routes;
 pub use worker::{Worker, WorkerHandle, WorkerSettings, WorkerState};

@@ -26,9 +26,16 @@ use trawl_store::now_millis;
 pub struct IndexerSettings {
     /// Largest request body of `POST /v1/documents`.
     pub max_body_bytes: usize,
-    /// Bodies being read and checked at once, in bytes: more requests wait
-    /// their turn (within their deadline).
+    /// Bytes of bodies received and not yet checked, at once: a request
+    /// whose bytes find no room waits (within its deadline). Counted as
+    /// bytes arrive, so a body that is announced and never sent holds
+    /// nothing.
     pub max_body_bytes_in_flight: usize,
+    /// The same, for the requests of one key: one key cannot take the
+    /// room of every other.
+    pub max_body_bytes_in_flight_per_key: usize,
+    /// How large one document may be.
+    pub document_limits: trawl_index::DocumentLimits,
     /// Most documents one batch may hold.
     pub max_documents: usize,
     /// Runs a job may take before it fails for good.
@@ -42,6 +49,8 @@ impl Default for IndexerSettings {
         Self {
             max_body_bytes: 32 * 1024 * 1024,
             max_body_bytes_in_flight: 96 * 1024 * 1024,
+            max_body_bytes_in_flight_per_key: 32 * 1024 * 1024,
+            document_limits: trawl_index::DocumentLimits::default(),
             max_documents: trawl_api::jobs::MAX_BATCH_DOCUMENTS,
             max_attempts: 5,
             dependency_timeout: Duration::from_secs(3),
@@ -312,9 +321,10 @@ impl IndexerService for Indexer {
         ]);
         let idempotency_key = batch.idempotency_key.clone();
         let max_documents = self.settings.max_documents;
+        let limits = self.settings.document_limits;
         // Work in proportion to the body (up to tens of MiB): off the
         // async workers.
-        let checked = tokio::task::spawn_blocking(move || check(&batch, max_documents))
+        let checked = tokio::task::spawn_blocking(move || check(&batch, max_documents, &limits))
             .await
             .map_err(|e| ServiceError::Internal(format!("checking a batch failed: {e}")))??;
         self.enqueue(NewJob {

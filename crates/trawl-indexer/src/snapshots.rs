@@ -19,17 +19,54 @@ use trawl_index::snapshot::Manifest;
 use trawl_service::ApiError;
 use trawl_service::openapi::InternalErrorResponse;
 
+use crate::keys::{Keys, require_key};
+
 /// Bytes read from a file at a time: what one download holds in memory
 /// (the connection cap bounds the downloads).
 const CHUNK: usize = 64 * 1024;
 
 /// `GET /v1/index/manifest` and `GET /v1/index/files/{name}` over the index
-/// this process writes.
+/// this process writes, open to anyone: see [`guarded`] for the default.
 pub fn snapshot_routes(index: Arc<LocalIndex>) -> Router {
     Router::new()
         .route("/v1/index/manifest", get(manifest))
         .route("/v1/index/files/{name}", get(file))
         .with_state(index)
+}
+
+/// `routes` (the index's commits: the whole index, file by file) for
+/// holders of an API key `keys` accepts, or of `replica_key`, the secret
+/// search replicas are given (`search.index_key`), compared in constant
+/// time.
+pub fn guarded(routes: Router, keys: Arc<Keys>, replica_key: Option<String>) -> Router {
+    let guard = Arc::new(Guard { keys, replica_key });
+    routes.route_layer(axum::middleware::from_fn_with_state(guard, require_replica))
+}
+
+struct Guard {
+    keys: Arc<Keys>,
+    replica_key: Option<String>,
+}
+
+async fn require_replica(
+    State(guard): State<Arc<Guard>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use subtle::ConstantTimeEq;
+    if let Some(expected) = guard.replica_key.as_deref()
+        && let Some(sent) = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim())
+        && bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
+    {
+        return next.run(request).await;
+    }
+    require_key(State(guard.keys.clone()), request, next).await
 }
 
 fn internal(error: &trawl_index::IndexError) -> ApiError {

@@ -174,6 +174,10 @@ impl Sources {
     }
 }
 
+/// How many times (50 ms apart) a crawl asked for waits for the source's
+/// crawl that is made but not yet published.
+const UNPUBLISHED_WAITS: u32 = 60;
+
 /// A crawl job for a source, as the store records it.
 pub(crate) fn crawl_job(source: i64, max_attempts: u32) -> NewJob {
     NewJob {
@@ -346,17 +350,32 @@ impl SourcesService for Sources {
     }
 
     async fn crawl(&self, id: i64) -> Result<Accepted, ServiceError> {
-        for _ in 0..3 {
+        let mut waited = 0;
+        let mut claims = 0;
+        while claims < 3 {
             let current = self.record(id).await?;
             if let Some(job) = current.crawl_job {
                 let record = self.stored(self.store.job(job)).await?;
-                if let Some(record) = record.filter(|j| !j.state.is_terminal() && j.published) {
-                    return Ok(Accepted {
-                        job: wire_job(&record),
-                        replayed: true,
-                    });
+                match record.filter(|j| !j.state.is_terminal()) {
+                    Some(record) if record.published => {
+                        return Ok(Accepted {
+                            job: wire_job(&record),
+                            replayed: true,
+                        });
+                    }
+                    // The scheduler made it a moment ago and is publishing
+                    // it: a second crawl now would run beside it. Wait for
+                    // it (a publisher that died leaves it unpublished: then
+                    // this one is made, and that one purged).
+                    Some(_) if waited < UNPUBLISHED_WAITS => {
+                        waited += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    _ => {}
                 }
             }
+            claims += 1;
             let mut job = crawl_job(id, self.indexer.settings().max_attempts);
             job.traceparent = trawl_service::trace::traceparent(&tracing::Span::current());
             // A crawl on request is this turn's: the next is one interval

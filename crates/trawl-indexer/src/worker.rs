@@ -662,6 +662,11 @@ impl Run {
         );
         self.state()
             .set(false, format!("the index's disk is full: {reason}"));
+        let settings = &self.worker.settings;
+        let wait = settings
+            .retry_backoff_max
+            .min(WAIT_FOR_ROOM)
+            .max(settings.retry_backoff);
         for job in running {
             job.record("retried");
             let finish = Finish::Wait {
@@ -675,10 +680,10 @@ impl Run {
                 )
                 .await;
             let _ = self
-                .call(self.worker.queue.retry(job.delivery, WAIT_FOR_ROOM, reason))
+                .call(self.worker.queue.retry(job.delivery, wait, reason))
                 .await;
         }
-        self.pause(WAIT_FOR_ROOM).await;
+        self.pause(wait).await;
     }
 
     /// Puts jobs back as they were (the worker stops): their messages are
@@ -811,8 +816,8 @@ impl Run {
     }
 }
 
-/// How long the worker waits before trying again when the index's disk
-/// was full.
+/// The longest the worker waits before trying again when the index's disk
+/// was full (the retry backoff's maximum, when shorter).
 const WAIT_FOR_ROOM: Duration = Duration::from_secs(10);
 
 fn describe(error: &ApplyError) -> String {

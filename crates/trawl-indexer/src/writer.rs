@@ -40,14 +40,35 @@ pub(crate) enum ApplyError {
 }
 
 impl ApplyError {
-    /// The index's failure, as `Full` when it was for want of room.
-    fn index(error: &IndexError) -> Self {
-        if error.is_storage_full() {
+    /// The index's failure, as `Full` when it was for want of room: the
+    /// error says so, or (tantivy often reports only that its writer's
+    /// thread died) the index's disk has less than [`LOW_ROOM`] left.
+    fn index(error: &IndexError, index: &LocalIndex) -> Self {
+        let low = free_bytes(index.path()).is_some_and(|free| free < LOW_ROOM);
+        if error.is_storage_full() || low {
             Self::Full(error.to_string())
         } else {
             Self::Group(error.to_string())
         }
     }
+}
+
+/// Below this much free room on the index's disk, a failure to write it
+/// is taken for a full disk (a segment being flushed needs megabytes).
+const LOW_ROOM: u64 = 64 * 1024 * 1024;
+
+/// The bytes an unprivileged writer may still use on `path`'s filesystem.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a NUL-terminated string and `stat` a valid
+    // statvfs for the call to fill.
+    if unsafe { libc::statvfs(path.as_ptr(), &raw mut stat) } != 0 {
+        return None;
+    }
+    // (Both are 64-bit on the 64-bit Linux targets trawl builds for.)
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 enum Command {
@@ -137,7 +158,7 @@ fn serve(index: &LocalIndex, commands: &mpsc::Receiver<Command>, cancel: &Atomic
                 reply,
             } => {
                 let result = match open(index, &mut writer, cancel) {
-                    Ok(writer) => apply(writer, kind, &payload, &progress, cancel),
+                    Ok(writer) => apply(index, writer, kind, &payload, &progress, cancel),
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(result);
@@ -149,7 +170,10 @@ fn serve(index: &LocalIndex, commands: &mpsc::Receiver<Command>, cancel: &Atomic
             // is lost: the group's jobs run again.
             Command::Commit(reply) => {
                 let result = match writer.as_mut() {
-                    Some(w) => w.commit().map(|_| ()).map_err(|e| ApplyError::index(&e)),
+                    Some(w) => w
+                        .commit()
+                        .map(|_| ())
+                        .map_err(|e| ApplyError::index(&e, index)),
                     None => Ok(()),
                 };
                 if result.is_err() {
@@ -207,6 +231,7 @@ fn open<'w, 'i>(
 }
 
 fn apply(
+    index: &LocalIndex,
     writer: &mut IndexWriter<'_>,
     kind: JobKind,
     payload: &[u8],
@@ -218,7 +243,9 @@ fn apply(
         JobKind::Delete => {
             let id = std::str::from_utf8(payload)
                 .map_err(|_| ApplyError::Job("its document id is not UTF-8".into()))?;
-            let existed = writer.remove(id).map_err(|e| ApplyError::index(&e))?;
+            let existed = writer
+                .remove(id)
+                .map_err(|e| ApplyError::index(&e, index))?;
             applied.deleted = u64::from(existed);
             progress.store(1, Ordering::Relaxed);
         }
@@ -226,7 +253,9 @@ fn apply(
             let ids: Vec<String> = serde_json::from_slice(payload)
                 .map_err(|e| ApplyError::Job(format!("its ids are unreadable: {e}")))?;
             for (i, id) in ids.iter().enumerate() {
-                let existed = writer.remove(id).map_err(|e| ApplyError::index(&e))?;
+                let existed = writer
+                    .remove(id)
+                    .map_err(|e| ApplyError::index(&e, index))?;
                 applied.deleted += u64::from(existed);
                 progress.store(i as u64 + 1, Ordering::Relaxed);
                 if i % 1024 == 1023 && cancel.load(Ordering::Acquire) {
@@ -255,7 +284,10 @@ fn apply(
                         ))
                     })?;
                 let id = doc.id.clone();
-                match writer.upsert(doc).map_err(|e| ApplyError::index(&e))? {
+                match writer
+                    .upsert(doc)
+                    .map_err(|e| ApplyError::index(&e, index))?
+                {
                     Upserted::Added => applied.added += 1,
                     Upserted::Replaced => applied.replaced += 1,
                 }

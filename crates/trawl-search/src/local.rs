@@ -45,6 +45,9 @@ enum Source {
         /// The last attempt, so that a missing index is looked for at most
         /// twice a second.
         tried: Mutex<Option<(Instant, String)>>,
+        /// The pulls from the indexer that bring it, when this replica
+        /// pulls: why the last failed, said beside "no index yet".
+        pulls: Option<crate::replica::Pulls>,
     },
 }
 
@@ -55,6 +58,8 @@ pub enum LocalSource {
     /// A search replica's: the directory the indexer writes, opened
     /// read-only once it is there.
     ReadOnly(PathBuf),
+    /// A search replica's own copy, which `Pulls` brings from the indexer.
+    Pulled(PathBuf, crate::replica::Pulls),
 }
 
 /// `[[engines]]` with `type = "local"`: no keys of its own.
@@ -73,7 +78,8 @@ impl crate::engines::EngineSettings for Settings {
         let name = build.http.name.clone();
         let engine = Arc::new(match build.local.take() {
             Some(LocalSource::Open(index)) => LocalEngine::new(name, index),
-            Some(LocalSource::ReadOnly(dir)) => LocalEngine::read_only(name, dir),
+            Some(LocalSource::ReadOnly(dir)) => LocalEngine::read_only(name, dir, None),
+            Some(LocalSource::Pulled(dir, pulls)) => LocalEngine::read_only(name, dir, Some(pulls)),
             None => return Err(crate::engines::BuildError::NoLocalIndex),
         });
         let watched = Arc::downgrade(&engine);
@@ -99,13 +105,19 @@ impl LocalEngine {
     }
 
     /// An engine over the index in `dir`, opened read-only: it never
-    /// creates nor writes one. Until the indexer has made it, searches
-    /// report an error and readiness says what is awaited.
-    pub fn read_only(name: impl Into<String>, dir: PathBuf) -> Self {
+    /// creates nor writes one. Until the indexer has made it (or `pulls`
+    /// brought it), searches report an error and readiness says what is
+    /// awaited, and why the last pull failed.
+    pub fn read_only(
+        name: impl Into<String>,
+        dir: PathBuf,
+        pulls: Option<crate::replica::Pulls>,
+    ) -> Self {
         let source = Source::Awaited {
             dir,
             opened: OnceLock::new(),
             tried: Mutex::new(None),
+            pulls,
         };
         let engine = Self::with_source(name.into(), source);
         let _ = engine.index();
@@ -138,9 +150,21 @@ impl LocalEngine {
 
     /// The index, opening it now if it is awaited and has appeared.
     fn index(&self) -> Result<Arc<LocalIndex>, String> {
-        let (dir, opened, tried) = match &self.index {
+        let (dir, opened, tried, pulls) = match &self.index {
             Source::Open(index) => return Ok(index.clone()),
-            Source::Awaited { dir, opened, tried } => (dir, opened, tried),
+            Source::Awaited {
+                dir,
+                opened,
+                tried,
+                pulls,
+            } => (dir, opened, tried, pulls),
+        };
+        let with_pull = |error: String| match pulls
+            .as_ref()
+            .and_then(crate::replica::Pulls::failure)
+        {
+            Some(failure) => format!("{error}; the last pull from the indexer failed: {failure}"),
+            None => error,
         };
         if let Some(index) = opened.get() {
             return Ok(index.clone());
@@ -152,7 +176,7 @@ impl LocalEngine {
         if let Some((at, error)) = tried.as_ref()
             && at.elapsed() < LOOK_AGAIN
         {
-            return Err(error.clone());
+            return Err(with_pull(error.clone()));
         }
         match LocalIndex::open_read_only(dir) {
             Ok(index) => {
@@ -165,7 +189,7 @@ impl LocalEngine {
                 tracing::warn!(error = %e, "index not available");
                 let error = e.public_message().to_owned();
                 *tried = Some((Instant::now(), error.clone()));
-                Err(error)
+                Err(with_pull(error))
             }
         }
     }

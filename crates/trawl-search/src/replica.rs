@@ -42,9 +42,9 @@ pub struct SyncSettings {
 pub enum SyncError {
     /// The indexer could not be reached or stopped answering.
     #[error("the indexer cannot be reached: {0}")]
-    Unreachable(#[from] reqwest::Error),
+    Unreachable(String),
     /// The indexer answered with an error.
-    #[error("the indexer answered {status} to {what}")]
+    #[error("the indexer answered {status} to {what}{}", hint(*.status))]
     Status {
         /// Its status.
         status: u16,
@@ -70,6 +70,49 @@ pub enum SyncError {
     Io(#[from] std::io::Error),
 }
 
+impl From<reqwest::Error> for SyncError {
+    fn from(error: reqwest::Error) -> Self {
+        // Said without the URL (its user-info, were there one, is a
+        // secret), with its causes.
+        let error = error.without_url();
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(inner) = source {
+            text.push_str(": ");
+            text.push_str(&inner.to_string());
+            source = inner.source();
+        }
+        Self::Unreachable(trawl_service::redact::text(&text).into_owned())
+    }
+}
+
+/// What a refusal means for the one who set the replica up.
+fn hint(status: u16) -> &'static str {
+    match status {
+        401 => " (the indexer asks for a key: set search.index_key / TRAWL_INDEX_KEY)",
+        403 => " (the indexer refused the key: check search.index_key / TRAWL_INDEX_KEY)",
+        429 => " (too many requests: the indexer's rate_limits.index budget)",
+        _ => "",
+    }
+}
+
+/// Why this replica's last pull failed, while it did: for its readiness.
+#[derive(Debug, Clone, Default)]
+pub struct Pulls {
+    failure: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Pulls {
+    /// Why the last pull failed; `None` once one succeeded.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().expect("not poisoned").clone()
+    }
+
+    fn set(&self, failure: Option<String>) {
+        *self.failure.lock().expect("not poisoned") = failure;
+    }
+}
+
 /// What a round that installed a commit did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Synced {
@@ -86,7 +129,7 @@ pub struct Synced {
 /// Pulls the index into `dir` until the process ends: one round at once,
 /// then one every `settings.every` (a failed round is logged and tried
 /// again after the same pause).
-pub fn spawn(dir: PathBuf, settings: SyncSettings) -> tokio::task::JoinHandle<()> {
+pub fn spawn(dir: PathBuf, settings: SyncSettings, pulls: Pulls) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let client = match client(&settings) {
             Ok(client) => client,
@@ -107,9 +150,14 @@ pub fn spawn(dir: PathBuf, settings: SyncSettings) -> tokio::task::JoinHandle<()
                         "index commit pulled from the indexer"
                     );
                     failing = false;
+                    pulls.set(None);
                 }
-                Ok(None) => failing = false,
+                Ok(None) => {
+                    failing = false;
+                    pulls.set(None);
+                }
                 Err(error) => {
+                    pulls.set(Some(error.to_string()));
                     // Said once per spell of failures, then quietly.
                     if failing {
                         tracing::debug!(%error, "the index cannot be pulled");

@@ -32,8 +32,10 @@ pub struct SearchConfig {
     /// the replica reads the index directory the indexer writes (one
     /// machine, or a shared disk).
     pub index_from: Option<url::Url>,
-    /// The API key sent to `index_from`, when the indexer asks for keys on
-    /// reads (`auth.require_key_for_reads`).
+    /// The key the index's commits are pulled with: sent by a replica to
+    /// `index_from`, and accepted by the indexer for them (besides its API
+    /// keys). Without it an indexer serves them only to API keys, unless
+    /// `indexer.public_index`.
     pub index_key: Option<String>,
     /// How often a replica asks `index_from` for a newer commit.
     pub index_sync_ms: u64,

@@ -105,7 +105,17 @@ pub enum Refused {
 #[derive(Debug, Clone, Default)]
 pub struct Trusted {
     names: Arc<HashSet<String>>,
-    origins: Arc<Vec<url::Origin>>,
+    /// Scheme, host (as [`normal_name`] makes it) and port.
+    origins: Arc<Vec<(String, String, u16)>>,
+}
+
+/// `url`'s origin, its host's spelling made one.
+fn origin_of(url: &Url) -> Option<(String, String, u16)> {
+    Some((
+        url.scheme().to_owned(),
+        normal_name(url.host_str()?),
+        url.port_or_known_default()?,
+    ))
 }
 
 impl Trusted {
@@ -119,7 +129,7 @@ impl Trusted {
                     .map(normal_name)
                     .collect(),
             ),
-            origins: Arc::new(urls.iter().map(|url| url.origin()).collect()),
+            origins: Arc::new(urls.iter().filter_map(|url| origin_of(url)).collect()),
         }
     }
 
@@ -127,15 +137,16 @@ impl Trusted {
     /// configured origin (or its upgrade from `http` to `https` on the
     /// default ports).
     fn admits(&self, target: &Url) -> bool {
-        let origin = target.origin();
-        if self.origins.contains(&origin) {
-            return true;
-        }
-        let mut downgraded = target.clone();
-        target.scheme() == "https"
-            && target.port().is_none()
-            && downgraded.set_scheme("http").is_ok()
-            && self.origins.contains(&downgraded.origin())
+        let Some((scheme, host, port)) = origin_of(target) else {
+            return false;
+        };
+        self.origins.iter().any(|(s, h, p)| {
+            *h == host
+                && ((*s == scheme && *p == port)
+                // The upgrade from http on its default port to https on
+                // its default port.
+                || (s == "http" && *p == 80 && scheme == "https" && port == 443))
+        })
     }
 
     fn names(&self, host: &str) -> bool {

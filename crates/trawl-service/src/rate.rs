@@ -1,11 +1,13 @@
 //! Per-client rate limits: a token bucket (GCRA, from `governor`) per
 //! client address and budget, answered `429` with `Retry-After` when spent.
 //!
-//! Two budgets: **pages** (requests for HTML, including any path the page
-//! routes would take as a query) and **API** (`/api/…`, `/v1/…`, the
+//! Three budgets: **pages** (requests for HTML, including any path the
+//! page routes would take as a query), **API** (`/api/…`, `/v1/…`, the
 //! suggestions a page asks for as people type, `/autocomplete`, and
-//! SearXNG's API on `/search`: a `POST`, or `format=json|csv|rss`). The
-//! health endpoints, the OpenAPI document and static assets spend nothing.
+//! SearXNG's API on `/search`: a `POST`, or `format=json|csv|rss`) and
+//! **index** (`/v1/index/…`: the index's commits, which search replicas
+//! pull; whole files, so a budget of their own). The health endpoints,
+//! the OpenAPI document and static assets spend nothing.
 //! A client is its address as [`crate::client`] decided it (behind trusted
 //! proxies, the forwarded one); IPv6 clients are counted by their /64,
 //! which one subscriber usually holds whole. What protects engines' paid
@@ -44,6 +46,8 @@ pub struct RateSettings {
     pub pages: Budget,
     /// The API's budget.
     pub api: Budget,
+    /// The index files' budget.
+    pub index: Budget,
     /// Clients never limited (monitoring, the owner's own scripts).
     pub exempt: Vec<IpNet>,
     /// Clients tracked at once; beyond it, new clients share one bucket
@@ -63,6 +67,12 @@ impl Default for RateSettings {
                 per_minute: 600,
                 burst: 60,
             },
+            // A replica polls the manifest every 2 s (30 a minute) and
+            // fetches the files of each commit it lacks.
+            index: Budget {
+                per_minute: 240,
+                burst: 120,
+            },
             exempt: Vec::new(),
             max_clients: 100_000,
         }
@@ -76,6 +86,8 @@ pub enum Kind {
     Pages,
     /// The JSON API.
     Api,
+    /// The index's commits.
+    Index,
 }
 
 impl Kind {
@@ -105,6 +117,8 @@ impl Kind {
         ) || path.starts_with("/static/");
         if free {
             None
+        } else if path.starts_with("/v1/index/") {
+            Some(Self::Index)
         } else if path.starts_with("/api/") || path.starts_with("/v1/") || path == "/autocomplete" {
             Some(Self::Api)
         } else {
@@ -117,6 +131,7 @@ impl Kind {
         match self {
             Self::Pages => "pages",
             Self::Api => "API",
+            Self::Index => "index",
         }
     }
 }
@@ -129,6 +144,7 @@ pub struct RateLimits {
     settings: RateSettings,
     pages: Option<Keyed>,
     api: Option<Keyed>,
+    index: Option<Keyed>,
     checks: AtomicU64,
     clock: DefaultClock,
 }
@@ -157,6 +173,7 @@ impl RateLimits {
         Self {
             pages: bucket(settings.pages),
             api: bucket(settings.api),
+            index: bucket(settings.index),
             settings,
             checks: AtomicU64::new(0),
             clock: DefaultClock::default(),
@@ -172,6 +189,7 @@ impl RateLimits {
         let bucket = match kind {
             Kind::Pages => &self.pages,
             Kind::Api => &self.api,
+            Kind::Index => &self.index,
         };
         let Some(limiter) = bucket else {
             return Ok(());
@@ -197,6 +215,7 @@ impl RateLimits {
         match kind {
             Kind::Pages => self.settings.pages.burst.max(1),
             Kind::Api => self.settings.api.burst.max(1),
+            Kind::Index => self.settings.index.burst.max(1),
         }
     }
 }
@@ -260,6 +279,10 @@ mod tests {
                 per_minute: 0,
                 burst: 0,
             },
+            index: Budget {
+                per_minute: 0,
+                burst: 0,
+            },
             exempt: vec!["192.0.2.0/24".parse().unwrap()],
             max_clients: 3,
         })
@@ -319,6 +342,7 @@ mod tests {
         assert_eq!(kind("/static/trawl.css"), None);
         assert_eq!(kind("/api/v2/search"), Some(Kind::Api));
         assert_eq!(kind("/v1/documents"), Some(Kind::Api));
+        assert_eq!(kind("/v1/index/files/a.idx"), Some(Kind::Index));
         assert_eq!(kind("/search"), Some(Kind::Pages));
         assert_eq!(kind("/autocomplete"), Some(Kind::Api));
         assert_eq!(kind("/preferences"), Some(Kind::Pages));

@@ -5,7 +5,7 @@
 //! engine's template), in user-info (`https://user:password@host`), and
 //! sometimes come back in an upstream's error text. Two tools, used together:
 //!
-//! - [`url`] shows a URL with its user-info and the values of key-bearing
+//! - [`url()`] shows a URL with its user-info and the values of key-bearing
 //!   query parameters ([`SECRET_PARAMS`], plus a caller's own names)
 //!   replaced by [`REDACTED`];
 //! - [`text`] replaces every registered secret value ([`register`]: each
@@ -180,7 +180,7 @@ pub fn url(url: &url::Url) -> String {
     url_with(url, &[])
 }
 
-/// A URL given as text: [`url`] when it parses; else the text with every
+/// A URL given as text: [`url()`] when it parses; else the text with every
 /// `name=value` pair of a secret name cut, and registered secrets replaced.
 pub fn url_text(raw: &str) -> String {
     if let Ok(parsed) = url::Url::parse(raw) {
@@ -225,7 +225,7 @@ pub fn register_url(url: &url::Url, extra: &[&str]) {
     }
 }
 
-/// A log writer that cleans each write with [`bytes`] (tracing's formatter
+/// A log writer that cleans each write with [`bytes()`] (tracing's formatter
 /// writes a whole line at once).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Writer;

@@ -170,11 +170,18 @@ impl Application {
             Role::Search => {
                 // A replica that pulls its index from the indexer keeps
                 // its copy where a replica on a shared disk reads it.
+                let mut local = LocalSource::ReadOnly(config.index_dir());
                 if let Some(settings) = config.search.index_sync() {
-                    tracing::info!(from = %settings.from, "pulling the index from the indexer");
-                    sync = Some(trawl_search::replica::spawn(config.index_dir(), settings));
+                    tracing::info!(from = %trawl_service::redact::url(&settings.from), "pulling the index from the indexer");
+                    let pulls = trawl_search::replica::Pulls::default();
+                    sync = Some(trawl_search::replica::spawn(
+                        config.index_dir(),
+                        settings,
+                        pulls.clone(),
+                    ));
+                    local = LocalSource::Pulled(config.index_dir(), pulls);
                 }
-                let search = open_search(config, LocalSource::ReadOnly(config.index_dir())).await?;
+                let search = open_search(config, local).await?;
                 let readiness = readiness_of(search.clone(), |s| {
                     Box::pin(async move { s.readiness().await })
                 });
@@ -207,9 +214,10 @@ impl Application {
                 );
                 if config.auth.require_key_for_reads {
                     let opened = open_store(config).await?;
-                    let keys = Arc::new(Keys::new(
+                    let keys = Arc::new(Keys::with_failures(
                         opened.clone(),
                         config.indexer_settings().dependency_timeout,
+                        config.failure_budget(),
                     ));
                     routes = guard_reads(config, routes, &keys);
                     store = Some(opened);
@@ -450,16 +458,31 @@ async fn open_write_path(config: &Config, index: Arc<LocalIndex>) -> Result<Writ
     )
     .spawn();
     let indexer: Arc<dyn IndexerService> = indexer;
-    let keys = Arc::new(Keys::new(shared, settings.dependency_timeout));
+    let keys = Arc::new(Keys::with_failures(
+        shared,
+        settings.dependency_timeout,
+        config.failure_budget(),
+    ));
     let readiness = readiness_of(indexer.clone(), |i| {
         Box::pin(async move { i.readiness().await })
     });
     Ok(WritePath {
         routes: trawl_indexer::routes(indexer, settings, keys.clone())
             .merge(trawl_indexer::sources_routes(sources, keys.clone()))
-            // The index is what searches read: its commits need a key
-            // exactly when reads do.
-            .merge(guard_reads(config, snapshots, &keys)),
+            // The whole index, file by file: behind a key unless the owner
+            // opened it on purpose, and on a budget of its own either way.
+            .merge(trawl_service::rate::layer(
+                if config.indexer.public_index {
+                    snapshots
+                } else {
+                    trawl_indexer::guarded_snapshots(
+                        snapshots,
+                        keys.clone(),
+                        config.search.index_key.clone(),
+                    )
+                },
+                config.rate_limits(),
+            )),
         readiness,
         worker,
         crawler,

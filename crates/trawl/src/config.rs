@@ -163,10 +163,24 @@ pub struct QueueConfig {
 pub struct IndexerConfig {
     /// Largest body of `POST /v1/documents`.
     pub max_body_bytes: usize,
-    /// Bodies being read and checked at once, in bytes; more wait.
+    /// Bytes of bodies received and not yet checked, at once; more wait.
     pub max_body_bytes_in_flight: usize,
+    /// The same, for the requests of one API key.
+    pub max_body_bytes_in_flight_per_key: usize,
     /// Most documents in one batch.
     pub max_documents: usize,
+    /// Longest body of one document, in bytes (a longer one is refused;
+    /// a crawled page or a file is indexed by its start).
+    pub max_document_body_bytes: usize,
+    /// Longest title of one document, in bytes.
+    pub max_document_title_bytes: usize,
+    /// Longest URL of one document, in bytes.
+    pub max_document_url_bytes: usize,
+    /// Most fields one JSON document may have.
+    pub max_document_fields: usize,
+    /// Serve the index's commits (`/v1/index/…`, what search replicas
+    /// pull) without an API key.
+    pub public_index: bool,
     /// Runs a job may take before it fails for good (then dead-lettered).
     pub max_attempts: u32,
     /// The first retry's delay; each attempt doubles it (jittered) up to
@@ -186,12 +200,29 @@ pub struct IndexerConfig {
 }
 
 /// Who may do what (docs/indexing.md).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Ask for an API key on searches and pages too (writes always need
     /// one). Applies to the roles users reach: `all` and `web`.
     pub require_key_for_reads: bool,
+    /// Requests with a missing or wrong key a client may make a minute,
+    /// sustained; past its burst it gets `429` without its key being
+    /// looked at.
+    pub failures_per_minute: u32,
+    /// Refused requests a client may make at once.
+    pub failures_burst: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        let throttle = trawl_indexer::FailureBudget::default();
+        Self {
+            require_key_for_reads: false,
+            failures_per_minute: throttle.per_minute,
+            failures_burst: throttle.burst,
+        }
+    }
 }
 
 /// What each service takes in (docs/security.md).
@@ -234,6 +265,12 @@ pub struct RateLimitConfig {
     pub api_per_minute: u32,
     /// Requests an API burst may hold.
     pub api_burst: u32,
+    /// Requests for the index's commits (`/v1/index/…`) a minute per
+    /// client (0: no limit): search replicas poll every 2 s and fetch the
+    /// files they lack.
+    pub index_per_minute: u32,
+    /// Requests an index burst may hold.
+    pub index_burst: u32,
     /// Clients (CIDR) never limited: monitoring, your own scripts.
     pub exempt: Vec<ipnet::IpNet>,
     /// Clients tracked at once; beyond it new ones share one budget.
@@ -488,10 +525,17 @@ impl Default for IndexerConfig {
     fn default() -> Self {
         let service = IndexerSettings::default();
         let worker = WorkerSettings::new(PathBuf::new());
+        let limits = service.document_limits;
         Self {
             max_body_bytes: service.max_body_bytes,
             max_body_bytes_in_flight: service.max_body_bytes_in_flight,
+            max_body_bytes_in_flight_per_key: service.max_body_bytes_in_flight_per_key,
             max_documents: service.max_documents,
+            max_document_body_bytes: limits.max_body_bytes,
+            max_document_title_bytes: limits.max_title_bytes,
+            max_document_url_bytes: limits.max_url_bytes,
+            max_document_fields: limits.max_fields,
+            public_index: false,
             max_attempts: service.max_attempts,
             retry_backoff_ms: worker.retry_backoff.as_millis() as u64,
             retry_backoff_max_ms: worker.retry_backoff_max.as_millis() as u64,
@@ -528,6 +572,8 @@ impl Default for RateLimitConfig {
             pages_burst: defaults.pages.burst,
             api_per_minute: defaults.api.per_minute,
             api_burst: defaults.api.burst,
+            index_per_minute: defaults.index.per_minute,
+            index_burst: defaults.index.burst,
             exempt: defaults.exempt,
             max_clients: defaults.max_clients,
         }
@@ -905,6 +951,44 @@ impl Config {
                 range: "at least indexer.max_body_bytes",
             });
         }
+        if self.indexer.max_body_bytes_in_flight_per_key < self.indexer.max_body_bytes
+            || self.indexer.max_body_bytes_in_flight_per_key > self.indexer.max_body_bytes_in_flight
+        {
+            return Err(ConfigError::OutOfRange {
+                field: "indexer.max_body_bytes_in_flight_per_key",
+                range: "from indexer.max_body_bytes to indexer.max_body_bytes_in_flight",
+            });
+        }
+        let document_limits = [
+            (
+                "indexer.max_document_body_bytes",
+                self.indexer.max_document_body_bytes,
+            ),
+            (
+                "indexer.max_document_title_bytes",
+                self.indexer.max_document_title_bytes,
+            ),
+            (
+                "indexer.max_document_url_bytes",
+                self.indexer.max_document_url_bytes,
+            ),
+            (
+                "indexer.max_document_fields",
+                self.indexer.max_document_fields,
+            ),
+        ];
+        if let Some((field, _)) = document_limits.iter().find(|(_, n)| *n == 0) {
+            return Err(ConfigError::OutOfRange {
+                field,
+                range: "at least 1",
+            });
+        }
+        if self.indexer.max_document_fields < 4 {
+            return Err(ConfigError::OutOfRange {
+                field: "indexer.max_document_fields",
+                range: "at least 4 (id, title, url, body)",
+            });
+        }
         if self.queue.name.is_empty() || self.queue.name.len() > 200 {
             return Err(ConfigError::OutOfRange {
                 field: "queue.name",
@@ -1047,8 +1131,20 @@ impl Config {
                 per_minute: r.api_per_minute,
                 burst: r.api_burst,
             },
+            index: Budget {
+                per_minute: r.index_per_minute,
+                burst: r.index_burst,
+            },
             exempt: r.exempt.clone(),
             max_clients: r.max_clients,
+        }
+    }
+
+    /// Requests with a missing or wrong key a client may make.
+    pub fn failure_budget(&self) -> trawl_indexer::FailureBudget {
+        trawl_indexer::FailureBudget {
+            per_minute: self.auth.failures_per_minute,
+            burst: self.auth.failures_burst,
         }
     }
 
@@ -1097,6 +1193,13 @@ impl Config {
         IndexerSettings {
             max_body_bytes: self.indexer.max_body_bytes,
             max_body_bytes_in_flight: self.indexer.max_body_bytes_in_flight,
+            max_body_bytes_in_flight_per_key: self.indexer.max_body_bytes_in_flight_per_key,
+            document_limits: trawl_index::DocumentLimits {
+                max_body_bytes: self.indexer.max_document_body_bytes,
+                max_title_bytes: self.indexer.max_document_title_bytes,
+                max_url_bytes: self.indexer.max_document_url_bytes,
+                max_fields: self.indexer.max_document_fields,
+            },
             max_documents: self.indexer.max_documents,
             max_attempts: self.indexer.max_attempts,
             dependency_timeout: Duration::from_millis(self.indexer.dependency_timeout_ms),

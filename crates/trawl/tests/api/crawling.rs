@@ -206,6 +206,15 @@ async fn answer(site: &Site, path: &str, headers: &HeaderMap) -> Response {
             let (status, body) = site.state.lock().unwrap().robots.clone().unwrap();
             return (StatusCode::from_u16(status).unwrap(), body).into_response();
         }
+        "/sitemap-slowish.xml" => {
+            return xml(sitemap(
+                (0..6).map(|i| site.url(&format!("/slowish-{i}.html"))),
+            ));
+        }
+        slowish if slowish.starts_with("/slowish-") => {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            return html("Slowish", &format!("a slowish page {slowish}"), "").into_response();
+        }
         "/sitemap-small.xml" => {
             return xml(sitemap(
                 (0..5).map(|i| site.url(&format!("/docs/page-{i}.html"))),
@@ -473,7 +482,7 @@ async fn a_sitemap_is_crawled_politely_then_recrawled_with_only_the_changes() {
     let run = &second["runs"][0];
     assert_eq!(run["state"], "succeeded", "{second}");
     assert_eq!(run["pages"]["added"], 0, "{run}");
-    assert_eq!(run["pages"]["changed"], 1, "{run}");
+    assert_eq!(run["pages"]["changed"], 1, "{run}\nthe first: {first}");
     assert_eq!(run["pages"]["removed"], 2, "{run}");
     let statuses = site.statuses();
     // Every indexed page was asked for conditionally, and the unchanged
@@ -1130,4 +1139,200 @@ async fn a_document_two_owners_hold_stays_until_the_last_lets_go() {
 
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// Sites that list far more than a crawl may take: pages of ~5 MB of
+/// unique links, a sitemap index of 40 × 200,000 URLs, a feed of 1,000,000
+/// entries — each made as it is sent, and counting what was sent.
+#[derive(Clone, Default)]
+struct Traps {
+    base: String,
+    listed: Arc<std::sync::atomic::AtomicU64>,
+}
+
+const TRAP_LINKS: usize = 100_000;
+const TRAP_SITEMAPS: usize = 40;
+const TRAP_SITEMAP_URLS: usize = 200_000;
+const TRAP_FEED_ITEMS: usize = 1_000_000;
+
+async fn trap(State(traps): State<Traps>, uri: axum::http::Uri) -> Response {
+    use std::sync::atomic::Ordering;
+    let path = uri.path().to_owned();
+    let xml = |stream: futures_util::stream::BoxStream<'static, Result<String, std::io::Error>>| {
+        (
+            [(header::CONTENT_TYPE, "application/xml")],
+            axum::body::Body::from_stream(stream),
+        )
+            .into_response()
+    };
+    // `count` pieces of `each` lines, made one piece at a time.
+    let made = traps.listed.clone();
+    let lazily = move |count: usize,
+                       piece: Box<dyn Fn(usize) -> String + Send + Sync>,
+                       head: String,
+                       tail: &'static str| {
+        use futures_util::StreamExt;
+        let listed = made.clone();
+        let body = futures_util::stream::iter(0..count).map(move |i| {
+            listed.fetch_add(1, Ordering::Relaxed);
+            Ok::<_, std::io::Error>(piece(i))
+        });
+        futures_util::stream::once(async move { Ok(head) })
+            .chain(body)
+            .chain(futures_util::stream::once(
+                async move { Ok(tail.to_owned()) },
+            ))
+            .boxed()
+    };
+    if let Some(n) = path.strip_prefix("/site/") {
+        let n = n.to_owned();
+        let links: String = (0..TRAP_LINKS)
+            .map(|i| format!("<a href=\"/site/{n}-{i}\"></a>\n"))
+            .collect();
+        return (
+            [(header::CONTENT_TYPE, "text/html")],
+            html(&format!("Hub {n}"), &links, ""),
+        )
+            .into_response();
+    }
+    if path == "/index.xml" {
+        let maps: String = (0..TRAP_SITEMAPS)
+            .map(|k| format!("<sitemap><loc>{}/map/{k}.xml</loc></sitemap>", traps.base))
+            .collect();
+        return ([(header::CONTENT_TYPE, "application/xml")], format!("<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">{maps}</sitemapindex>")).into_response();
+    }
+    if let Some(k) = path.strip_prefix("/map/") {
+        let k = k.trim_end_matches(".xml").to_owned();
+        let base = traps.base.clone();
+        return xml(lazily(
+            TRAP_SITEMAP_URLS / 1000,
+            Box::new(move |i| {
+                (0..1000)
+                    .map(|j| format!("<url><loc>{base}/p/{k}-{i}-{j}</loc></url>\n"))
+                    .collect()
+            }),
+            "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n".to_owned(),
+            "</urlset>\n",
+        ));
+    }
+    if path == "/feed.xml" {
+        return xml(lazily(
+            TRAP_FEED_ITEMS / 1000,
+            Box::new(|i| {
+                (0..1000)
+                    .map(|j| format!("<item><title>{i}-{j}</title><link>/p/feed-{i}-{j}</link></item>\n"))
+                    .collect()
+            }),
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title><link>/</link><description>d</description>\n".to_owned(),
+            "</channel></rss>\n",
+        ));
+    }
+    if path.starts_with("/p/") {
+        return html("A page", &format!("the page at {path}"), "").into_response();
+    }
+    StatusCode::NOT_FOUND.into_response()
+}
+
+/// The process's peak resident memory, in MiB.
+fn peak_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_crawl_holds_is_bounded_by_its_settings_not_by_what_a_site_lists() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let traps = Traps {
+        base: base.clone(),
+        ..Traps::default()
+    };
+    let router = axum::Router::new().fallback(trap).with_state(traps.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("trawl.toml");
+    std::fs::write(
+        &config,
+        "demo = false\n[crawl]\nallow_networks = [\"127.0.0.0/8\"]\ndelay_ms = 0\nschedule_every_s = 1\n",
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let env = [("TRAWL_CONFIG", config.as_str())];
+    let key = crate::processes::create_key(dir.path(), &env);
+    let server = crate::processes::Trawl::start(dir.path(), &[], &env);
+    let writer = Writer::new(&server.address, &key);
+    let before = peak_mib(server.pid());
+
+    let site = writer
+        .add_source(
+            json!({"kind": "site", "start_urls": [format!("{base}/site/0")],
+            "max_depth": 3, "max_pages": 30}),
+        )
+        .await;
+    let run = crawled(&writer, site["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        (&run["state"], &run["complete"]),
+        (&json!("succeeded"), &json!(false)),
+        "{run}"
+    );
+    assert!(run["pages"]["added"].as_u64().unwrap() <= 30, "{run}");
+
+    let sitemap = writer
+        .add_source(json!({"kind": "sitemap", "url": format!("{base}/index.xml"), "max_pages": 10}))
+        .await;
+    let run = crawled(&writer, sitemap["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        (&run["pages"]["added"], &run["complete"]),
+        (&json!(10), &json!(false)),
+        "{run}"
+    );
+
+    let feed = writer
+        .add_source(json!({"kind": "feed", "url": format!("{base}/feed.xml"), "max_pages": 10}))
+        .await;
+    let run = crawled(&writer, feed["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        (&run["pages"]["added"], &run["complete"]),
+        (&json!(10), &json!(false)),
+        "{run}"
+    );
+
+    // The rest of the sitemap and the feed was never asked for.
+    let listed = traps.listed.load(std::sync::atomic::Ordering::Relaxed) * 1000;
+    assert!(
+        listed < (TRAP_SITEMAP_URLS + TRAP_FEED_ITEMS) as u64 / 10,
+        "{listed} entries were made to be read"
+    );
+    let peak = peak_mib(server.pid());
+    eprintln!("peak resident memory {peak} MiB (it started at {before} MiB)");
+    assert!(
+        peak < 200,
+        "peak resident memory {peak} MiB (it started at {before} MiB)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pages_time_counts_from_its_request_not_from_its_wait_for_the_host() {
+    let site = Site::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.crawl.allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    config.crawl.delay_ms = 0;
+    // One request at a time to the host, each answered in 300 ms: the
+    // sixth page waits 1.5 s for its turn, three times its own limit.
+    config.crawl.per_host_concurrency = 1;
+    config.crawl.page_timeout_ms = 500;
+    let app = spawn(&config, Role::All).await;
+    let writer = Writer::new(&app.address, &make_key(&config, "t").await);
+    let source = writer
+        .add_source(json!({"kind": "sitemap", "url": site.url("/sitemap-slowish.xml")}))
+        .await;
+    let run = crawled(&writer, source["id"].as_i64().unwrap()).await;
+    assert_eq!(run["pages"]["added"], 6, "{run}");
+    assert_eq!(run["errors"], json!({}), "{run}");
 }

@@ -231,6 +231,7 @@ async fn a_bad_batch_is_refused_whole_naming_each_bad_document_and_nothing_is_qu
     let mut config = test_config(dir.path());
     config.indexer.max_body_bytes = 64 * 1024;
     config.indexer.max_body_bytes_in_flight = 128 * 1024;
+    config.indexer.max_body_bytes_in_flight_per_key = 64 * 1024;
     config.indexer.max_documents = 50;
     let app = spawn(&config, Role::All).await;
     let writer = Writer::new(&app.address, &make_key(&config, "t").await);
@@ -1139,9 +1140,9 @@ async fn a_local_index_add_waits_for_the_writer_to_be_free() {
     assert!(told.contains("added 5 documents"), "{told}");
 }
 
-/// Bodies held at once are bounded: while one request's body (as large as
-/// the limit allows) is being sent, another waits its turn, and goes once
-/// the first is done.
+/// Bodies held at once are bounded by the bytes received: while one
+/// request's body (as large as the limit allows) is nearly all sent,
+/// another waits its turn, and goes once the first is done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_held_at_once_are_bounded_and_a_request_waits_its_turn() {
     use tokio::io::AsyncWriteExt;
@@ -1149,6 +1150,7 @@ async fn bodies_held_at_once_are_bounded_and_a_request_waits_its_turn() {
     let mut config = test_config(dir.path());
     config.indexer.max_body_bytes = 64 * 1024;
     config.indexer.max_body_bytes_in_flight = 64 * 1024;
+    config.indexer.max_body_bytes_in_flight_per_key = 64 * 1024;
     let app = spawn(&config, Role::All).await;
     let writer = Writer::new(&app.address, &make_key(&config, "t").await);
     // A slow client: a body as large as the limit — the whole room for
@@ -1177,7 +1179,8 @@ async fn bodies_held_at_once_are_bounded_and_a_request_waits_its_turn() {
     )
     .await
     .unwrap();
-    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    // All but its last bytes: it holds the whole room.
+    let (first, rest) = body.as_bytes().split_at(body.len() - 10);
     slow.write_all(first).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -1320,7 +1323,14 @@ async fn a_search_replica_on_a_disk_of_its_own_pulls_each_commit_from_the_indexe
 
     // Without the key the replica copies nothing and is not ready.
     assert_eq!(documents_in(&keyless.address).await, 0);
-    assert_eq!(keyless.get("/readyz").await.status(), 503);
+    let not_ready = keyless.get("/readyz").await;
+    assert_eq!(not_ready.status(), 503);
+    // It says why: the indexer refused it, and which setting to look at.
+    let readiness = not_ready.text().await.unwrap();
+    assert!(
+        readiness.contains("answered 401") && readiness.contains("TRAWL_INDEX_KEY"),
+        "{readiness}"
+    );
 
     // The indexer going away leaves the replica serving the copy it has.
     drop(indexer);

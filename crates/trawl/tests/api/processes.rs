@@ -20,7 +20,26 @@ impl Trawl {
     /// Starts `trawl --data-dir DIR serve --listen 127.0.0.1:0 ARGS` with
     /// `env`, and waits until it listens.
     pub(crate) fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_trawl"));
+        Self::start_under(&[], data_dir, args, env)
+    }
+
+    /// [`start`](Self::start), the binary run by `wrapper` (a command and
+    /// its arguments, the binary's path and arguments after them).
+    pub(crate) fn start_under(
+        wrapper: &[&str],
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let binary = env!("CARGO_BIN_EXE_trawl");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .arg("--data-dir")
             .arg(data_dir)
