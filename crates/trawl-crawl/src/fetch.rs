@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{self, HeaderMap, HeaderValue};
-use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use url::Url;
 
@@ -119,7 +119,7 @@ enum Robots {
 }
 
 struct Origin {
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     next_start: tokio::sync::Mutex<Instant>,
     robots: OnceCell<Robots>,
     /// robots.txt's `Crawl-delay`, capped.
@@ -156,14 +156,37 @@ pub struct Opened {
     read: usize,
     deadline: Instant,
     timeout: Duration,
+    /// Read as a stream: `timeout` between pieces, `deadline` for the whole.
+    per_read: bool,
     bytes: Arc<AtomicU64>,
+    /// The host's slot, held while the body is read.
+    _turn: OwnedSemaphorePermit,
 }
 
+/// The longest a sitemap, feed or dump read as it streams in may take in
+/// all (each piece within the page timeout of the one before): what a
+/// source that trickles its bytes can hold a crawl for.
+pub const MAX_STREAM_TIME: Duration = Duration::from_secs(30 * 60);
+
 impl Opened {
+    /// The answer read as a stream, by a reader that may take its time
+    /// between pieces: each piece must come within the page timeout of
+    /// the one before, the whole within [`MAX_STREAM_TIME`].
+    pub fn streaming(mut self) -> Self {
+        self.per_read = true;
+        self.deadline = Instant::now() + MAX_STREAM_TIME;
+        self
+    }
+
     /// The next piece of the body; `None` at its end. Past the limit or
     /// the deadline, an error.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
-        let chunk = tokio::time::timeout_at(self.deadline, self.response.chunk())
+        let deadline = if self.per_read {
+            self.deadline.min(Instant::now() + self.timeout)
+        } else {
+            self.deadline
+        };
+        let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
             .await
             .map_err(|_| FetchError::Timeout(self.timeout))?
             .map_err(network)?;
@@ -255,7 +278,7 @@ impl Fetcher {
             .entry(key)
             .or_insert_with(|| {
                 Arc::new(Origin {
-                    permits: Semaphore::new(self.settings.per_host_concurrency.max(1)),
+                    permits: Arc::new(Semaphore::new(self.settings.per_host_concurrency.max(1))),
                     next_start: tokio::sync::Mutex::new(Instant::now()),
                     robots: OnceCell::new(),
                     crawl_delay: Mutex::new(Duration::ZERO),
@@ -359,10 +382,16 @@ impl Fetcher {
             .await
     }
 
-    /// Waits for a turn at the origin: a free slot, and the delay since the
-    /// last request's start.
-    async fn turn<'o>(&self, origin: &'o Origin) -> SemaphorePermit<'o> {
-        let permit = origin.permits.acquire().await.expect("never closed");
+    /// Waits for a turn at the origin: a free slot (held until the answer's
+    /// body is read or dropped), and the delay since the last request's
+    /// start.
+    async fn turn(&self, origin: &Origin) -> OwnedSemaphorePermit {
+        let permit = origin
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed");
         let delay = self
             .settings
             .delay
@@ -401,7 +430,7 @@ impl Fetcher {
                 origin = self.origin(&url);
                 &origin
             };
-            let _turn = self.turn(here).await;
+            let turn = self.turn(here).await;
             let mut headers = HeaderMap::new();
             if let Some(etag) = conditional
                 .etag
@@ -477,7 +506,9 @@ impl Fetcher {
                 read: 0,
                 deadline,
                 timeout,
+                per_read: false,
                 bytes: self.bytes.clone(),
+                _turn: turn,
             });
         }
         Err(FetchError::Redirects)

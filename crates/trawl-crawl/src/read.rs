@@ -7,8 +7,8 @@
 //! [`feed_each`], [`lines_each`] over [`body`]): each thing found is handed
 //! to the caller, which keeps what it can still take and stops the reading
 //! when it has enough. What a reader holds is bounded whatever the
-//! document: one XML event (at most [`MAX_MARKUP_RUN`] bytes between two
-//! `<` or `>`), or one line.
+//! document: one XML event (at most [`MAX_EVENT_BYTES`] read for it), or
+//! one line.
 
 use std::io::{BufRead, Read};
 
@@ -61,10 +61,10 @@ pub fn maybe_gunzip(body: &[u8], limit: usize) -> Result<std::borrow::Cow<'_, [u
     Ok(std::borrow::Cow::Owned(out))
 }
 
-/// Most bytes an XML document may hold between two markup characters (`<`
-/// or `>`): what bounds the memory of one event of its reader. A sitemap's
-/// `<loc>` holds at most 2,048 characters.
-pub const MAX_MARKUP_RUN: usize = 1024 * 1024;
+/// Most bytes read for one XML event (a tag, a text, a comment, a CDATA
+/// section): what bounds the memory of the reader, whatever the document.
+/// A sitemap's `<loc>` holds at most 2,048 characters.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 
 /// What a sitemap lists, one at a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,26 +152,36 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
-/// Fails when more than [`MAX_MARKUP_RUN`] bytes come without `<` or `>`.
-struct MarkupRuns<R> {
+/// Fails when more than [`MAX_EVENT_BYTES`] are read since the parser last
+/// finished an event (the parser sets the shared count back to 0 after
+/// each one).
+struct EventBudget<R> {
     inner: R,
-    run: usize,
+    read: std::rc::Rc<std::cell::Cell<usize>>,
 }
 
-impl<R: Read> Read for MarkupRuns<R> {
+impl<R> EventBudget<R> {
+    fn new(inner: R) -> (Self, std::rc::Rc<std::cell::Cell<usize>>) {
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        (
+            Self {
+                inner,
+                read: read.clone(),
+            },
+            read,
+        )
+    }
+}
+
+impl<R: Read> Read for EventBudget<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for &b in &buf[..n] {
-            if b == b'<' || b == b'>' {
-                self.run = 0;
-            } else {
-                self.run += 1;
-                if self.run > MAX_MARKUP_RUN {
-                    return Err(std::io::Error::other(format!(
-                        "more than {MAX_MARKUP_RUN} bytes without markup"
-                    )));
-                }
-            }
+        let read = self.read.get().saturating_add(n);
+        self.read.set(read);
+        if read > MAX_EVENT_BYTES {
+            return Err(std::io::Error::other(format!(
+                "an XML element, text or comment of more than {MAX_EVENT_BYTES} bytes"
+            )));
         }
         Ok(n)
     }
@@ -211,10 +221,8 @@ pub fn sitemap_each(
     body: impl BufRead,
     each: &mut dyn FnMut(Listed) -> bool,
 ) -> Result<(), ReadError> {
-    let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(MarkupRuns {
-        inner: body,
-        run: 0,
-    }));
+    let (budget, spent) = EventBudget::new(body);
+    let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(budget));
     let mut buf = Vec::new();
     let mut root: Option<String> = None;
     let mut in_loc = false;
@@ -224,6 +232,7 @@ pub fn sitemap_each(
         let event = reader
             .read_event_into(&mut buf)
             .map_err(|e| io_error(&e, ReadError::Sitemap))?;
+        spent.set(0);
         match event {
             Event::Start(e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
@@ -322,10 +331,8 @@ pub fn feed_each(
     base: &Url,
     each: &mut dyn FnMut(Url) -> bool,
 ) -> Result<(), ReadError> {
-    let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(MarkupRuns {
-        inner: body,
-        run: 0,
-    }));
+    let (budget, spent) = EventBudget::new(body);
+    let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(budget));
     let mut buf = Vec::new();
     let mut root: Option<Vec<u8>> = None;
     // Inside an entry or item: its best link so far (and whether it is
@@ -336,6 +343,7 @@ pub fn feed_each(
         let event = reader
             .read_event_into(&mut buf)
             .map_err(|e| io_error(&e, ReadError::Feed))?;
+        spent.set(0);
         let decoder = reader.decoder();
         let started = match &event {
             Event::Start(e) => Some((e, false)),
@@ -773,6 +781,53 @@ mod tests {
         assert!(read.pages.is_empty());
         assert!(sitemap(b"<html><body>no</body></html>").is_err());
         assert!(sitemap(b"").is_err());
+    }
+
+    #[test]
+    fn one_event_is_bounded_and_readers_stop_when_told() {
+        // A comment of 2 MiB full of `>`: one event, refused.
+        let mut huge = b"<urlset><!--".to_vec();
+        huge.extend(std::iter::repeat_n(b'>', 2 * 1024 * 1024));
+        huge.extend(b"--></urlset>");
+        let error = sitemap_each(&huge[..], &mut |_| true).unwrap_err();
+        assert!(error.to_string().contains("more than"), "{error}");
+        // Many small events are fine, and the reader stops when told.
+        let mut many = String::from("<urlset>");
+        for i in 0..50_000 {
+            many.push_str(&format!("<url><loc>https://x.org/{i}</loc></url>"));
+        }
+        many.push_str("</urlset>");
+        let mut taken = 0;
+        sitemap_each(many.as_bytes(), &mut |_| {
+            taken += 1;
+            taken < 10
+        })
+        .unwrap();
+        assert_eq!(taken, 10);
+        let feed = "<rss><channel><item><link>/a</link></item><item><guid>https://x.org/b</guid></item>\
+                    <item><guid isPermaLink=\"false\">tag:x</guid></item></channel></rss>";
+        let base: Url = "https://x.org/feed".parse().unwrap();
+        let links: Vec<String> = super::feed(feed.as_bytes(), &base)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(links, ["https://x.org/a", "https://x.org/b"]);
+    }
+
+    #[test]
+    fn lines_are_read_whole_or_named_too_long() {
+        let body = "short\n{\"a\":1}\n".to_owned() + &"x".repeat(100) + "\nlast";
+        let mut seen = Vec::new();
+        lines_each(body.as_bytes(), 20, &mut |line| {
+            seen.push(match line {
+                Ok(line) => String::from_utf8_lossy(line).into_owned(),
+                Err(length) => format!("too long: {length}"),
+            });
+            true
+        })
+        .unwrap();
+        assert_eq!(seen, ["short", "{\"a\":1}", "too long: 100", "last"]);
     }
 
     #[test]

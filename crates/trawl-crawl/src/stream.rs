@@ -51,7 +51,9 @@ where
     let (pieces, received) = mpsc::channel::<Bytes>(PIECES);
     let (found, items) = mpsc::channel::<T>(ITEMS);
     let pump = tokio::spawn(async move {
-        let mut opened = opened;
+        // Its reader takes its time with what it reads (the crawl writes
+        // to the store meanwhile): a limit between pieces, not on the whole.
+        let mut opened = opened.streaming();
         while let Some(piece) = opened.chunk().await? {
             if pieces.send(piece).await.is_err() {
                 // The reader stopped: the rest is not wanted.

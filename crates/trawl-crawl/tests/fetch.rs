@@ -17,6 +17,9 @@ struct Seen {
     starts: Arc<Mutex<Vec<(String, Instant)>>>,
     in_flight: Arc<AtomicUsize>,
     most_in_flight: Arc<AtomicUsize>,
+    /// Bodies being sent, and the most at once.
+    bodies: Arc<AtomicUsize>,
+    most_bodies: Arc<AtomicUsize>,
 }
 
 async fn serve(State(seen): State<Seen>, uri: axum::http::Uri) -> Response {
@@ -39,6 +42,34 @@ async fn serve(State(seen): State<Seen>, uri: axum::http::Uri) -> Response {
         }
         "/to-private" => (StatusCode::FOUND, [(header::LOCATION, "/private/x")]).into_response(),
         "/big" => "x".repeat(10_000).into_response(),
+        p if p.starts_with("/slow-body/") => {
+            // Headers at once, the body over 150 ms: counted while it is
+            // being sent.
+            let bodies = seen.bodies.clone();
+            let most = seen.most_bodies.clone();
+            let pieces = futures_util::stream::unfold(0, move |i| {
+                let bodies = bodies.clone();
+                let most = most.clone();
+                async move {
+                    match i {
+                        0 => {
+                            let now = bodies.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                        }
+                        4 => {
+                            bodies.fetch_sub(1, Ordering::SeqCst);
+                            return None;
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                    Some((
+                        Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"<p>x</p>")),
+                        i + 1,
+                    ))
+                }
+            });
+            axum::body::Body::from_stream(pieces).into_response()
+        }
         _ => {
             tokio::time::sleep(Duration::from_millis(50)).await;
             "<html><title>ok</title></html>".into_response()
@@ -123,6 +154,31 @@ async fn robots_txt_its_crawl_delay_and_the_host_limit_are_kept() {
         );
     }
     assert!(seen.most_in_flight.load(Ordering::SeqCst) <= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hosts_slot_is_held_until_the_body_is_read() {
+    let (base, seen) = site().await;
+    let fetcher = Fetcher::new(Arc::new(CrawlSettings {
+        allow_networks: vec!["127.0.0.0/8".parse().unwrap()],
+        delay: Duration::ZERO,
+        per_host_concurrency: 1,
+        ..CrawlSettings::default()
+    }))
+    .unwrap();
+    let pages: Vec<Url> = (0..3)
+        .map(|i| base.join(&format!("/slow-body/{i}")).unwrap())
+        .collect();
+    let none = Conditional::default();
+    let fetches = pages.iter().map(|url| fetcher.fetch(url, &none, 1 << 20));
+    for fetched in futures_util::future::join_all(fetches).await {
+        assert_eq!(fetched.unwrap().body.len(), 4 * 8);
+    }
+    assert_eq!(
+        seen.most_bodies.load(Ordering::SeqCst),
+        1,
+        "one body at a time"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

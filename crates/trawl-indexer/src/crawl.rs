@@ -483,7 +483,7 @@ impl Crawler {
         // What the source's records say is indexed and the index does not
         // hold (another source's removal took it before owners were kept,
         // or someone removed it by id) is fetched whole and indexed again.
-        let lost = self.lost(&indexed).await;
+        let lost = self.lost(source, &indexed).await;
         if !lost.is_empty() {
             tracing::info!(
                 source,
@@ -562,8 +562,14 @@ impl Crawler {
         })
     }
 
-    /// Which of `indexed`'s documents the index does not hold.
-    async fn lost(&self, indexed: &HashMap<String, Vec<u8>>) -> HashSet<String> {
+    /// Which of `indexed`'s documents the index does not hold. Nothing,
+    /// while jobs of the source wait for the index (their documents are
+    /// not lost, only not yet written).
+    async fn lost(&self, source: i64, indexed: &HashMap<String, Vec<u8>>) -> HashSet<String> {
+        match self.call(self.store.pending_jobs(source)).await {
+            Ok(0) => {}
+            _ => return HashSet::new(),
+        }
         let index = self.index.clone();
         let ids: Vec<String> = indexed.keys().cloned().collect();
         tokio::task::spawn_blocking(move || {
@@ -581,9 +587,17 @@ impl Crawler {
 /// allows (5 MiB) and a little more.
 const PARSE_KIB: u32 = 6 * 1024;
 
-/// Links of a site's page kept (and recorded) at most: a page with more
-/// makes its crawl unable to tell which pages left the site.
+/// Links of a site's page kept at most: a page with more makes its crawl
+/// unable to tell which pages left the site.
 const MAX_LINKS_PER_PAGE: usize = 2_000;
+
+/// Bytes of a site's page's links recorded at most (for the crawl that
+/// finds it unchanged); past them, [`MORE_LINKS`].
+const MAX_RECORDED_LINK_BYTES: usize = 64 * 1024;
+
+/// The last line of a page's recorded links when it had more than were
+/// recorded: a crawl that follows them cannot tell what left the site.
+const MORE_LINKS: &str = "#more";
 
 /// One crawl of one source.
 struct Walk<'c> {
@@ -618,6 +632,11 @@ struct WalkState {
     /// Waiting to be handed over.
     add: Vec<Document>,
     records: Vec<PageRecord>,
+    /// Records of pages that no longer give the document they gave:
+    /// written with the removals, at the end (a crawl that fails before
+    /// leaves the old records, which still name the documents the source
+    /// holds).
+    held: Vec<PageRecord>,
     /// Documents whose pages went, and those pages: removed at the end of
     /// the crawl (a document another page still has stays).
     gone_documents: HashSet<String>,
@@ -634,6 +653,9 @@ enum Handled {
     /// Accounted for, with nothing to follow (gone, not a page trawl
     /// indexes).
     Nothing,
+    /// Answered `304`: as it was, its links those recorded last time
+    /// (read when they are wanted).
+    Unchanged,
     /// Not read (no answer, an error status, refused): what it links to
     /// is not known. Why, for the run's report.
     Failed(String),
@@ -979,7 +1001,14 @@ impl Walk<'_> {
                             }
                         }
                     }
-                    Handled::Nothing => read += 1,
+                    Handled::Nothing if depth == 0 => {
+                        // A start page that is gone, disallowed or not a
+                        // page gives no proof of what the site holds.
+                        let why = "gone, disallowed or not a page".to_owned();
+                        self.incomplete(|| format!("the start page {url} is {why}"));
+                        first_failure.get_or_insert(format!("{url}: {why}"));
+                    }
+                    Handled::Nothing | Handled::Unchanged => read += 1,
                     Handled::Failed(why) => {
                         if follow {
                             self.incomplete(|| {
@@ -1022,7 +1051,7 @@ impl Walk<'_> {
                     .as_ref()
                     .is_some_and(|doc| !self.lost.contains(doc))
             })
-            .filter(|k| !(site && follow && k.links.is_none()))
+            .filter(|k| !(site && follow && !k.has_links))
             .map(|k| Conditional {
                 etag: k.etag.clone(),
                 last_modified: k.last_modified.clone(),
@@ -1030,8 +1059,9 @@ impl Walk<'_> {
             .unwrap_or_default();
         let limit = self.crawler.settings.crawl.max_page_bytes;
         let fetched = self.fetcher.fetch(&url, &conditional, limit).await;
-        let (fetched, kind) = match self.answered(&url, &key, known, fetched) {
+        let (fetched, kind) = match self.answered(&url, &key, fetched) {
             Ok(read) => read,
+            Err(Handled::Unchanged) if site && follow => return self.links_recorded(&key).await,
             Err(handled) => return handled,
         };
         self.read_page(url, key, fetched, kind, follow).await
@@ -1043,7 +1073,6 @@ impl Walk<'_> {
         &self,
         url: &Url,
         key: &str,
-        known: Option<&PageRecord>,
         fetched: Result<Fetched, FetchError>,
     ) -> Result<(Fetched, TextKind), Handled> {
         let key = key.to_owned();
@@ -1069,12 +1098,7 @@ impl Walk<'_> {
             304 => {
                 state.stats.pages.unchanged += 1;
                 self.keep(&mut state, &key, Some(&fetched));
-                // Unchanged: it links where it linked.
-                let links = known
-                    .and_then(|k| k.links.as_deref())
-                    .map(|links| links.lines().filter_map(|l| Url::parse(l).ok()).collect())
-                    .unwrap_or_default();
-                return Err(Handled::Links(links));
+                return Err(Handled::Unchanged);
             }
             404 | 410 => {
                 self.gone(&mut state, &key);
@@ -1169,6 +1193,7 @@ impl Walk<'_> {
         let (mut noindex, mut nofollow) = header;
         let mut canonical = None;
         let mut links = Vec::new();
+        let meta_more_links = meta.as_ref().is_some_and(|m| m.more_links);
         if let Some(meta) = meta {
             noindex |= meta.noindex;
             nofollow |= meta.nofollow;
@@ -1183,14 +1208,24 @@ impl Walk<'_> {
         }
         let links = if nofollow { Vec::new() } else { links };
         // What a crawl that finds the page unchanged will follow: its
-        // links within the site's scope.
+        // links within the site's scope, at most MAX_RECORDED_LINK_BYTES
+        // of them, and a mark when there were more.
+        let more = meta_more_links;
         let recorded = site.then(|| {
-            links
-                .iter()
-                .filter(|l| self.may_fetch(l))
-                .map(Url::as_str)
-                .collect::<Vec<_>>()
-                .join("\n")
+            let mut recorded = String::new();
+            let mut cut = more;
+            for link in links.iter().filter(|l| self.may_fetch(l)) {
+                if recorded.len() + link.as_str().len() + 1 > MAX_RECORDED_LINK_BYTES {
+                    cut = true;
+                    break;
+                }
+                recorded.push_str(link.as_str());
+                recorded.push('\n');
+            }
+            if cut {
+                recorded.push_str(MORE_LINKS);
+            }
+            recorded
         });
         let mut state = self.state.lock().expect("not poisoned");
         if noindex {
@@ -1210,14 +1245,12 @@ impl Walk<'_> {
             state.stats.pages.skipped += 1;
             self.drop_document(&mut state, &key);
             let mut links = links;
-            let recorded = recorded.map(|mut r| {
+            let recorded = recorded.map(|r| {
                 if self.may_fetch(&canonical) {
-                    if !r.is_empty() {
-                        r.push('\n');
-                    }
-                    r.push_str(canonical.as_str());
+                    format!("{}\n{r}", canonical.as_str())
+                } else {
+                    r
                 }
-                r
             });
             self.record(&mut state, &key, None, &fetched, Vec::new(), recorded);
             links.push(canonical);
@@ -1302,6 +1335,31 @@ impl Walk<'_> {
         Handled::Links(links)
     }
 
+    /// An unchanged site page's links, as recorded when it was last read
+    /// (read from the store now: a source's records are not held with
+    /// their links).
+    async fn links_recorded(&self, key: &str) -> Handled {
+        let recorded = self
+            .crawler
+            .call(self.crawler.store.page_links(self.source, key))
+            .await;
+        let recorded = match recorded {
+            Ok(Some(recorded)) => recorded,
+            Ok(None) => return Handled::Failed("its links were not recorded".to_owned()),
+            Err(e) => return Handled::Failed(format!("its links cannot be read: {e}")),
+        };
+        let mut links = Vec::new();
+        for line in recorded.lines() {
+            if line == MORE_LINKS {
+                let shown = redact::url_text(key);
+                self.incomplete(|| format!("the page {shown} had more links than were kept"));
+            } else if let Ok(link) = Url::parse(line) {
+                links.push(link);
+            }
+        }
+        Handled::Links(links)
+    }
+
     /// The page is accounted for as it was before (or, with `fetched`, with
     /// its new validators).
     fn keep(&self, state: &mut WalkState, key: &str, fetched: Option<&Fetched>) {
@@ -1333,7 +1391,8 @@ impl Walk<'_> {
         links: Option<String>,
     ) {
         state.seen.insert(key.to_owned());
-        state.records.push(PageRecord {
+        let drops = known_doc(self.known.get(key)).is_some_and(|old| doc_id.as_ref() != Some(old));
+        let record = PageRecord {
             url: key.to_owned(),
             doc_id,
             etag: fetched.etag.clone(),
@@ -1342,7 +1401,13 @@ impl Walk<'_> {
             seen_job: self.job,
             fetched_at: now_millis(),
             links,
-        });
+            has_links: false,
+        };
+        if drops {
+            state.held.push(record);
+        } else {
+            state.records.push(record);
+        }
     }
 
     /// The page is gone: its document leaves the index, its record the
@@ -1400,6 +1465,7 @@ impl Walk<'_> {
     async fn flush(&self, last: bool) -> Result<(), Failure> {
         let (add, remove, records, forget) = {
             let mut state = self.state.lock().expect("not poisoned");
+            let mut records = std::mem::take(&mut state.records);
             let (remove, forget) = if last {
                 let mut remove: Vec<String> = state
                     .gone_documents
@@ -1409,16 +1475,12 @@ impl Walk<'_> {
                     .collect();
                 remove.sort();
                 state.stats.pages.removed = remove.len() as u64;
+                records.append(&mut state.held);
                 (remove, std::mem::take(&mut state.forget))
             } else {
                 (Vec::new(), Vec::new())
             };
-            (
-                std::mem::take(&mut state.add),
-                remove,
-                std::mem::take(&mut state.records),
-                forget,
-            )
+            (std::mem::take(&mut state.add), remove, records, forget)
         };
         let indexer = &self.crawler.indexer;
         if !add.is_empty() {
@@ -1576,6 +1638,7 @@ impl Walk<'_> {
             seen_job: self.job,
             fetched_at: now_millis(),
             links: None,
+            has_links: false,
         });
     }
 }

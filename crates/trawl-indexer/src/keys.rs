@@ -135,7 +135,15 @@ impl Default for FailureBudget {
 /// at, and is logged once for each spell.
 struct FailureThrottle {
     budget: FailureBudget,
-    clients: Mutex<HashMap<std::net::IpAddr, Bucket>>,
+    clients: Mutex<Clients>,
+}
+
+#[derive(Default)]
+struct Clients {
+    buckets: HashMap<std::net::IpAddr, Bucket>,
+    /// When the table was last pruned (at most once a second, however
+    /// many newcomers come while it is full).
+    pruned: Option<Instant>,
 }
 
 struct Bucket {
@@ -154,7 +162,7 @@ impl FailureThrottle {
     fn new(budget: FailureBudget) -> Self {
         Self {
             budget,
-            clients: Mutex::new(HashMap::new()),
+            clients: Mutex::new(Clients::default()),
         }
     }
 
@@ -175,8 +183,9 @@ impl FailureThrottle {
         if self.budget.per_minute == 0 {
             return Ok(());
         }
+        let ip = trawl_service::rate::client_key(ip);
         let mut clients = self.clients.lock().expect("not poisoned");
-        let Some(bucket) = clients.get_mut(&ip) else {
+        let Some(bucket) = clients.buckets.get_mut(&ip) else {
             return Ok(());
         };
         let now = Instant::now();
@@ -196,19 +205,26 @@ impl FailureThrottle {
         if self.budget.per_minute == 0 {
             return;
         }
+        let ip = trawl_service::rate::client_key(ip);
         let now = Instant::now();
         let mut clients = self.clients.lock().expect("not poisoned");
-        if clients.len() >= MAX_FAILING_CLIENTS && !clients.contains_key(&ip) {
-            let burst = f64::from(self.budget.burst.max(1));
-            let rate = f64::from(self.budget.per_minute) / 60.0;
-            clients.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
-            if clients.len() >= MAX_FAILING_CLIENTS {
+        let Clients { buckets, pruned } = &mut *clients;
+        if buckets.len() >= MAX_FAILING_CLIENTS && !buckets.contains_key(&ip) {
+            if pruned.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1)) {
+                *pruned = Some(now);
+                let burst = f64::from(self.budget.burst.max(1));
+                let rate = f64::from(self.budget.per_minute) / 60.0;
+                buckets.retain(|_, b| {
+                    b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst
+                });
+            }
+            if buckets.len() >= MAX_FAILING_CLIENTS {
                 // Full of clients still failing: the newcomer is not
                 // tracked (what it costs is bounded by the rate limits).
                 return;
             }
         }
-        let bucket = clients.entry(ip).or_insert(Bucket {
+        let bucket = buckets.entry(ip).or_insert(Bucket {
             tokens: f64::from(self.budget.burst.max(1)),
             at: now,
             logged: false,
@@ -361,6 +377,17 @@ mod tests {
         assert!(log, "the first refusal of a spell is logged");
         assert!(!throttle.blocked(a).unwrap_err().1, "the next is not");
         assert!(throttle.blocked(b).is_ok());
+        // IPv6 clients by their /64: another address of it is the same.
+        let v6: std::net::IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        for _ in 0..3 {
+            throttle.failed(v6);
+        }
+        assert!(
+            throttle
+                .blocked("2001:db8:1:2::ffff".parse().unwrap())
+                .is_err()
+        );
+        assert!(throttle.blocked("2001:db8:1:3::1".parse().unwrap()).is_ok());
         // A budget of 0 limits nothing.
         let off = FailureThrottle::new(FailureBudget {
             per_minute: 0,

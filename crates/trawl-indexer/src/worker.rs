@@ -565,10 +565,20 @@ impl Run {
         let (kind, payload, kept) = match job.job.kind {
             kind @ (JobKind::Delete | JobKind::Remove) => {
                 let ids = removal_ids(kind, &payload)?;
-                let free = self
-                    .call(self.worker.store.release_documents(owner, &ids))
+                let free = match owner {
+                    Some(owner) => tokio::time::timeout(
+                        self.worker.settings.dependency_timeout,
+                        self.worker.store.release_documents(owner, &ids),
+                    )
                     .await
-                    .map_err(|e| ApplyError::Group(format!("cannot read who holds them: {e}")))?;
+                    .map_err(|_| {
+                        ApplyError::Group("cannot read who holds them: no answer in time".into())
+                    })?
+                    .map_err(|e| store_failed("cannot read who holds them", &e))?,
+                    // A removal queued before documents had owners: as it
+                    // was then, whoever else wrote them.
+                    None => ids.clone(),
+                };
                 let kept = (ids.len() - free.len()) as u64;
                 let payload = serde_json::to_vec(&free).expect("ids serialise");
                 (JobKind::Remove, payload, kept)
@@ -591,9 +601,15 @@ impl Run {
                     // Held before the next job of the group can let go of
                     // them (the commit comes after the whole group).
                     let written = std::mem::take(&mut applied.written);
-                    self.call(self.worker.store.claim_documents(owner, &written))
+                    if let Some(owner) = owner {
+                        tokio::time::timeout(
+                            self.worker.settings.dependency_timeout,
+                            self.worker.store.claim_documents(owner, &written),
+                        )
                         .await
-                        .map_err(|e| ApplyError::Group(format!("cannot record who holds them: {e}")))?;
+                        .map_err(|_| ApplyError::Group("cannot record who holds them: no answer in time".to_owned()))?
+                        .map_err(|e| store_failed("cannot record who holds them", &e))?;
+                    }
                     job.applied = applied;
                     return Ok(());
                 }
@@ -658,10 +674,10 @@ impl Run {
         tracing::error!(
             jobs = running.len(),
             reason,
-            "the index's disk is full; jobs wait for room"
+            "a disk is full; jobs wait for room"
         );
         self.state()
-            .set(false, format!("the index's disk is full: {reason}"));
+            .set(false, format!("the disk is full: {reason}"));
         let settings = &self.worker.settings;
         let wait = settings
             .retry_backoff_max
@@ -669,16 +685,15 @@ impl Run {
             .max(settings.retry_backoff);
         for job in running {
             job.record("retried");
-            let finish = Finish::Wait {
-                error: format!("the index's disk is full: {reason}"),
-            };
-            let _ = self
-                .call(
-                    self.worker
-                        .store
-                        .finish_job(job.job.id, finish, now_millis()),
-                )
-                .await;
+            // Recorded whatever it takes (the store may be on the full
+            // disk too): an attempt that waited must not count.
+            self.record(
+                job.job.id,
+                Finish::Wait {
+                    error: format!("the disk is full: {reason}"),
+                },
+            )
+            .await;
             let _ = self
                 .call(self.worker.queue.retry(job.delivery, wait, reason))
                 .await;
@@ -826,6 +841,16 @@ fn describe(error: &ApplyError) -> String {
             reason.clone()
         }
         ApplyError::Stopping => "the indexer is stopping".to_owned(),
+    }
+}
+
+/// A store's failure while running a job: waiting for room when its disk
+/// is full (the job is not at fault), the group's failure otherwise.
+fn store_failed(what: &str, error: &trawl_store::StoreError) -> ApplyError {
+    if matches!(error, trawl_store::StoreError::StorageFull { .. }) {
+        ApplyError::Full(format!("{what}: {error}"))
+    } else {
+        ApplyError::Group(format!("{what}: {error}"))
     }
 }
 

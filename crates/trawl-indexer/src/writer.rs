@@ -44,7 +44,7 @@ impl ApplyError {
     /// error says so, or (tantivy often reports only that its writer's
     /// thread died) the index's disk has less than [`LOW_ROOM`] left.
     fn index(error: &IndexError, index: &LocalIndex) -> Self {
-        let low = free_bytes(index.path()).is_some_and(|free| free < LOW_ROOM);
+        let low = room(index.path()).is_some_and(|(free, total)| free < LOW_ROOM.min(total / 20));
         if error.is_storage_full() || low {
             Self::Full(error.to_string())
         } else {
@@ -53,12 +53,14 @@ impl ApplyError {
     }
 }
 
-/// Below this much free room on the index's disk, a failure to write it
-/// is taken for a full disk (a segment being flushed needs megabytes).
+/// Below this much free room on the index's disk (or a twentieth of a
+/// smaller disk), a failure to write it is taken for a full disk (a
+/// segment being flushed needs megabytes).
 const LOW_ROOM: u64 = 64 * 1024 * 1024;
 
-/// The bytes an unprivileged writer may still use on `path`'s filesystem.
-fn free_bytes(path: &std::path::Path) -> Option<u64> {
+/// The bytes an unprivileged writer may still use on `path`'s filesystem,
+/// and its size.
+fn room(path: &std::path::Path) -> Option<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -67,8 +69,11 @@ fn free_bytes(path: &std::path::Path) -> Option<u64> {
     if unsafe { libc::statvfs(path.as_ptr(), &raw mut stat) } != 0 {
         return None;
     }
-    // (Both are 64-bit on the 64-bit Linux targets trawl builds for.)
-    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+    // (All 64-bit on the 64-bit Linux targets trawl builds for.)
+    Some((
+        stat.f_bavail.saturating_mul(stat.f_frsize),
+        stat.f_blocks.saturating_mul(stat.f_frsize),
+    ))
 }
 
 enum Command {

@@ -179,6 +179,12 @@ impl Store for Flaky {
     async fn runs(&self, source_id: i64, limit: u32) -> Result<Vec<CrawlRunRecord>> {
         self.inner.runs(source_id, limit).await
     }
+    async fn page_links(&self, source_id: i64, url: &str) -> Result<Option<String>> {
+        self.inner.page_links(source_id, url).await
+    }
+    async fn pending_jobs(&self, source_id: i64) -> Result<u64> {
+        self.inner.pending_jobs(source_id).await
+    }
     async fn claim_documents(&self, owner: i64, ids: &[String]) -> Result<()> {
         self.inner.claim_documents(owner, ids).await
     }

@@ -319,11 +319,20 @@ impl Engine for LocalEngine {
         match self.index() {
             // No filesystem path: `/readyz` is served on the public port
             // (the path is in the logs and in `trawl config show`).
-            Ok(index) => Check::new(
-                &self.name,
-                true,
-                format!("index open, {} documents", index.num_docs()),
-            ),
+            Ok(index) => {
+                let mut detail = format!("index open, {} documents", index.num_docs());
+                // Serving the copy it has, and saying it may be stale.
+                if let Source::Awaited {
+                    pulls: Some(pulls), ..
+                } = &self.index
+                    && let Some(failure) = pulls.failure()
+                {
+                    detail.push_str(&format!(
+                        "; the last pull from the indexer failed: {failure}"
+                    ));
+                }
+                Check::new(&self.name, true, detail)
+            }
             Err(error) => Check::new(&self.name, false, error),
         }
     }

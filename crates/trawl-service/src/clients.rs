@@ -57,7 +57,7 @@ pub struct ClientSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientBuildError {
     /// The base URL is not http or https.
-    #[error("base URL {0} must be http:// or https://")]
+    #[error("base URL {} must be http:// or https://", crate::redact::url(.0))]
     Scheme(Url),
     /// reqwest could not build the client.
     #[error("cannot build the HTTP client: {0}")]

@@ -220,8 +220,9 @@ impl RateLimits {
     }
 }
 
-/// IPv4 addresses as they are; IPv6 ones by their /64.
-fn client_key(ip: IpAddr) -> IpAddr {
+/// A client as the limits count it: IPv4 addresses as they are, IPv6 ones
+/// by their /64 (which one subscriber usually holds whole).
+pub fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => {

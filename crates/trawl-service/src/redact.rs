@@ -86,6 +86,11 @@ pub fn register(secret: &str) {
     if secret.chars().count() < MIN_SECRET_CHARS {
         return;
     }
+    // A value with a scheme before it (`Bearer …`, `Basic …`): the token
+    // alone travels too.
+    for part in secret.split_whitespace().filter(|p| *p != secret) {
+        register(part);
+    }
     let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
     let escaped: String =
         percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
@@ -93,7 +98,15 @@ pub fn register(secret: &str) {
     let mut secrets = SECRETS
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for form in [secret.to_owned(), encoded, escaped] {
+    // As a JSON log line or answer writes it (quotes and backslashes
+    // escaped).
+    let json = serde_json::to_string(secret)
+        .map(|quoted| quoted[1..quoted.len() - 1].to_owned())
+        .unwrap_or_default();
+    for form in [secret.to_owned(), encoded, escaped, json] {
+        if form.is_empty() {
+            continue;
+        }
         if secrets.iter().any(|f| f.needle() == form.as_bytes()) {
             continue;
         }
@@ -171,6 +184,17 @@ pub fn url_with(url: &url::Url, extra: &[&str]) -> String {
             })
             .collect();
         shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    // OAuth's implicit flow puts tokens in the fragment: `#access_token=…`.
+    if let Some(fragment) = shown.fragment().map(str::to_owned) {
+        let pairs: Vec<String> = fragment
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if is_secret_param(name, extra) => format!("{name}={REDACTED}"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        shown.set_fragment(Some(&pairs.join("&")));
     }
     text(shown.as_str()).into_owned()
 }
@@ -274,6 +298,11 @@ mod tests {
             shown,
             "https://REDACTED@api.example.com/search?q=rust&key=REDACTED&API-KEY=REDACTED&cx=abc"
         );
+        let fragment = url::Url::parse("https://x.example/cb#access_token=tok123&state=s").unwrap();
+        assert_eq!(
+            super::url(&fragment),
+            "https://x.example/cb#access_token=REDACTED&state=s"
+        );
         let own = url::Url::parse("https://x.example/?q=a&appid=zzz").unwrap();
         assert!(!url_with(&own, &["appid"]).contains("zzz"));
         assert!(super::url(&own).contains("zzz"), "not a common name");
@@ -295,6 +324,11 @@ mod tests {
         assert!(!cleaned.contains("s3cr3t"), "{cleaned}");
         assert!(cleaned.contains("short"), "{cleaned}");
         assert_eq!(cleaned.matches(REDACTED).count(), 2, "{cleaned}");
+        // A scheme and its token; a value JSON escapes.
+        register("Bearer t0k3nvalue");
+        assert_eq!(text("Authorization: t0k3nvalue"), "Authorization: REDACTED");
+        register("quo\"te\\key9");
+        assert_eq!(text(r#"{"k":"quo\"te\\key9"}"#), r#"{"k":"REDACTED"}"#);
         // Nothing registered in it: the same text, not a copy.
         assert!(matches!(text("nothing here"), Cow::Borrowed(_)));
         let mut written = Vec::new();

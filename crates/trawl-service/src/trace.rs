@@ -141,7 +141,7 @@ impl Tracing {
                 .with_http()
                 .build()
                 .map_err(|e| TraceError::Exporter(e.to_string()))?;
-            Some(builder.with_batch_exporter(exporter).build())
+            Some(builder.with_batch_exporter(Redacting(exporter)).build())
         } else {
             None
         };
@@ -410,5 +410,66 @@ mod tests {
             continue_from_traceparent(&job, &sent);
             assert_eq!(trace_id(&job), trace_id(&child));
         });
+    }
+}
+
+/// An exporter whose spans leave with every registered secret scrubbed
+/// from their names, attributes, events and status ([`crate::redact`]): a
+/// backstop, as the log writer is for log lines.
+#[derive(Debug)]
+struct Redacting<E>(E);
+
+fn scrub_value(value: &mut opentelemetry::Value) {
+    if let opentelemetry::Value::String(text) = value
+        && let std::borrow::Cow::Owned(clean) = crate::redact::text(text.as_str())
+    {
+        *text = clean.into();
+    }
+}
+
+fn scrub_text(text: &mut std::borrow::Cow<'static, str>) {
+    if let std::borrow::Cow::Owned(clean) = crate::redact::text(text) {
+        *text = clean.into();
+    }
+}
+
+impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanExporter
+    for Redacting<E>
+{
+    fn export(
+        &self,
+        mut batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> impl std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+        for span in &mut batch {
+            scrub_text(&mut span.name);
+            for kv in &mut span.attributes {
+                scrub_value(&mut kv.value);
+            }
+            for event in &mut span.events.events {
+                scrub_text(&mut event.name);
+                for kv in &mut event.attributes {
+                    scrub_value(&mut kv.value);
+                }
+            }
+            if let opentelemetry::trace::Status::Error { description } = &mut span.status {
+                scrub_text(description);
+            }
+        }
+        self.0.export(batch)
+    }
+
+    fn shutdown_with_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.0.set_resource(resource);
     }
 }

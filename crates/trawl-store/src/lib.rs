@@ -239,7 +239,8 @@ pub trait Store: Send + Sync + 'static {
     /// version when `None`); its version goes up by one.
     async fn update_source(&self, id: i64, change: SourceChange) -> Result<SourceUpdate>;
     /// Removes a source, with what its crawls recorded; the ids of the
-    /// documents it had indexed, `None` when there was no such source.
+    /// documents it had indexed or holds, `None` when there was no such
+    /// source.
     async fn delete_source(&self, id: i64) -> Result<Option<Vec<String>>>;
     /// Sources whose next crawl is due at `at`, soonest first.
     async fn due_sources(&self, at: Millis, limit: u32) -> Result<Vec<SourceRecord>>;
@@ -258,8 +259,13 @@ pub trait Store: Send + Sync + 'static {
     async fn set_next_run(&self, source_id: i64, at: Option<Millis>) -> Result<()>;
     /// Every page the source's crawls recorded.
     async fn pages(&self, source_id: i64) -> Result<Vec<PageRecord>>;
-    /// Records pages (replacing what was recorded of the same URLs).
+    /// Records pages (replacing what was recorded of the same URLs; links
+    /// recorded before stay when a record carries none).
     async fn put_pages(&self, source_id: i64, pages: &[PageRecord]) -> Result<()>;
+    /// The links recorded for the page at `url` of a source.
+    async fn page_links(&self, source_id: i64, url: &str) -> Result<Option<String>>;
+    /// A source's index jobs (not crawls) queued or running.
+    async fn pending_jobs(&self, source_id: i64) -> Result<u64>;
     /// Forgets the pages at `urls` of a source.
     async fn delete_pages(&self, source_id: i64, urls: &[String]) -> Result<()>;
     /// Records a crawl's run (replacing what was recorded of the same job).

@@ -164,8 +164,18 @@ pub const API_OWNER: Owner = 0;
 
 impl NewJob {
     /// The owner of its documents.
-    pub fn owner(&self) -> Owner {
-        self.source_id.unwrap_or(API_OWNER)
+    pub fn owner(&self) -> Option<Owner> {
+        owner(self.source_id, self.key_id)
+    }
+}
+
+/// A source's jobs are the source's; a key's, the write API's; a job with
+/// neither was queued before documents had owners (a crawl's): nobody's.
+fn owner(source_id: Option<i64>, key_id: Option<i64>) -> Option<Owner> {
+    match (source_id, key_id) {
+        (Some(source), _) => Some(source),
+        (None, Some(_)) => Some(API_OWNER),
+        (None, None) => None,
     }
 }
 
@@ -223,9 +233,9 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
-    /// The owner of its documents.
-    pub fn owner(&self) -> Owner {
-        self.source_id.unwrap_or(API_OWNER)
+    /// The owner of its documents (see [`NewJob::owner`]).
+    pub fn owner(&self) -> Option<Owner> {
+        owner(self.source_id, self.key_id)
     }
 }
 
@@ -418,8 +428,13 @@ pub struct PageRecord {
     pub fetched_at: Millis,
     /// The in-scope links a site's page had, one per line (`None` for
     /// pages of sitemaps, feeds and dumps): what a crawl that finds the
-    /// page unchanged (`304`) follows.
+    /// page unchanged (`304`) follows. Written with the page; never read
+    /// with the source's pages ([`Store::pages`](crate::Store::pages)),
+    /// but one page at a time ([`Store::page_links`](crate::Store::page_links)).
+    /// `None` when written keeps the links recorded before.
     pub links: Option<String>,
+    /// Whether links are recorded for it (read; ignored when written).
+    pub has_links: bool,
 }
 
 /// One crawl of a source, as recorded (its counts as JSON, the store does

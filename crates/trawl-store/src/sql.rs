@@ -154,16 +154,10 @@ impl SqlStore {
             // its count of open transactions stays at one, so the next
             // `begin` would open a savepoint instead — a transaction that
             // never ends, holding the write lock for good. Such a connection
-            // is closed here instead. (SQLite's ping runs the ROLLBACK a
-            // dropped transaction queued; PostgreSQL counts it at once.)
-            .after_release(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.ping().await?;
-                    }
-                    Ok(!conn.is_in_transaction())
-                })
-            })
+            // is closed here instead — and so is one whose transaction was
+            // dropped and whose ROLLBACK is still queued (an error path:
+            // rare; checking costs nothing on the common one).
+            .after_release(move |conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     match backend {
@@ -415,7 +409,11 @@ fn page_from_row(row: &AnyRow) -> Result<PageRecord> {
         hash: row.try_get("hash").map_err(SqlStore::corrupt)?,
         seen_job: row.try_get("seen_job").map_err(SqlStore::corrupt)?,
         fetched_at: row.try_get("fetched_at").map_err(SqlStore::corrupt)?,
-        links: row.try_get("links").map_err(SqlStore::corrupt)?,
+        links: None,
+        has_links: row
+            .try_get::<i64, _>("has_links")
+            .map_err(SqlStore::corrupt)?
+            != 0,
     })
 }
 
@@ -1145,8 +1143,11 @@ impl Store for SqlStore {
             tx.rollback().await.map_err(|e| self.error(e))?;
             return Ok(None);
         }
+        // What its pages name, and what it holds (a page whose document
+        // changed may name none while the source still holds it).
         let rows = sqlx::query(
-            "SELECT doc_id FROM trawl_crawl_pages WHERE source_id = $1 AND doc_id IS NOT NULL",
+            "SELECT doc_id FROM trawl_crawl_pages WHERE source_id = $1 AND doc_id IS NOT NULL \
+             UNION SELECT doc_id FROM trawl_document_owners WHERE owner = $1",
         )
         .bind(id)
         .fetch_all(&mut *tx)
@@ -1243,7 +1244,8 @@ impl Store for SqlStore {
     async fn pages(&self, source_id: i64) -> Result<Vec<PageRecord>> {
         self.ensure_migrated().await?;
         let rows = sqlx::query(
-            "SELECT url, doc_id, etag, last_modified, hash, seen_job, fetched_at, links \
+            "SELECT url, doc_id, etag, last_modified, hash, seen_job, fetched_at, \
+             CAST(CASE WHEN links IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_links \
              FROM trawl_crawl_pages WHERE source_id = $1",
         )
         .bind(source_id)
@@ -1267,7 +1269,8 @@ impl Store for SqlStore {
                  ON CONFLICT (source_id, url) DO UPDATE SET doc_id = excluded.doc_id, \
                  etag = excluded.etag, last_modified = excluded.last_modified, \
                  hash = excluded.hash, seen_job = excluded.seen_job, \
-                 fetched_at = excluded.fetched_at, links = excluded.links",
+                 fetched_at = excluded.fetched_at, \
+                 links = COALESCE(excluded.links, trawl_crawl_pages.links)",
             )
             .bind(source_id)
             .bind(&page.url)
@@ -1284,6 +1287,36 @@ impl Store for SqlStore {
         }
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(())
+    }
+
+    async fn page_links(&self, source_id: i64, url: &str) -> Result<Option<String>> {
+        self.ensure_migrated().await?;
+        let row =
+            sqlx::query("SELECT links FROM trawl_crawl_pages WHERE source_id = $1 AND url = $2")
+                .bind(source_id)
+                .bind(url)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+        Ok(match row {
+            Some(row) => row.try_get::<Option<String>, _>(0).map_err(Self::corrupt)?,
+            None => None,
+        })
+    }
+
+    async fn pending_jobs(&self, source_id: i64) -> Result<u64> {
+        self.ensure_migrated().await?;
+        let count: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM trawl_jobs WHERE source_id = $1 AND kind <> 'crawl' \
+             AND state IN ('queued', 'running')",
+        )
+        .bind(source_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?
+        .try_get(0)
+        .map_err(Self::corrupt)?;
+        Ok(unsigned(count))
     }
 
     async fn delete_pages(&self, source_id: i64, urls: &[String]) -> Result<()> {

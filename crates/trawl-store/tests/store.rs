@@ -816,6 +816,7 @@ async fn pages_and_runs_are_recorded_replaced_and_leave_with_their_source() {
             seen_job: job,
             fetched_at: 7,
             links: doc.map(|_| "https://a/2\nhttps://a/3".to_owned()),
+            has_links: false,
         };
         store
             .put_pages(
@@ -835,14 +836,51 @@ async fn pages_and_runs_are_recorded_replaced_and_leave_with_their_source() {
         pages.sort_by(|a, b| a.url.cmp(&b.url));
         assert_eq!(pages.len(), 2, "{}", under.name);
         assert_eq!(pages[0].seen_job, 2);
-        // A site's page keeps the links it had; others have none.
+        // A site's page keeps the links it had, read one page at a time;
+        // a record without links keeps those recorded before.
+        assert!(pages[0].has_links && !pages[1].has_links, "{}", under.name);
         assert_eq!(
-            pages[0].links.as_deref(),
+            pages[0].links, None,
+            "not read with the pages: {}",
+            under.name
+        );
+        store
+            .put_pages(
+                source.id,
+                &[PageRecord {
+                    links: None,
+                    ..page("https://a/1", Some("https://a/1"), 3)
+                }],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .page_links(source.id, "https://a/1")
+                .await
+                .unwrap()
+                .as_deref(),
             Some("https://a/2\nhttps://a/3"),
             "{}",
             under.name
         );
-        assert_eq!(pages[1].links, None, "{}", under.name);
+        assert_eq!(
+            store.page_links(source.id, "https://a/2").await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .page_links(source.id, "https://nowhere/")
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store.pending_jobs(source.id).await.unwrap(),
+            0,
+            "{}",
+            under.name
+        );
         assert_eq!(store.source(source.id).await.unwrap().unwrap().pages, 1);
         store
             .delete_pages(source.id, &["https://a/2".to_owned()])
@@ -865,8 +903,14 @@ async fn pages_and_runs_are_recorded_replaced_and_leave_with_their_source() {
         let runs = store.runs(source.id, 5).await.unwrap();
         let seen: Vec<(i64, &str)> = runs.iter().map(|r| (r.job_id, r.state.as_str())).collect();
         assert_eq!(seen, [(2, "failed"), (1, "succeeded")], "{}", under.name);
-        let docs = store.delete_source(source.id).await.unwrap();
-        assert_eq!(docs, Some(vec!["https://a/1".to_owned()]));
+        // What it holds counts too, when no page names it any more.
+        store
+            .claim_documents(source.id, &["https://a/held".to_owned()])
+            .await
+            .unwrap();
+        let mut docs = store.delete_source(source.id).await.unwrap().unwrap();
+        docs.sort();
+        assert_eq!(docs, ["https://a/1", "https://a/held"], "{}", under.name);
         assert!(store.pages(source.id).await.unwrap().is_empty());
         assert!(store.runs(source.id, 5).await.unwrap().is_empty());
         assert_eq!(store.delete_source(source.id).await.unwrap(), None);
@@ -1040,6 +1084,7 @@ async fn upgrading_to_owners_gives_each_source_the_documents_its_pages_hold() {
             seen_job: 1,
             fetched_at: 1,
             links: None,
+            has_links: false,
         };
         store
             .put_pages(source.id, &[page("https://a/1"), page("https://a/2")])

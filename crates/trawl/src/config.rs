@@ -385,7 +385,7 @@ pub const ENVIRONMENT: &[EnvVar] = &[
     EnvVar {
         name: "TRAWL_INDEX_KEY",
         setting: "search.index_key",
-        example: "trawl_…",
+        example: "a-shared-secret-of-32-characters",
     },
     EnvVar {
         name: "TRAWL_LOG_FORMAT",
@@ -877,6 +877,18 @@ impl Config {
             return Err(ConfigError::Url {
                 field: "search.index_from (TRAWL_INDEX_FROM)",
                 message: "must be the indexer's http(s) URL, e.g. http://indexer:8084/".to_owned(),
+            });
+        }
+        // The whole index is served to whoever holds it.
+        if self
+            .search
+            .index_key
+            .as_ref()
+            .is_some_and(|key| key.trim().chars().count() < 16)
+        {
+            return Err(ConfigError::OutOfRange {
+                field: "search.index_key (TRAWL_INDEX_KEY)",
+                range: "at least 16 characters (e.g. openssl rand -base64 32)",
             });
         }
         if !(100..=3_600_000).contains(&self.search.index_sync_ms) {
@@ -1559,6 +1571,14 @@ mod tests {
             err.to_string(),
             "search.engine_timeout_ms must be greater than 0"
         );
+        // The key the whole index is served to is not a short one.
+        let err = Config::load(
+            None,
+            env(&[("TRAWL_INDEX_KEY", "short-key")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("at least 16 characters"), "{err}");
     }
 
     #[test]

@@ -977,6 +977,16 @@ async fn a_crawl_removes_only_what_it_has_proof_of() {
     assert!(run["error"].as_str().unwrap().contains("http_503"), "{run}");
     assert_eq!(run["pages"]["removed"], 0, "{run}");
     assert_eq!(documents_in_index(&app).await, 7);
+    // Gone (a deploy serving 404 for a moment): no proof of what the site
+    // holds either.
+    site.edit(hub, |p| p.status = 404);
+    let run = crawled(&writer, id).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    assert!(
+        run["error"].as_str().unwrap().contains("no start page"),
+        "{run}"
+    );
+    assert_eq!(documents_in_index(&app).await, 7);
     site.edit(hub, |p| p.status = 200);
 
     // robots.txt cannot be read: nothing of the site is fetched, the

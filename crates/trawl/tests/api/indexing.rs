@@ -1332,10 +1332,17 @@ async fn a_search_replica_on_a_disk_of_its_own_pulls_each_commit_from_the_indexe
         "{readiness}"
     );
 
-    // The indexer going away leaves the replica serving the copy it has.
+    // The indexer going away leaves the replica serving the copy it has,
+    // and saying that it cannot pull.
     drop(indexer);
     tokio::time::sleep(Duration::from_millis(1_000)).await;
-    assert_eq!(replica.get("/readyz").await.status(), 200);
+    let ready = replica.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    let readiness = ready.text().await.unwrap();
+    assert!(
+        readiness.contains("the last pull from the indexer failed"),
+        "{readiness}"
+    );
     let found = replica.get_json("/v1/search?q=quokka", 200).await;
     assert_eq!(found["engines"][0]["total"], 29);
 }
