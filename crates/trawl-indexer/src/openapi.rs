@@ -47,7 +47,8 @@ impl IntoResponses for SubmitErrorResponses {
     }
 }
 
-/// `401`, `403`: no key, or a key that is not valid.
+/// `401`, `403`, `429`: no key, a key that is not valid, or a client that
+/// spent its budget.
 pub(crate) struct KeyResponses;
 
 impl IntoResponses for KeyResponses {
@@ -58,6 +59,13 @@ impl IntoResponses for KeyResponses {
                 &[Code::Unauthorized],
             ),
             ("The key is unknown or revoked.", &[Code::Forbidden]),
+            (
+                "This client spent a budget: too many requests with a missing or wrong key \
+                 (`auth.failures_per_minute`; refused before the key is looked at), or more \
+                 requests than the rate limits allow. `Retry-After` says when to try again \
+                 (docs/security.md).",
+                &[Code::RateLimited],
+            ),
         ])
     }
 }

@@ -20,6 +20,7 @@ use trawl_service::ApiError;
 use trawl_service::openapi::InternalErrorResponse;
 
 use crate::keys::{Keys, require_key};
+use crate::openapi::{DependencyResponse, KeyResponses};
 
 /// Bytes read from a file at a time: what one download holds in memory
 /// (the connection cap bounds the downloads).
@@ -76,10 +77,15 @@ fn internal(error: &trawl_index::IndexError) -> ApiError {
 
 /// The index's latest commit: its `meta.json` and the files it is made of.
 #[utoipa::path(get, path = "/v1/index/manifest", tag = "replicas", operation_id = "index_manifest",
+    description = "Needs the replicas' key (`TRAWL_INDEX_KEY`) or an API key, unless \
+        `indexer.public_index` opens the index files to anyone.",
+    security(("api_key" = [])),
     responses(
         (status = 200, description = "The latest commit. A search replica downloads the files it \
             lacks, then writes `meta` as its `meta.json` (docs/deploy.md).", body = Manifest,
             headers(("Cache-Control" = String, description = "`no-store`"))),
+        KeyResponses,
+        DependencyResponse,
         InternalErrorResponse,
     ))]
 pub(crate) async fn manifest(State(index): State<Arc<LocalIndex>>) -> Result<Response, ApiError> {
@@ -96,6 +102,9 @@ pub(crate) async fn manifest(State(index): State<Arc<LocalIndex>>) -> Result<Res
 
 /// One file of the latest commit.
 #[utoipa::path(get, path = "/v1/index/files/{name}", tag = "replicas", operation_id = "index_file",
+    description = "Needs the replicas' key (`TRAWL_INDEX_KEY`) or an API key, unless \
+        `indexer.public_index` opens the index files to anyone.",
+    security(("api_key" = [])),
     params(("name" = String, Path, description = "A file the manifest names")),
     responses(
         (status = 200, description = "The file's bytes.", content_type = "application/octet-stream",
@@ -103,6 +112,8 @@ pub(crate) async fn manifest(State(index): State<Arc<LocalIndex>>) -> Result<Res
         (status = 404, description = "The latest commit has no such file (a newer commit may have \
             retired it: read the manifest again) (`not_found`).", body = trawl_api::Problem,
             content_type = "application/problem+json"),
+        KeyResponses,
+        DependencyResponse,
         InternalErrorResponse,
     ))]
 pub(crate) async fn file(

@@ -1157,6 +1157,7 @@ impl Config {
         trawl_indexer::FailureBudget {
             per_minute: self.auth.failures_per_minute,
             burst: self.auth.failures_burst,
+            exempt: self.rate_limits.exempt.clone(),
         }
     }
 
