@@ -7,10 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=${BENCH_PROFILE:-release}
+# With CARGO_BUILD_TARGET set (CI builds for the target by name, statically),
+# cargo's output is under target/<triple>/.
+out=target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}
 if [ "$profile" = release ]; then
   cargo build --release --locked -q -p trawl -p trawl-bench
-  exec target/release/trawl-bench "$@"
+  exec "${out}release/trawl-bench" "$@"
 else
   cargo build --locked -q -p trawl -p trawl-bench
-  exec target/debug/trawl-bench "$@"
+  exec "${out}debug/trawl-bench" "$@"
 fi

@@ -78,6 +78,9 @@ image() {
     trap cleanup EXIT
     if [[ -z $binary ]]; then
         binary=$(bash scripts/build-static.sh --profile "$profile" --out "$work/trawl")
+    elif file "$binary" | grep -q "dynamically linked"; then
+        echo "error: $binary is dynamically linked: an empty root has no loader" >&2
+        exit 1
     fi
     local root=$work/root
     bash scripts/image-root.sh "$root" "$binary"
