@@ -78,7 +78,7 @@ problem_codes! {
     MethodNotAllowed = 405, "method_not_allowed", "Method not allowed",
         "the route exists, the method does not";
     RateLimited = 429, "rate_limited", "Too many requests",
-        "this client spent its budget of page or API requests (with `Retry-After`; pages get the page) ([security](security.md#rate-limits))";
+        "this client spent a budget: of page, API or index-file requests, or of requests with a missing or wrong key (with `Retry-After`; pages get the page) ([security](security.md#rate-limits))";
     Unauthorized = 401, "unauthorized", "Unauthorized",
         "the write API (or, configured so, any route) without `Authorization: Bearer <key>` (with `WWW-Authenticate`)";
     Forbidden = 403, "forbidden", "Forbidden",

@@ -112,15 +112,12 @@ pub struct Keys {
 }
 
 /// How many requests with a missing or wrong key a client may make.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailureBudget {
     /// A minute, sustained (0: no limit).
     pub per_minute: u32,
     /// At once, after a quiet spell.
     pub burst: u32,
-    /// Clients never throttled: the rate limits' exempt networks
-    /// (monitoring, the owner's own scripts).
-    pub exempt: Vec<ipnet::IpNet>,
 }
 
 impl Default for FailureBudget {
@@ -128,7 +125,6 @@ impl Default for FailureBudget {
         Self {
             per_minute: 10,
             burst: 10,
-            exempt: Vec::new(),
         }
     }
 }
@@ -181,16 +177,10 @@ impl FailureThrottle {
         }
     }
 
-    /// Whether `ip`'s refusals are not counted: no budget, or an exempt
-    /// client.
-    fn unlimited(&self, ip: std::net::IpAddr) -> bool {
-        self.budget.per_minute == 0 || self.budget.exempt.iter().any(|net| net.contains(&ip))
-    }
-
     /// `Err` with the wait when `ip` has no refusal left: whether to log
     /// it too (once a spell).
     fn blocked(&self, ip: std::net::IpAddr) -> Result<(), (Duration, bool)> {
-        if self.unlimited(ip) {
+        if self.budget.per_minute == 0 {
             return Ok(());
         }
         let ip = trawl_service::rate::client_key(ip);
@@ -212,7 +202,7 @@ impl FailureThrottle {
 
     /// Spends one refusal of `ip`'s.
     fn failed(&self, ip: std::net::IpAddr) {
-        if self.unlimited(ip) {
+        if self.budget.per_minute == 0 {
             return;
         }
         let ip = trawl_service::rate::client_key(ip);
@@ -372,7 +362,6 @@ mod tests {
         let throttle = FailureThrottle::new(FailureBudget {
             per_minute: 60,
             burst: 3,
-            exempt: vec!["192.0.2.0/24".parse().unwrap()],
         });
         let a: std::net::IpAddr = "198.51.100.1".parse().unwrap();
         let b: std::net::IpAddr = "198.51.100.2".parse().unwrap();
@@ -400,16 +389,9 @@ mod tests {
         );
         assert!(throttle.blocked("2001:db8:1:3::1".parse().unwrap()).is_ok());
         // A budget of 0 limits nothing.
-        // An exempt client is never refused.
-        let exempt: std::net::IpAddr = "192.0.2.9".parse().unwrap();
-        for _ in 0..100 {
-            throttle.failed(exempt);
-        }
-        assert!(throttle.blocked(exempt).is_ok());
         let off = FailureThrottle::new(FailureBudget {
             per_minute: 0,
             burst: 0,
-            exempt: Vec::new(),
         });
         for _ in 0..100 {
             off.failed(a);

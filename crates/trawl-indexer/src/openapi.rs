@@ -60,10 +60,10 @@ impl IntoResponses for KeyResponses {
             ),
             ("The key is unknown or revoked.", &[Code::Forbidden]),
             (
-                "This client spent a budget: too many requests with a missing or wrong key \
-                 (`auth.failures_per_minute`; refused before the key is looked at), or more \
-                 requests than the rate limits allow. `Retry-After` says when to try again \
-                 (docs/security.md).",
+                "This client sent too many requests with a missing or wrong key \
+                 (`auth.failures_per_minute`; refused before the key is looked at), or, on the \
+                 index files, more than their budget (`rate_limits.index_per_minute`). \
+                 `Retry-After` says when to try again (docs/security.md).",
                 &[Code::RateLimited],
             ),
         ])

@@ -1157,7 +1157,6 @@ impl Config {
         trawl_indexer::FailureBudget {
             per_minute: self.auth.failures_per_minute,
             burst: self.auth.failures_burst,
-            exempt: self.rate_limits.exempt.clone(),
         }
     }
 
