@@ -13,7 +13,7 @@ if [ ! -d "$pg" ] || [ ! -d "$py" ]; then
 fi
 
 cargo build --release -q
-trawl=target/release/trawl
+trawl=target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release/trawl
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
 

@@ -41,7 +41,7 @@ manifests() {
         echo "error: neither kustomize nor kubectl is installed: nothing can render deploy/k8s" >&2
         exit 1
     fi
-    local trawl=${TRAWL_BIN:-target/debug/trawl}
+    local trawl=${TRAWL_BIN:-target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}debug/trawl}
     [[ -x $trawl ]] || cargo build --quiet -p trawl
     "$python" scripts/check_manifests.py --kustomize "$kustomize" --trawl "$trawl"
 }
@@ -78,8 +78,11 @@ image() {
     trap cleanup EXIT
     if [[ -z $binary ]]; then
         binary=$(bash scripts/build-static.sh --profile "$profile" --out "$work/trawl")
-    elif file "$binary" | grep -q "dynamically linked"; then
-        echo "error: $binary is dynamically linked: an empty root has no loader" >&2
+    elif ! command -v file >/dev/null; then
+        echo "error: \`file\` is not installed: cannot tell whether $binary is static" >&2
+        exit 1
+    elif ! file "$binary" | grep -q "statically linked\|static-pie linked"; then
+        echo "error: $binary is not statically linked: an empty root has no loader" >&2
         exit 1
     fi
     local root=$work/root

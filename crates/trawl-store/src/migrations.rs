@@ -172,13 +172,16 @@ const MIGRATIONS: &[Migration] = &[
             "ALTER TABLE trawl_jobs ADD COLUMN source_id BIGINT",
             "ALTER TABLE trawl_jobs ADD COLUMN kept BIGINT NOT NULL DEFAULT 0",
             "ALTER TABLE trawl_crawl_pages ADD COLUMN links TEXT",
-            // Written for every document the write API indexes: one
-            // B-tree, looked up by document (a source's removal reads it by
-            // owner, rarely, scanning it).
+            // Written for every document the write API (owner 0) indexes:
+            // one B-tree on SQLite, looked up by document. A source's
+            // removal reads it by owner, through an index that holds the
+            // sources' rows only (the write API's would cost every feed).
             "CREATE TABLE trawl_document_owners (
             doc_id TEXT NOT NULL,
             owner BIGINT NOT NULL,
             PRIMARY KEY (doc_id, owner)) {clustered}",
+            "CREATE INDEX trawl_document_owners_source ON trawl_document_owners (owner) \
+             WHERE owner <> 0",
             "INSERT INTO trawl_document_owners (doc_id, owner) \
              SELECT DISTINCT doc_id, source_id FROM trawl_crawl_pages WHERE doc_id IS NOT NULL",
             // One row a readiness probe rewrites while the disk was full:
