@@ -235,18 +235,9 @@ impl FailureThrottle {
 }
 
 impl Keys {
-    /// Keys checked against `store`, each look-up bounded by `timeout`,
-    /// with the default budget of refused requests.
-    pub fn new(store: Arc<dyn Store>, timeout: Duration) -> Self {
-        Self::with_failures(store, timeout, FailureBudget::default())
-    }
-
-    /// [`new`](Self::new), a client allowed `failures`.
-    pub fn with_failures(
-        store: Arc<dyn Store>,
-        timeout: Duration,
-        failures: FailureBudget,
-    ) -> Self {
+    /// Keys checked against `store`, each look-up bounded by `timeout`, a
+    /// client allowed `failures` refused requests.
+    pub fn new(store: Arc<dyn Store>, timeout: Duration, failures: FailureBudget) -> Self {
         Self {
             store,
             timeout,

@@ -214,7 +214,7 @@ impl Application {
                 );
                 if config.auth.require_key_for_reads {
                     let opened = open_store(config).await?;
-                    let keys = Arc::new(Keys::with_failures(
+                    let keys = Arc::new(Keys::new(
                         opened.clone(),
                         config.indexer_settings().dependency_timeout,
                         config.failure_budget(),
@@ -458,7 +458,7 @@ async fn open_write_path(config: &Config, index: Arc<LocalIndex>) -> Result<Writ
     )
     .spawn();
     let indexer: Arc<dyn IndexerService> = indexer;
-    let keys = Arc::new(Keys::with_failures(
+    let keys = Arc::new(Keys::new(
         shared,
         settings.dependency_timeout,
         config.failure_budget(),
